@@ -1,0 +1,19 @@
+"""Gradient certification: a claimed backward judged against mpmath truth and
+finite differences of its own forward, over extreme-input grids.
+
+Everything public is here; the submodules are internal.
+"""
+
+from . import domains, grids
+from .case import Case
+from .certify import certify
+from .errors import CaseError
+from .expectations import certified, convicted
+from .kinds import KINDS
+from .report import Failure, Report
+from .structure import banded, dense, elementwise
+
+__all__ = [
+    "Case", "certify", "domains", "grids", "certified", "convicted", "Report", "Failure",
+    "CaseError", "KINDS", "banded", "dense", "elementwise",
+]

@@ -1,0 +1,110 @@
+"""A case: an implementation under test, its claimed backward and the truth."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+from .domains import Domain, real
+from .expectations import ExpectSpec, certified
+from .structure import Structure, dense, elementwise
+
+DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One implementation to certify.
+
+    Args:
+        name: shown in test ids and reports.
+        forward: torch tensors -> tensor. Elementwise cases get one 1-D tensor
+            per input holding the whole grid; structured cases get one point.
+        reference: the mathematical function in mpmath, no torch. Elementwise:
+            one ``mpf`` per input -> ``mpf``. Structured: each input as a nested
+            list of ``mpf`` (the tensor's shape) -> ``mpf`` or nested list. ``None``:
+            only the finite-difference check runs.
+        backward: the claimed VJP ``(inputs..., grad_out) -> grads`` (a tensor or a
+            tuple, one per input). ``None``: autograd through ``forward``.
+        domain: a ``harness.domains`` domain, or a tuple of them (one per input).
+        grid: structured cases: ``dtype -> list of points``, a point being a tuple
+            of arrays (one per input). ``None``: the elementwise extreme grid.
+        structure: which outputs depend on which inputs, for the cost of finite
+            differences (``harness.dense()`` by default for structured cases).
+        expect: ``harness.certified()`` (default), ``harness.convicted(kinds...)``,
+            or a mapping from dtype (or its name, ``"*"`` for the rest) to either.
+        gradient_only: the value is not claimed (a surrogate loss whose gradient
+            is claimed to be the function's); neither the value nor the
+            finite differences of the forward are judged.
+        dtypes: the dtypes this case runs in.
+        input_names: names used in reports (default: ``forward``'s parameters).
+        feature: ``point -> float`` locating a point in words for regions
+            (default: the input, or the largest magnitude of a structured point).
+        feature_name: what ``feature`` measures, e.g. ``"max|a|"``.
+
+    Example:
+        >>> import mpmath
+        >>> case = Case("softplus", torch.nn.functional.softplus,
+        ...             lambda x: mpmath.log1p(mpmath.exp(x)))
+        >>> case.arity
+        1
+    """
+
+    name: str
+    forward: Callable[..., torch.Tensor]
+    reference: Callable[..., Any] | None = None
+    backward: Callable[..., Any] | None = None
+    domain: Domain | tuple[Domain, ...] = field(default_factory=real)
+    grid: Callable[[torch.dtype], Sequence[Any]] | None = None
+    structure: Structure | None = None
+    expect: ExpectSpec = field(default_factory=certified)
+    gradient_only: bool = False
+    dtypes: tuple[torch.dtype, ...] = DTYPES
+    input_names: tuple[str, ...] | None = None
+    feature: Callable[..., float] | None = None
+    feature_name: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError("Case needs a non-empty name")
+        if not callable(self.forward):
+            raise TypeError(f"case {self.name!r}: forward must be callable")
+        if self.reference is None and self.gradient_only:
+            raise TypeError(f"case {self.name!r}: a gradient-only claim needs a reference to be judged against")
+
+    @property
+    def elementwise(self) -> bool:
+        return self.grid is None
+
+    @property
+    def arity(self) -> int:
+        """Inputs of an elementwise case: one per domain in a tuple, else one.
+        (A structured case's arity is the length of its grid points.)"""
+        return len(self.domain) if isinstance(self.domain, tuple) else 1
+
+    def names_for(self, arity: int) -> tuple[str, ...]:
+        if self.input_names is not None:
+            return tuple(self.input_names)
+        try:
+            params = [p.name for p in inspect.signature(self.forward).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        except (TypeError, ValueError):
+            params = []
+        if len(params) >= arity and not (arity == 1 and params[0] in ("input", "args")):
+            return tuple(params[:arity])
+        return ("x",) if arity == 1 else tuple(f"x{i}" for i in range(arity))
+
+    def domains_for(self, arity: int) -> tuple[Domain, ...]:
+        if isinstance(self.domain, tuple):
+            if len(self.domain) != arity:
+                raise ValueError(f"case {self.name!r}: {len(self.domain)} domains for {arity} inputs")
+            return self.domain
+        return (self.domain,) * arity
+
+    def structure_or_default(self) -> Structure:
+        if self.structure is not None:
+            return self.structure
+        return elementwise() if self.elementwise else dense()

@@ -1,0 +1,91 @@
+"""Where a case's inputs live: the grids and the stencils never leave the domain.
+
+A domain is an open interval of the extended reals, or a finite set of values
+(labels such as 0 and 1). Endpoints are excluded: ``positive()`` is ``x > 0``,
+so neither ``log``'s pole at 0 nor a negative probe is ever evaluated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Domain:
+    """An open interval ``(lo, hi)``; ``None`` means unbounded on that side.
+
+    ``values`` turns the domain into a finite set (finite differences are then
+    not taken along that input: it is a label, not a variable).
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    values: tuple[float, ...] | None = None
+
+    def contains(self, x: float) -> bool:
+        if math.isnan(x):
+            return False
+        if self.values is not None:
+            return x in self.values
+        lo = -math.inf if self.lo is None else self.lo
+        hi = math.inf if self.hi is None else self.hi
+        if math.isinf(x):
+            # ±inf belongs to the domain only where it is unbounded on that side.
+            return (x > 0 and self.hi is None) or (x < 0 and self.lo is None)
+        return lo < x < hi
+
+    @property
+    def discrete(self) -> bool:
+        return self.values is not None
+
+    def __str__(self) -> str:
+        if self.values is not None:
+            return "{" + ", ".join(f"{v:g}" for v in self.values) + "}"
+        lo = "-inf" if self.lo is None else f"{self.lo:g}"
+        hi = "inf" if self.hi is None else f"{self.hi:g}"
+        return f"({lo}, {hi})"
+
+
+def real() -> Domain:
+    """All of the extended reals, ±inf and NaN included in the grid.
+
+    Example:
+        >>> real().contains(-1e300)
+        True
+    """
+    return Domain()
+
+
+def positive() -> Domain:
+    """``x > 0`` (and +inf).
+
+    Example:
+        >>> positive().contains(0.0)
+        False
+    """
+    return Domain(lo=0.0)
+
+
+def interval(lo: float | None, hi: float | None) -> Domain:
+    """The open interval ``(lo, hi)``; ``None`` leaves a side unbounded.
+
+    Example:
+        >>> interval(0, 1).contains(1.0)
+        False
+    """
+    if lo is not None and hi is not None and not lo < hi:
+        raise ValueError(f"interval({lo}, {hi}) is empty")
+    return Domain(lo=lo, hi=hi)
+
+
+def choice(*values: float) -> Domain:
+    """A finite set of values, such as binary labels ``choice(0, 1)``.
+
+    Example:
+        >>> choice(0, 1).contains(0.5)
+        False
+    """
+    if not values:
+        raise ValueError("choice() needs at least one value")
+    return Domain(values=tuple(float(v) for v in values))

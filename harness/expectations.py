@@ -1,0 +1,73 @@
+"""What a case claims about itself: certified, or convicted of named defects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Union
+
+import torch
+
+from .kinds import KINDS
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """``kinds`` empty: the implementation must be certified.
+
+    Otherwise it must be convicted, every defect found must be of one of
+    ``kinds`` (a failure for another reason fails the test), and with
+    ``within=(lo, hi)`` every failing point's feature (the input, for a
+    one-input elementwise case) must lie in ``[lo, hi]``.
+    """
+
+    kinds: frozenset[str] = frozenset()
+    within: tuple[float, float] | None = None
+
+    @property
+    def convicted(self) -> bool:
+        return bool(self.kinds)
+
+    def __str__(self) -> str:
+        if not self.kinds:
+            return "certified"
+        where = f" within [{self.within[0]:g}, {self.within[1]:g}]" if self.within else ""
+        return f"convicted of {', '.join(sorted(self.kinds))}{where}"
+
+
+def certified() -> Expectation:
+    """The implementation must pass everywhere on the grid.
+
+    Example:
+        >>> str(certified())
+        'certified'
+    """
+    return Expectation()
+
+
+def convicted(*kinds: str, within: tuple[float, float] | None = None) -> Expectation:
+    """The implementation must fail, and only with defects of these kinds.
+
+    Example:
+        >>> str(convicted("non-finite", "lost-digits"))
+        'convicted of lost-digits, non-finite'
+    """
+    if not kinds:
+        raise ValueError("convicted() needs at least one defect kind")
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown defect kind(s) {sorted(unknown)}; known: {sorted(KINDS)}")
+    return Expectation(frozenset(kinds), within)
+
+
+ExpectSpec = Union[Expectation, Mapping[Union[str, torch.dtype], Expectation]]
+
+
+def expectation_for(spec: ExpectSpec, dtype: torch.dtype) -> Expectation:
+    """Resolve a per-dtype mapping (keys: dtypes or their names, ``"*"`` = the rest)."""
+    if isinstance(spec, Expectation):
+        return spec
+    name = str(dtype).removeprefix("torch.")
+    for key, value in spec.items():
+        if key == dtype or key == name:
+            return value
+    return spec.get("*", certified())

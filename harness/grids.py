@@ -1,0 +1,148 @@
+"""Deterministic extreme-input grids, per dtype and domain.
+
+A grid holds every class of float a numerical defect hides in: ±0, the
+subnormals, every binade up to the largest finite value, ±inf and NaN, dense
+points where functions change character (|x| <= 50, around ±1), the edges
+where ``exp`` overflows or underflows and where squares do, the domain's own
+endpoints, and seeded random points. Every point is exactly a value of the
+dtype, so the truth is computed at the very input the implementation sees.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .domains import Domain, real
+from .floats import Format, fmt
+
+#: Points per binade, and the scale of every other family of points.
+DEFAULT_SIZE = 2
+#: Cap on the points of a multi-input elementwise grid (a seeded subsample of the product).
+PRODUCT_CAP = 3000
+
+
+def _round(values: np.ndarray, dtype: torch.dtype) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return torch.from_numpy(np.asarray(values, dtype=np.float64)).to(dtype).to(torch.float64).numpy()
+
+
+def _with_neighbours(x: float, f: Format, steps=(1, 2, 4)) -> list[float]:
+    ulp = f.ulp(x)
+    return [x] + [x + s * k * ulp for k in steps for s in (-1, 1)]
+
+
+def _specials(f: Format) -> list[float]:
+    tiny, sub, mx = f.tiny, f.subnormal, f.max
+    return [0.0, -0.0, math.inf, -math.inf, math.nan] + [
+        s * v for s in (1, -1) for v in (sub, 2 * sub, tiny - sub, tiny, tiny + 2 * sub * 2 ** (f.precision - 1), mx, mx / 2)
+    ]
+
+
+def _binades(f: Format, size: int, rng: np.random.Generator) -> list[float]:
+    exponents = np.arange(f.emin - f.precision + 1, f.emax + 1)
+    mantissas = np.concatenate([[1.0], rng.uniform(1.0, 2.0, size - 1)]) if size > 1 else np.array([1.0])
+    pos = np.ldexp(mantissas[None, :], exponents[:, None]).ravel()
+    return list(pos) + list(-pos)
+
+
+def _character(f: Format, size: int) -> list[float]:
+    """Where functions change character: small |x|, around ±1, the exp and
+    square overflow/underflow edges of the format."""
+    points = list(np.linspace(-50.0, 50.0, 100 * size + 1))
+    for j in range(1, f.precision + 1):
+        for s in (1, -1):
+            points += [s * (1 + 2.0 ** -j), s * (1 - 2.0 ** -j)]
+    edges = [math.log(f.max), math.log(f.tiny), math.log(f.subnormal),
+             math.log(f.max) / 2, math.sqrt(f.max), math.sqrt(f.tiny), math.sqrt(f.subnormal)]
+    for edge in edges:
+        for s in (1, -1):
+            e = s * edge
+            points += _with_neighbours(e, f)
+            points += [e * (1 + d) for d in (-0.05, -0.01, -1e-3, 1e-3, 0.01, 0.05)]
+            points += [e + d for d in (-2.0, -1.0, -0.5, 0.5, 1.0, 2.0)]
+    return points
+
+
+def _endpoints(domain: Domain, f: Format) -> list[float]:
+    points = []
+    for b in (domain.lo, domain.hi):
+        if b is None:
+            continue
+        points += _with_neighbours(b, f, steps=(1, 2, 3, 4, 8))
+        for j in range(1, f.precision + 1):
+            points += [b + s * 2.0 ** -j * max(abs(b), 1.0) for s in (1, -1)]
+    return points
+
+
+def _random(f: Format, size: int, rng: np.random.Generator) -> list[float]:
+    n = 50 * size
+    logs = rng.uniform(math.log2(f.subnormal), math.log2(f.max), n)
+    signs = rng.choice([-1.0, 1.0], n)
+    return list(signs * np.exp2(logs)) + list(rng.uniform(-20.0, 20.0, n))
+
+
+def _unique_sorted(values: np.ndarray) -> np.ndarray:
+    """Sorted, duplicates removed, -0.0 kept apart from +0.0, NaN last."""
+    bits = np.unique(values.view(np.int64))
+    out = bits.view(np.float64)
+    nan = np.isnan(out)
+    order = np.lexsort((np.signbit(out[~nan]) == 0, out[~nan]))
+    return np.concatenate([out[~nan][order], out[nan][:1]])
+
+
+def extreme(dtype: torch.dtype, domain: Domain | None = None, size: int = DEFAULT_SIZE, seed: int = 0) -> np.ndarray:
+    """The 1-D extreme grid of ``dtype`` restricted to ``domain``, as float64
+    values that are exactly values of ``dtype``, sorted (NaN last).
+
+    Example:
+        >>> g = extreme(torch.float32)
+        >>> bool((g == 88.72283935546875).any())   # exp overflows just past it
+        True
+    """
+    domain = domain or real()
+    f = fmt(dtype)
+    if domain.discrete:
+        return _unique_sorted(_round(np.array(domain.values), dtype))
+    rng = np.random.default_rng(seed)
+    raw = (_specials(f) + _binades(f, max(size, 1), rng) + _character(f, max(size, 1))
+           + _endpoints(domain, f) + _random(f, max(size, 1), rng))
+    values = _round(np.array(raw, dtype=np.float64), dtype)
+    keep = np.array([domain.contains(float(v)) or (math.isnan(v) and domain == real()) for v in values])
+    return _unique_sorted(values[keep])
+
+
+def coarse(grid: np.ndarray, count: int) -> np.ndarray:
+    """About ``count`` points of a sorted grid, evenly by rank, ends and
+    non-finite values kept (one input of a product grid)."""
+    finite = grid[np.isfinite(grid)]
+    if len(finite) <= count:
+        return grid
+    picked = finite[np.unique(np.linspace(0, len(finite) - 1, count).round().astype(int))]
+    return _unique_sorted(np.concatenate([picked, grid[~np.isfinite(grid)]]))
+
+
+def product(dtype: torch.dtype, domains: tuple[Domain, ...], size: int = DEFAULT_SIZE, seed: int = 0) -> np.ndarray:
+    """Grid of a several-input elementwise case: the product of coarse per-input
+    grids, plus each input's full grid against typical values of the others,
+    capped by a seeded subsample. Shape ``(points, inputs)``."""
+    rng = np.random.default_rng(seed)
+    grids = [extreme(dtype, d, size, seed) for d in domains]
+    per_input = max(4, int(round((PRODUCT_CAP / 2) ** (1 / len(domains)))))
+    mesh = np.meshgrid(*[coarse(g, per_input) for g in grids], indexing="ij")
+    points = np.stack([m.ravel() for m in mesh], axis=1)
+    sweeps = []
+    for k, g in enumerate(grids):
+        typical = [coarse(other[np.isfinite(other)], 3) for other in grids]
+        for combo in np.stack(np.meshgrid(*[typical[j] if j != k else [0.0] for j in range(len(grids))],
+                                          indexing="ij"), -1).reshape(-1, len(grids)):
+            sweep = np.repeat(combo[None, :], len(g), axis=0)
+            sweep[:, k] = g
+            sweeps.append(sweep)
+    points = np.concatenate([points] + sweeps)
+    points = np.unique(points.view(np.int64), axis=0).view(np.float64)
+    if len(points) > PRODUCT_CAP:
+        points = points[np.sort(rng.choice(len(points), PRODUCT_CAP, replace=False))]
+    return points

@@ -1,0 +1,13 @@
+"""The defects the harness names, worst first (a point shows its worst kind)."""
+
+KINDS = {
+    "non-finite": "NaN or inf where the truth is finite",
+    "finite-vs-inf": "finite where the truth rounds to inf",
+    "wrong-sign": "the sign differs from the truth's",
+    "silent-zero": "exactly zero where the truth is not",
+    "lost-digits": "more bits of error than the budget allows",
+    "inconsistent": "the backward disagrees with finite differences of the forward",
+    "nan-swallowed": "a NaN input gives a number",
+}
+
+SEVERITY = {kind: rank for rank, kind in enumerate(KINDS)}
