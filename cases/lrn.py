@@ -1,0 +1,396 @@
+"""Cross-channel local response normalization (LRN) and its backward.
+
+    scale_i = k + alpha/size * sum_{j in window(i)} a_j**2,    b_i = a_i * scale_i**-beta
+
+Sources: the question "Backpropagation algorithm through cross-channel local
+response normalization (LRN) layer" and its answers (the backward formula and
+Caffe's two implementation tricks), Caffe's ``lrn_layer.cpp`` (zero-padded
+buffers, running sums, ``alpha / size``), AlexNet section 3.3 (the forward),
+cuDNN's documented window ``c - (size-1)//2 .. c + size-1 - (size-1)//2``
+(Caffe's for odd ``size``), and ``torch.nn.functional.local_response_norm``.
+The reference, ``references.lrn``, is the plain formula with that window.
+
+Implementations (module-level, so benchmarks can time them at AlexNet shapes):
+
+* ``CaffeLRN`` / ``lrn_caffe``: a ``torch.autograd.Function`` that follows
+  ``lrn_layer.cpp``: squares in a zero-padded buffer, ``scale`` as a running
+  sum (add the entering channel, subtract the leaving one) so both passes cost
+  O(C) per pixel, and the backward of the answer,
+  ``ae_i = scale_i**-beta * be_i - 2*alpha*beta/size * a_i * sum_{j: i in window(j)} be_j*b_j/scale_j``.
+* ``lrn_alternative_backward``: the second formula of the thread (see its
+  docstring for the reading).
+* ``lrn_diagonal_backward``: keeps only ``d b_i / d a_i``, the common mistake.
+* ``lrn_torch``: ``torch.nn.functional.local_response_norm``.
+* ``lrn_stable``: a scaled sum of squares (LAPACK's ``xLASSQ`` idea) that never
+  squares an activation larger than 1 and never lets ``scale`` leave the range.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+#: 16-bit formats are computed in float32, as torch's own kernels do ("opmath").
+_OPMATH = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
+
+
+# --------------------------------------------------------------------------
+# Caffe-style: zero-padded buffers and running sums.
+
+class CaffeLRN(torch.autograd.Function):
+    """Caffe's ``LRNLayer`` (ACROSS_CHANNELS), forward and backward, in the input's dtype.
+
+    Example:
+        >>> a = torch.randn(2, 7, 3, 3, dtype=torch.float64, requires_grad=True)
+        >>> b = CaffeLRN.apply(a, 5, 1e-4, 0.75, 2.0)
+        >>> torch.allclose(b, torch.nn.functional.local_response_norm(a, 5, 1e-4, 0.75, 2.0))
+        True
+    """
+
+    @staticmethod
+    def forward(ctx, a, size, alpha, beta, k):
+        channels = a.shape[1]
+        pre = (size - 1) // 2          # Caffe's pre_pad_
+        # Zero padding on both ends: every window is ``size`` buffer slots, borders included.
+        padded = a.new_zeros((a.shape[0], channels + size - 1) + a.shape[2:])
+        padded[:, pre:pre + channels] = a * a
+        scale = torch.empty_like(a)
+        running = torch.full_like(a[:, 0], k)
+        for c in range(size):
+            running = running + alpha / size * padded[:, c]
+        scale[:, 0] = running
+        for c in range(1, channels):
+            # O(1) per channel: the entering square in, the leaving one out.
+            running = running + alpha / size * padded[:, c + size - 1]
+            running = running - alpha / size * padded[:, c - 1]
+            scale[:, c] = running
+        b = a * scale.pow(-beta)
+        ctx.save_for_backward(a, b, scale)
+        ctx.params = (size, alpha, beta)
+        return b
+
+    @staticmethod
+    def backward(ctx, be):
+        a, b, scale = ctx.saved_tensors
+        size, alpha, beta = ctx.params
+        channels = a.shape[1]
+        ae = be * scale.pow(-beta)
+        # Output j's ratio sits at slot j + inverse_pre_pad, so the slots
+        # c .. c + size - 1 are exactly the outputs whose window holds input c.
+        inverse_pre_pad = size - (size + 1) // 2
+        padded = a.new_zeros((a.shape[0], channels + size - 1) + a.shape[2:])
+        padded[:, inverse_pre_pad:inverse_pre_pad + channels] = be * b / scale
+        accum = torch.zeros_like(a[:, 0])
+        for c in range(size - 1):
+            accum = accum + padded[:, c]
+        for c in range(channels):
+            accum = accum + padded[:, c + size - 1]
+            ae[:, c] = ae[:, c] - 2 * alpha * beta / size * a[:, c] * accum
+            accum = accum - padded[:, c]
+        return ae, None, None, None, None
+
+
+def lrn_caffe(a, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """Caffe-style LRN across channels of an NCHW tensor (see ``CaffeLRN``).
+
+    Example:
+        >>> lrn_caffe(torch.ones(1, 3, 1, 1), size=3, alpha=3.0, beta=1.0, k=1.0).flatten()
+        tensor([0.3333, 0.2500, 0.3333])
+    """
+    return CaffeLRN.apply(a, size, alpha, beta, k)
+
+
+def lrn_plain(a, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """The forward by the formula, windows summed directly (no running sums).
+
+    Example:
+        >>> lrn_plain(torch.ones(1, 3, 1, 1), size=3, alpha=3.0, beta=1.0, k=1.0).flatten()
+        tensor([0.3333, 0.2500, 0.3333])
+    """
+    return a * (k + alpha / size * window_sum(a * a, size)).pow(-beta)
+
+
+# --------------------------------------------------------------------------
+# Claimed backwards (VJPs) with the forward of ``lrn_plain``.
+
+def _scale(a, size, alpha, k):
+    return k + alpha / size * window_sum(a * a, size)
+
+
+def lrn_alternative_backward(a, be, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """The alternative backward of the thread, read literally:
+
+        ae_i = scale_i**-beta * be_i - (2*alpha*beta/size) * a_i * be_i * sum(ae_j) / scale_i**(-beta-1)
+
+    ``sum(ae_j)`` cannot mean the input errors being computed (the formula
+    would define ``ae`` by itself); the only computable reading is the
+    activations ``a_j`` of ``i``'s own window (the same slip as the thread's
+    ``a_i + scale**-beta`` for ``a_i * scale**-beta``). The division by
+    ``scale_i**(-beta-1)`` is kept as written.
+
+    Example:
+        >>> a = torch.ones(1, 3, 1, 1)
+        >>> lrn_alternative_backward(a, torch.ones_like(a), size=1, alpha=1.0, beta=1.0, k=0.0).flatten()
+        tensor([-1., -1., -1.])
+    """
+    scale = _scale(a, size, alpha, k)
+    return (scale.pow(-beta) * be
+            - 2 * alpha * beta / size * a * be * window_sum(a, size) / scale.pow(-beta - 1))
+
+
+def lrn_diagonal_backward(a, be, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """Only the diagonal of the Jacobian, ``d b_i / d a_i``: exact for ``size == 1``,
+    wrong otherwise (it drops what ``a_i`` does to its neighbours' scales).
+
+    Example:
+        >>> a = torch.ones(1, 3, 1, 1)
+        >>> lrn_diagonal_backward(a, torch.ones_like(a), size=1, alpha=1.0, beta=1.0, k=1.0).flatten()
+        tensor([0., 0., 0.])
+    """
+    scale = _scale(a, size, alpha, k)
+    return be * (scale.pow(-beta) - 2 * alpha * beta / size * a * a * scale.pow(-beta - 1))
+
+
+# --------------------------------------------------------------------------
+# torch's own.
+
+def lrn_torch(a, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """``torch.nn.functional.local_response_norm`` (autograd backward).
+
+    Example:
+        >>> lrn_torch(torch.ones(1, 3, 1, 1), size=3, alpha=3.0, beta=1.0, k=1.0).flatten()
+        tensor([0.3333, 0.2500, 0.3333])
+    """
+    return F.local_response_norm(a, size, alpha=alpha, beta=beta, k=k)
+
+
+# --------------------------------------------------------------------------
+# Stable.
+
+def window_sum(x, size):
+    """Sum over each channel's window (cuDNN's convention), zero padded.
+
+    Example:
+        >>> window_sum(torch.arange(4.0).reshape(1, 4, 1, 1), 2).flatten()
+        tensor([1., 3., 5., 3.])
+    """
+    return sum(_windows(x, size, fill=0.0))
+
+
+def window_max(x, size):
+    """Largest value in each channel's window, zero padded (meant for ``|a|``).
+
+    Example:
+        >>> window_max(torch.tensor([1.0, 3.0, 2.0, 0.0]).reshape(1, 4, 1, 1), 3).flatten()
+        tensor([3., 3., 3., 2.])
+    """
+    shifted = _windows(x, size, fill=0.0)
+    out = shifted[0]
+    for s in shifted[1:]:
+        out = torch.maximum(out, s)
+    return out
+
+
+def _windows(x, size, fill):
+    """The ``size`` shifted views of a padded copy: view ``j`` holds, at channel
+    ``c``, the ``j``-th channel of ``c``'s window."""
+    channels, pre = x.shape[1], (size - 1) // 2
+    padded = x.new_full((x.shape[0], channels + size - 1) + x.shape[2:], fill)
+    padded[:, pre:pre + channels] = x
+    return [padded[:, j:j + channels] for j in range(size)]
+
+
+def _ldexp(x, e):
+    """``x * 2**e`` exactly (up to the final rounding), for integer tensors ``e``
+    far beyond the format's exponent range: applied in three power-of-two
+    factors of one sign, each representable, so no intermediate overflows
+    before the result does."""
+    limit = math.frexp(torch.finfo(x.dtype).max)[1] - 2
+    for _ in range(3):
+        step = e.clamp(-limit, limit)
+        x = x * torch.exp2(step.to(x.dtype))
+        e = e - step
+    return x
+
+
+#: Exponent given to zero terms, below every real one, so they never set the scale of a sum.
+_NO_EXPONENT = -(1 << 20)
+
+
+def _scaled_scale(x, size, c, k):
+    """``scale = c * 4**e * t`` with integer ``e`` and ``t`` in ``[1/4, size + 1]``.
+
+    ``2**e`` is just above the largest ``|a_j|`` of the window, and at least
+    ``sqrt(k / c)``, so every ``a_j / 2**e`` is an exact power-of-two scaling
+    below 1 and ``k / (c * 4**e)`` is at most 1: no square overflows (huge
+    activations), no ``scale`` underflows to zero (tiny ones with ``k = 0``),
+    and ``t`` is a sum of positive terms, a few roundings at most (the scaled
+    sum of squares of LAPACK's ``xLASSQ``).
+    """
+    k_mant, k_exp = math.frexp(k / c) if k > 0 else (0.0, _NO_EXPONENT)
+    e = torch.frexp(window_max(x.abs(), size)).exponent.clamp(min=(k_exp + 1) // 2)
+    t = _ldexp(torch.full_like(x, k_mant), k_exp - 2 * e)
+    for neighbour in _windows(x, size, fill=0.0):
+        u = _ldexp(neighbour, -e)        # scaled by the exponent of the window it sits in
+        t = t + u * u
+    return e, t
+
+
+def _inverse_power(e, t, beta, c):
+    """``scale**-beta = r * 2**r_exp`` with ``r`` of order 1: ``t**-beta``,
+    ``c**-beta``'s mantissa and ``2**frac`` are all bounded, and the rest of
+    ``4**(-e*beta) * c**-beta`` is an integer exponent (``-2*beta*e`` is exact
+    in float64 for binary ``beta``)."""
+    c_mant, c_exp = math.frexp(c ** -beta)
+    power = (-2.0 * beta) * e.to(torch.float64)
+    whole = torch.floor(power)
+    r = t.pow(-beta) * c_mant * torch.exp2((power - whole).to(t.dtype))
+    return r, whole.to(e.dtype) + c_exp
+
+
+def _scaled_sum(terms):
+    """``sum(v * 2**E for v, E in terms)`` with each ``v`` of order 1 and the
+    ``E`` integers of any size: summed relative to the largest ``E``, so a term
+    underflows only where it is negligible, and scaled once at the end."""
+    exps = [torch.where(v == 0, _NO_EXPONENT, E) for v, E in terms]
+    top = exps[0]
+    for E in exps[1:]:
+        top = torch.maximum(top, E)
+    total = sum(_ldexp(v, E - top) for (v, _), E in zip(terms, exps))
+    return _ldexp(total, top)
+
+
+class StableLRN(torch.autograd.Function):
+    """LRN whose forward and backward carry every factor as a mantissa of
+    order 1 and an integer exponent, so neither pass overflows or underflows
+    before its true result does. Used through ``lrn_stable``."""
+
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k):
+        c = alpha / size
+        e, t = _scaled_scale(x, size, c, k)
+        r, r_exp = _inverse_power(e, t, beta, c)
+        a_mant, a_exp = torch.frexp(x)
+        ctx.save_for_backward(x, e, t)
+        ctx.params = (size, alpha, beta)
+        return _ldexp(a_mant * r, a_exp + r_exp)
+
+    @staticmethod
+    def backward(ctx, be):
+        x, e, t = ctx.saved_tensors
+        size, alpha, beta = ctx.params
+        r, r_exp = _inverse_power(e, t, beta, alpha / size)
+        a_mant, a_exp = torch.frexp(x)
+        be_mant, be_exp = torch.frexp(be)
+        # ae_i = scale_i**-beta * be_i
+        #        - 2*c*beta * a_i * sum_{j: i in window(j)} be_j * a_j * scale_j**(-beta-1),
+        # and c * scale_j**(-beta-1) = scale_j**-beta / (4**e_j * t_j): per output j,
+        # q_j * 2**q_exp_j = -2*beta * be_j * a_j * c * scale_j**(-beta-1).
+        q = -2.0 * beta * be_mant * a_mant * r / t
+        q_exp = be_exp + a_exp + r_exp - 2 * e
+        # Output j = i + d holds i in its window for d in [pre - size + 1, pre]; the
+        # reversed windows (cuDNN's window mirrored) line them up at i, d = pre - slot.
+        views = list(zip(_windows(q.flip(1), size, 0.0), _windows(q_exp.flip(1), size, 0)))
+        pre = (size - 1) // 2
+        # The own output (d = 0) right after the first term: the two cancel most
+        # often (exactly, for two equal squares and beta = 1), and cancelling them
+        # before the neighbours come in keeps the neighbours' small terms.
+        terms = [(be_mant * r, be_exp + r_exp)]
+        for q_j, q_exp_j in [views[pre]] + views[:pre] + views[pre + 1:]:
+            terms.append((a_mant * q_j.flip(1), a_exp + q_exp_j.flip(1)))
+        return _scaled_sum(terms), None, None, None, None
+
+
+def lrn_stable(a, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """LRN accurate wherever the result is a float of ``a``'s dtype, in both passes.
+
+    ``scale = c * 4**e * t`` with ``t`` of order 1 (see ``_scaled_scale``), then
+    ``b = a * scale**-beta`` and the backward's terms are assembled from
+    mantissas of order 1 and integer exponents (``StableLRN``). 16-bit inputs
+    are computed in float32 and rounded once, as torch's own kernels do.
+
+    Undefined, like the mathematics (``0 * 0**-beta``): ``k = 0`` with an all-zero window.
+
+    Example:
+        >>> a = torch.tensor([3e38, 0.0, 0.0, -1e-40]).reshape(1, 4, 1, 1)
+        >>> lrn_stable(a, size=3, alpha=1.0, beta=0.5, k=0.0).flatten()   # sqrt(3): a square overflows, a square underflows
+        tensor([ 1.7321,  0.0000,  0.0000, -1.7321])
+        >>> lrn_plain(a, size=3, alpha=1.0, beta=0.5, k=0.0).flatten()
+        tensor([0., 0., nan, -inf])
+    """
+    return StableLRN.apply(a.to(_OPMATH.get(a.dtype, a.dtype)), size, alpha, beta, k).to(a.dtype)
+
+
+# --------------------------------------------------------------------------
+# Grids: points of shape (1, C, 1, 2), two pixels of C = 7 channels, so
+# windows of 5 meet both borders and the middle at once.
+
+import numpy as np
+
+import harness
+
+SHAPE = (1, 7, 1, 2)
+
+
+def _round(values, dtype):
+    return torch.from_numpy(np.asarray(values, dtype=np.float64)).to(dtype).to(torch.float64).numpy()
+
+
+def _defined(point, size, k, sign_source):
+    """With ``k = 0`` an all-zero window is ``0 * 0**-beta``, undefined: give
+    such a window's own channel the smallest subnormal instead."""
+    if k > 0:
+        return point
+    point = point.copy()
+    squares = torch.from_numpy(point != 0).to(torch.float64)
+    empty = (window_sum(squares, size) == 0).numpy()
+    point[empty] = sign_source
+    return point
+
+
+def activations_grid(size, k, points=24, seed=0):
+    """Typical activations: magnitudes in [1/8, 8], mixed signs, some zeros,
+    every pixel different (``dtype -> points``)."""
+    def grid(dtype):
+        rng = np.random.default_rng(seed)
+        tiny = float(torch.finfo(dtype).smallest_normal)
+        out = []
+        for _ in range(points):
+            values = rng.choice([-1.0, 1.0], SHAPE) * np.exp2(rng.uniform(-3, 3, SHAPE))
+            values[rng.uniform(size=SHAPE) < 0.15] = 0.0
+            out.append((_defined(_round(values, dtype), size, k, tiny),))
+        return out
+    return grid
+
+
+def extreme_grid(size, k, seed=0):
+    """Activations from every binade of the dtype (``harness.grids.extreme``):
+    windows of one magnitude band each (from the subnormals to where squares
+    overflow), windows mixing every magnitude and zeros, and a huge value at
+    a border channel next to small ones (running sums cancel there)."""
+    def grid(dtype):
+        rng = np.random.default_rng(seed)
+        pool = harness.grids.extreme(dtype)
+        pool = np.unique(np.abs(pool[np.isfinite(pool) & (pool != 0)]))
+        big, sub = pool[-1], pool[0]
+        out = []
+        for band in np.array_split(pool, 10):              # one magnitude band per point
+            out.append(rng.choice(band, SHAPE))
+        for _ in range(10):                                # every magnitude, zeros, in one window
+            values = rng.choice(pool, SHAPE)
+            values[rng.uniform(size=SHAPE) < 0.2] = 0.0
+            out.append(values)
+        column = np.ones(SHAPE[1])
+        for huge in (big, np.sqrt(big) * 4, 2.0 ** 20):    # a huge border value leaves the window
+            out.append(np.stack([np.r_[huge, column[1:]], np.r_[column[:-1], huge]], -1).reshape(SHAPE))
+        ramp = np.minimum(np.exp2(np.linspace(np.log2(sub), np.log2(big), SHAPE[1])), big)
+        out.append(np.stack([ramp, ramp[::-1]], -1).reshape(SHAPE))
+        out.append(np.zeros(SHAPE))
+        points = []
+        for values in out:
+            values = _round(values * rng.choice([-1.0, 1.0], SHAPE), dtype)
+            points.append((_defined(values, size, k, sub),))
+        return points
+    return grid
