@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -44,6 +44,8 @@ class Case:
         feature: ``point -> float`` locating a point in words for regions
             (default: the input, or the largest magnitude of a structured point).
         feature_name: what ``feature`` measures, e.g. ``"max|a|"``.
+        budget: ULPs allowed at condition number 1, merged over the table in
+            ``harness.tolerance`` (e.g. ``{"float16": {"gradient": 16}}``); say why.
 
     Example:
         >>> import mpmath
@@ -66,6 +68,7 @@ class Case:
     input_names: tuple[str, ...] | None = None
     feature: Callable[..., float] | None = None
     feature_name: str | None = None
+    budget: Mapping | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:

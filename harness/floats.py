@@ -72,6 +72,10 @@ def round_to(value: mpmath.mpf, f: Format) -> float:
         return float(value)  # inf or nan
     # value = (-1)^sign * man * 2^exp, man has bc bits: top bit at exp + bc - 1.
     top = exp + bc - 1
+    if top > f.emax + 1:
+        return -math.inf if sign else math.inf
+    if top < f.emin - f.precision - 1:  # below half the smallest subnormal
+        return -0.0 if sign else 0.0
     quantum = max(top, f.emin) - f.precision + 1
     if exp >= quantum:
         q, e = man, exp

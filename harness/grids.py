@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from .domains import Domain, real
-from .floats import Format, fmt
+from .floats import FORMATS, Format, fmt
+
+_ALL = list(FORMATS.values())
 
 #: Points per binade, and the scale of every other family of points.
 DEFAULT_SIZE = 2
@@ -42,10 +44,15 @@ def _specials(f: Format) -> list[float]:
 
 
 def _binades(f: Format, size: int, rng: np.random.Generator) -> list[float]:
-    exponents = np.arange(f.emin - f.precision + 1, f.emax + 1)
-    mantissas = np.concatenate([[1.0], rng.uniform(1.0, 2.0, size - 1)]) if size > 1 else np.array([1.0])
-    pos = np.ldexp(mantissas[None, :], exponents[:, None]).ravel()
-    return list(pos) + list(-pos)
+    """``size`` points in every binade (1.0 and seeded mantissas of 8 bits,
+    exact in every format, so the formats' grids share points and truths);
+    float64's binades beyond float32's range get one point each."""
+    mantissas = np.concatenate([[1.0], np.round(rng.uniform(1.0, 2.0, 8) * 128) / 128])
+    points = []
+    for e in range(f.emin - f.precision + 1, f.emax + 1):
+        count = size if -160 <= e <= 130 else 1
+        points += [math.ldexp(float(m), e) for m in mantissas[:count]]
+    return points + [-p for p in points]
 
 
 def _character(f: Format, size: int) -> list[float]:
@@ -55,8 +62,12 @@ def _character(f: Format, size: int) -> list[float]:
     for j in range(1, f.precision + 1):
         for s in (1, -1):
             points += [s * (1 + 2.0 ** -j), s * (1 - 2.0 ** -j)]
-    edges = [math.log(f.max), math.log(f.tiny), math.log(f.subnormal),
-             math.log(f.max) / 2, math.sqrt(f.max), math.sqrt(f.tiny), math.sqrt(f.subnormal)]
+    points += [-1.0, 1.0]
+    # A wider format's grid also holds the narrower formats' edges (a float64
+    # implementation is often fed float32 data), and shares their truths.
+    formats = [g for g in _ALL if g.precision <= f.precision and g.emax <= f.emax] or [f]
+    edges = [e for g in formats for e in (math.log(g.max), math.log(g.tiny), math.log(g.subnormal), math.log(g.max) / 2,
+                                           math.sqrt(g.max), math.sqrt(g.tiny), math.sqrt(g.subnormal))]
     for edge in edges:
         for s in (1, -1):
             e = s * edge

@@ -54,6 +54,17 @@ class PointTruth:
     bits: int
 
 
+@dataclass
+class _Quotient:
+    estimate: object
+    rounding: object
+    truncation: object
+    exact_zero: bool
+    one_sided: tuple | None
+    growth: object
+    column: list   # the Jacobian column (all outputs), for condition numbers
+
+
 class _Evaluator:
     """Calls the flat reference at a precision and checks what it returns."""
 
@@ -132,47 +143,45 @@ class PointSolver:
         return up, down
 
     # -- one attempt at a given precision ------------------------------------------
-    def _quotient(self, i: int, q: int, bits: int, base_lo, base_hi):
-        """(estimate, rounding error, truncation error, exact_zero, one-sided pair,
-        log-change of the function over the step or None)."""
+    def _quotient(self, i: int, q: int, bits: int, base: list, base_err) -> "_Quotient":
+        """Richardson-extrapolated difference quotient along input ``i`` with its
+        rounding and truncation error estimates. The rounding error of every
+        stencil value is taken as that measured at the centre (the same
+        cancellations happen a relative 2**-q away), plus one unit of the
+        working precision."""
         h = mpmath.ldexp(self._scale(i), -q)
         up, down = self._sides(i, h)
-        offsets = {"central": (h, -h, h / 2, -h / 2), "up": (h, h / 2), "down": (-h, -h / 2)}
         kind = "central" if up and down else ("up" if up else "down")
-        L_lo, L_hi, err = {}, {}, {}
-        L_lo[0] = _weighted(base_lo, self.g, bits + 64)
-        L_hi[0] = _weighted(base_hi, self.g, bits + 64)
-        for off in offsets[kind]:
-            y = self._shift(i, off)
-            lo, hi = self.f(y, bits), self.f(y, bits + ESTIMATE_BITS)
-            L_lo[off] = _weighted(lo, self.g, bits + 64)
-            L_hi[off] = _weighted(hi, self.g, bits + 64)
+        offsets = {"central": (h, -h, h / 2, -h / 2), "up": (h, h / 2), "down": (-h, -h / 2)}[kind]
+        F = {0: base}
+        for off in offsets:
+            F[off] = self.f(self._shift(i, off), bits)
+        L = {off: _weighted(v, self.g, bits + 64) for off, v in F.items()}
         with mpmath.workprec(bits + 64):
-            for off in L_hi:
-                floor = mpmath.ldexp(abs(L_hi[off]), -bits) if L_hi[off] != 0 else mpmath.mpf(0)
-                err[off] = abs(L_lo[off] - L_hi[off]) + floor
+            err = max(base_err, *(mpmath.ldexp(abs(v), -bits) for v in L.values()))
             if kind == "central":
-                d1 = (L_hi[h] - L_hi[-h]) / (2 * h)
-                d2 = (L_hi[h / 2] - L_hi[-h / 2]) / h
+                d1 = (L[h] - L[-h]) / (2 * h)
+                d2 = (L[h / 2] - L[-h / 2]) / h
                 r = (4 * d2 - d1) / 3
-                rounding = (4 * (err[h / 2] + err[-h / 2]) / h + (err[h] + err[-h]) / (2 * h)) / 3
-                one_sided = ((L_hi[h] - L_hi[0]) / h, (L_hi[0] - L_hi[-h]) / h)
+                rounding = (4 * 2 * err / h + 2 * err / (2 * h)) / 3
+                one_sided = ((L[h] - L[0]) / h, (L[0] - L[-h]) / h)
+                column = [(a - b) / (2 * h) for a, b in zip(F[h], F[-h])]
             else:
                 s = 1 if kind == "up" else -1
-                d1 = s * (L_hi[s * h] - L_hi[0]) / h
-                d2 = s * (L_hi[s * h / 2] - L_hi[0]) / (h / 2)
+                d1 = s * (L[s * h] - L[0]) / h
+                d2 = s * (L[s * h / 2] - L[0]) / (h / 2)
                 r = 2 * d2 - d1
-                rounding = 2 * (err[s * h / 2] + err[0]) / (h / 2) + (err[s * h] + err[0]) / h
+                rounding = 2 * 2 * err / (h / 2) + 2 * err / h
                 one_sided = None
-            truncation = abs(r - d2)
-            exact_zero = all(v == L_hi[0] for v in L_hi.values())
+                column = [s * (a - b) / h for a, b in zip(F[s * h], F[0])]
+            exact_zero = all(v == L[0] for v in L.values())
             # How many step sizes the function needs to change by a factor e:
             # where that is far below the step (exp at x = -1e308 varies on a
             # scale of 1, not of |x|), the step is cut to it in one move.
             growth = None
-            if kind == "central" and L_hi[h] != 0 and L_hi[-h] != 0 and (L_hi[h] > 0) == (L_hi[-h] > 0):
-                growth = abs(mpmath.log(L_hi[h] / L_hi[-h])) / 2
-        return r, rounding, truncation, exact_zero, one_sided, growth
+            if kind == "central" and L[h] != 0 and L[-h] != 0 and (L[h] > 0) == (L[-h] > 0):
+                growth = abs(mpmath.log(L[h] / L[-h])) / 2
+            return _Quotient(r, rounding, abs(r - d2), exact_zero, one_sided, growth, column)
 
     def _flat_nearby(self, i: int) -> bool:
         """An exact zero quotient is real when even a step of 2**-8 of the scale
@@ -212,9 +221,9 @@ class PointSolver:
         while True:
             if bits > MAX_BITS:
                 raise ReferenceFailure(f"never converged (unresolved at {MAX_BITS} bits)")
-            base_lo, base_hi = self.f(self.x, bits), self.f(self.x, bits + ESTIMATE_BITS)
+            rough, base = self.f(self.x, bits - ESTIMATE_BITS), self.f(self.x, bits)
             need = 0
-            for lo, hi in zip(base_lo, base_hi):
+            for lo, hi in zip(rough, base):
                 if not mpmath.isfinite(hi):
                     continue
                 if hi == 0 and lo == 0:
@@ -225,56 +234,46 @@ class PointSolver:
                     err = abs(lo - hi) + mpmath.ldexp(abs(hi), -bits)
                 missing = _mag(err) - (_mag(hi) - target)
                 need = max(need, math.ceil(missing) + 16 if missing > 0 else 0)
-            grads, kinks, step_more = [None] * self.n, [False] * self.n, False
+            with mpmath.workprec(bits + 64):
+                base_err = abs(_weighted(rough, self.g, bits + 64) - _weighted(base, self.g, bits + 64))
+            grads, kinks, columns, step_more = [None] * self.n, [False] * self.n, {}, False
             for i in continuous:
                 q = steps[i]
-                r, rounding, truncation, exact_zero, one_sided, growth = self._quotient(i, q, bits, base_lo, base_hi)
-                if not (mpmath.isfinite(r) and mpmath.isfinite(rounding)):
-                    grads[i] = r
+                d = self._quotient(i, q, bits, base, base_err)
+                grads[i], columns[i] = d.estimate, d.column
+                if not (mpmath.isfinite(d.estimate) and mpmath.isfinite(d.rounding)):
                     continue
-                if exact_zero:
-                    if rounding == 0 or self._flat_nearby(i):
+                if d.exact_zero:
+                    if d.rounding == 0 or self._flat_nearby(i):
                         grads[i] = mpmath.mpf(0)
                     else:
-                        need = max(need, max(ZERO_CHECK_BITS, 2 * bits) - bits)
+                        need = max(need, bits)  # a real change hides below this precision
                     continue
                 # A central quotient that is exactly 0 by symmetry (x**2 or |x| at 0)
                 # is judged against the one-sided quotients' size.
-                size = r if r != 0 or one_sided is None else max(abs(one_sided[0]), abs(one_sided[1]))
+                size = d.estimate if d.estimate != 0 or d.one_sided is None else max(map(abs, d.one_sided))
                 limit = _mag(size) - target
-                if _mag(truncation) > limit:
-                    if self._is_kink(i, q, bits, one_sided):
-                        grads[i], kinks[i] = r, True
-                        continue
+                if _mag(d.rounding) > limit:
+                    # Nothing else can be read from an unresolved quotient.
+                    need = max(need, math.ceil(_mag(d.rounding) - limit) + 16)
+                    continue
+                if self._is_kink(i, q, bits, d.one_sided):
+                    kinks[i] = True
+                    continue
+                if _mag(d.truncation) > limit:
                     step_more = True
-                    if growth is not None and _mag(growth) > -20:
-                        steps[i] = q + int(_mag(growth)) + START_STEP
+                    if d.growth is not None and _mag(d.growth) > -20:
+                        steps[i] = q + int(_mag(d.growth)) + START_STEP
                     else:
                         steps[i] = q + max(20, q // 2)
-                if _mag(rounding) > limit:
-                    need = max(need, math.ceil(_mag(rounding) - limit) + 16)
-                grads[i] = r
-                if not step_more and self._is_kink(i, q, bits, one_sided):
-                    kinks[i] = True
             if step_more:
                 need = max(need, 40)
             if need == 0:
-                return self._finish(base_hi, grads, kinks, steps, bits)
+                return self._finish(base, grads, kinks, columns, steps, bits)
             bits += need
 
     # -- condition numbers -------------------------------------------------------------
-    def _finish(self, value, grads, kinks, steps, bits) -> PointTruth:
-        jac_cols = {}
-        for i in range(self.n):
-            if self.domains[i].discrete:
-                continue
-            h = mpmath.ldexp(self._scale(i), -steps[i])
-            up, down = self._sides(i, h)
-            a = self.f(self._shift(i, h), bits) if up else value
-            b = self.f(self._shift(i, -h), bits) if down else value
-            with mpmath.workprec(bits):
-                width = h * (int(up) + int(down))
-                jac_cols[i] = [(p - m) / width for p, m in zip(a, b)]
+    def _finish(self, value, grads, kinks, jac_cols, steps, bits) -> PointTruth:
         value_kappa = []
         for j, v in enumerate(value):
             if v == 0 or not mpmath.isfinite(v):

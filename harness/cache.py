@@ -1,0 +1,187 @@
+"""A persistent cache of truths, so a second run recomputes nothing.
+
+One sqlite3 file (stdlib, WAL journal) shared by every pytest-xdist worker:
+each batch of results is one short transaction, and a busy writer waits.
+Entries are keyed by a fingerprint of the reference's code — its bytecode
+and constants, and those of every function it calls, recursively — so
+editing a reference (or anything it calls) invalidates its truths.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import sqlite3
+import types
+from pathlib import Path
+
+import mpmath
+
+from .truth import PointTruth
+
+#: Bump when the truth engine changes what it computes.
+ENGINE_VERSION = "truth-1"
+
+
+def _code_parts(fn, seen: set, out: list) -> None:
+    if id(fn) in seen:
+        return
+    seen.add(id(fn))
+    if isinstance(fn, functools.partial):
+        _code_parts(fn.func, seen, out)
+        out.append(repr(fn.args) + repr(sorted(fn.keywords.items())))
+        return
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        call = getattr(type(fn), "__call__", None)
+        if call is not None and hasattr(call, "__code__"):
+            out.append(repr(vars(fn)) if hasattr(fn, "__dict__") else "")
+            _code_parts(call, seen, out)
+        else:
+            out.append(getattr(fn, "__qualname__", repr(fn)))
+        return
+    _code_object(code, out)
+    for cell in fn.__closure__ or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        _value_part(value, seen, out)
+    globs = getattr(fn, "__globals__", {})
+    for name in _names(code):
+        if name in globs:
+            _value_part(globs[name], seen, out, attributes=_names(code))
+
+
+def _names(code) -> set:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def _code_object(code, out: list) -> None:
+    out.append(code.co_code.hex())
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _code_object(const, out)
+        else:
+            out.append(repr(const))
+    out.append(",".join(code.co_names))
+
+
+def _value_part(value, seen: set, out: list, attributes: set = frozenset()) -> None:
+    if isinstance(value, (types.FunctionType, types.MethodType)):
+        _code_parts(getattr(value, "__func__", value), seen, out)
+    elif isinstance(value, types.ModuleType):
+        if value.__name__.split(".")[0] in ("mpmath", "math", "builtins", "numpy", "torch"):
+            out.append(value.__name__)
+            return
+        for attr in sorted(attributes):
+            member = getattr(value, attr, None)
+            if isinstance(member, types.FunctionType):
+                _code_parts(member, seen, out)
+    elif isinstance(value, (int, float, str, bool, tuple, type(None), complex)):
+        out.append(repr(value))
+    elif callable(value):
+        _code_parts(value, seen, out)
+
+
+def fingerprint(reference) -> str:
+    """A hash of the reference's code and of everything it calls.
+
+    Example:
+        >>> fingerprint(lambda x: x + 1) == fingerprint(lambda x: x + 1)
+        True
+        >>> fingerprint(lambda x: x + 1) == fingerprint(lambda x: x + 2)
+        False
+    """
+    parts: list = [ENGINE_VERSION, mpmath.__version__]
+    _code_parts(reference, set(), parts)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _encode(v):
+    if v is None:
+        return None
+    sign, man, exp, bc = v._mpf_
+    return [sign, hex(man), exp, bc]
+
+
+def _decode(t):
+    if t is None:
+        return None
+    sign, man, exp, bc = t
+    return mpmath.mpf((sign, int(man, 16), exp, bc))
+
+
+def encode(truth: PointTruth) -> str:
+    return json.dumps({
+        "value": [_encode(v) for v in truth.value], "value_kappa": truth.value_kappa,
+        "grad": [_encode(v) for v in truth.grad], "grad_kappa": truth.grad_kappa,
+        "kink": truth.kink, "bits": truth.bits,
+    })
+
+
+def decode(text: str) -> PointTruth:
+    d = json.loads(text)
+    return PointTruth([_decode(v) for v in d["value"]], d["value_kappa"], [_decode(v) for v in d["grad"]],
+                      d["grad_kappa"], d["kink"], d["bits"])
+
+
+class TruthCache:
+    """Maps keys to truths in a sqlite3 file; ``path=None`` keeps them in memory only."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path else None
+        self.memory: dict[str, str] = {}
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as db:
+                db.execute("CREATE TABLE IF NOT EXISTS truth (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=120)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=120000")
+        return db
+
+    def get_many(self, keys: list[str]) -> dict[str, PointTruth]:
+        found = {k: self.memory[k] for k in keys if k in self.memory}
+        missing = [k for k in keys if k not in found]
+        if self.path and missing:
+            db = self._connect()
+            try:
+                for start in range(0, len(missing), 500):
+                    chunk = missing[start:start + 500]
+                    rows = db.execute(f"SELECT key, value FROM truth WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                    found.update(rows.fetchall())
+            finally:
+                db.close()
+        return {k: decode(v) for k, v in found.items()}
+
+    def put_many(self, items: dict[str, PointTruth]) -> None:
+        encoded = {k: encode(v) for k, v in items.items()}
+        self.memory.update(encoded)
+        if self.path and encoded:
+            db = self._connect()
+            try:
+                with db:
+                    db.executemany("INSERT OR REPLACE INTO truth (key, value) VALUES (?, ?)", encoded.items())
+            finally:
+                db.close()
+
+
+def point_key(ref_print: str, shapes, cotangent, point) -> str:
+    """The cache key of one point: the reference, the input shapes, the
+    cotangent and the exact bits of every input."""
+    import numpy as np
+
+    h = hashlib.sha256(ref_print.encode())
+    h.update(repr(shapes).encode())
+    h.update(np.asarray(cotangent, dtype=np.float64).tobytes())
+    for arr in point:
+        h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    return h.hexdigest()

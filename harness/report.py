@@ -1,0 +1,183 @@
+"""What a certification found: failures, regions in words, worst errors."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .errors import format_point
+from .kinds import SEVERITY
+
+#: Rows of the worst-points table in a printed report.
+TABLE_ROWS = 8
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One judged quantity at one point that failed.
+
+    ``quantity`` is ``"value"`` or ``"gradient"`` (``"d/d<input>"`` with several
+    inputs, with ``[index]`` for structured inputs); ``truth`` is rounded to
+    the dtype; ``finite_difference`` is the forward's own estimate (NaN when
+    it is not informative); ``bits`` is Herbie's log2(1 + ULPs)."""
+
+    point: tuple
+    quantity: str
+    kinds: tuple[str, ...]
+    claimed: float
+    truth: float
+    finite_difference: float
+    ulps: float
+    bits: float
+    budget_bits: float
+    feature: float
+
+    @property
+    def kind(self) -> str:
+        return min(self.kinds, key=SEVERITY.__getitem__)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A run of neighbouring grid points (by feature) failing the same way."""
+
+    quantity: str
+    kind: str
+    lo: float
+    hi: float
+    count: int
+    from_start: bool
+    to_end: bool
+    claimed: str
+    truth: str
+
+    def words(self, feature_name: str) -> str:
+        if self.from_start and self.to_end:
+            where = f"every {feature_name}"
+        elif self.from_start:
+            where = f"{feature_name} <= {self.hi:.6g}"
+        elif self.to_end:
+            where = f"{feature_name} >= {self.lo:.6g}"
+        elif self.lo == self.hi:
+            where = f"{feature_name} = {self.lo:.6g}"
+        else:
+            where = f"{feature_name} in [{self.lo:.6g}, {self.hi:.6g}]"
+        return f"{where} ({self.count} pts): {self.quantity} {self.claimed}, truth {self.truth} [{self.kind}]"
+
+
+@dataclass
+class Report:
+    """The result of ``certify``: ``ok`` when nothing failed.
+
+    ``kinks`` lists (point, quantity) where the reference is not
+    differentiable: reported, never failed. ``worst_bits`` maps each quantity
+    to its largest error in bits; ``stats`` holds counts and timings."""
+
+    case: str
+    dtype: str
+    device: str
+    feature_name: str
+    failures: list[Failure] = field(default_factory=list)
+    regions: list[Region] = field(default_factory=list)
+    kinks: list[tuple] = field(default_factory=list)
+    worst_bits: dict[str, float] = field(default_factory=dict)
+    mean_bits: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def kinds(self) -> set[str]:
+        return {f.kind for f in self.failures}
+
+    def worst(self, n: int = TABLE_ROWS) -> list[Failure]:
+        """The n worst failures: most severe kind first, then most bits."""
+        ranked = sorted(self.failures, key=lambda f: (SEVERITY[f.kind], -f.bits))
+        picked, seen = [], Counter()
+        # One row per region first, so a table shows every way it fails.
+        for f in ranked:
+            if seen[(f.quantity, f.kind)] == 0:
+                picked.append(f)
+            seen[(f.quantity, f.kind)] += 1
+        picked += [f for f in ranked if f not in picked]
+        return picked[:n]
+
+    def table(self, n: int = TABLE_ROWS) -> str:
+        rows = [("input", "quantity", "claimed", "truth", "fin.diff.", "bits", "budget", "kind")]
+        for f in self.worst(n):
+            rows.append((format_point(f.point), f.quantity, _num(f.claimed), _num(f.truth),
+                         _num(f.finite_difference), f"{f.bits:.1f}", f"{f.budget_bits:.1f}", f.kind))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+    def summary(self) -> str:
+        verdict = "certified" if self.ok else f"FAILED ({len(self.failures)} failing quantities)"
+        errs = ", ".join(f"{q} worst {b:.1f} / mean {self.mean_bits.get(q, 0):.2f} bits"
+                         for q, b in self.worst_bits.items())
+        return f"{self.case} › {self.dtype} › {self.device}: {verdict}; {errs}"
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        if self.failures:
+            lines.append("failing regions:")
+            lines += [f"  {r.words(self.feature_name)}" for r in self.regions]
+            lines.append("worst points:")
+            lines += ["  " + row for row in self.table().splitlines()]
+        if self.kinks:
+            shown = ", ".join(f"{format_point(p)} ({q})" for p, q in self.kinks[:4])
+            more = f" and {len(self.kinks) - 4} more" if len(self.kinks) > 4 else ""
+            lines.append(f"not differentiable (reported, not judged): {shown}{more}")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _num(v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "nan" if v is not None else "-"
+    return f"{v:.6g}"
+
+
+def describe_values(values: list[float]) -> str:
+    """'NaN', '-1', 'in [a, b]': a few characters for a set of numbers."""
+    if all(math.isnan(v) for v in values):
+        return "NaN"
+    finite = [v for v in values if not math.isnan(v)]
+    lo, hi = min(finite), max(finite)
+    if lo == hi or (math.isfinite(lo) and math.isfinite(hi) and abs(hi - lo) <= 1e-3 * max(abs(lo), abs(hi))):
+        text = f"{lo:.4g}"
+    else:
+        text = f"in [{lo:.4g}, {hi:.4g}]"
+    if len(finite) < len(values):
+        text += " or NaN"
+    return text
+
+
+def regions(entries: list[tuple[float, str, str | None, float, float]]) -> list[Region]:
+    """Group judged entries ``(feature, quantity, kind or None, claimed, truth)``
+    into runs of neighbours, by feature, that fail the same way."""
+    out = []
+    for quantity in dict.fromkeys(e[1] for e in entries):
+        rows = sorted((e for e in entries if e[1] == quantity), key=lambda e: (math.isnan(e[0]), e[0]))
+        start = 0
+        while start < len(rows):
+            kind = rows[start][2]
+            end = start
+            while end + 1 < len(rows) and rows[end + 1][2] == kind:
+                end += 1
+            if kind is not None:
+                run = rows[start:end + 1]
+                claimed = [r[3] for r in run]
+                if kind == "lost-digits":
+                    claimed_text = f"off by up to {max(r[5] for r in run):.1f} bits"
+                elif kind == "inconsistent":
+                    claimed_text = f"{describe_values(claimed)} disagrees with finite differences"
+                else:
+                    claimed_text = describe_values(claimed)
+                out.append(Region(quantity, kind, run[0][0], run[-1][0], len(run), start == 0,
+                                  end == len(rows) - 1, claimed_text, describe_values([r[4] for r in run])))
+            start = end + 1
+    return sorted(out, key=lambda r: (SEVERITY[r.kind], r.lo))

@@ -1,0 +1,60 @@
+"""The error budget: how many ULPs a correct implementation may be off.
+
+A stable implementation's result is the exact result for inputs perturbed by
+a few units of roundoff (backward stability), so its error is bounded by the
+problem's condition number times a few ULPs. The budget at a point is
+
+    allowed ULPs = BUDGET[dtype][quantity] * max(1, kappa)
+
+where ``kappa`` is the componentwise relative condition number of that
+quantity at that point, computed from the reference (for a value
+``sum_i |x_i * df/dx_i| / |f|``; for a gradient entry the same measure of the
+gradient, read off a perturbation of every input). Ill-conditioned points
+get room; well-conditioned points, where unstable formulas lose their digits,
+get none. In bits (Herbie's measure), ``log2(1 + allowed ULPs)``.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import torch
+
+#: ULPs allowed at condition number <= 1, per dtype, for the value and the gradient
+#: (a backward chains more roundings than its forward).
+BUDGET: dict[torch.dtype, dict[str, float]] = {
+    torch.float64: {"value": 4.0, "gradient": 8.0},
+    torch.float32: {"value": 4.0, "gradient": 8.0},
+    torch.float16: {"value": 4.0, "gradient": 8.0},
+    torch.bfloat16: {"value": 4.0, "gradient": 8.0},
+}
+
+#: A finite-difference estimate is informative where its error is below this
+#: fraction of its size; only there can it convict a backward of inconsistency.
+FD_INFORMATIVE = 0.25
+#: How many estimated errors apart backward and finite differences must be.
+FD_SIGMAS = 3.0
+
+
+def base_ulps(dtype: torch.dtype, quantity: str, override: Mapping | None = None) -> float:
+    """The table entry, a case's override merged over it.
+
+    Example:
+        >>> base_ulps(torch.float32, "gradient", {"float32": {"gradient": 64}})
+        64
+    """
+    table = dict(BUDGET[dtype])
+    if override:
+        name = str(dtype).removeprefix("torch.")
+        for key, value in override.items():
+            if key in (dtype, name, "*"):
+                table.update(value)
+    return table[quantity]
+
+
+def allowed_ulps(base: float, kappa: np.ndarray) -> np.ndarray:
+    """ULPs allowed at each point for condition numbers ``kappa`` (NaN counts as 1)."""
+    kappa = np.nan_to_num(np.asarray(kappa, dtype=np.float64), nan=1.0, posinf=np.inf)
+    with np.errstate(over="ignore"):
+        return base * np.maximum(1.0, kappa)
