@@ -353,6 +353,7 @@ def _judge(case, report: Report, units, truths, estimates, samples, dtype, f: Fo
         point = u.point if not case.elementwise else tuple(float(a) for a in u.point)
         feature = _feature(case, u.point)
         nan_input = any(np.isnan(a).any() for a in u.point)
+        forward_wrong = False   # differences of a forward that misses its truth judge nothing
         for q in _quantities(case, u, truth, estimates, samples[u.sample], f, names, report, point, nan_input):
             allowed = allowed_ulps(base_ulps(dtype, q.family, budget), q.kappa)
             # A value at a NaN input must be NaN; a gradient there is not judged.
@@ -360,7 +361,9 @@ def _judge(case, report: Report, units, truths, estimates, samples, dtype, f: Fo
             kinds, ulps, bits = against_truth(q.claimed, q.truth, allowed, f, nan_mask)
             no_truth = case.reference is None
             fd_value = np.full(q.claimed.shape, np.nan)
-            if q.fd is not None and not nan_input:
+            if q.family == "value":
+                forward_wrong = any(kinds)
+            if q.fd is not None and not nan_input and not forward_wrong:
                 bad, informative = against_finite_differences(q.claimed, q.fd[0], q.fd[1], allowed, f)
                 fd_value = np.where(informative, q.fd[0], np.nan)
                 for j in np.flatnonzero(bad):
