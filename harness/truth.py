@@ -335,4 +335,15 @@ def solve_point(flat_reference, x: list[float], g: list[float], domains: list[Do
     """
     xs = [mpmath.mpf(v) if math.isfinite(v) else mpmath.sign(v) * INFINITY_STANDIN for v in x]
     gs = [mpmath.mpf(v) for v in g]
-    return PointSolver(_Evaluator(flat_reference), xs, gs, domains, seed).solve()
+    evaluate = _Evaluator(flat_reference)
+    truth = PointSolver(evaluate, xs, gs, domains, seed).solve()
+    if any(math.isinf(v) for v in x):
+        # The value at an infinite input is the reference's own, where mpmath
+        # can take one (log1p(inf) = inf, where log1p(2**1200) is only 832).
+        try:
+            at_inf = evaluate([mpmath.mpf(v) for v in x], START_BITS)
+        except ReferenceFailure:
+            at_inf = None
+        if at_inf is not None and not any(mpmath.isnan(v) for v in at_inf):
+            truth.value = at_inf
+    return truth

@@ -57,6 +57,8 @@ def against_finite_differences(claimed: np.ndarray, estimate: np.ndarray, error:
     """(inconsistent, informative): where the backward disagrees with an
     informative estimate from its forward's finite differences."""
     claimed = np.asarray(claimed, dtype=np.float64)
+    # An estimate beyond the format's range is no finite estimate in that format.
+    estimate = np.where(np.abs(estimate) > f.max, np.copysign(np.inf, estimate), estimate)
     with np.errstate(invalid="ignore", over="ignore"):
         scale = np.maximum(np.abs(estimate), np.abs(claimed))
         informative = np.isfinite(estimate) & np.isfinite(error) & (error <= FD_INFORMATIVE * scale)

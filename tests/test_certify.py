@@ -1,0 +1,108 @@
+"""The harness convicts planted backward bugs and certifies correct code."""
+
+import mpmath
+import pytest
+import torch
+
+import harness
+
+
+def softplus_ref(x):
+    return mpmath.log(1 + mpmath.exp(x))
+
+
+def neg_log_sigmoid_ref(x):
+    return -mpmath.log(1 / (1 + mpmath.exp(-x)))
+
+
+def with_backward(name, forward, backward, reference, **kw):
+    return harness.Case(name, forward, reference, backward=lambda x, g: g * backward(x), **kw)
+
+
+def sigmoid(x):
+    return torch.sigmoid(x)
+
+
+PLANTED = [
+    # (case, dtype, the defect kind that must be named)
+    (with_backward("wrong constant", torch.nn.functional.softplus, lambda x: 1.01 * sigmoid(x), softplus_ref),
+     torch.float32, "lost-digits"),
+    (with_backward("missing sign", lambda x: x * x, lambda x: 2 * x.abs(), lambda x: x * x),
+     torch.float64, "wrong-sign"),
+    (with_backward("overflow NaN", torch.nn.functional.softplus,
+                   lambda x: torch.exp(x) * (1 + torch.exp(x)) / (1 + torch.exp(x)) ** 2, softplus_ref),
+     torch.float32, "non-finite"),
+    (with_backward("cancellation", lambda x: torch.log(torch.cosh(x)),
+                   lambda x: (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x)),
+                   lambda x: mpmath.log(mpmath.cosh(x)), domain=harness.domains.interval(-80, 80)),
+     torch.float32, "lost-digits"),
+    (with_backward("wrong branch", torch.nn.functional.softplus,
+                   lambda x: torch.where(x > 10, torch.ones_like(x), sigmoid(x)), softplus_ref),
+     torch.float32, "lost-digits"),
+    (with_backward("sigmoid - 1", lambda x: -torch.nn.functional.logsigmoid(x), lambda x: sigmoid(x) - 1,
+                   neg_log_sigmoid_ref),
+     torch.float32, "silent-zero"),
+]
+
+
+@pytest.mark.parametrize("case,dtype,kind", PLANTED, ids=[c.name for c, _, _ in PLANTED])
+def test_planted_bug_is_convicted_with_its_kind(case, dtype, kind):
+    report = harness.certify(case, dtype, grid_size=1)
+    assert not report.ok
+    assert kind in report.kinds, str(report)
+
+
+def test_sigmoid_minus_one_loses_digits_on_5_to_17_in_float32():
+    case = PLANTED[-1][0]
+    report = harness.certify(case, torch.float32, grid_size=1)
+    lost = [f.point[0] for f in report.failures if f.kind == "lost-digits"]
+    zero = [f.point[0] for f in report.failures if f.kind == "silent-zero"]
+    assert lost and 3 < min(lost) < 6 and 15 < max(lost) <= 17.5
+    assert zero and min(zero) > 16
+
+
+CORRECT = [
+    harness.Case("torch logsigmoid", torch.nn.functional.logsigmoid, lambda x: -neg_log_sigmoid_ref(x)),
+    harness.Case("torch log1p", torch.log1p, mpmath.log1p, domain=harness.domains.interval(-1, None)),
+    harness.Case("torch exp", torch.exp, mpmath.exp),
+    harness.Case("torch log", torch.log, mpmath.log, domain=harness.domains.positive()),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("case", CORRECT, ids=[c.name for c in CORRECT])
+def test_correct_implementation_is_certified(case, dtype):
+    report = harness.certify(case, dtype, grid_size=1)
+    assert report.ok, str(report)
+
+
+def test_kink_is_reported_not_failed():
+    case = harness.Case("relu", torch.relu, lambda x: max(x, 0))
+    report = harness.certify(case, torch.float32, grid_size=1)
+    assert report.ok, str(report)
+    assert any(p == (0.0,) for p, _ in report.kinks)
+
+
+def test_gradient_only_claim_skips_value():
+    # A surrogate whose value is 0 but whose gradient is softplus'.
+    def surrogate(x):
+        return torch.nn.functional.softplus(x) - torch.nn.functional.softplus(x).detach()
+
+    case = harness.Case("surrogate", surrogate, softplus_ref, gradient_only=True)
+    assert harness.certify(case, torch.float32, grid_size=1).ok
+    claimed_value = harness.Case("surrogate value", surrogate, softplus_ref)
+    assert not harness.certify(claimed_value, torch.float32, grid_size=1).ok
+
+
+def test_backward_inconsistent_with_forward_without_reference():
+    case = with_backward("no reference", torch.nn.functional.softplus, lambda x: 2 * sigmoid(x), None)
+    report = harness.certify(case, torch.float32, grid_size=1)
+    assert report.kinds == {"inconsistent"}
+
+
+def test_failure_report_is_a_short_table_with_regions():
+    report = harness.certify(PLANTED[-1][0], torch.float32, grid_size=1)
+    text = str(report)
+    assert "failing regions:" in text and "worst points:" in text
+    assert len(text.splitlines()) < 40
+    assert "tensor(" not in text
