@@ -307,6 +307,7 @@ class _Quantity:
     truth: np.ndarray        # rounded to the dtype; NaN = not judged against a truth
     kappa: np.ndarray
     fd: tuple[np.ndarray, np.ndarray] | None = None
+    kink: np.ndarray | None = None   # not differentiable there: reported, never judged
 
 
 def _quantities(case, u, truth, estimates, s, f, names, report, point, nan_input) -> list[_Quantity]:
@@ -329,7 +330,7 @@ def _quantities(case, u, truth, estimates, s, f, names, report, point, nan_input
             offset += n
             continue
         qname = "gradient" if len(names) == 1 else f"d/d{name}"
-        t, kappa = np.full(n, np.nan), np.ones(n)
+        t, kappa, kinks = np.full(n, np.nan), np.ones(n), [False] * n
         if truth is not None and not nan_input:
             kinks = truth.kink[offset:offset + n]
             t = np.array([np.nan if (v is None or kink) else round_to(v, f)
@@ -340,7 +341,8 @@ def _quantities(case, u, truth, estimates, s, f, names, report, point, nan_input
                              for j, kink in enumerate(kinks) if kink]
         est = estimates.get(u.sample)
         fd = (pick(est.value[k]), pick(est.error[k])) if est is not None else None
-        out.append(_Quantity("gradient", qname, np.shape(u.point[k]) if structured else (), claimed, t, kappa, fd))
+        out.append(_Quantity("gradient", qname, np.shape(u.point[k]) if structured else (), claimed, t, kappa, fd,
+                             np.array(kinks, dtype=bool)))
         offset += n
     return out
 
@@ -365,6 +367,7 @@ def _judge(case, report: Report, units, truths, estimates, samples, dtype, f: Fo
                 forward_wrong = any(kinds)
             if q.fd is not None and not nan_input and not forward_wrong:
                 bad, informative = against_finite_differences(q.claimed, q.fd[0], q.fd[1], allowed, f)
+                bad &= ~q.kink
                 fd_value = np.where(informative, q.fd[0], np.nan)
                 for j in np.flatnonzero(bad):
                     kind = "non-finite" if no_truth and not np.isfinite(q.claimed[j]) else "inconsistent"
