@@ -1,0 +1,54 @@
+"""The grids hold the extremes and respect domains."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from harness import domains
+from harness.floats import fmt
+from harness.grids import extreme, product
+
+DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_grid_holds_every_extreme(dtype):
+    f = fmt(dtype)
+    g = extreme(dtype)
+    finite = g[np.isfinite(g)]
+    for v in (0.0, f.subnormal, -f.subnormal, f.tiny, f.max, -f.max, math.inf, -math.inf):
+        assert (g == v).any(), v
+    assert np.isnan(g).any() and (np.signbit(g[g == 0])).any() and (~np.signbit(g[g == 0])).any()
+    exps = {math.frexp(abs(v))[1] for v in finite if v != 0}
+    assert len(exps) == f.emax - (f.emin - f.precision + 1) + 1   # every binade, subnormal ones too
+    back = torch.tensor(g, dtype=torch.float64).to(dtype).double().numpy()
+    assert np.array_equal(back[~np.isnan(g)], g[~np.isnan(g)])   # exact values of the dtype
+    assert ((np.abs(finite) <= 50).sum()) >= 100
+
+
+def test_exp_overflow_edges_are_inside():
+    g = extreme(torch.float32)
+    edge = math.log(fmt(torch.float32).max)
+    assert ((g > edge - 0.01) & (g < edge)).any() and ((g > edge) & (g < edge + 0.01)).any()
+    assert ((g > -104) & (g < -103)).any()   # exp underflows below the smallest subnormal
+
+
+def test_domains_restrict_the_grid():
+    g = extreme(torch.float32, domains.positive())
+    assert (g > 0).all() and np.isinf(g).any()
+    g = extreme(torch.float32, domains.interval(-1, 1))
+    assert ((g > -1) & (g < 1)).all() and (g > 1 - 1e-7).any()
+    assert extreme(torch.float32, domains.choice(0, 1)).tolist() == [0.0, 1.0]
+
+
+def test_grids_are_deterministic_and_sized():
+    assert np.array_equal(extreme(torch.float32, size=2), extreme(torch.float32, size=2), equal_nan=True)
+    assert len(extreme(torch.float32, size=4)) > len(extreme(torch.float32, size=1))
+
+
+def test_product_grid_of_two_inputs():
+    p = product(torch.float32, (domains.real(), domains.interval(0, 1)))
+    assert p.shape[1] == 2 and len(p) <= 3000
+    assert ((p[:, 1] > 0) & (p[:, 1] < 1)).all()

@@ -1,0 +1,75 @@
+"""The truth engine verifies instead of trusting agreement."""
+
+import math
+
+import mpmath
+import pytest
+
+from harness.domains import interval, positive, real
+from harness.truth import ReferenceFailure, solve_point
+
+
+def truth(reference, x, domain=None):
+    return solve_point(lambda v: [reference(v[0])], [x], [1.0], [domain or real()])
+
+
+def test_log_cosh_derivative_at_1e_minus_22():
+    # At 80 digits with a step |x| 2**-133 the quotient is an exact 0, and 0 again at 40 digits.
+    t = truth(lambda x: mpmath.log(mpmath.cosh(x)), 1e-22)
+    assert float(t.grad[0]) == pytest.approx(1e-22, rel=1e-15)
+    assert float(t.value[0]) == pytest.approx(5e-45, rel=1e-15)
+
+
+def test_softplus_derivative_at_zero():
+    # A step of 2**-1200 gives an exact 0 below ~1200 bits.
+    t = truth(lambda x: mpmath.log1p(mpmath.exp(x)), 0.0)
+    assert float(t.grad[0]) == 0.5
+
+
+def test_cancellation_in_the_reference_is_resolved():
+    t = truth(lambda x: (1 + x) - 1, 1e-100)
+    assert float(t.value[0]) == 1e-100 and float(t.grad[0]) == 1.0
+    assert t.bits > 332
+
+
+def test_derivative_far_below_the_smallest_double_is_kept():
+    t = truth(lambda x: mpmath.log1p(mpmath.exp(x)), -1e308)
+    assert t.grad[0] > 0 and mpmath.mag(t.grad[0]) < -1e300
+
+
+def test_tiny_but_representable_derivative_is_not_a_false_zero():
+    t = truth(mpmath.tanh, 300.0)
+    assert float(t.grad[0]) == pytest.approx(4 * math.exp(-600), rel=1e-12)
+
+
+def test_one_sided_near_the_domain_end():
+    t = truth(mpmath.log, 5e-324, positive())
+    assert float(t.grad[0]) == pytest.approx(1 / 5e-324, rel=1e-12)
+    t = truth(mpmath.log, 1 - 2 ** -53, interval(0, 1))
+    assert float(t.grad[0]) == pytest.approx(1 / (1 - 2 ** -53), rel=1e-15)
+
+
+def test_kinks_are_detected_and_smooth_points_are_not():
+    assert truth(lambda x: max(x, 0), 0.0).kink == [True]
+    assert truth(abs, 0.0).kink == [True]
+    assert truth(lambda x: max(x, 0), -3.0).kink == [False]
+    assert truth(lambda x: x * x, 0.0).kink == [False]
+    assert truth(lambda x: mpmath.log1p(mpmath.exp(x)), 5.7e-46).kink == [False]
+
+
+def test_condition_numbers():
+    t = truth(mpmath.log, 1 - 2 ** -53, interval(0, None))
+    assert t.value_kappa[0] == pytest.approx(2 ** 53, rel=1e-3)   # log near 1
+    t = truth(mpmath.tanh, 300.0)
+    assert t.grad_kappa[0] == pytest.approx(600, rel=1e-3)        # x f''/f' of tanh
+
+
+def test_vector_output_vjp():
+    # f(a, b) = (a*b, a+b), cotangent (2, 3): d/da = 2b + 3, d/db = 2a + 3.
+    t = solve_point(lambda v: [v[0] * v[1], v[0] + v[1]], [1.5, -4.0], [2.0, 3.0], [real(), real()])
+    assert [float(g) for g in t.grad] == [-5.0, 6.0]
+
+
+def test_a_reference_that_never_converges_fails_cleanly():
+    with pytest.raises(ReferenceFailure, match="never converged"):
+        truth(lambda x: x + mpmath.rand(), 1.0)
