@@ -337,7 +337,7 @@ def _quantities(case, u, truth, estimates, s, f, names, report, point, nan_input
                           for v, kink in zip(truth.grad[offset:offset + n], kinks)])
             kappa = np.array(truth.grad_kappa[offset:offset + n], dtype=np.float64)
             shape = np.shape(u.point[k])
-            report.kinks += [(point, qname + (f"{list(np.unravel_index(j, shape))}" if shape else ""))
+            report.kinks += [(point, qname + (f"{[int(i) for i in np.unravel_index(j, shape)]}" if shape else ""))
                              for j, kink in enumerate(kinks) if kink]
         est = estimates.get(u.sample)
         fd = (pick(est.value[k]), pick(est.error[k])) if est is not None else None
@@ -386,7 +386,7 @@ def _judge(case, report: Report, units, truths, estimates, samples, dtype, f: Fo
                 elif kind:
                     entries.append((feature, q.name, kind, float(q.claimed[j]), float(q.truth[j]), 0.0))
                 if kinds[j]:
-                    label = q.name + (f"{list(np.unravel_index(j, q.shape))}" if q.shape else "")
+                    label = q.name + (f"{[int(i) for i in np.unravel_index(j, q.shape)]}" if q.shape else "")
                     report.failures.append(Failure(point, label, tuple(kinds[j]), float(q.claimed[j]),
                                                    float(q.truth[j]), float(fd_value[j]), float(ulps[j]),
                                                    float(bits[j]), float(budget_bits[j]), feature))

@@ -13,7 +13,7 @@ from .kinds import SEVERITY
 TABLE_ROWS = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Failure:
     """One judged quantity at one point that failed.
 
@@ -103,7 +103,8 @@ class Report:
             if seen[(f.quantity, f.kind)] == 0:
                 picked.append(f)
             seen[(f.quantity, f.kind)] += 1
-        picked += [f for f in ranked if f not in picked]
+        chosen = {id(f) for f in picked}
+        picked += [f for f in ranked if id(f) not in chosen]
         return picked[:n]
 
     def table(self, n: int = TABLE_ROWS) -> str:
