@@ -22,12 +22,14 @@ import numpy as np
 import torch
 
 #: ULPs allowed at condition number <= 1, per dtype, for the value and the gradient
-#: (a backward chains more roundings than its forward).
+#: (a backward chains more roundings than its forward). 8 and not 4: a stable
+#: composite such as ``logsumexp(x) - log(K)`` cancels internally where the
+#: result is small, costing ~5 ULPs that no input perturbation explains.
 BUDGET: dict[torch.dtype, dict[str, float]] = {
-    torch.float64: {"value": 4.0, "gradient": 8.0},
-    torch.float32: {"value": 4.0, "gradient": 8.0},
-    torch.float16: {"value": 4.0, "gradient": 8.0},
-    torch.bfloat16: {"value": 4.0, "gradient": 8.0},
+    torch.float64: {"value": 8.0, "gradient": 16.0},
+    torch.float32: {"value": 8.0, "gradient": 16.0},
+    torch.float16: {"value": 8.0, "gradient": 16.0},
+    torch.bfloat16: {"value": 8.0, "gradient": 16.0},
 }
 
 #: A finite-difference estimate is informative where its error is below this
