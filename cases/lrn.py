@@ -28,12 +28,14 @@ Implementations (module-level, so benchmarks can time them at AlexNet shapes):
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 import harness
-import torch.nn.functional as F
+from references.lrn import lrn_reference
 
 #: 16-bit formats are computed in float32, as torch's own kernels do ("opmath").
 _OPMATH = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
@@ -161,6 +163,10 @@ def lrn_diagonal_backward(a, be, size=5, alpha=1e-4, beta=0.75, k=2.0):
 
 def lrn_torch(a, size=5, alpha=1e-4, beta=0.75, k=2.0):
     """``torch.nn.functional.local_response_norm`` (autograd backward).
+
+    Its window is ``c - size//2 .. c + (size-1)//2`` (it pads ``size//2``
+    channels before and ``(size-1)//2`` after): cuDNN's for odd ``size``,
+    mirrored for even ``size``.
 
     Example:
         >>> lrn_torch(torch.ones(1, 3, 1, 1), size=3, alpha=3.0, beta=1.0, k=1.0).flatten()
@@ -364,14 +370,48 @@ def _signed(rng, magnitudes):
     return rng.choice([-1.0, 1.0], np.shape(magnitudes)) * magnitudes
 
 
-def activations_grid(size, k, points=6, seed=0):
-    """Typical activations (``dtype -> points``): magnitudes in [1/8, 8] with
-    mixed signs, every pixel different; the last point has zeros, one at a
-    border channel."""
+def activations_grid(size, k, points=6, zeros=True, octaves=(-3, 3), seed=0):
+    """Typical activations (``dtype -> points``): magnitudes ``2**u`` for ``u``
+    uniform in ``octaves`` ([1/8, 8] by default), mixed signs, every pixel
+    different; with ``zeros``, the last point has two, one at a border channel."""
     def grid(dtype):
         rng = np.random.default_rng(seed)
-        out = [_signed(rng, np.exp2(rng.uniform(-3, 3, SHAPE))) for _ in range(points)]
-        out[-1].reshape(-1)[[0, 5]] = 0.0
+        out = [_signed(rng, np.exp2(rng.uniform(*octaves, SHAPE))) for _ in range(points)]
+        if zeros:
+            out[-1].reshape(-1)[[0, 5]] = 0.0
+        tiny = float(torch.finfo(dtype).smallest_normal)
+        return [(_defined(_round(v, dtype), size, k, tiny),) for v in out]
+    return grid
+
+
+def activations_grid_nonzero(size, k):
+    """``activations_grid`` without zeros (the peaks and extreme grids have
+    them): an exact zero output is confirmed at 2400 bits, the dearest truth."""
+    return activations_grid(size, k, zeros=False)
+
+
+def activations_grid_small(size, k):
+    """Four points of ``activations_grid_nonzero``: enough to tell windows apart."""
+    return activations_grid(size, k, points=4, zeros=False)
+
+
+def peaks_grid(size, k, points=6, seed=0):
+    """One large activation (32 to 128) per pixel among small ones (1/8 to 1),
+    at a border channel in one pixel: its square dwarfs both ``k`` and its
+    neighbours', where the textbook backward cancels for ``beta = 1/2``.
+    Squares stay finite in float16. The last point puts zeros beside the peaks."""
+    def grid(dtype):
+        rng = np.random.default_rng(seed)
+        out = []
+        for p in range(points):
+            values = _signed(rng, np.exp2(rng.uniform(-3, 0, SHAPE)))
+            middle, border = rng.integers(1, SHAPE[1] - 1), (0, SHAPE[1] - 1)[p % 2]
+            values[0, middle, 0, 0] = values[0, border, 0, 1] = 0.0
+            values[0, middle, 0, 0] += _signed(rng, np.exp2(rng.uniform(5, 7)))
+            values[0, border, 0, 1] += _signed(rng, np.exp2(rng.uniform(5, 7)))
+            if p == points - 1:
+                values[0, middle - 1, 0, 0] = values[0, 1 if border == 0 else border - 1, 0, 1] = 0.0
+            out.append(values)
         tiny = float(torch.finfo(dtype).smallest_normal)
         return [(_defined(_round(v, dtype), size, k, tiny),) for v in out]
     return grid
@@ -379,8 +419,8 @@ def activations_grid(size, k, points=6, seed=0):
 
 def extreme_grid(size, k, seed=0):
     """Activations from every binade of the dtype (``dtype -> points``): windows
-    of one magnitude band each (subnormal, smallest normal, 1, where squares
-    overflow, the largest floats), windows mixing every magnitude of
+    of one magnitude band each (subnormal, 1, where squares overflow, the
+    largest floats), windows mixing every magnitude of
     ``harness.grids.extreme`` (one with zeros), a huge value at a border
     channel beside ones (running sums cancel after it leaves), with and
     without its square overflowing, and a ramp from the smallest subnormal
@@ -388,17 +428,18 @@ def extreme_grid(size, k, seed=0):
     def grid(dtype):
         rng = np.random.default_rng(seed)
         info = torch.finfo(dtype)
-        big, sub, tiny = float(info.max), float(info.smallest_normal * info.eps), float(info.smallest_normal)
-        bands = [sub * 16, tiny, 1.0, 2 * math.sqrt(big), big / 4]
+        big, sub = float(info.max), float(info.smallest_normal * info.eps)
+        bands = [sub * 16, 1.0, 2 * math.sqrt(big), big / 4]
         out = [_signed(rng, np.minimum(centre * np.exp2(rng.uniform(-2, 2, SHAPE)), big)) for centre in bands]
         pool = harness.grids.extreme(dtype)
         pool = np.unique(np.abs(pool[np.isfinite(pool) & (pool != 0)]))
-        out += [_signed(rng, rng.choice(pool, SHAPE)) for _ in range(3)]
+        out += [_signed(rng, rng.choice(pool, SHAPE)) for _ in range(2)]
         out[-1].reshape(-1)[[1, 6]] = 0.0
         ones = np.ones(SHAPE[1])
         for huge in (big, _round(math.sqrt(big) / 4, dtype)):
             out.append(np.stack([np.r_[huge, ones[1:]], np.r_[ones[:-1], -huge]], -1).reshape(SHAPE))
-        ramp = np.exp2(np.linspace(math.log2(sub), math.log2(big), 2 * SHAPE[1]))
+        with np.errstate(over="ignore"):
+            ramp = np.exp2(np.linspace(math.log2(sub), math.log2(big), 2 * SHAPE[1]))
         out.append(_signed(rng, np.minimum(ramp, big)).reshape(SHAPE))   # each pixel a ramp
         return [(_defined(_round(v, dtype), size, k, sub),) for v in out]
     return grid
@@ -406,25 +447,43 @@ def extreme_grid(size, k, seed=0):
 
 # --------------------------------------------------------------------------
 # Cases.
-
-from functools import partial
-
-from references.lrn import lrn_reference
+#
+# Parameter sets (size, alpha, beta, k). The truth is computed once per set
+# and grid and shared by every implementation judged on it, so the sets are
+# few and each one earns its place (the family stays near 10 s cold):
+#   P5      AlexNet's size, beta and k, alpha = 1 so neighbours matter: every
+#           implementation on typical activations, and on the extreme grid.
+#   P3_HALF beta = 1/2 on isolated peaks: the textbook backward cancels there.
+#   P3_K0   k = 0, beta = 1 on the extreme grid: scale underflows to zero.
+#   P1, P2, P4  the other sizes, for torch's window (P1 also for the
+#           diagonal-only backward, exact at size 1); beta and k vary across
+#           them so that every beta in {1/2, 3/4, 1} and k in {0, 1, 2} runs.
 
 P5 = (5, 1.0, 0.75, 2.0)
 P3_HALF = (3, 1.0, 0.5, 1.0)
 P3_K0 = (3, 1.0, 1.0, 0.0)
-P1 = (1, 1.0, 0.75, 1.0)
-P2 = (2, 1.0, 0.75, 1.0)
+P1 = (1, 1.0, 1.0, 1.0)
+P2 = (2, 1.0, 0.5, 2.0)
 P4 = (4, 0.5, 1.0, 2.0)
+
+#: torch's local_response_norm pools 4-D inputs with avg_pool3d, which has no
+#: float16 or bfloat16 kernel on the CPU (NotImplementedError).
+TORCH_DTYPES = (torch.float64, torch.float32)
+
+#: What a formula that squares activations as they come shows on hard grids.
+WINDOW_DEFECTS = ("non-finite", "silent-zero", "wrong-sign", "lost-digits")
 
 
 def lrn_case(name, forward, params, grid, expect=None, backward=None, dtypes=None):
     """A case of LRN with ``params = (size, alpha, beta, k)`` bound into the
-    forward, the claimed backward (if any) and the reference."""
+    forward, the claimed backward (if any) and the reference.
+
+    Example:
+        >>> lrn_case("lrn.example", lrn_stable, P5, activations_grid).name
+        'lrn.example'
+    """
     size, alpha, beta, k = params
     bind = dict(size=size, alpha=alpha, beta=beta, k=k)
-    extra = {"dtypes": dtypes} if dtypes else {}
     return harness.Case(
         name=name,
         forward=partial(forward, **bind),
@@ -434,27 +493,58 @@ def lrn_case(name, forward, params, grid, expect=None, backward=None, dtypes=Non
         structure=harness.banded(axis=1, halfwidth=size // 2),
         expect=expect or harness.certified(),
         input_names=("a",),
-        **extra,
+        **({"dtypes": dtypes} if dtypes else {}),
     )
 
 
+def squares_overflow(*kinds):
+    """Convicted of ``kinds``, every failure at a point whose largest ``|a|``
+    is at least ``sqrt(max) / 8`` of its dtype: where ``alpha/size * a**2``
+    overflows, or a running sum holding such a square cancels."""
+    return {dtype: harness.convicted(*kinds, within=(math.sqrt(torch.finfo(dtype).max) / 8, math.inf))
+            for dtype in (torch.float64, torch.float32, torch.float16, torch.bfloat16)}
+
+
 CASES = [
-    lrn_case("lrn.caffe.n5", lrn_caffe, P5, activations_grid),
-    lrn_case("lrn.caffe.n5.extreme", lrn_caffe, P5, extreme_grid),
-    lrn_case("lrn.caffe.n3.beta_half", lrn_caffe, P3_HALF, activations_grid),
-    lrn_case("lrn.caffe.n3.k0.extreme", lrn_caffe, P3_K0, extreme_grid),
-    lrn_case("lrn.alternative.n5", lrn_plain, P5, activations_grid, backward=lrn_alternative_backward),
-    lrn_case("lrn.diagonal.n5", lrn_plain, P5, activations_grid, backward=lrn_diagonal_backward),
-    lrn_case("lrn.diagonal.n1", lrn_plain, P1, activations_grid, backward=lrn_diagonal_backward),
-    lrn_case("lrn.torch.n1", lrn_torch, P1, activations_grid),
-    lrn_case("lrn.torch.n2", lrn_torch, P2, activations_grid),
-    lrn_case("lrn.torch.n3", lrn_torch, P3_HALF, activations_grid),
-    lrn_case("lrn.torch.n4", lrn_torch, P4, activations_grid),
-    lrn_case("lrn.torch.n5", lrn_torch, P5, activations_grid),
-    lrn_case("lrn.torch.n5.extreme", lrn_torch, P5, extreme_grid),
+    # Caffe: exact enough on typical activations; with k > 0 it breaks only
+    # where squares overflow (or a huge square leaves a running sum). On peaks
+    # the running sum cancels after the peak leaves (the value loses digits, in
+    # bfloat16 the scale goes negative: NaN) and, for beta = 1/2, the backward's
+    # scale**-beta * (1 - 2*c*beta*a**2/scale) cancels; with k = 0 tiny
+    # activations make scale 0 and give inf or NaN.
+    # In bfloat16 one gradient entry of the typical grid is a sum of terms
+    # cancelling 750-fold (0.0347 - 0.0301 - 0.0061 + 0.0157 - 0.0141): 8 bits
+    # cannot hold it and Caffe, computing in bfloat16, gets its sign wrong
+    # (lrn_stable, computing in float32, does not). Measured; the issue
+    # expected certified in every dtype.
+    lrn_case("lrn.caffe.n5", lrn_caffe, P5, activations_grid_nonzero,
+             {"bfloat16": harness.convicted("wrong-sign", "lost-digits"), "*": harness.certified()}),
+    lrn_case("lrn.caffe.n5.extreme", lrn_caffe, P5, extreme_grid, squares_overflow(*WINDOW_DEFECTS)),
+    lrn_case("lrn.caffe.n3.peaks", lrn_caffe, P3_HALF, peaks_grid, harness.convicted(*WINDOW_DEFECTS)),
+    lrn_case("lrn.caffe.n3.k0.extreme", lrn_caffe, P3_K0, extreme_grid, harness.convicted(*WINDOW_DEFECTS)),
+    # The thread's alternative formula and the diagonal-only backward: wrong
+    # numbers, not rounding (the forward is lrn_plain, direct window sums).
+    lrn_case("lrn.alternative.n5", lrn_plain, P5, activations_grid_nonzero,
+             harness.convicted("lost-digits", "wrong-sign", "inconsistent"), backward=lrn_alternative_backward),
+    lrn_case("lrn.diagonal.n5", lrn_plain, P5, activations_grid_nonzero,
+             harness.convicted("lost-digits", "wrong-sign", "inconsistent"), backward=lrn_diagonal_backward),
+    lrn_case("lrn.diagonal.n1", lrn_plain, P1, activations_grid_small, backward=lrn_diagonal_backward),
+    # torch: odd sizes use cuDNN's window, even sizes the mirrored one (values
+    # wrong, not rounded). Its autograd backward is the textbook one, so it
+    # cancels on peaks for beta = 1/2 too (the values there are fine).
+    lrn_case("lrn.torch.n1", lrn_torch, P1, activations_grid_small, dtypes=TORCH_DTYPES),
+    lrn_case("lrn.torch.n2", lrn_torch, P2, activations_grid_small,
+             harness.convicted("lost-digits", "wrong-sign"), dtypes=TORCH_DTYPES),
+    lrn_case("lrn.torch.n3", lrn_torch, P3_HALF, peaks_grid, harness.convicted("lost-digits"), dtypes=TORCH_DTYPES),
+    lrn_case("lrn.torch.n4", lrn_torch, P4, activations_grid_small,
+             harness.convicted("lost-digits", "wrong-sign"), dtypes=TORCH_DTYPES),
+    lrn_case("lrn.torch.n5", lrn_torch, P5, activations_grid_nonzero, dtypes=TORCH_DTYPES),
+    lrn_case("lrn.torch.n5.extreme", lrn_torch, P5, extreme_grid, squares_overflow(*WINDOW_DEFECTS),
+             dtypes=TORCH_DTYPES),
+    # Stable: certified on every grid above.
     lrn_case("lrn.stable.n5", lrn_stable, P5, extreme_grid),
     lrn_case("lrn.stable.n3.k0", lrn_stable, P3_K0, extreme_grid),
-    lrn_case("lrn.stable.n3.beta_half", lrn_stable, P3_HALF, activations_grid),
-    lrn_case("lrn.stable.n2", lrn_stable, P2, activations_grid),
-    lrn_case("lrn.stable.n4", lrn_stable, P4, activations_grid),
+    lrn_case("lrn.stable.n3.peaks", lrn_stable, P3_HALF, peaks_grid),
+    lrn_case("lrn.stable.n2", lrn_stable, P2, activations_grid_small),
+    lrn_case("lrn.stable.n4", lrn_stable, P4, activations_grid_small),
 ]
