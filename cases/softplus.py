@@ -1,0 +1,74 @@
+"""softplus = log(1 + exp(x)) and its naive twins; logsumexp as a structured example.
+
+Sources: the textbook identity log(1 + e^x) = max(x, 0) + log1p(e^-|x|), and
+torch.nn.functional.softplus (threshold 20: returns x above it).
+"""
+
+import numpy as np
+import torch
+
+import harness
+from harness import certified, convicted
+from references.softplus import logsumexp as logsumexp_ref
+from references.softplus import softplus as softplus_ref
+
+
+def naive(x):
+    """exp overflows to inf above ~88.7 (float32); 1 + exp(x) absorbs exp(x) below ~-16.6."""
+    return torch.log(1 + torch.exp(x))
+
+
+def max_log1p(x):
+    # max(x, 0) carries the large part exactly; exp(-|x|) <= 1 never overflows and
+    # log1p keeps its digits when it is tiny. But autograd through clamp and abs
+    # at x = 0 gives 1 + 0, not 1/2: the value is stable, the gradient at 0 is not.
+    return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+
+
+class StableSoftplus(torch.autograd.Function):
+    """The stable value with the derivative written out: sigmoid(x) as
+    exp(-softplus(-x)), which keeps sigmoid's subnormal values (torch.sigmoid on
+    CPU gives 0 below x = -709.78 in float64: 1 / (1 + inf))."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return max_log1p(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.exp(-max_log1p(-x))
+
+
+def logsumexp_naive(a):
+    return torch.log(torch.exp(a).sum(-1))
+
+
+def logsumexp_grid(dtype):
+    values = harness.grids.extreme(dtype)
+    values = values[np.isfinite(values)]
+    picks = np.concatenate([values[:: max(1, len(values) // 24)], [0.0, 1.0, -1.0, 80.0, 100.0, -100.0]])
+    rng = np.random.default_rng(0)
+    return [(rng.choice(picks, size=(2, 3)),) for _ in range(12)] + [(np.array([[1000.0, 999.0, -1.0]]),)]
+
+
+CASES = [
+    harness.Case("softplus.stable", StableSoftplus.apply, softplus_ref),
+    harness.Case("softplus.max_log1p", max_log1p, softplus_ref,
+                 expect=convicted("lost-digits", "inconsistent", within=(-0.0, 0.0))),
+    # Measured: float64 loses up to 18 bits of the value and 23 of the gradient on
+    # x in (20, 35): the threshold of 20 suits float32 only.
+    harness.Case("softplus.torch", torch.nn.functional.softplus, softplus_ref,
+                 expect={"float64": convicted("lost-digits", "inconsistent"), "*": certified()}),
+    harness.Case("softplus.naive", naive, softplus_ref,
+                 expect=convicted("non-finite", "silent-zero", "lost-digits", "inconsistent", "finite-vs-inf")),
+    # exp(a - lse) turns lse's absolute rounding, |a| eps, into a relative error of
+    # the softmax that no perturbation of the inputs explains: inherent to every
+    # logsumexp backward, so the gradient gets 64 ULPs (measured: 31 at a = 88.7).
+    harness.Case("logsumexp.torch", lambda a: torch.logsumexp(a, -1), logsumexp_ref, grid=logsumexp_grid,
+                 feature_name="max|a|", budget={"*": {"gradient": 64}}),
+    harness.Case("logsumexp.naive", logsumexp_naive, logsumexp_ref, grid=logsumexp_grid, feature_name="max|a|",
+                 expect=convicted("non-finite", "silent-zero", "lost-digits", "inconsistent", "finite-vs-inf",
+                                  "wrong-sign")),
+]
