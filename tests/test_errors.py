@@ -1,0 +1,140 @@
+"""A broken case raises CaseError naming the case, the point and the cause."""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+import harness
+from harness.errors import format_point
+
+HUGE = 2.0 ** 100   # on every float32 grid (a power of two), and past 1e30
+
+
+def negate(x):
+    return -x
+
+
+def broken(case: harness.Case, point, *causes: str) -> harness.CaseError:
+    """Certify ``case``; it must raise a CaseError naming it, ``point`` (None:
+    the one the error carries, which must then be named) and every cause."""
+    with pytest.raises(harness.CaseError) as info:
+        harness.certify(case, torch.float32, grid_size=1)
+    err = info.value
+    message = str(err)
+    assert err.case == case.name and f"case {case.name!r}" in message
+    assert err.point is not None
+    named = format_point(err.point if point is None else point)
+    assert f" at {named}:" in message, message
+    for cause in causes:
+        assert cause in message, message
+    return err
+
+
+# -- forward ---------------------------------------------------------------------------------
+def test_forward_raising_at_one_grid_point_names_that_point():
+    def forward(x):
+        if (x == HUGE).any():
+            raise ValueError("cannot take this one")
+        return -x
+
+    broken(harness.Case("raises once", forward), (HUGE,), "forward raised ValueError: cannot take this one")
+
+
+def test_forward_raising_above_a_threshold_names_a_point_above_it():
+    def forward(x):
+        if (x > 1e30).any():
+            raise OverflowError("too large")
+        return -x
+
+    err = broken(harness.Case("raises above 1e30", forward), None, "forward raised OverflowError: too large")
+    (x,) = err.point
+    assert x > 1e30
+    with pytest.raises(OverflowError):
+        forward(torch.tensor([x], dtype=torch.float32))
+
+
+@pytest.mark.parametrize("forward,cause", [
+    (lambda x: (-x).sum(), "forward returned shape ()"),
+    (lambda x: (-x).double(), "forward returned dtype torch.float64, expected torch.float32"),
+    (lambda x: (-x).to("meta"), "forward returned a tensor on meta, expected cpu"),
+    (lambda x: (-x).tolist(), "forward returned list, not a tensor"),
+], ids=["shape", "dtype", "device", "not-a-tensor"])
+def test_forward_returning_the_wrong_thing(forward, cause):
+    broken(harness.Case("wrong output", forward), None, cause)
+
+
+def test_forward_raising_at_one_structured_point_names_that_point():
+    points = [np.array([1.0, 2.0]), np.array([3.0, 7.0]), np.array([5.0, 6.0])]
+
+    def forward(a):
+        if (a == 7).any():
+            raise ZeroDivisionError("seven")
+        return a.sum()
+
+    broken(harness.Case("structured raises", forward, grid=lambda dtype: points),
+           points[1], "forward raised ZeroDivisionError: seven")
+
+
+# -- backward --------------------------------------------------------------------------------
+@pytest.mark.parametrize("backward,cause", [
+    (lambda x, g: None, "backward (gradient 0) returned None"),
+    (lambda x, g: (-g).sum(), "backward (gradient 0) returned shape ()"),
+    (lambda x, g: (-g, -g), "backward returned 2 gradients for 1 inputs"),
+], ids=["none", "shape", "count"])
+def test_custom_backward_returning_the_wrong_thing(backward, cause):
+    broken(harness.Case("wrong backward", negate, backward=backward), None, cause)
+
+
+def test_custom_backward_raising_names_the_point():
+    def backward(x, g):
+        if (x == HUGE).any():
+            raise RuntimeError("no gradient here")
+        return -g
+
+    broken(harness.Case("backward raises", negate, backward=backward), (HUGE,),
+           "backward raised RuntimeError: no gradient here")
+
+
+# -- reference -------------------------------------------------------------------------------
+def test_reference_raising_names_the_point():
+    def reference(x):
+        if x == HUGE:
+            raise ZeroDivisionError("no truth here")
+        return -x
+
+    broken(harness.Case("reference raises", negate, reference), (HUGE,),
+           "reference raised ZeroDivisionError: no truth here")
+
+
+def test_reference_returning_a_complex_value():
+    err = broken(harness.Case("complex reference", torch.sqrt, mpmath.sqrt), None,
+                 "reference returned a complex value")
+    (x,) = err.point
+    assert x < 0   # sqrt is real everywhere else
+
+
+def test_reference_returning_no_number():
+    broken(harness.Case("string reference", negate, lambda x: "minus x"), None, "reference returned str")
+
+
+def test_reference_that_never_converges():
+    broken(harness.Case("random reference", negate, lambda x: mpmath.rand()), None, "never converged")
+
+
+# -- grid ------------------------------------------------------------------------------------
+def test_structured_grid_with_nan_in_a_positive_domain():
+    points = [np.array([1.0, 2.0]), np.array([3.0, math.nan])]
+    err = broken(harness.Case("nan grid", lambda a: a.sum(), lambda a: mpmath.fsum(a),
+                              grid=lambda dtype: points, domain=harness.domains.positive()),
+                 (points[1],), "grid holds NaN", str(harness.domains.positive()))
+    assert "nan" in str(err)
+
+
+def test_structured_grid_outside_its_domain():
+    points = [np.array([1.0, 2.0]), np.array([3.0, -4.0])]
+    broken(harness.Case("negative grid", lambda a: a.sum(), lambda a: mpmath.fsum(a),
+                        grid=lambda dtype: points, domain=harness.domains.positive()),
+           (points[1],), "grid holds -4")
