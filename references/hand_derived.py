@@ -61,13 +61,15 @@ def elliptic_paraboloid(x, y, c_diff_sign, c_same_sign):
     """The elliptic paraboloid rotated by ``pi/4``:
     ``x_rot**2 / c_diff_sign + y_rot**2 / c_same_sign``.
 
+    ``cos(pi/4) = sin(pi/4) = 1/sqrt(2)``, so ``x_rot = (x + y)/sqrt(2)`` and
+    ``y_rot = (y - x)/sqrt(2)``.
+
     Example:
         >>> mpmath.nstr(elliptic_paraboloid(mpmath.mpf(1), mpmath.mpf(1), 4, 2), 6)   # x_rot = sqrt 2, y_rot = 0
         '0.5'
     """
-    t = mpmath.pi / 4
-    x_rot = x * mpmath.cos(t) + y * mpmath.sin(t)
-    y_rot = -x * mpmath.sin(t) + y * mpmath.cos(t)
+    x_rot = (x + y) / mpmath.sqrt(2)
+    y_rot = (y - x) / mpmath.sqrt(2)
     return x_rot**2 / c_diff_sign + y_rot**2 / c_same_sign
 
 
