@@ -1,46 +1,24 @@
-"""The densities of a Bernoulli-Gaussian variational autoencoder, and a whole
+"""The Gaussian densities of a variational autoencoder, and a whole
 importance-weighted autoencoder (IWAE) objective, the plain mathematics.
 
-    Bernoulli:   log p(x | l) = x * log(sigmoid(l)) + (1 - x) * log(sigmoid(-l)),
-                 sigmoid(l) = 1 / (1 + exp(-l)), l the decoder's logit, x in {0, 1}
+    Bernoulli:   log p(x | l) = x * log(sigmoid(l)) + (1 - x) * log(1 - sigmoid(l)),
+                 l the decoder's logit, x in {0, 1} (``references.bernoulli``)
     Gaussian:    log N(z; mu, sigma) = -((z - mu) / sigma)**2 / 2 - log(sigma) - log(2 pi) / 2
     Reparameterized sample:  z = mu + exp(log_std) * eps, eps fixed, so that
                  log q(z) = -eps**2 / 2 - log_std - log(2 pi) / 2
 
-Two identities of the model are written out where the literal composition
-would cancel to an *exact* zero in mpmath, which two working precisions agree
-on and so no precision check can flag:
-
-* ``sigmoid(-l)`` is the probability of ``x = 0`` by definition of the logistic
-  model; ``1 - sigmoid(l)`` is exactly 0 at ``l = 1e4`` below ``1e4 / log(2)``
-  bits, and its log an infinity;
-* ``(z - mu) / exp(log_std)`` is ``eps`` by definition of the sample; ``z - mu``
-  is exactly 0 once ``exp(log_std) * eps`` falls below ``2**-192`` of ``mu``.
+``(z - mu) / exp(log_std)`` is ``eps`` by definition of the sample, and it is
+written so: mpmath's ``z - mu`` is an *exact* 0 once ``exp(log_std) * eps``
+falls below ``2**-192`` of ``mu``, which two working precisions agree on, so
+no precision check could flag the lost ``-eps**2 / 2``. (For the same reason
+``references.bernoulli`` writes ``1 - sigmoid(l)`` as ``sigmoid(-l)``.)
 """
 
 from __future__ import annotations
 
 import mpmath
 
-
-def sigmoid(l):
-    """The logistic function.
-
-    Example:
-        >>> sigmoid(mpmath.mpf(0))
-        mpf('0.5')
-    """
-    return 1 / (1 + mpmath.exp(-l))
-
-
-def bernoulli_log_likelihood(logit, x):
-    """``log p(x | logit)`` of one binary pixel.
-
-    Example:
-        >>> mpmath.nstr(bernoulli_log_likelihood(mpmath.mpf(0), mpmath.mpf(1)), 6)   # log(1/2)
-        '-0.693147'
-    """
-    return x * mpmath.log(sigmoid(logit)) + (1 - x) * mpmath.log(sigmoid(-logit))
+from references.bernoulli import log_likelihood as bernoulli_log_likelihood
 
 
 def gaussian_log_density(z, mu, log_std):

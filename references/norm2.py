@@ -8,7 +8,8 @@ For ``N`` data points of ``D`` variables,
 ``log_loss`` is the loss in log space, what a ``logsumexp(2 * log|x - y|)``
 computes: it has the same minimisers and stays finite for every finite input,
 where ``loss`` itself passes the largest float once ``|x - y|`` passes its
-square root. Inputs are nested lists of ``mpf`` shaped ``(N, D)``.
+square root. Both take the residual ``d = x - y`` as a nested list of ``mpf``
+shaped ``(N, D)``.
 """
 
 from __future__ import annotations
@@ -16,21 +17,21 @@ from __future__ import annotations
 import mpmath
 
 
-def mean_squared_norm(x, y):
-    """``(1/N) * sum_i ||x_i - y_i||^2``.
+def mean_squared_norm(d):
+    """``(1/N) * sum_i ||d_i||^2``.
 
     Example:
-        >>> mean_squared_norm([[mpmath.mpf(3), mpmath.mpf(4)]], [[mpmath.mpf(0), mpmath.mpf(0)]])
+        >>> mean_squared_norm([[mpmath.mpf(3), mpmath.mpf(4)]])
         mpf('25.0')
     """
-    return mpmath.fsum((a - b) ** 2 for xi, yi in zip(x, y) for a, b in zip(xi, yi)) / len(x)
+    return mpmath.fsum(v ** 2 for row in d for v in row) / len(d)
 
 
-def log_mean_squared_norm(x, y):
-    """``log((1/N) * sum_i ||x_i - y_i||^2)``; ``-inf`` when ``x == y``.
+def log_mean_squared_norm(d):
+    """``log((1/N) * sum_i ||d_i||^2)``; ``-inf`` when ``d == 0``.
 
     Example:
-        >>> mpmath.nstr(log_mean_squared_norm([[mpmath.mpf(3), mpmath.mpf(4)]], [[0, 0]]), 6)   # log 25
+        >>> mpmath.nstr(log_mean_squared_norm([[mpmath.mpf(3), mpmath.mpf(4)]]), 6)   # log 25
         '3.21888'
     """
-    return mpmath.log(mean_squared_norm(x, y))
+    return mpmath.log(mean_squared_norm(d))
