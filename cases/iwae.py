@@ -186,16 +186,14 @@ def parameter_grid(dtype: torch.dtype) -> list:
     small log_std."""
     agree = np.array(IMAGE) * 2 - 1                      # +1 for a 1 pixel, -1 for a 0 pixel
     configs = [_with()]
-    for s in (20.0, 40.0, 100.0, 1e3, 1e4):
-        configs += [_with(dec_b=(slice(None), s * agree)), _with(dec_b=(slice(None), -s * agree)),
-                    _with(dec_w=(slice(None), (s * agree)[:, None]))]
+    configs += [_with(dec_b=(slice(None), s * agree)) for s in (20.0, 1e4)]
+    configs += [_with(dec_b=(slice(None), -s * agree)) for s in (20.0, 100.0, 1e4)]
+    configs += [_with(dec_w=(slice(None), (s * agree)[:, None])) for s in (40.0, 1e3)]
     # In float16 exp(log_std) * eps squared passes 65504 from log_std = 5.5 on:
     # the prior term, and with it the objective and its gradient, are -inf there.
-    spread = (-20.0, -8.0, 2.0, 4.0, 5.0) if dtype == torch.float16 else (-20.0, -8.0, 2.0, 8.0, 20.0)
-    for log_std in spread:
-        configs.append(_with(enc_b=(1, log_std)))
-    for mu_shift in (100.0, -1e3):
-        configs += [_with(enc_b=(slice(None), [mu_shift, -20.0])), _with(enc_b=(slice(None), [mu_shift, -4.0]))]
+    spread = (-20.0, 2.0, 5.0) if dtype == torch.float16 else (-20.0, 8.0, 20.0)
+    configs += [_with(enc_b=(1, log_std)) for log_std in spread]
+    configs += [_with(enc_b=(slice(None), [-1e3, -20.0])), _with(enc_b=(slice(None), [100.0, -4.0]))]
     order = ("enc_w", "enc_b", "dec_w", "dec_b")
     return [tuple(torch.from_numpy(c[k]).to(dtype).to(torch.float64).numpy() for k in order) for c in configs]
 
