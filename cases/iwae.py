@@ -88,78 +88,128 @@ def gaussian_reparameterized(mu: torch.Tensor, log_std: torch.Tensor, eps: torch
     return -0.5 * eps * eps - log_std - HALF_LOG_2PI + 0 * mu
 
 
-# -- the tiny IWAE -----------------------------------------------------------------------------
+# -- the IWAE objective, batched: x (B, D), eps (B, K, L) -> IW-ELBO per image (B,) ---------------
 
-#: One binary image of D = 3 pixels, and K = 2 fixed draws of an L = 1 latent.
+def _encode_sample(x, eps, enc_w, enc_b):
+    h = x @ enc_w.T + enc_b                                        # (B, 2L)
+    latent = h.shape[-1] // 2
+    mu, log_std = h[:, None, :latent], h[:, None, latent:]         # (B, 1, L)
+    return mu, log_std, mu + torch.exp(log_std) * eps              # z: (B, K, L)
+
+
+def _decode(z, dec_w, dec_b):
+    return z @ dec_w.T + dec_b                                     # logits: (B, K, D)
+
+
+def _prior_minus_q(z, log_std, eps):
+    # log p(z) - log q(z | x), with log q at the sample from eps itself:
+    # (z - mu) / exp(log_std) is eps exactly. The log(2 pi) terms cancel.
+    return torch.sum(-0.5 * z * z + 0.5 * eps * eps + log_std, -1)
+
+
+def iwae_probs_eps(x, eps, enc_w, enc_b, dec_w, dec_b) -> torch.Tensor:
+    """The thread's IWAE objective: sigmoid decoder, ``+1e-18`` likelihood, ``log q`` at ``z``.
+
+    Example:
+        >>> x, eps = torch.ones(1, 3), torch.zeros(1, 2, 1)
+        >>> iwae_probs_eps(x, eps, torch.zeros(2, 3), torch.zeros(2), torch.zeros(3, 1), torch.zeros(3))
+        tensor([-2.0794])
+    """
+    mu, log_std, z = _encode_sample(x, eps, enc_w, enc_b)
+    decoded = torch.sigmoid(_decode(z, dec_w, dec_b))
+    x = x[:, None, :]
+    log_px = torch.sum(x * torch.log(decoded + 1e-18) + (1 - x) * torch.log(1 - decoded + 1e-18), -1)
+    log_pz = torch.sum(-0.5 * z ** 2, -1) - z.shape[-1] * HALF_LOG_2PI
+    log_qz = torch.sum(-0.5 * ((z - mu) / torch.exp(log_std)) ** 2 - log_std, -1) - z.shape[-1] * HALF_LOG_2PI
+    return iw_elbo_stable(log_px + log_pz - log_qz)
+
+
+def iwae_bce_logits(x, eps, enc_w, enc_b, dec_w, dec_b) -> torch.Tensor:
+    """The IWAE objective with ``-binary_cross_entropy_with_logits`` as the likelihood.
+
+    Example:
+        >>> x, eps = torch.ones(1, 3), torch.zeros(1, 2, 1)
+        >>> iwae_bce_logits(x, eps, torch.zeros(2, 3), torch.zeros(2), torch.zeros(3, 1), torch.zeros(3))
+        tensor([-2.0794])
+    """
+    mu, log_std, z = _encode_sample(x, eps, enc_w, enc_b)
+    logits = _decode(z, dec_w, dec_b)
+    log_px = -torch.sum(F.binary_cross_entropy_with_logits(logits, x[:, None, :].expand_as(logits),
+                                                           reduction="none"), -1)
+    return iw_elbo_stable(log_px + _prior_minus_q(z, log_std, eps))
+
+
+def iwae_logsigmoid(x, eps, enc_w, enc_b, dec_w, dec_b) -> torch.Tensor:
+    """The IWAE objective with the likelihood ``x logsigmoid(l) + (1 - x) logsigmoid(-l)``.
+
+    Example:
+        >>> x, eps = torch.ones(1, 3), torch.zeros(1, 2, 1)
+        >>> iwae_logsigmoid(x, eps, torch.zeros(2, 3), torch.zeros(2), torch.zeros(3, 1), torch.zeros(3))
+        tensor([-2.0794])
+    """
+    mu, log_std, z = _encode_sample(x, eps, enc_w, enc_b)
+    # log(sigmoid(l)) = logsigmoid(l) and log(1 - sigmoid(l)) = logsigmoid(-l),
+    # never forming either probability; logsigmoid's backward is sigmoid(-l)
+    # itself, accurate where sigmoid(l) - 1 would cancel.
+    a = (2 * x[:, None, :] - 1) * _decode(z, dec_w, dec_b)
+    return iw_elbo_stable(torch.sum(F.logsigmoid(a), -1) + _prior_minus_q(z, log_std, eps))
+
+
+def iwae_relative(x, eps, enc_w, enc_b, dec_w, dec_b) -> torch.Tensor:
+    """The IWAE objective with the weights formed from differences of log weights.
+
+    Example:
+        >>> x, eps = torch.ones(1, 3), torch.zeros(1, 2, 1)
+        >>> iwae_relative(x, eps, torch.zeros(2, 3), torch.zeros(2), torch.zeros(3, 1), torch.zeros(3))
+        tensor([-2.0794])
+    """
+    mu, log_std, z = _encode_sample(x, eps, enc_w, enc_b)
+    sign = 2 * x[:, None, :] - 1
+    a = sign * _decode(z, dec_w, dec_b)                            # log p(x_d | z_k) = logsigmoid(a_kd)
+    log_w = torch.sum(F.logsigmoid(a), -1) + _prior_minus_q(z, log_std, eps)
+    r = torch.argmax(log_w.detach(), -1)[:, None, None]            # the heaviest sample of each image
+    pick = lambda t: torch.gather(t, 1, r.expand(-1, 1, t.shape[-1]))
+    # Differences from sample r, never as log_w - log_w[r]: both carry an error of
+    # half an ulp of |log_w|, which the normalized weights would inherit.
+    dz = torch.exp(log_std) * (eps - pick(eps))                    # z_k - z_r
+    da = sign * (dz @ dec_w.T)                                     # a_k - a_r
+    a_r = pick(a)
+    # logsigmoid(a) = min(a, 0) - log1p(exp(-|a|)): the min parts differ by
+    # a_k - a_r where both are negative; the log1p parts are below log 2.
+    dmin = torch.where((a < 0) & (a_r < 0), da, torch.clamp(a, max=0) - torch.clamp(a_r, max=0))
+    dtail = F.softplus(-torch.abs(a)) - F.softplus(-torch.abs(a_r))
+    z_r, eps_r = pick(z), pick(eps)
+    delta = (torch.sum(dmin - dtail, -1) - torch.sum(0.5 * dz * (z + z_r), -1)
+             + torch.sum(0.5 * (eps - eps_r) * (eps + eps_r), -1))
+    return torch.gather(log_w, 1, r[:, :, 0]).squeeze(1) + iw_elbo_stable(delta)
+
+
+# -- the tiny IWAE: one image of D = 3 pixels, K = 2 fixed draws of an L = 1 latent -----------------
+
 IMAGE = (1.0, 0.0, 1.0)
 EPS = ((0.5,), (-1.25,))
 
 
-def _encode_sample(enc_w, enc_b):
-    x = torch.tensor(IMAGE, dtype=enc_w.dtype)
-    eps = torch.tensor(EPS, dtype=enc_w.dtype)
-    h = torch.sum(enc_w * x, -1) + enc_b
-    latent = h.shape[0] // 2
-    mu, log_std = h[:latent], h[latent:]
-    return x, eps, mu, log_std, mu + torch.exp(log_std) * eps        # z: (K, L)
-
-
-def _decode(z, dec_w, dec_b):
-    return torch.sum(z[:, None, :] * dec_w, -1) + dec_b                # logits: (K, D)
-
-
-def tiny_iwae_probs_eps(enc_w, enc_b, dec_w, dec_b) -> torch.Tensor:
-    """The thread's IWAE objective: sigmoid decoder, ``+1e-18`` likelihood, ``log q`` at ``z``.
+def on_tiny_image(objective):
+    """``objective(x, eps, params...)`` as a function of the parameters alone, on ``IMAGE`` and ``EPS``.
 
     Example:
-        >>> w = torch.zeros(2, 3); b = torch.zeros(2)
-        >>> tiny_iwae_probs_eps(w, b, torch.zeros(3, 1), torch.zeros(3))   # 3 log(1/2)
+        >>> f = on_tiny_image(iwae_logsigmoid)
+        >>> f(torch.zeros(2, 3), torch.zeros(2), torch.zeros(3, 1), torch.zeros(3))
         tensor(-2.0794)
     """
-    x, eps, mu, log_std, z = _encode_sample(enc_w, enc_b)
-    decoded = torch.sigmoid(_decode(z, dec_w, dec_b))
-    log_px = torch.sum(x * torch.log(decoded + 1e-18) + (1 - x) * torch.log(1 - decoded + 1e-18), -1)
-    log_pz = torch.sum(-0.5 * z ** 2, -1) - z.shape[1] * HALF_LOG_2PI
-    log_qz = torch.sum(-0.5 * ((z - mu) / torch.exp(log_std)) ** 2 - log_std, -1) - z.shape[1] * HALF_LOG_2PI
-    return iw_elbo_stable(log_px + log_pz - log_qz)
+    def forward(enc_w, enc_b, dec_w, dec_b):
+        x = torch.tensor([IMAGE], dtype=enc_w.dtype, device=enc_w.device)
+        eps = torch.tensor([EPS], dtype=enc_w.dtype, device=enc_w.device)
+        return objective(x, eps, enc_w, enc_b, dec_w, dec_b)[0]
+    forward.__name__ = forward.__qualname__ = "tiny_" + objective.__name__
+    return forward
 
 
-def _finish(log_px, z, log_std, eps) -> torch.Tensor:
-    log_pz = torch.sum(-0.5 * z ** 2, -1) - z.shape[1] * HALF_LOG_2PI
-    # log q at the sample from eps itself: (z - mu) / exp(log_std) is eps exactly.
-    log_qz = torch.sum(-0.5 * eps * eps - log_std, -1) - z.shape[1] * HALF_LOG_2PI
-    return iw_elbo_stable(log_px + log_pz - log_qz)
-
-
-def tiny_iwae_bce_logits(enc_w, enc_b, dec_w, dec_b) -> torch.Tensor:
-    """The IWAE objective with ``-binary_cross_entropy_with_logits`` as the likelihood.
-
-    Example:
-        >>> w = torch.zeros(2, 3); b = torch.zeros(2)
-        >>> tiny_iwae_bce_logits(w, b, torch.zeros(3, 1), torch.zeros(3))
-        tensor(-2.0794)
-    """
-    x, eps, mu, log_std, z = _encode_sample(enc_w, enc_b)
-    logits = _decode(z, dec_w, dec_b)
-    log_px = -torch.sum(F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none"), -1)
-    return _finish(log_px, z, log_std, eps)
-
-
-def tiny_iwae_logsigmoid(enc_w, enc_b, dec_w, dec_b) -> torch.Tensor:
-    """The IWAE objective with the likelihood ``x logsigmoid(l) + (1 - x) logsigmoid(-l)``.
-
-    Example:
-        >>> w = torch.zeros(2, 3); b = torch.zeros(2)
-        >>> tiny_iwae_logsigmoid(w, b, torch.zeros(3, 1), torch.zeros(3))
-        tensor(-2.0794)
-    """
-    x, eps, mu, log_std, z = _encode_sample(enc_w, enc_b)
-    logits = _decode(z, dec_w, dec_b)
-    # log(sigmoid(l)) and log(1 - sigmoid(l)) = log(sigmoid(-l)) without forming
-    # either probability; logsigmoid's backward is sigmoid(-l) itself, accurate
-    # where sigmoid(l) - 1 would cancel.
-    log_px = torch.sum(x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits), -1)
-    return _finish(log_px, z, log_std, eps)
+tiny_iwae_probs_eps = on_tiny_image(iwae_probs_eps)
+tiny_iwae_bce_logits = on_tiny_image(iwae_bce_logits)
+tiny_iwae_logsigmoid = on_tiny_image(iwae_logsigmoid)
+tiny_iwae_relative = on_tiny_image(iwae_relative)
 
 
 #: A moderate encoder and decoder: mu = 0.25, log_std = -0.625, so the two
@@ -200,9 +250,9 @@ def parameter_grid(dtype: torch.dtype) -> list:
 
 def largest_logit(enc_w, enc_b, dec_w, dec_b) -> float:
     """The feature of a point: the largest |logit| of the decoder over the samples."""
-    with torch.no_grad():
-        _, _, _, _, z = _encode_sample(torch.from_numpy(enc_w), torch.from_numpy(enc_b))
-        return float(torch.max(torch.abs(_decode(z, torch.from_numpy(dec_w), torch.from_numpy(dec_b)))))
+    x, eps = torch.tensor([IMAGE], dtype=torch.float64), torch.tensor([EPS], dtype=torch.float64)
+    _, _, z = _encode_sample(x, eps, torch.from_numpy(enc_w), torch.from_numpy(enc_b))
+    return float(torch.max(torch.abs(_decode(z, torch.from_numpy(dec_w), torch.from_numpy(dec_b)))))
 
 
 def gaussian_grid(dtype: torch.dtype) -> list:
@@ -228,33 +278,6 @@ def _tiny(name, forward, expect) -> harness.Case:
                         feature=largest_logit, feature_name="max |logit|")
 
 
-
-
-def tiny_iwae_relative(enc_w, enc_b, dec_w, dec_b) -> torch.Tensor:
-    """The IWAE objective with the weights formed from differences of log weights.
-
-    Example:
-        >>> w = torch.zeros(2, 3); b = torch.zeros(2)
-        >>> tiny_iwae_relative(w, b, torch.zeros(3, 1), torch.zeros(3))
-        tensor(-2.0794)
-    """
-    x, eps, mu, log_std, z = _encode_sample(enc_w, enc_b)
-    sign = 2 * x - 1
-    a = sign * _decode(z, dec_w, dec_b)                         # log p(x_d | z_k) = logsigmoid(a_kd)
-    log_w = torch.sum(F.logsigmoid(a), -1) + torch.sum(-0.5 * z * z + 0.5 * eps * eps + log_std, -1)
-    r = int(torch.argmax(log_w.detach()))
-    # Differences from sample r, never as log_w - log_w[r]: both carry an error of
-    # half an ulp of |log_w|, which the normalized weights would inherit.
-    dz = torch.exp(log_std) * (eps - eps[r])                    # z_k - z_r
-    da = sign * torch.sum(dz[:, None, :] * dec_w, -1)           # a_k - a_r
-    # logsigmoid(a) = min(a, 0) - log1p(exp(-|a|)): the min parts differ by
-    # a_k - a_r where both are negative; the log1p parts are below log 2.
-    both = (a < 0) & (a[r] < 0)
-    dmin = torch.where(both, da, torch.clamp(a, max=0) - torch.clamp(a[r], max=0))
-    dtail = F.softplus(-torch.abs(a)) - F.softplus(-torch.abs(a[r]))
-    delta = (torch.sum(dmin - dtail, -1) - torch.sum(0.5 * dz * (z + z[r]), -1)
-             + torch.sum(0.5 * (eps - eps[r]) * (eps + eps[r]), -1))
-    return log_w[r] + iw_elbo_stable(delta)
 
 
 CASES = [
