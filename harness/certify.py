@@ -17,7 +17,7 @@ from .expectations import expectation_for
 from .finite_differences import vjp_estimate
 from .floats import Format, bits_of_error, fmt, round_to, ulps_between
 from .kinds import SEVERITY
-from .report import Failure, Report, regions
+from .report import Failure, Measure, Report, regions
 from .tolerance import allowed_ulps, base_ulps
 from .truth import ReferenceFailure, solve_point
 from .verdict import against_finite_differences, against_truth, meets
@@ -380,6 +380,7 @@ def _judge(case, report: Report, units, truths, estimates, samples, dtype, f: Fo
             budget_bits = np.log2(1.0 + allowed)
             for j in range(q.claimed.size):
                 kind = min(kinds[j], key=SEVERITY.__getitem__) if kinds[j] else None
+                report.measured.append(Measure(point, feature, q.name, float(bits[j]), kind))
                 if not np.isnan(bits[j]) and (not np.isnan(q.truth[j]) or nan_mask[j] or no_truth):
                     bits_by_q.setdefault(q.name, []).append(float(bits[j]))
                     entries.append((feature, q.name, kind, float(q.claimed[j]), float(q.truth[j]), float(bits[j])))

@@ -39,6 +39,21 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Measure:
+    """One judged entry, failing or not: what stability maps plot.
+
+    ``point`` is the input (floats for an elementwise case, arrays otherwise);
+    ``quantity`` has no element index; ``bits`` is NaN where no truth or
+    informative estimate judged it; ``kind`` is None when it passed."""
+
+    point: tuple
+    feature: float
+    quantity: str
+    bits: float
+    kind: str | None
+
+
+@dataclass(frozen=True)
 class Region:
     """A run of neighbouring grid points (by feature) failing the same way."""
 
@@ -71,7 +86,8 @@ class Report:
     """The result of ``certify``: ``ok`` when nothing failed.
 
     ``kinks`` lists (point, quantity) where the reference is not
-    differentiable: reported, never failed. ``worst_bits`` maps each quantity
+    differentiable: reported, never failed. ``measured`` holds every judged
+    entry (for plots). ``worst_bits`` maps each quantity
     to its largest error in bits; ``stats`` holds counts and timings."""
 
     case: str
@@ -81,6 +97,7 @@ class Report:
     failures: list[Failure] = field(default_factory=list)
     regions: list[Region] = field(default_factory=list)
     kinks: list[tuple] = field(default_factory=list)
+    measured: list[Measure] = field(default_factory=list)
     worst_bits: dict[str, float] = field(default_factory=dict)
     mean_bits: dict[str, float] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
