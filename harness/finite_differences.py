@@ -131,8 +131,15 @@ def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains) -> Esti
                 diff = g.ravel()[has] * (shifted[scale, 1].ravel()[has] - shifted[scale, -1].ravel()[has]) / width
                 np.add.at(num, owner[has], np.where(width > 0, diff, np.nan))
                 if scale == 0.5:
-                    # Rounding of the forward, divided by the smaller step.
-                    rnd = np.abs(g.ravel()[has]) * FORWARD_ULPS * f.eps * np.abs(base.ravel()[has]) / width
+                    # Rounding of the forward, divided by the smaller step. The
+                    # largest stencil value sets it (a steep function is tiny at
+                    # the centre and large beside it), and never below the
+                    # subnormal spacing: an output that underflows to 0 on the
+                    # whole stencil gives an estimate of 0 that knows nothing.
+                    level = np.maximum.reduce([np.abs(v.ravel()[has]) for v in
+                                               (base, *(shifted[key] for key in shifted))])
+                    spacing = np.maximum(f.eps * np.where(np.isfinite(level), level, np.inf), f.subnormal)
+                    rnd = np.abs(g.ravel()[has]) * FORWARD_ULPS * spacing / width
                     np.add.at(noise, owner[has], np.where(width > 0, rnd, np.inf))
         members = np.concatenate([m.ravel() & (not domains[k].discrete) for k, m in enumerate(group.members)])
         both = (steps[1.0, 1] > 0) & (steps[1.0, -1] > 0) & (steps[0.5, 1] > 0) & (steps[0.5, -1] > 0)
