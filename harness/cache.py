@@ -49,9 +49,11 @@ def _code_parts(fn, seen: set, out: list) -> None:
             continue
         _value_part(value, seen, out)
     globs = getattr(fn, "__globals__", {})
-    for name in _names(code):
+    # Sorted: set order follows string hashes, which differ between processes.
+    names = sorted(_names(code))
+    for name in names:
         if name in globs:
-            _value_part(globs[name], seen, out, attributes=_names(code))
+            _value_part(globs[name], seen, out, attributes=names)
 
 
 def _names(code) -> set:
@@ -85,6 +87,8 @@ def _value_part(value, seen: set, out: list, attributes: set = frozenset()) -> N
                 _code_parts(member, seen, out)
     elif isinstance(value, (int, float, str, bool, tuple, type(None), complex)):
         out.append(repr(value))
+    elif isinstance(value, (mpmath.mpf, mpmath.mpc)):
+        out.append(repr(value._mpf_ if isinstance(value, mpmath.mpf) else value._mpc_))
     elif callable(value):
         _code_parts(value, seen, out)
 
@@ -114,7 +118,10 @@ def _decode(t):
     if t is None:
         return None
     sign, man, exp, bc = t
-    return mpmath.mpf((sign, int(man, 16), exp, bc))
+    # At the stored precision: the context's 53 bits would round a 160-bit
+    # truth, and rounding that to a format again is a double rounding.
+    with mpmath.workprec(max(bc, 1)):
+        return mpmath.mpf((sign, int(man, 16), exp, bc))
 
 
 def encode(truth: PointTruth) -> str:

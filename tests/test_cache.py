@@ -110,8 +110,6 @@ print(fingerprint(refs.reference))
 """
 
 
-@pytest.mark.xfail(strict=True, reason="harness.cache._code_parts walks a reference's global names in set "
-                   "order, which PYTHONHASHSEED changes: another process gets another fingerprint")
 def test_fingerprint_is_the_same_in_another_process(tmp_path):
     """The persistent cache is read by later runs, each a new process with its own string hashes."""
     (tmp_path / "helpers.py").write_text(textwrap.dedent(HELPERS))
@@ -127,9 +125,6 @@ def test_fingerprint_is_the_same_in_another_process(tmp_path):
     assert len(prints) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="harness.cache._value_part fingerprints only ints, floats, strings and "
-                   "callables: an mpf the reference reads (global or closure) is left out, so a changed "
-                   "constant keeps the old truths")
 def test_fingerprint_changes_with_an_mpf_constant_the_reference_reads(monkeypatch):
     source = """
         import mpmath
@@ -191,9 +186,6 @@ def test_round_trip_is_exact_at_extreme_exponents(tmp_path):
         assert_same_truth(got, truth)
 
 
-@pytest.mark.xfail(strict=True, reason="harness.cache._decode builds mpmath.mpf((sign, man, exp, bc)), which "
-                   "rounds to the context's precision (53 bits): a truth computed at 160 bits comes back "
-                   "rounded, and rounding it again to a format is a double rounding")
 def test_round_trip_keeps_every_bit_of_a_computed_truth(tmp_path):
     truth = solve_point(lambda v: [mpmath.exp(v[0]) / 3], [0.1], [1.0], [real()])
     assert truth.value[0]._mpf_[3] > 53   # the engine's working precision, not float64's

@@ -260,8 +260,6 @@ def test_truth_cache_is_reused_and_invalidated_by_a_reference_edit(pytester, mon
     assert 0 < truth_points(third) < truth_points(first)
 
 
-@pytest.mark.xfail(strict=True, reason="plugin keeps its summary rows in a module-level list, "
-                   "never cleared, so a second session in the same process counts the first one's items")
 def test_summary_counts_only_its_own_run(pytester):
     write_cases(pytester, fam=FAMILY)
     args = (*FAST, "--devices", "cpu", "--truth-cache", "none")
