@@ -16,6 +16,7 @@ dependency of the harness.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -147,8 +148,9 @@ def _check_searchable(case: Case, quantity: str) -> tuple[str, ...]:
 
 
 def _settings(hypothesis, max_examples: int):
-    """Targeting and shrinking only: no example database (a search is not a
-    regression test), no deadline (a truth takes milliseconds), quiet."""
+    """Generate, target, shrink; no explicit or replayed examples and no
+    database (a search is not a regression test), no deadline (a truth takes
+    milliseconds), quiet, and seeded by ``worst_input``."""
     phases = [hypothesis.Phase.generate, hypothesis.Phase.target, hypothesis.Phase.shrink]
     return hypothesis.settings(max_examples=max_examples, database=None, deadline=None, phases=phases,
                                report_multiple_bugs=False, suppress_health_check=list(hypothesis.HealthCheck),
@@ -156,8 +158,7 @@ def _settings(hypothesis, max_examples: int):
 
 
 def _with_count(witness: Witness, evaluations: int) -> Witness:
-    fields = {k: getattr(witness, k) for k in witness.__dataclass_fields__}
-    return Witness(**{**fields, "evaluations": evaluations})
+    return dataclasses.replace(witness, evaluations=evaluations)
 
 
 # -- what is drawn -------------------------------------------------------------------------------
@@ -258,7 +259,6 @@ class _Search:
                                float(q.claimed[j]), float(q.truth[j]), float(bits[j]),
                                float(np.log2(1.0 + allowed[j])), kind, 0))
         return out
-
 
 
 def _rank(w: Witness) -> tuple:
