@@ -13,6 +13,11 @@ estimate. Two precisions that agree do not verify anything by themselves:
 exact zero (a value, or a quotient whose stencil values are all equal) is
 confirmed at ``ZERO_CHECK_BITS`` with a much larger step before it counts.
 
+The error is measured at the centre and at one stencil point: grid points
+have short significands, so rounding that happens beside them may not happen
+at them. A value accepted at ``b`` bits is checked once more at
+``VERIFY_FACTOR * b``: two nearby precisions agree on a term that both absorb.
+
 The precision is raised by the bits missing (not doubled blindly); a point
 that is still unresolved at ``MAX_BITS`` is a reference that never converges.
 """
@@ -31,6 +36,7 @@ VERIFIED_BITS = 66        # float64 needs 53; the rest is margin for rounding
 START_BITS = 160
 START_STEP = 40           # step = scale * 2**-START_STEP
 ESTIMATE_BITS = 32        # extra bits of the evaluation that estimates the error
+VERIFY_FACTOR = 4         # an accepted value is checked again at this multiple of the bits
 ZERO_CHECK_BITS = 2400    # resolves x**2 for every float64 x (2**-2148)
 MAX_BITS = 1 << 15
 KAPPA_STEP = 24           # relative perturbation for the gradient's condition number
@@ -157,8 +163,12 @@ class PointSolver:
         for off in offsets:
             F[off] = self.f(self._shift(i, off), bits)
         L = {off: _weighted(v, self.g, bits + 64) for off, v in F.items()}
+        # The centre alone can hide the stencil's rounding: grid points have
+        # short significands, so 1 + x**2 is exact there and not at x + h.
+        rough = _weighted(self.f(self._shift(i, offsets[0]), bits - ESTIMATE_BITS), self.g, bits + 64)
         with mpmath.workprec(bits + 64):
-            err = max(base_err, *(mpmath.ldexp(abs(v), -bits) for v in L.values()))
+            shifted_err = abs(rough - L[offsets[0]]) if mpmath.isfinite(rough) else mpmath.inf
+            err = max(base_err, shifted_err, *(mpmath.ldexp(abs(v), -bits) for v in L.values()))
             if kind == "central":
                 d1 = (L[h] - L[-h]) / (2 * h)
                 d2 = (L[h / 2] - L[-h / 2]) / h
@@ -188,7 +198,11 @@ class PointSolver:
         changes nothing at ZERO_CHECK_BITS (a flat or unused input)."""
         big = mpmath.ldexp(self._scale(i), -8)
         up, down = self._sides(i, big)
-        bits = max(ZERO_CHECK_BITS, 2 * START_BITS)
+        # Up to a cubic's change at a tiny scale must show next to the value's
+        # own size: 1e-300**2 beside 1e300**2 is 2**-4000 of it.
+        size = _weighted(self.f(self.x, START_BITS), self.g, START_BITS)
+        span = max(_mag(size), 0) + 3 * abs(_mag(big)) + 256 if mpmath.isfinite(size) else 0
+        bits = min(max(ZERO_CHECK_BITS, 2 * START_BITS, span), MAX_BITS)
         centre = _weighted(self.f(self.x, bits), self.g, bits + 64)
         for ok, off in ((up, big), (down, -big)):
             if ok and _weighted(self.f(self._shift(i, off), bits), self.g, bits + 64) != centre:
@@ -226,6 +240,9 @@ class PointSolver:
             for lo, hi in zip(rough, base):
                 if not mpmath.isfinite(hi):
                     continue
+                if not mpmath.isfinite(lo):
+                    need = max(need, bits)  # finite only at the higher precision: far from resolved
+                    continue
                 if hi == 0 and lo == 0:
                     if any(v != 0 for v in self.f(self.x, max(ZERO_CHECK_BITS, bits))):
                         need = max(need, ZERO_CHECK_BITS - bits)
@@ -252,6 +269,9 @@ class PointSolver:
                 # A central quotient that is exactly 0 by symmetry (x**2 or |x| at 0)
                 # is judged against the one-sided quotients' size.
                 size = d.estimate if d.estimate != 0 or d.one_sided is None else max(map(abs, d.one_sided))
+                if size == 0:
+                    need = max(need, bits)  # the stencil moved but the quotient reads 0: unresolved
+                    continue
                 limit = _mag(size) - target
                 if _mag(d.rounding) > limit:
                     # Nothing else can be read from an unresolved quotient.
@@ -269,8 +289,32 @@ class PointSolver:
             if step_more:
                 need = max(need, 40)
             if need == 0:
-                return self._finish(base, grads, kinks, columns, steps, bits)
+                check = self._recheck(base, bits, target)
+                if check is None:
+                    return self._finish(base, grads, kinks, columns, steps, bits)
+                need = check
             bits += need
+
+    def _recheck(self, base: list, bits: int, target: int) -> int | None:
+        """None when the value holds at ``VERIFY_FACTOR`` times the bits, else
+        the bits to add. Two nearby precisions agree on a term that both
+        absorb (``log(1 - sigmoid(x))`` rounds ``1 + exp(-257)`` to 1 at 160
+        and at 128 bits); a much higher one sees it. An infinite value is
+        checked at ``ZERO_CHECK_BITS`` at least."""
+        high = VERIFY_FACTOR * bits
+        if any(not mpmath.isfinite(v) for v in base):
+            high = max(high, ZERO_CHECK_BITS)
+        for lo, hi in zip(base, self.f(self.x, high)):
+            if mpmath.isnan(hi) and mpmath.isnan(lo):
+                continue
+            if lo == hi:
+                continue
+            if not (mpmath.isfinite(lo) and mpmath.isfinite(hi)):
+                return high - bits
+            with mpmath.workprec(high + 64):
+                if _mag(abs(lo - hi)) > _mag(hi) - target:
+                    return high - bits
+        return None
 
     # -- condition numbers -------------------------------------------------------------
     def _finish(self, value, grads, kinks, jac_cols, steps, bits) -> PointTruth:

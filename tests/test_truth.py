@@ -73,3 +73,54 @@ def test_vector_output_vjp():
 def test_a_reference_that_never_converges_fails_cleanly():
     with pytest.raises(ReferenceFailure, match="never converged"):
         truth(lambda x: x + mpmath.rand(), 1.0)
+
+
+def _sigmoid(x):
+    return 1 / (1 + mpmath.exp(-x))
+
+
+def test_a_term_both_precisions_absorb_is_found_at_a_higher_one():
+    # log(1 - sigmoid(x)) at x = 256.9: 1 + exp(-256.9) is 1 at 128 and at 160 bits alike.
+    t = truth(lambda x: mpmath.log(1 - _sigmoid(x)), 256.9375)
+    assert float(t.value[0]) == pytest.approx(-256.9375, rel=1e-15, abs=0)
+    assert float(t.grad[0]) == pytest.approx(-1.0, rel=1e-15, abs=0)
+
+
+def test_absorbed_term_in_a_two_input_gradient():
+    def ll(v):
+        logit, obs = v
+        return [obs * mpmath.log(_sigmoid(logit)) + (1 - obs) * mpmath.log(_sigmoid(-logit))]
+    t = solve_point(ll, [-256.9375, 5e-324], [1.0], [real(), interval(0, 1)])
+    with mpmath.workprec(2000):
+        expected = mpmath.mpf(5e-324) - _sigmoid(mpmath.mpf(-256.9375))
+    assert float(t.grad[0]) == pytest.approx(float(expected), rel=1e-15, abs=0)   # about -2.6e-112, not 5e-324
+
+
+def test_a_reference_infinite_at_the_start_precision_is_resolved():
+    # -log(1 - sigmoid(x)) is inf at 128 bits for x = 100 and at 640 bits for x = 1000.
+    for x in (100.0, 1000.0):
+        t = truth(lambda v: -mpmath.log(1 - _sigmoid(v)), x)
+        assert float(t.value[0]) == pytest.approx(x, rel=1e-15, abs=0)
+        assert float(t.grad[0]) == pytest.approx(1.0, rel=1e-15, abs=0)
+
+
+def test_rounding_at_the_stencil_counts_where_the_centre_is_exact():
+    # h has an 8-bit significand, so 1 + h**2 is exact at the centre; at h +- step it is not.
+    h = 4.5536491244391186e-17
+    t = truth(lambda v: mpmath.log(1 + v**2), h)
+    assert float(t.grad[0]) == pytest.approx(2 * h, rel=1e-15, abs=0)
+
+
+def test_a_zero_quotient_of_a_moving_stencil_is_not_a_crash():
+    # The label's derivative is the logit (1e-29) next to values of -0.69: a quotient of 0 at first.
+    def ll(v):
+        logit, obs = v
+        return [obs * mpmath.log(_sigmoid(logit)) + (1 - obs) * mpmath.log(_sigmoid(-logit))]
+    t = solve_point(ll, [-1.035379938102578e-29, 3.469446951953614e-18], [1.0], [real(), interval(0, 1)])
+    assert float(t.grad[1]) == pytest.approx(-1.035379938102578e-29, rel=1e-15, abs=0)
+
+
+def test_a_confirmed_zero_derivative_is_resolved_for_tiny_entries():
+    # d/dx of x**2 + y**2 at (1e-300, 1e300) is 2e-300: a step changes the value by 2**-4000 of it.
+    t = solve_point(lambda v: [v[0] ** 2 + v[1] ** 2], [1e-300, 1e300], [1.0], [real(), real()])
+    assert float(t.grad[0]) == pytest.approx(2e-300, rel=1e-15, abs=0)
