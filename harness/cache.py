@@ -21,7 +21,7 @@ import mpmath
 from .truth import PointTruth
 
 #: Bump when the truth engine changes what it computes.
-ENGINE_VERSION = "truth-2"
+ENGINE_VERSION = "truth-3"
 
 
 def _code_parts(fn, seen: set, out: list) -> None:
@@ -129,13 +129,14 @@ def encode(truth: PointTruth) -> str:
         "value": [_encode(v) for v in truth.value], "value_kappa": truth.value_kappa,
         "grad": [_encode(v) for v in truth.grad], "grad_kappa": truth.grad_kappa,
         "kink": truth.kink, "bits": truth.bits,
+        "value_scale": truth.value_scale, "grad_scale": truth.grad_scale,
     })
 
 
 def decode(text: str) -> PointTruth:
     d = json.loads(text)
     return PointTruth([_decode(v) for v in d["value"]], d["value_kappa"], [_decode(v) for v in d["grad"]],
-                      d["grad_kappa"], d["kink"], d["bits"])
+                      d["grad_kappa"], d["kink"], d["bits"], d.get("value_scale"), d.get("grad_scale"))
 
 
 class TruthCache:

@@ -18,8 +18,9 @@ from .finite_differences import vjp_estimate
 from .floats import Format, bits_of_error, fmt, round_to, ulps_between
 from .kinds import SEVERITY
 from .report import Failure, Measure, Report, regions
-from .tolerance import allowed_ulps, base_ulps
-from .truth import ReferenceFailure, solve_point
+from .tolerance import allowed_at_zero, allowed_ulps, base_ulps
+from .truth import ReferenceFailure
+from .truth_pool import Task, solve_all
 from .verdict import against_finite_differences, against_truth, meets
 
 _MEMORY_CACHE = TruthCache(None)
@@ -36,7 +37,8 @@ class _Sample:
 
 
 def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
-            grid_size: int | None = None, cache: TruthCache | None = None) -> Report:
+            grid_size: int | None = None, cache: TruthCache | None = None,
+            workers: int | None = None) -> Report:
     """Judge ``case`` in ``dtype`` on ``device`` over its extreme grid.
 
     Raises ``CaseError`` (naming the case, the point and the cause) when the
@@ -57,7 +59,7 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
         _claimed(case, sample, dtype, device)
     report = Report(case.name, f.name, str(device), feature_name=_feature_name(case, names))
     units = _units(case, samples)
-    truths, truth_stats = _truths(case, units, domains, cache or _MEMORY_CACHE)
+    truths, truth_stats = _truths(case, units, domains, cache or _MEMORY_CACHE, workers)
     fd_calls = 0
     estimates = {}
     if not case.gradient_only:
@@ -252,31 +254,33 @@ def _flat_reference(case: Case, shapes: tuple[tuple[int, ...], ...], out_size: i
     return flat
 
 
-def _truths(case: Case, units: list[_Unit], domains, cache: TruthCache):
+def _truths(case: Case, units: list[_Unit], domains, cache: TruthCache, workers: int | None):
     if case.reference is None:
         return [None] * len(units), {"truth_computed": 0, "truth_seconds": 0.0}
     ref_print = fingerprint(case.reference)
-    keys = []
-    for u in units:
-        shapes = tuple(np.shape(a) for a in u.point)
-        keys.append(point_key(ref_print, shapes, u.cotangent, u.point))
+    keys = [point_key(ref_print, tuple(np.shape(a) for a in u.point), u.cotangent, u.point) for u in units]
     known = cache.get_many(keys)
-    fresh = {}
-    started = time.perf_counter()
+    todo: dict[str, tuple[_Unit, Task]] = {}
     for u, key in zip(units, keys):
-        if key in known or key in fresh or any(np.isnan(a).any() for a in u.point):
+        if key in known or key in todo or any(np.isnan(a).any() for a in u.point):
             continue
         shapes = tuple(np.shape(a) for a in u.point)
-        flat_x = [float(v) for a in u.point for v in np.ravel(a)]
-        flat_domains = [d for a, d in zip(u.point, domains) for _ in range(np.size(a))]
         out_size = int(np.prod(u.out_shape)) if u.out_shape else 1
-        try:
-            fresh[key] = solve_point(_flat_reference(case, shapes, out_size), flat_x,
-                                     [float(v) for v in np.ravel(u.cotangent)], flat_domains, seed=len(fresh))
-        except ReferenceFailure as exc:
-            raise CaseError(case.name, str(exc), u.point if not case.elementwise else
-                            tuple(float(a) for a in u.point)) from exc
+        # Seeded by the point, so a truth does not depend on what the cache held.
+        todo[key] = (u, Task(_flat_reference(case, shapes, out_size),
+                             [float(v) for a in u.point for v in np.ravel(a)],
+                             [float(v) for v in np.ravel(u.cotangent)],
+                             [d for a, d in zip(u.point, domains) for _ in range(np.size(a))],
+                             int(key[:15], 16)))
+    started = time.perf_counter()
+    solved = solve_all([task for _, task in todo.values()], workers)
     seconds = time.perf_counter() - started
+    fresh = {}
+    for (key, (u, _)), truth in zip(todo.items(), solved):
+        if isinstance(truth, ReferenceFailure):
+            raise CaseError(case.name, str(truth), u.point if not case.elementwise else
+                            tuple(float(a) for a in u.point)) from truth
+        fresh[key] = truth
     if fresh:
         cache.put_many(fresh)
     known.update(fresh)
@@ -306,6 +310,7 @@ class _Quantity:
     claimed: np.ndarray
     truth: np.ndarray        # rounded to the dtype; NaN = not judged against a truth
     kappa: np.ndarray
+    scale: np.ndarray        # sum |x_i df/dx_i|: the budget where the truth is 0
     fd: tuple[np.ndarray, np.ndarray] | None = None
     kink: np.ndarray | None = None   # not differentiable there: reported, never judged
 
@@ -318,9 +323,10 @@ def _quantities(case, u, truth, estimates, s, f, names, report, point, nan_input
         claimed = pick(s.output)
         if truth is not None:
             t, kappa = np.array([round_to(v, f) for v in truth.value]), np.array(truth.value_kappa)
+            scale = np.array(truth.value_scale if truth.value_scale is not None else [np.inf] * t.size)
         else:
-            t, kappa = np.full(claimed.shape, np.nan), np.ones(claimed.shape)
-        out.append(_Quantity("value", "value", u.out_shape if structured else (), claimed, t, kappa))
+            t, kappa, scale = np.full(claimed.shape, np.nan), np.ones(claimed.shape), np.full(claimed.shape, np.inf)
+        out.append(_Quantity("value", "value", u.out_shape if structured else (), claimed, t, kappa, scale))
     offset = 0
     domains = case.domains_for(len(names))
     for k, name in enumerate(names):
@@ -330,18 +336,20 @@ def _quantities(case, u, truth, estimates, s, f, names, report, point, nan_input
             offset += n
             continue
         qname = "gradient" if len(names) == 1 else f"d/d{name}"
-        t, kappa, kinks = np.full(n, np.nan), np.ones(n), [False] * n
+        t, kappa, scale, kinks = np.full(n, np.nan), np.ones(n), np.full(n, np.inf), [False] * n
         if truth is not None and not nan_input:
             kinks = truth.kink[offset:offset + n]
             t = np.array([np.nan if (v is None or kink) else round_to(v, f)
                           for v, kink in zip(truth.grad[offset:offset + n], kinks)])
             kappa = np.array(truth.grad_kappa[offset:offset + n], dtype=np.float64)
+            if truth.grad_scale is not None:
+                scale = np.array(truth.grad_scale[offset:offset + n], dtype=np.float64)
             shape = np.shape(u.point[k])
             report.kinks += [(point, qname + (f"{[int(i) for i in np.unravel_index(j, shape)]}" if shape else ""))
                              for j, kink in enumerate(kinks) if kink]
         est = estimates.get(u.sample)
         fd = (pick(est.value[k]), pick(est.error[k])) if est is not None else None
-        out.append(_Quantity("gradient", qname, np.shape(u.point[k]) if structured else (), claimed, t, kappa, fd,
+        out.append(_Quantity("gradient", qname, np.shape(u.point[k]) if structured else (), claimed, t, kappa, scale, fd,
                              np.array(kinks, dtype=bool)))
         offset += n
     return out
@@ -357,17 +365,23 @@ def _judge(case, report: Report, units, truths, estimates, samples, dtype, f: Fo
         nan_input = any(np.isnan(a).any() for a in u.point)
         forward_wrong = False   # differences of a forward that misses its truth judge nothing
         for q in _quantities(case, u, truth, estimates, samples[u.sample], f, names, report, point, nan_input):
-            allowed = allowed_ulps(base_ulps(dtype, q.family, budget), q.kappa)
+            base = base_ulps(dtype, q.family, budget)
+            allowed = allowed_ulps(base, q.kappa)
+            at_zero = np.where(q.truth == 0, allowed_at_zero(base, q.scale, f), allowed)
             # A value at a NaN input must be NaN; a gradient there is not judged.
             nan_mask = np.full(q.claimed.shape, nan_input and q.family == "value")
-            kinds, ulps, bits = against_truth(q.claimed, q.truth, allowed, f, nan_mask)
+            kinds, ulps, bits = against_truth(q.claimed, q.truth, at_zero, f, nan_mask)
             no_truth = case.reference is None
             fd_value = np.full(q.claimed.shape, np.nan)
             if q.family == "value":
                 forward_wrong = any(kinds)
             if q.fd is not None and not nan_input and not forward_wrong:
                 bad, informative = against_finite_differences(q.claimed, q.fd[0], q.fd[1], allowed, f)
-                bad &= ~q.kink
+                # Differences of a forward cannot overrule a verified truth: a
+                # claim that meets it disagrees only with a forward rounding
+                # more than the noise model assumes, which the value check judges.
+                confirmed = ~np.isnan(q.truth) & np.array([not k for k in kinds], dtype=bool)
+                bad &= ~q.kink & ~confirmed
                 fd_value = np.where(informative, q.fd[0], np.nan)
                 for j in np.flatnonzero(bad):
                     kind = "non-finite" if no_truth and not np.isfinite(q.claimed[j]) else "inconsistent"
@@ -377,7 +391,7 @@ def _judge(case, report: Report, units, truths, estimates, samples, dtype, f: Fo
                     # Without a reference the estimate stands in for the truth in the error measure.
                     ulps = np.where(informative, ulps_between(q.claimed, fd_value, f), np.nan)
                     bits = np.where(informative, bits_of_error(ulps, f), np.nan)
-            budget_bits = np.log2(1.0 + allowed)
+            budget_bits = np.log2(1.0 + at_zero)
             for j in range(q.claimed.size):
                 kind = min(kinds[j], key=SEVERITY.__getitem__) if kinds[j] else None
                 report.measured.append(Measure(point, feature, q.name, float(bits[j]), kind))

@@ -21,6 +21,8 @@ from typing import Mapping
 import numpy as np
 import torch
 
+from .floats import Format, ulps_between
+
 #: ULPs allowed at condition number <= 1, per dtype, for the value and the gradient
 #: (a backward chains more roundings than its forward). 8 and not 4: a stable
 #: composite such as ``logsumexp(x) - log(K)`` cancels internally where the
@@ -60,3 +62,24 @@ def allowed_ulps(base: float, kappa: np.ndarray) -> np.ndarray:
     kappa = np.nan_to_num(np.asarray(kappa, dtype=np.float64), nan=1.0, posinf=np.inf)
     with np.errstate(over="ignore"):
         return base * np.maximum(1.0, kappa)
+
+
+def allowed_at_zero(base: float, scale: np.ndarray, f: Format) -> np.ndarray:
+    """ULPs allowed where the truth is exactly 0.
+
+    There the relative condition number is infinite, but a backward stable
+    result is still within ``base * eps * scale`` of 0, ``scale`` being the
+    absolute first-order change ``sum_i |x_i df/dx_i|``: ``log(x)`` at 1 may
+    be off by a few ``eps``, ``x**2``'s gradient at 0 not at all. Counted in
+    floats from 0, and never below ``base`` of them.
+
+    Example:
+        >>> from harness.floats import fmt
+        >>> float(allowed_at_zero(8, np.array(0.0), fmt(torch.float32)))
+        8.0
+    """
+    scale = np.nan_to_num(np.asarray(scale, dtype=np.float64), nan=np.inf, posinf=np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = base * f.eps * scale
+        count = ulps_between(np.zeros_like(bound), np.minimum(bound, f.max), f)
+    return np.where(np.isfinite(bound), np.maximum(base, count), np.inf)

@@ -50,7 +50,13 @@ class ReferenceFailure(Exception):
 @dataclass
 class PointTruth:
     """Truth at one point: outputs (flat), the VJP per input element (flat,
-    ``None`` for label inputs), condition numbers, kinks, the bits used."""
+    ``None`` for label inputs), condition numbers, kinks, the bits used.
+
+    ``*_scale`` is the absolute size of the first-order change under a unit
+    relative change of the inputs (``sum_i |x_i df/dx_i|``): the condition
+    number's numerator, which still bounds a stable implementation's error
+    where the truth is exactly 0 and the relative condition number is
+    infinite."""
 
     value: list
     value_kappa: list[float]
@@ -58,6 +64,8 @@ class PointTruth:
     grad_kappa: list[float]
     kink: list[bool]
     bits: int
+    value_scale: list[float] | None = None
+    grad_scale: list[float] | None = None
 
 
 @dataclass
@@ -67,6 +75,7 @@ class _Quotient:
     truncation: object
     exact_zero: bool
     one_sided: tuple | None
+    half_gap: object         # the one-sided quotients' gap at h/2 (None if one-sided)
     growth: object
     column: list   # the Jacobian column (all outputs), for condition numbers
 
@@ -175,6 +184,7 @@ class PointSolver:
                 r = (4 * d2 - d1) / 3
                 rounding = (4 * 2 * err / h + 2 * err / (2 * h)) / 3
                 one_sided = ((L[h] - L[0]) / h, (L[0] - L[-h]) / h)
+                half_gap = (L[h / 2] - L[0]) / (h / 2) - (L[0] - L[-h / 2]) / (h / 2)
                 column = [(a - b) / (2 * h) for a, b in zip(F[h], F[-h])]
             else:
                 s = 1 if kind == "up" else -1
@@ -183,6 +193,7 @@ class PointSolver:
                 r = 2 * d2 - d1
                 rounding = 2 * 2 * err / (h / 2) + 2 * err / h
                 one_sided = None
+                half_gap = None
                 column = [s * (a - b) / h for a, b in zip(F[s * h], F[0])]
             exact_zero = all(v == L[0] for v in L.values())
             # How many step sizes the function needs to change by a factor e:
@@ -191,7 +202,7 @@ class PointSolver:
             growth = None
             if kind == "central" and L[h] != 0 and L[-h] != 0 and (L[h] > 0) == (L[-h] > 0):
                 growth = abs(mpmath.log(L[h] / L[-h])) / 2
-            return _Quotient(r, rounding, abs(r - d2), exact_zero, one_sided, growth, column)
+            return _Quotient(r, rounding, abs(r - d2), exact_zero, one_sided, half_gap, growth, column)
 
     def _flat_nearby(self, i: int) -> bool:
         """An exact zero quotient is real when even a step of 2**-8 of the scale
@@ -209,13 +220,17 @@ class PointSolver:
                 return False
         return True
 
-    def _is_kink(self, i: int, q: int, bits: int, one_sided) -> bool:
-        if one_sided is None:
+    def _is_kink(self, i: int, q: int, bits: int, d: "_Quotient") -> bool:
+        if d.one_sided is None:
             return False
-        dp, dm = one_sided
+        dp, dm = d.one_sided
         with mpmath.workprec(bits + 64):
             gap = abs(dp - dm)
-            if gap <= mpmath.ldexp(abs(dp) + abs(dm), -10):
+            # A smooth function's one-sided gap is h * f'': it halves with the
+            # step. A kink's is the jump, whatever its size next to the slope
+            # (2 * relu(-y) beside (y - t)**2 at t = 1e12), so no relative
+            # threshold; only gaps the rounding cannot explain count.
+            if gap <= 8 * d.rounding or abs(d.half_gap) < gap * 3 / 4:
                 return False
         # A smooth function's gap shrinks with the step; a kink's does not.
         h = mpmath.ldexp(self._scale(i), -(q + 20))
@@ -277,7 +292,7 @@ class PointSolver:
                     # Nothing else can be read from an unresolved quotient.
                     need = max(need, math.ceil(_mag(d.rounding) - limit) + 16)
                     continue
-                if self._is_kink(i, q, bits, d.one_sided):
+                if self._is_kink(i, q, bits, d):
                     kinks[i] = True
                     continue
                 if _mag(d.truncation) > limit:
@@ -318,24 +333,28 @@ class PointSolver:
 
     # -- condition numbers -------------------------------------------------------------
     def _finish(self, value, grads, kinks, jac_cols, steps, bits) -> PointTruth:
-        value_kappa = []
+        value_kappa, value_scale = [], []
         for j, v in enumerate(value):
-            if v == 0 or not mpmath.isfinite(v):
-                value_kappa.append(math.inf if v == 0 else 1.0)
-                continue
             with mpmath.workprec(64):
                 s = mpmath.fsum(abs(self.x[i] * col[j]) for i, col in jac_cols.items() if mpmath.isfinite(col[j]))
-                value_kappa.append(float(s / abs(v)) if mpmath.isfinite(s) else math.inf)
-        return PointTruth(value, value_kappa, grads, self._grad_kappa(grads, kinks, steps, bits), kinks, bits)
+            value_scale.append(float(s) if mpmath.isfinite(s) else math.inf)
+            if v == 0 or not mpmath.isfinite(v):
+                value_kappa.append(math.inf if v == 0 else 1.0)
+            else:
+                with mpmath.workprec(64):
+                    value_kappa.append(float(s / abs(v)) if mpmath.isfinite(s) else math.inf)
+        grad_kappa, grad_scale = self._grad_kappa(grads, kinks, steps, bits)
+        return PointTruth(value, value_kappa, grads, grad_kappa, kinks, bits, value_scale, grad_scale)
 
     def _grad_kappa(self, grads, kinks, steps, bits) -> list[float]:
         """How much each VJP entry moves when every input moves by a relative
         2**-KAPPA_STEP (random signs): a componentwise condition number,
         within a small factor, at O(n) extra evaluations."""
         kappa = [1.0 if grads[i] is not None else math.nan for i in range(self.n)]
+        scale = [0.0] * self.n
         continuous = [i for i in range(self.n) if grads[i] is not None and not kinks[i]]
         if not continuous:
-            return kappa
+            return kappa, scale
         rng = np.random.default_rng(self.seed)
         trials = 1 if self.n == 1 else 2
         delta = mpmath.ldexp(1, -KAPPA_STEP)
@@ -358,12 +377,14 @@ class PointSolver:
                 with mpmath.workprec(bits + 64):
                     moved_grad = (lp - lm) / (2 * h)
                     g0 = grads[i]
+                    change = abs(moved_grad - g0) / delta if mpmath.isfinite(moved_grad) else mpmath.inf
                     if g0 == 0 or not mpmath.isfinite(g0) or not mpmath.isfinite(moved_grad):
                         k = math.inf if g0 == 0 else 1.0
                     else:
-                        k = float(abs(moved_grad - g0) / (delta * abs(g0)))
+                        k = float(change / abs(g0))
                 kappa[i] = max(kappa[i], k)
-        return kappa
+                scale[i] = max(scale[i], float(change) if mpmath.isfinite(g0) else math.inf)
+        return kappa, scale
 
 
 def solve_point(flat_reference, x: list[float], g: list[float], domains: list[Domain], seed: int = 0) -> PointTruth:

@@ -106,3 +106,39 @@ def test_failure_report_is_a_short_table_with_regions():
     assert "failing regions:" in text and "worst points:" in text
     assert len(text.splitlines()) < 40
     assert "tensor(" not in text
+
+
+def test_wrong_result_where_the_truth_is_exactly_zero_is_convicted():
+    # The relative condition number is infinite where the truth is 0; the budget is not.
+    off_at_zero = with_backward("x*x, gradient 0.5 at 0", lambda x: x * x,
+                                lambda x: 2 * x + 0.5 * (x == 0), lambda x: x * x)
+    report = harness.certify(off_at_zero, torch.float32, grid_size=1)
+    assert not report.ok and {f.point[0] for f in report.failures} == {0.0}
+    log_off_at_one = harness.Case("log, value 1e-3 at 1", lambda x: torch.log(x) + 1e-3 * (x == 1), mpmath.log,
+                                  domain=harness.domains.positive())
+    report = harness.certify(log_off_at_one, torch.float32, grid_size=1)
+    assert [(f.point, f.quantity, f.kind) for f in report.failures] == [((1.0,), "value", "lost-digits")]
+    assert harness.certify(harness.Case("log", torch.log, mpmath.log, domain=harness.domains.positive()),
+                           torch.float32, grid_size=1).ok
+
+
+def test_a_small_kink_on_a_steep_slope_is_a_kink():
+    # (t - y)**2 + 2 relu(-y) at y = 0, t = -1e12: a jump of 2 on a slope of 2e12.
+    case = harness.Case("penalty", lambda y, t: (t - y) ** 2 + 2 * torch.relu(-y),
+                        lambda y, t: (t - y) ** 2 + 2 * max(-y, 0),
+                        grid=lambda dtype: [(0.0, -1e12), (1.0, -1e12)], domain=(harness.domains.real(),) * 2)
+    report = harness.certify(case, torch.float64)
+    assert report.ok, str(report)
+    assert [q for _, q in report.kinks] == ["d/dy"]   # at y = 0 only; judged at y = 1
+
+
+def test_max_where_the_truth_rounds_to_inf_is_within_one_ulp():
+    # 2 * 65520 rounds to inf in float16 (past max 65504): the truth of d/dx x**2 at x = 32760.
+    def backward(x, g):
+        return g * torch.full_like(x, 65504.0)
+    case = harness.Case("square", lambda x: x * x, lambda x: x * x, backward=backward,
+                        grid=lambda dtype: [(32760.0,)], gradient_only=True)
+    assert harness.certify(case, torch.float16).ok
+    far = harness.Case("square", lambda x: x * x, lambda x: x * x, backward=lambda x, g: g * 60000.0 + 0 * x,
+                            grid=lambda dtype: [(32760.0,)], gradient_only=True)
+    assert {f.kind for f in harness.certify(far, torch.float16).failures} == {"finite-vs-inf"}
