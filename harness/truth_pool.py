@@ -1,0 +1,75 @@
+"""Truths of many points at once, spread over processes.
+
+The truth is pure Python (mpmath) and holds the GIL, so threads do not help;
+processes do. Workers are forked, so a reference defined anywhere (a lambda
+in a case file) needs no pickling: each worker reads the task list it
+inherited and sends back only the index and the ``PointTruth``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from .truth import PointTruth, ReferenceFailure, solve_point
+
+#: Below this many points a pool costs more than it saves.
+MIN_PARALLEL = 48
+
+
+@dataclass
+class Task:
+    """One point: the flat reference and the arguments of ``solve_point``."""
+
+    reference: Callable
+    x: list[float]
+    cotangent: list[float]
+    domains: list
+    seed: int
+
+
+_TASKS: list[Task] = []
+
+
+def default_workers() -> int:
+    """The usable cores; 1 inside a pytest-xdist worker, which is one of many
+    processes already."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _solve(k: int):
+    t = _TASKS[k]
+    try:
+        return k, solve_point(t.reference, t.x, t.cotangent, t.domains, seed=t.seed), None
+    except ReferenceFailure as exc:
+        return k, None, str(exc)
+
+
+def solve_all(tasks: list[Task], workers: int | None = None) -> list[PointTruth | ReferenceFailure]:
+    """The truth of every task, in order; a failing reference gives its
+    ``ReferenceFailure`` in place of a truth (the caller names the point)."""
+    global _TASKS
+    workers = default_workers() if workers is None else max(1, workers)
+    parallel = (workers > 1 and len(tasks) >= MIN_PARALLEL
+                and "fork" in multiprocessing.get_all_start_methods())
+    _TASKS = tasks
+    try:
+        if parallel:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                # Small chunks: a point's cost varies by orders of magnitude.
+                results = list(pool.imap_unordered(_solve, range(len(tasks)), chunksize=4))
+        else:
+            results = [_solve(k) for k in range(len(tasks))]
+    finally:
+        _TASKS = []
+    out: list = [None] * len(tasks)
+    for k, truth, error in results:
+        out[k] = truth if error is None else ReferenceFailure(error)
+    return out
