@@ -20,7 +20,7 @@ from .kinds import SEVERITY
 from .report import Failure, Measure, Report, regions
 from .tolerance import allowed_at_zero, allowed_ulps, base_ulps
 from .truth import ReferenceFailure
-from .truth_pool import Task, solve_all
+from .truth_pool import PointFailure, Task, solve_all
 from .verdict import against_finite_differences, against_truth, meets
 
 _MEMORY_CACHE = TruthCache(None)
@@ -273,14 +273,15 @@ def _truths(case: Case, units: list[_Unit], domains, cache: TruthCache, workers:
                              [d for a, d in zip(u.point, domains) for _ in range(np.size(a))],
                              int(key[:15], 16)))
     started = time.perf_counter()
-    solved = solve_all([task for _, task in todo.values()], workers)
+    entries = list(todo.items())
+    try:
+        solved = solve_all([task for _, (_, task) in entries], workers)
+    except PointFailure as exc:
+        u = entries[exc.index][1][0]
+        raise CaseError(case.name, str(exc), u.point if not case.elementwise else
+                        tuple(float(a) for a in u.point)) from exc
     seconds = time.perf_counter() - started
-    fresh = {}
-    for (key, (u, _)), truth in zip(todo.items(), solved):
-        if isinstance(truth, ReferenceFailure):
-            raise CaseError(case.name, str(truth), u.point if not case.elementwise else
-                            tuple(float(a) for a in u.point)) from truth
-        fresh[key] = truth
+    fresh = {key: truth for (key, _), truth in zip(entries, solved)}
     if fresh:
         cache.put_many(fresh)
     known.update(fresh)

@@ -52,24 +52,39 @@ def _solve(k: int):
         return k, None, str(exc)
 
 
-def solve_all(tasks: list[Task], workers: int | None = None) -> list[PointTruth | ReferenceFailure]:
-    """The truth of every task, in order; a failing reference gives its
-    ``ReferenceFailure`` in place of a truth (the caller names the point)."""
+class PointFailure(ReferenceFailure):
+    """The reference failed at task ``index``."""
+
+    def __init__(self, index: int, message: str):
+        super().__init__(message)
+        self.index = index
+
+
+def solve_all(tasks: list[Task], workers: int | None = None) -> list[PointTruth]:
+    """The truth of every task, in order. Raises ``PointFailure`` at the first
+    point whose reference fails, without waiting for the others (a reference
+    that never converges is slow at every point)."""
     global _TASKS
     workers = default_workers() if workers is None else max(1, workers)
     parallel = (workers > 1 and len(tasks) >= MIN_PARALLEL
                 and "fork" in multiprocessing.get_all_start_methods())
+    out: list = [None] * len(tasks)
     _TASKS = tasks
     try:
         if parallel:
+            # Leaving the block terminates the workers, also on a failure.
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 # Small chunks: a point's cost varies by orders of magnitude.
-                results = list(pool.imap_unordered(_solve, range(len(tasks)), chunksize=4))
+                _collect(pool.imap_unordered(_solve, range(len(tasks)), chunksize=4), out)
         else:
-            results = [_solve(k) for k in range(len(tasks))]
+            _collect(map(_solve, range(len(tasks))), out)
     finally:
         _TASKS = []
-    out: list = [None] * len(tasks)
-    for k, truth, error in results:
-        out[k] = truth if error is None else ReferenceFailure(error)
     return out
+
+
+def _collect(results, out: list) -> None:
+    for k, truth, error in results:
+        if error is not None:
+            raise PointFailure(k, error)
+        out[k] = truth
