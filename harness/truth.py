@@ -209,16 +209,30 @@ class PointSolver:
         changes nothing at ZERO_CHECK_BITS (a flat or unused input)."""
         big = mpmath.ldexp(self._scale(i), -8)
         up, down = self._sides(i, big)
-        # Up to a cubic's change at a tiny scale must show next to the value's
-        # own size: 1e-300**2 beside 1e300**2 is 2**-4000 of it.
-        size = _weighted(self.f(self.x, START_BITS), self.g, START_BITS)
-        span = max(_mag(size), 0) + 3 * abs(_mag(big)) + 256 if mpmath.isfinite(size) else 0
-        bits = min(max(ZERO_CHECK_BITS, 2 * START_BITS, span), MAX_BITS)
+        bits = self._zero_bits(big)
         centre = _weighted(self.f(self.x, bits), self.g, bits + 64)
         for ok, off in ((up, big), (down, -big)):
             if ok and _weighted(self.f(self._shift(i, off), bits), self.g, bits + 64) != centre:
                 return False
         return True
+
+    def _zero_bits(self, step) -> int:
+        """Bits at which a zero is confirmed: up to a cubic's change over
+        ``step`` must show next to the value's own size (1e-300**2 beside
+        1e300**2 is 2**-4000 of it), and never fewer than ZERO_CHECK_BITS."""
+        size = _weighted(self.f(self.x, START_BITS), self.g, START_BITS)
+        span = max(_mag(size), 0) + 3 * abs(_mag(step)) + 256 if mpmath.isfinite(size) else 0
+        return min(max(ZERO_CHECK_BITS, 2 * START_BITS, span), MAX_BITS)
+
+    def _symmetric(self, i: int, q: int) -> int:
+        """0 when a central quotient of exactly 0 is a true symmetry (x**2 at
+        0), else the bits at which it is not: ``(3x - y)/4`` at x = 0 is
+        -y/4 = 1e-83 under steps whose squares are 1e-25."""
+        h = mpmath.ldexp(self._scale(i), -q)
+        bits = self._zero_bits(h)
+        up = _weighted(self.f(self._shift(i, h), bits), self.g, bits + 64)
+        down = _weighted(self.f(self._shift(i, -h), bits), self.g, bits + 64)
+        return 0 if up == down else bits
 
     def _is_kink(self, i: int, q: int, bits: int, d: "_Quotient") -> bool:
         if d.one_sided is None:
@@ -295,6 +309,11 @@ class PointSolver:
                 if self._is_kink(i, q, bits, d):
                     kinks[i] = True
                     continue
+                if d.estimate == 0 and d.one_sided is not None:
+                    asymmetric = self._symmetric(i, q)
+                    if asymmetric > bits:
+                        need = max(need, asymmetric - bits)
+                        continue
                 if _mag(d.truncation) > limit:
                     step_more = True
                     if d.growth is not None and _mag(d.growth) > -20:

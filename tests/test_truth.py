@@ -124,3 +124,14 @@ def test_a_confirmed_zero_derivative_is_resolved_for_tiny_entries():
     # d/dx of x**2 + y**2 at (1e-300, 1e300) is 2e-300: a step changes the value by 2**-4000 of it.
     t = solve_point(lambda v: [v[0] ** 2 + v[1] ** 2], [1e-300, 1e300], [1.0], [real(), real()])
     assert float(t.grad[0]) == pytest.approx(2e-300, rel=1e-15, abs=0)
+
+
+def test_a_central_zero_is_a_symmetry_only_if_a_high_precision_says_so():
+    # d/dx of (3x**2 - 2xy + 3y**2)/8 at (0, y) is -y/4; steps of 2**-40 make the
+    # quotient's numerator 2**-230 of the stencil values: 0 at 160 bits.
+    def paraboloid(v):
+        x, y = v
+        return [((x + y) ** 2 / 4 + (y - x) ** 2 / 2) / 2]
+    t = solve_point(paraboloid, [0.0, -1.31777e-82], [1.0], [real(), real()])
+    assert float(t.grad[0]) == pytest.approx(1.31777e-82 / 4, rel=1e-15, abs=0)
+    assert truth(lambda x: x**2, 0.0).grad[0] == 0 and truth(lambda x: x**2, 0.0).bits == 160
