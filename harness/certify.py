@@ -277,12 +277,10 @@ def _truths(case: Case, units: list[_Unit], domains, cache: TruthCache, workers:
             continue
         shapes = tuple(np.shape(a) for a in u.point)
         out_size = int(np.prod(u.out_shape)) if u.out_shape else 1
-        # Seeded by the point, so a truth does not depend on what the cache held.
         todo[key] = (u, Task(_flat_reference(case, shapes, out_size),
                              [float(v) for a in u.point for v in np.ravel(a)],
                              [float(v) for v in np.ravel(u.cotangent)],
-                             [d for a, d in zip(u.point, domains) for _ in range(np.size(a))],
-                             int(key[:15], 16)))
+                             [d for a, d in zip(u.point, domains) for _ in range(np.size(a))]))
     started = time.perf_counter()
     entries = list(todo.items())
     try:

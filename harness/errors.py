@@ -15,6 +15,13 @@ class CaseError(Exception):
         super().__init__(f"case {case!r}{where}: {cause}")
 
 
+def _short(v: float) -> str:
+    """Six digits when they name the float, else all of them: neighbouring
+    grid floats must not print alike."""
+    text = f"{v:.6g}"
+    return text if float(text) == v or v != v else repr(v)
+
+
 def format_point(point) -> str:
     """A point in a few characters: a float, a tuple of them, or array summaries."""
     import numpy as np
@@ -25,7 +32,7 @@ def format_point(point) -> str:
         return "(" + ", ".join(format_point(p) for p in point) + ")"
     arr = np.asarray(point, dtype=np.float64)
     if arr.ndim == 0:
-        return f"{float(arr):.6g}"
+        return _short(float(arr))
     flat = arr.ravel()
     body = ", ".join(f"{v:.3g}" for v in flat[:6]) + (", …" if flat.size > 6 else "")
     return f"[{body}] shape {tuple(arr.shape)}"

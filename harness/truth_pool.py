@@ -27,7 +27,6 @@ class Task:
     x: list[float]
     cotangent: list[float]
     domains: list
-    seed: int
 
 
 _TASKS: list[Task] = []
@@ -47,7 +46,7 @@ def default_workers() -> int:
 def _solve(k: int):
     t = _TASKS[k]
     try:
-        return k, solve_point(t.reference, t.x, t.cotangent, t.domains, seed=t.seed), None
+        return k, solve_point(t.reference, t.x, t.cotangent, t.domains), None
     except ReferenceFailure as exc:
         return k, None, str(exc)
 
