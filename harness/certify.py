@@ -136,7 +136,10 @@ def _feature_name(case: Case, names) -> str:
 
 def _feature(case: Case, point: tuple[np.ndarray, ...]) -> float:
     if case.feature is not None:
-        return float(case.feature(*point))
+        try:
+            return float(case.feature(*point))
+        except Exception as exc:
+            raise CaseError(case.name, f"feature raised {type(exc).__name__}: {exc}", point) from exc
     if len(point) == 1 and np.ndim(point[0]) == 0:
         return float(point[0])
     finite = [np.abs(a[np.isfinite(a)]).max(initial=0.0) for a in map(np.asarray, point)]
