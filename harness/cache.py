@@ -147,14 +147,21 @@ class TruthCache:
         self.memory: dict[str, str] = {}
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.execute("CREATE TABLE IF NOT EXISTS truth (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            db = self._connect()
+            try:
+                # Once per file (it persists): switching the journal mode needs
+                # the file to itself, which xdist workers opening it do not give.
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                except sqlite3.OperationalError:
+                    pass  # another worker is switching it right now
+                with db:
+                    db.execute("CREATE TABLE IF NOT EXISTS truth (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            finally:
+                db.close()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=120)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=120000")
-        return db
+        return sqlite3.connect(self.path, timeout=120)
 
     def get_many(self, keys: list[str]) -> dict[str, PointTruth]:
         found = {k: self.memory[k] for k in keys if k in self.memory}

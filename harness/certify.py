@@ -268,7 +268,7 @@ def _flat_reference(case: Case, shapes: tuple[tuple[int, ...], ...], out_size: i
     return flat
 
 
-def _truths(case: Case, units: list[_Unit], domains, cache: TruthCache, workers: int | None):
+def _truths(case: Case, units: list[_Unit], domains, cache: TruthCache, workers: int | None = None):
     if case.reference is None:
         return [None] * len(units), {"truth_computed": 0, "truth_seconds": 0.0}
     ref_print = fingerprint(case.reference)
@@ -407,7 +407,8 @@ def _judge(case, report: Report, units, truths, estimates, samples, dtype, f: Fo
             budget_bits = np.log2(1.0 + at_zero)
             for j in range(q.claimed.size):
                 kind = min(kinds[j], key=SEVERITY.__getitem__) if kinds[j] else None
-                report.measured.append(Measure(point, feature, q.name, float(bits[j]), kind))
+                judged = not np.isnan(bits[j]) and (not np.isnan(q.truth[j]) or nan_mask[j] or no_truth)
+                report.measured.append(Measure(point, feature, q.name, float(bits[j]) if judged else math.nan, kind))
                 if not np.isnan(bits[j]) and (not np.isnan(q.truth[j]) or nan_mask[j] or no_truth):
                     bits_by_q.setdefault(q.name, []).append(float(bits[j]))
                     entries.append((feature, q.name, kind, float(q.claimed[j]), float(q.truth[j]), float(bits[j])))

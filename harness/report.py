@@ -74,6 +74,8 @@ class Region:
             where = f"{feature_name} <= {self.hi:.6g}"
         elif self.to_end:
             where = f"{feature_name} >= {self.lo:.6g}"
+        elif self.lo == self.hi == 0:
+            where = f"{feature_name} = ±0"
         elif self.lo == self.hi:
             where = f"{feature_name} = {self.lo:.6g}"
         else:
