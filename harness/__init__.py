@@ -11,9 +11,10 @@ from .errors import CaseError
 from .expectations import certified, convicted
 from .kinds import KINDS
 from .report import Failure, Report
+from .search import Witness, worst_input
 from .structure import banded, dense, elementwise
 
 __all__ = [
     "Case", "certify", "domains", "grids", "certified", "convicted", "Report", "Failure",
-    "CaseError", "KINDS", "banded", "dense", "elementwise",
+    "CaseError", "KINDS", "banded", "dense", "elementwise", "worst_input", "Witness",
 ]

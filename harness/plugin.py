@@ -3,14 +3,22 @@ dtype and device. Registered as the ``pytest11`` entry point ``harness``, so
 installing the package gives any repository the same collection.
 
 Options (group "harness"): ``--dtypes``, ``--devices``, ``--grid-size``,
-``--truth-cache``. Case files are ``*.py`` files (not ``test_*``) in a
-directory named by the ``certify_dirs`` ini option (default ``cases``); they
-may also hold ordinary test functions (benchmarks), which are collected too.
+``--truth-cache``, ``--certify-search``, ``--certify-report``. Case files
+are ``*.py`` files (not ``test_*``) in a directory named by the
+``certify_dirs`` ini option (default ``cases``); they may also hold ordinary
+test functions (benchmarks), which are collected too.
+
+Benchmarks (pytest-benchmark) run disabled, once each as plain tests, unless
+asked for with ``--benchmark-only``, ``--benchmark-enable`` or an option that
+stores results (``--benchmark-json``, ``--benchmark-save``,
+``--benchmark-autosave``, ``--benchmark-compare``): ``pytest cases/`` stays a
+certification run.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import traceback
 from pathlib import Path
 
 import pytest
@@ -32,16 +40,38 @@ def pytest_addoption(parser):
     group.addoption("--truth-cache", default=None,
                     help="sqlite file of cached truths (default .pytest_cache/harness-truth.sqlite "
                          "under the rootdir; 'none' keeps them in memory)")
+    group.addoption("--certify-search", type=int, default=None, metavar="N",
+                    help="after certifying, search N Hypothesis examples for each elementwise case's "
+                         "worst input and show it in the item's report (never changes pass/fail)")
+    group.addoption("--certify-report", default=None, metavar="DIR",
+                    help="write DIR/index.md and stability maps (DIR/maps/*.png) of every certified "
+                         "case, also when some fail (needs matplotlib; not with xdist's -n)")
     parser.addini("certify_dirs", "directories whose .py files hold cases", type="args", default=["cases"])
 
 
+@pytest.hookimpl(tryfirst=True)   # before pytest-benchmark's (trylast) reads the options
 def pytest_configure(config):
     config.addinivalue_line("markers", "certify: one case certified in one dtype on one device")
+    _disable_benchmarks_unless_asked(config)
     bad = [d for d in _split(config.getoption("--dtypes")) if d not in DTYPE_NAMES]
     if bad:
         raise pytest.UsageError(f"--dtypes: unknown {bad}; choose from {sorted(DTYPE_NAMES)}")
     config.stash[_CACHE_KEY] = None
+    _check_report_option(config)
+    _SUMMARY.clear()  # a second session in one process counts only its own items
     config._harness_summary = []
+
+
+#: pytest-benchmark options that ask for timings; without one, benchmarks run once as tests.
+_BENCHMARK_ASKED = ("benchmark_only", "benchmark_enable", "benchmark_json", "benchmark_save",
+                    "benchmark_autosave", "benchmark_compare")
+
+
+def _disable_benchmarks_unless_asked(config) -> None:
+    # Not an addopts entry: --benchmark-only together with --benchmark-disable is a usage error.
+    option = config.option
+    if hasattr(option, "benchmark_disable") and not any(getattr(option, name, None) for name in _BENCHMARK_ASKED):
+        option.benchmark_disable = True
 
 
 def _split(text: str) -> list[str]:
@@ -62,14 +92,26 @@ def truth_cache(config):
 
 
 def pytest_collect_file(file_path: Path, parent):
-    config = parent.config
-    if file_path.suffix != ".py" or file_path.name.startswith(("_", "conftest")):
-        return None
-    if file_path.parent.name not in config.getini("certify_dirs"):
-        return None
-    if any(fnmatch.fnmatch(file_path.name, pat) for pat in config.getini("python_files")):
-        return None  # an ordinary test module: pytest collects it
+    if not _is_case_file(file_path, parent.config) or parent.session.isinitpath(file_path):
+        return None  # a case file named on the command line comes through pytest_pycollect_makemodule
     return CaseModule.from_parent(parent, path=file_path)
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent):
+    # pytest's own collector takes every .py file named on the command line;
+    # making it a CaseModule here keeps its tests from being collected twice.
+    if _is_case_file(module_path, parent.config):
+        return CaseModule.from_parent(parent, path=module_path)
+    return None
+
+
+def _is_case_file(file_path: Path, config) -> bool:
+    if file_path.suffix != ".py" or file_path.name.startswith(("_", "conftest")):
+        return False
+    if file_path.parent.name not in config.getini("certify_dirs"):
+        return False
+    # An ordinary test module (test_*.py) is pytest's.
+    return not any(fnmatch.fnmatch(file_path.name, pat) for pat in config.getini("python_files"))
 
 
 class CaseModule(pytest.Module):
@@ -126,7 +168,13 @@ class CaseItem(pytest.Item):
             pytest.skip("CUDA is not available (torch.cuda.is_available() is False)")
         report = certify(self.case, self.dtype, self.device, self.config.getoption("--grid-size"),
                          truth_cache(self.config))
-        self.add_report_section("call", "certification", str(report))
+        # A failure prints the report in its message; a section would repeat it.
+        if not check(self.case, report, self.dtype):
+            self.add_report_section("call", "certification", str(report))
+        examples = self.config.getoption("--certify-search")
+        if examples:
+            self.add_report_section("call", "worst-input search",
+                                    _search(self.case, self.dtype, self.device, examples, truth_cache(self.config)))
         self.user_properties.append(("certification", {
             "case": self.case.name, "dtype": report.dtype, "device": report.device, "ok": report.ok,
             "kinds": sorted(report.kinds), "worst_bits": report.worst_bits, "mean_bits": report.mean_bits,
@@ -134,6 +182,7 @@ class CaseItem(pytest.Item):
             "kinks": len(report.kinks), "stats": report.stats,
         }))
         problem = check(self.case, report, self.dtype)
+        _keep_for_report(self, report)
         if problem:
             raise CertificationMismatch(problem, report)
 
@@ -148,7 +197,21 @@ class CaseItem(pytest.Item):
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):
-        return self.path, None, f"case {self.name}"
+        # A line (the file's first), not None: pytest asserts one when a mark skips the item (--benchmark-only).
+        return self.path, 0, f"case {self.name}"
+
+
+def _search(case, dtype, device, examples: int, cache) -> str:
+    """The worst input a search finds, in words: a finding to read, never a verdict."""
+    from .errors import CaseError
+    from .search import worst_input
+
+    if not case.elementwise or case.reference is None:
+        return "not searched: only elementwise cases with a reference are"
+    try:
+        return str(worst_input(case, dtype, device, max_examples=examples, cache=cache))
+    except (CaseError, ImportError) as exc:
+        return f"search stopped: {exc}"
 
 
 class BrokenCaseFile(pytest.Item):
@@ -163,7 +226,7 @@ class BrokenCaseFile(pytest.Item):
         return f"case file {self.path.name} could not be imported:\n{self.error}"
 
     def reportinfo(self):
-        return self.path, None, f"import {self.path.name}"
+        return self.path, 0, f"import {self.path.name}"
 
 
 def pytest_runtest_logreport(report):
@@ -193,3 +256,59 @@ def pytest_terminal_summary(terminalreporter, config):
         f"{computed} truth points computed in {seconds:.1f} s{rate}, "
         f"{sum(s.get('points', 0) for s in stats)} points judged, "
         f"{sum(s.get('fd_forward_calls', 0) for s in stats)} finite-difference forward calls")
+
+
+# -- the certification report (--certify-report DIR) -----------------------------------------
+_RUNS_KEY = pytest.StashKey()
+
+
+def _check_report_option(config) -> None:
+    if not config.getoption("--certify-report") or hasattr(config, "workerinput"):
+        return
+    # xdist workers would hold the reports; what crosses to the controller
+    # (user_properties) has no measured entries to draw maps from.
+    if config.getoption("dist", "no") != "no":
+        raise pytest.UsageError("--certify-report needs a run without xdist (-n/--dist): "
+                                "the maps are drawn from reports that stay in the workers")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise pytest.UsageError("--certify-report needs matplotlib: "
+                                "pip install 'gradient-harness[test]'") from None
+    config.stash[_RUNS_KEY] = []
+
+
+def _keep_for_report(item, report) -> None:
+    if _RUNS_KEY in item.config.stash:
+        from .certification_report import Run
+
+        item.config.stash[_RUNS_KEY].append(Run.of(item.case, report, item.path.stem))
+
+
+def pytest_sessionfinish(session):
+    config = session.config
+    if _RUNS_KEY not in config.stash:
+        return
+    heading, detail = _write_report(config, config.stash[_RUNS_KEY])
+    if detail:
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # the run's own summary still shows
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("")  # ends the progress line, which -q leaves open
+        reporter.write_sep("-", heading, red=bool(detail))
+        if detail:
+            reporter.write_line(detail)
+
+
+def _write_report(config, runs) -> tuple[str, str]:
+    """A heading for the terminal, and the traceback when writing failed."""
+    from .certification_report import write
+
+    if not runs:  # --collect-only, or -k selecting nothing: keep the report there is
+        return "certification report not written: no case was certified", ""
+    directory = Path(config.invocation_params.dir) / config.getoption("--certify-report")
+    try:
+        index = write(directory, runs, "pytest " + " ".join(config.invocation_params.args))
+    except Exception as exc:
+        return "certification report not written", "".join(traceback.format_exception(exc))
+    return f"certification report: {index} ({len(runs)} runs)", ""
