@@ -244,3 +244,56 @@ CASES = [
     _case("elbo.iw.stable", iw_elbo_stable, harness.certified()),
     _case("elbo.vae_branch", vae_branch, harness.convicted("non-finite"), reference=mean_log_weight),
 ]
+
+
+# -- benchmarks -------------------------------------------------------------------------------
+# `pytest cases/elbo.py --benchmark-only` times forward + backward of every
+# bound on a float32 (B, K) = (100, 50) matrix of log weights, an IWAE's batch
+# of 100 images with 50 samples each (the whole model: cases/iwae.py): each
+# image's log weights spread N(0, 5**2) nats around a level uniform in
+# [-1000, -100] (fixed seed). A plain `pytest cases/` runs each once as a test
+# (benchmarks disabled).
+
+import pytest
+
+BATCH, SAMPLES = 100, 50
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)"))]
+
+#: Implementation -> (function, the naive twin its time is compared with).
+BENCHMARKS = {
+    "iw.naive": (iw_elbo_naive, None),
+    "iw.normalized": (iw_elbo_normalized, "iw.naive"),
+    "iw.normalized_detached": (iw_elbo_normalized_detached, "iw.naive"),
+    "iw.logsumexp": (iw_elbo_logsumexp, "iw.naive"),
+    "iw.stable": (iw_elbo_stable, "iw.naive"),
+    "vae_branch": (vae_branch, "iw.naive"),
+}
+
+
+def log_weights(batch: int = BATCH, samples: int = SAMPLES, seed: int = 0) -> torch.Tensor:
+    """Realistic float32 log weights: a level per image uniform in [-1000, -100] nats, spread N(0, 5**2)."""
+    gen = torch.Generator().manual_seed(seed)
+    level = -100.0 - 900.0 * torch.rand(batch, 1, generator=gen)
+    return level + 5.0 * torch.randn(batch, samples, generator=gen)
+
+
+def forward_backward(f, log_w, device):
+    """The timed step: ``f(log_w).sum()`` and its gradient in ``log_w`` (waiting for CUDA to finish)."""
+    def step():
+        (grad,) = torch.autograd.grad(f(log_w).sum(), log_w)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return grad
+    return step
+
+
+@pytest.mark.benchmark(group="elbo")
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("implementation", list(BENCHMARKS))
+def test_benchmark(benchmark, implementation, device):
+    f, twin = BENCHMARKS[implementation]
+    log_w = log_weights().to(device).requires_grad_()
+    benchmark.extra_info.update(implementation=implementation, twin=twin, shape=[BATCH, SAMPLES],
+                                dtype="float32", device=device, threads=torch.get_num_threads())
+    benchmark(forward_backward(f, log_w, device))

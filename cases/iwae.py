@@ -292,3 +292,57 @@ CASES = [
           harness.convicted("lost-digits", "wrong-sign", "silent-zero", within=(100, math.inf))),
     _tiny("iwae.tiny.relative", tiny_iwae_relative, harness.certified()),
 ]
+
+
+# -- benchmarks -------------------------------------------------------------------------------
+# `pytest cases/iwae.py --benchmark-only` times forward + backward (in the four
+# parameter tensors) of every batched objective at the IWAE's MNIST size: 100
+# binarized images of 784 pixels (13% on), K = 50 samples of a 50-dimensional
+# latent, float32, weights ~ N(0, 1/fan_in) and a decoder bias of -2 (fixed
+# seed). A plain `pytest cases/` runs each once as a test (benchmarks disabled).
+
+import pytest
+
+BATCH, SAMPLES, LATENT, PIXELS = 100, 50, 50, 784
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)"))]
+
+#: Implementation -> (function, the naive twin its time is compared with).
+BENCHMARKS = {
+    "probs_eps": (iwae_probs_eps, None),
+    "bce_logits": (iwae_bce_logits, "probs_eps"),
+    "logsigmoid": (iwae_logsigmoid, "probs_eps"),
+    "relative": (iwae_relative, "probs_eps"),
+}
+
+
+def batch(device: str, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """``x, eps, enc_w, enc_b, dec_w, dec_b`` on ``device``; the parameters require gradients."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.bernoulli(torch.full((BATCH, PIXELS), 0.13), generator=gen)
+    eps = torch.randn(BATCH, SAMPLES, LATENT, generator=gen)
+    params = (torch.randn(2 * LATENT, PIXELS, generator=gen) / PIXELS ** 0.5, torch.zeros(2 * LATENT),
+              torch.randn(PIXELS, LATENT, generator=gen) / LATENT ** 0.5, torch.full((PIXELS,), -2.0))
+    return (x.to(device), eps.to(device)) + tuple(p.to(device).requires_grad_() for p in params)
+
+
+def forward_backward(f, inputs, device):
+    """The timed step: ``f(*inputs).sum()`` and its gradients in the parameters (waiting for CUDA to finish)."""
+    params = inputs[2:]
+    def step():
+        grads = torch.autograd.grad(f(*inputs).sum(), params)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return grads
+    return step
+
+
+@pytest.mark.benchmark(group="iwae")
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("implementation", list(BENCHMARKS))
+def test_benchmark(benchmark, implementation, device):
+    f, twin = BENCHMARKS[implementation]
+    benchmark.extra_info.update(implementation=implementation, twin=twin, batch=BATCH, samples=SAMPLES,
+                                latent=LATENT, pixels=PIXELS, dtype="float32", device=device,
+                                threads=torch.get_num_threads())
+    benchmark(forward_backward(f, batch(device), device))

@@ -571,3 +571,67 @@ CASES = [
     lrn_case("lrn.stable.n2", lrn_stable, P2, activations_grid_small),
     lrn_case("lrn.stable.n4", lrn_stable, P4, activations_grid_small),
 ]
+
+
+# -- benchmarks -------------------------------------------------------------------------------
+# `pytest cases/lrn.py --benchmark-only` times forward + backward of every LRN
+# at an AlexNet layer: float32 activations of shape 32 x 96 x 55 x 55 (conv1's
+# output), ReLU outputs relu(N(0, 8**2)) with a fixed seed, AlexNet's size 5,
+# alpha 1e-4, beta 0.75, k 2. A plain `pytest cases/` runs each once as a test
+# (benchmarks disabled), and then at batch 1 instead of 32: the stable LRN and
+# the loop take seconds a pass at batch 32.
+
+import pytest
+
+ALEXNET = dict(size=5, alpha=1e-4, beta=0.75, k=2.0)
+SHAPE_TIMED, SHAPE_ONCE = (32, 96, 55, 55), (1, 96, 55, 55)
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)"))]
+
+
+def lrn_loop(a, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """The textbook loop: for each channel, the squares of its window summed
+    afresh, O(C * size) work, and the outputs stacked (autograd backward).
+
+    Example:
+        >>> lrn_loop(torch.ones(1, 3, 1, 1), size=3, alpha=3.0, beta=1.0, k=1.0).flatten()
+        tensor([0.3333, 0.2500, 0.3333])
+    """
+    channels, first = a.shape[1], -((size - 1) // 2)     # cuDNN's window, as everywhere above
+    out = []
+    for c in range(channels):
+        window = a[:, max(c + first, 0):min(c + first + size, channels)]
+        out.append(a[:, c] * (k + alpha / size * (window * window).sum(1)) ** -beta)
+    return torch.stack(out, 1)
+
+
+#: Implementation -> (function, the naive twin its time is compared with).
+BENCHMARKS = {
+    "loop": (lrn_loop, None),
+    "caffe": (lrn_caffe, "loop"),
+    "plain": (lrn_plain, "loop"),
+    "torch": (lrn_torch, "loop"),
+    "stable": (lrn_stable, "loop"),
+}
+
+
+def forward_backward(f, a, device):
+    """The timed step: ``f(a).sum()`` and its gradient in ``a`` (waiting for CUDA to finish)."""
+    def step():
+        (grad,) = torch.autograd.grad(f(a, **ALEXNET).sum(), a)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return grad
+    return step
+
+
+@pytest.mark.benchmark(group="lrn")
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("implementation", list(BENCHMARKS))
+def test_benchmark(benchmark, implementation, device):
+    f, twin = BENCHMARKS[implementation]
+    shape = SHAPE_TIMED if benchmark.enabled else SHAPE_ONCE
+    a = torch.relu(8 * torch.randn(shape, generator=torch.Generator().manual_seed(0))).to(device).requires_grad_()
+    benchmark.extra_info.update(implementation=implementation, twin=twin, shape=list(shape), dtype="float32",
+                                device=device, threads=torch.get_num_threads(), **ALEXNET)
+    benchmark(forward_backward(f, a, device))

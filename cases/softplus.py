@@ -72,3 +72,59 @@ CASES = [
                  expect=convicted("non-finite", "silent-zero", "lost-digits", "inconsistent", "finite-vs-inf",
                                   "wrong-sign")),
 ]
+
+
+# -- benchmarks -------------------------------------------------------------------------------
+# `pytest cases/softplus.py --benchmark-only` times forward + backward of every
+# implementation on a million float32 pre-activations ~ N(0, 4**2) (fixed seed);
+# a plain `pytest cases/` runs each once as a test (benchmarks disabled).
+
+import pytest
+
+N = 1_000_000
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)"))]
+
+#: Implementation -> (function, the naive twin its time is compared with).
+SOFTPLUS = {
+    "naive": (naive, None),
+    "max_log1p": (max_log1p, "naive"),
+    "torch": (torch.nn.functional.softplus, "naive"),
+    "stable": (StableSoftplus.apply, "naive"),
+}
+LOGSUMEXP = {
+    "logsumexp.naive": (logsumexp_naive, None),
+    "logsumexp.torch": (lambda a: torch.logsumexp(a, -1), "logsumexp.naive"),
+}
+
+
+def forward_backward(f, x, device):
+    """The timed step: ``f(x).sum()`` and its gradient in ``x`` (waiting for CUDA to finish)."""
+    def step():
+        (grad,) = torch.autograd.grad(f(x).sum(), x)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return grad
+    return step
+
+
+def _run(benchmark, table, implementation, device, shape):
+    f, twin = table[implementation]
+    x = (4 * torch.randn(shape, generator=torch.Generator().manual_seed(0))).to(device).requires_grad_()
+    benchmark.extra_info.update(implementation=implementation, twin=twin, shape=list(shape), dtype="float32",
+                                device=device, threads=torch.get_num_threads())
+    benchmark(forward_backward(f, x, device))
+
+
+@pytest.mark.benchmark(group="softplus")
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("implementation", list(SOFTPLUS))
+def test_benchmark_softplus(benchmark, implementation, device):
+    _run(benchmark, SOFTPLUS, implementation, device, (N,))
+
+
+@pytest.mark.benchmark(group="softplus")
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("implementation", list(LOGSUMEXP))
+def test_benchmark_logsumexp(benchmark, implementation, device):
+    _run(benchmark, LOGSUMEXP, implementation, device, (1000, 1000))   # 1000 rows of 1000 logits
