@@ -27,7 +27,7 @@ page, ``docs/families/sigmoid_loss.md``):
   (5, 17]" is the smaller half of the story on the other side: ``sigmoid(x)``
   rounds to 1 for ``x > 16.6`` and the loss and its gradient are then exactly
   0 where the truth is ``exp(-x)`` (a silent zero, down to where the truth
-  itself underflows); below 16.6 the digits go from about ``x > 3``. Convicted
+  itself underflows); below 16.6 the digits go from about ``x > 4.5``. Convicted
   of non-finite, silent-zero and lost-digits.
 * ``neg.naive``: ``1 - sigmoid(x)`` is 0 for ``x > 16.6``: loss ``inf`` and
   gradient NaN where the truth is ``x`` and ``1``, as the issue measured; on
