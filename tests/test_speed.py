@@ -1,0 +1,140 @@
+"""Certification speed: ``harness.certify`` against ``torch.autograd.gradcheck`` on the same points.
+
+``pytest tests/test_speed.py --benchmark-only`` times each way of checking an
+implementation, and records in ``benchmark.extra_info`` what it cost in calls:
+forward calls, the points (input elements) those calls evaluated, and backward
+passes, counted by a wrapper around the forward (the harness's own truths are
+mpmath, not forward calls), and what it concluded. Two inputs, both float64:
+
+* ``softplus``: ``torch.nn.functional.softplus`` on the elementwise extreme
+  grid at one point per binade, ``harness.grids.extreme(float64, real(), 1)``:
+  5475 points, of which gradcheck gets the 5472 finite ones (it cannot take
+  ±inf or NaN).
+* ``lrn``: ``torch.nn.functional.local_response_norm`` (size 5, alpha 1, beta
+  3/4, k 2) on one activation tensor of shape (1, 8, 2, 2), a structured case
+  with a banded Jacobian.
+
+The harness runs ``cold`` (a fresh in-memory truth cache: every truth computed
+in mpmath) and ``warm`` (the cache already holds the truths, as on a second
+``pytest cases/``). gradcheck runs in float64, the only dtype it judges
+honestly, in its default mode (the full Jacobian by central differences,
+compared entry by entry) and in ``fast_mode`` (one random projection).
+
+A plain ``pytest tests/`` runs each once (benchmarks disabled), and then the
+softplus grid is cut to the domain (1, 2**20) (506 points): the cold truths of
+the full grid take about 10 s.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import harness
+from harness.cache import TruthCache
+from references.lrn import lrn_reference
+from references.softplus import softplus as softplus_reference
+
+LRN_PARAMS = dict(size=5, alpha=1.0, beta=0.75, k=2.0)
+LRN_SHAPE = (1, 8, 2, 2)
+
+
+class Counted:
+    """A forward that counts its calls, the points they evaluate and the backward passes through it.
+
+    Example:
+        >>> f = Counted(torch.exp)
+        >>> x = torch.zeros(3, requires_grad=True)
+        >>> f(x).sum().backward(); (f.forward_calls, f.points, f.backward_calls)
+        (1, 3, 1)
+    """
+
+    def __init__(self, forward):
+        self.forward = forward
+        self.reset()
+
+    def reset(self) -> None:
+        self.forward_calls = self.points = self.backward_calls = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.forward_calls += 1
+        self.points += x.numel()
+        y = self.forward(x)
+        if y.requires_grad:
+            y.register_hook(self._count_backward)
+        return y
+
+    def _count_backward(self, grad):
+        self.backward_calls += 1
+
+    def counts(self) -> dict:
+        return {"forward_calls": self.forward_calls, "points": self.points, "backward_calls": self.backward_calls}
+
+
+def softplus_setup(full: bool):
+    """The softplus case and gradcheck's input: the extreme grid's finite points."""
+    domain = harness.domains.real() if full else harness.domains.interval(1.0, 2.0 ** 20)
+    forward = Counted(F.softplus)
+    case = harness.Case("softplus.torch", forward, softplus_reference, domain=domain, input_names=("x",))
+    grid = harness.grids.extreme(torch.float64, domain, 1)
+    return case, forward, 1, torch.tensor(grid[np.isfinite(grid)])
+
+
+def lrn_setup(full: bool):
+    """The LRN case on one typical input (magnitudes 1/8 to 8, mixed signs) and that input."""
+    rng = np.random.default_rng(0)
+    a = rng.choice([-1.0, 1.0], LRN_SHAPE) * np.exp2(rng.uniform(-3.0, 3.0, LRN_SHAPE))
+    forward = Counted(partial(F.local_response_norm, **LRN_PARAMS))
+    case = harness.Case("lrn.torch.n5", forward, lrn_reference(**LRN_PARAMS), grid=lambda dtype: [(a,)],
+                        structure=harness.banded(axis=1, halfwidth=LRN_PARAMS["size"] // 2), input_names=("a",))
+    return case, forward, None, torch.tensor(a)
+
+
+SETUPS = {"softplus": softplus_setup, "lrn": lrn_setup}
+
+
+def _record(benchmark, forward, **info) -> None:
+    benchmark.extra_info.update(forward.counts(), threads=torch.get_num_threads(), **info)
+
+
+@pytest.mark.parametrize("input_name", list(SETUPS))
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_harness(benchmark, input_name, cache):
+    case, forward, grid_size, _ = SETUPS[input_name](benchmark.enabled)
+    benchmark.group = f"certification speed: {input_name}"
+    certify = partial(harness.certify, case, torch.float64, "cpu", grid_size)
+    if cache == "cold":
+        def fresh():
+            forward.reset()
+            return (), {"cache": TruthCache(None)}
+        report = benchmark.pedantic(certify, setup=fresh, rounds=3)
+    else:
+        warm = TruthCache(None)
+        certify(cache=warm)
+
+        def again():
+            forward.reset()
+            return certify(cache=warm)
+        report = benchmark(again)
+        assert report.stats["truth_computed"] == 0
+    _record(benchmark, forward, method=f"harness.certify ({cache} truth cache)", grid_points=report.stats["points"],
+            truths_computed=report.stats["truth_computed"], fd_forward_calls=report.stats["fd_forward_calls"],
+            certified=report.ok)
+
+
+@pytest.mark.parametrize("input_name", list(SETUPS))
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_gradcheck(benchmark, input_name, mode):
+    _, forward, _, x = SETUPS[input_name](benchmark.enabled)
+    benchmark.group = f"certification speed: {input_name}"
+    x = x.requires_grad_()
+
+    def check():
+        forward.reset()
+        return torch.autograd.gradcheck(forward, (x,), fast_mode=mode == "fast", raise_exception=False)
+    passed = benchmark(check)
+    _record(benchmark, forward, method=f"torch.autograd.gradcheck ({mode})", grid_points=x.numel(), passed=passed)
