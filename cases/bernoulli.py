@@ -194,9 +194,9 @@ CASES = [
 
 import pytest
 
+from harness.benchmarking import DEVICES, forward_backward
+
 N = 1_000_000
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)"))]
 
 #: Implementation -> (function, the naive twin its time is compared with).
 BENCHMARKS = {
@@ -206,14 +206,6 @@ BENCHMARKS = {
 }
 
 
-def forward_backward(f, logit, obs, device):
-    """The timed step: ``f(logit, obs).sum()`` and its gradient in ``logit`` (waiting for CUDA to finish)."""
-    def step():
-        (grad,) = torch.autograd.grad(f(logit, obs).sum(), logit)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return grad
-    return step
 
 
 @pytest.mark.benchmark(group="bernoulli")
@@ -227,4 +219,4 @@ def test_benchmark(benchmark, implementation, device):
     logit, obs = logit.to(device).requires_grad_(), obs.to(device)
     benchmark.extra_info.update(implementation=implementation, twin=twin, shape=[N], dtype="float32",
                                 device=device, threads=torch.get_num_threads())
-    benchmark(forward_backward(f, logit, obs, device))
+    benchmark(forward_backward(lambda: f(logit, obs).sum(), logit, device))

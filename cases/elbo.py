@@ -256,9 +256,9 @@ CASES = [
 
 import pytest
 
+from harness.benchmarking import DEVICES, forward_backward
+
 BATCH, SAMPLES = 100, 50
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)"))]
 
 #: Implementation -> (function, the naive twin its time is compared with).
 BENCHMARKS = {
@@ -278,14 +278,6 @@ def log_weights(batch: int = BATCH, samples: int = SAMPLES, seed: int = 0) -> to
     return level + 5.0 * torch.randn(batch, samples, generator=gen)
 
 
-def forward_backward(f, log_w, device):
-    """The timed step: ``f(log_w).sum()`` and its gradient in ``log_w`` (waiting for CUDA to finish)."""
-    def step():
-        (grad,) = torch.autograd.grad(f(log_w).sum(), log_w)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return grad
-    return step
 
 
 @pytest.mark.benchmark(group="elbo")
@@ -296,4 +288,4 @@ def test_benchmark(benchmark, implementation, device):
     log_w = log_weights().to(device).requires_grad_()
     benchmark.extra_info.update(implementation=implementation, twin=twin, shape=[BATCH, SAMPLES],
                                 dtype="float32", device=device, threads=torch.get_num_threads())
-    benchmark(forward_backward(f, log_w, device))
+    benchmark(forward_backward(lambda: f(log_w).sum(), log_w, device))

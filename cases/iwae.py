@@ -303,9 +303,9 @@ CASES = [
 
 import pytest
 
+from harness.benchmarking import DEVICES, forward_backward
+
 BATCH, SAMPLES, LATENT, PIXELS = 100, 50, 50, 784
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)"))]
 
 #: Implementation -> (function, the naive twin its time is compared with).
 BENCHMARKS = {
@@ -326,15 +326,6 @@ def batch(device: str, seed: int = 0) -> tuple[torch.Tensor, ...]:
     return (x.to(device), eps.to(device)) + tuple(p.to(device).requires_grad_() for p in params)
 
 
-def forward_backward(f, inputs, device):
-    """The timed step: ``f(*inputs).sum()`` and its gradients in the parameters (waiting for CUDA to finish)."""
-    params = inputs[2:]
-    def step():
-        grads = torch.autograd.grad(f(*inputs).sum(), params)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return grads
-    return step
 
 
 @pytest.mark.benchmark(group="iwae")
@@ -345,4 +336,5 @@ def test_benchmark(benchmark, implementation, device):
     benchmark.extra_info.update(implementation=implementation, twin=twin, batch=BATCH, samples=SAMPLES,
                                 latent=LATENT, pixels=PIXELS, dtype="float32", device=device,
                                 threads=torch.get_num_threads())
-    benchmark(forward_backward(f, batch(device), device))
+    inputs = batch(device)
+    benchmark(forward_backward(lambda: f(*inputs).sum(), inputs[2:], device))

@@ -583,10 +583,10 @@ CASES = [
 
 import pytest
 
+from harness.benchmarking import DEVICES, forward_backward
+
 ALEXNET = dict(size=5, alpha=1e-4, beta=0.75, k=2.0)
 SHAPE_TIMED, SHAPE_ONCE = (32, 96, 55, 55), (1, 96, 55, 55)
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)"))]
 
 
 def lrn_loop(a, size=5, alpha=1e-4, beta=0.75, k=2.0):
@@ -615,14 +615,6 @@ BENCHMARKS = {
 }
 
 
-def forward_backward(f, a, device):
-    """The timed step: ``f(a).sum()`` and its gradient in ``a`` (waiting for CUDA to finish)."""
-    def step():
-        (grad,) = torch.autograd.grad(f(a, **ALEXNET).sum(), a)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return grad
-    return step
 
 
 @pytest.mark.benchmark(group="lrn")
@@ -634,4 +626,4 @@ def test_benchmark(benchmark, implementation, device):
     a = torch.relu(8 * torch.randn(shape, generator=torch.Generator().manual_seed(0))).to(device).requires_grad_()
     benchmark.extra_info.update(implementation=implementation, twin=twin, shape=list(shape), dtype="float32",
                                 device=device, threads=torch.get_num_threads(), **ALEXNET)
-    benchmark(forward_backward(f, a, device))
+    benchmark(forward_backward(lambda: f(a, **ALEXNET).sum(), a, device))

@@ -194,8 +194,8 @@ CASES = [
 
 import pytest
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)"))]
+from harness.benchmarking import DEVICES, forward_backward
+
 
 #: Implementation -> (function, the naive twin its time is compared with).
 BENCHMARKS = {
@@ -209,14 +209,6 @@ BENCHMARKS = {
 }
 
 
-def forward_backward(f, d, device):
-    """The timed step: ``f(d)`` and its gradient in ``d`` (waiting for CUDA to finish)."""
-    def step():
-        (grad,) = torch.autograd.grad(f(d), d)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return grad
-    return step
 
 
 @pytest.mark.benchmark(group="norm2")
@@ -227,4 +219,4 @@ def test_benchmark(benchmark, implementation, device):
     d = torch.randn(1000, 1000, generator=torch.Generator().manual_seed(0)).to(device).requires_grad_()
     benchmark.extra_info.update(implementation=implementation, twin=twin, shape=[1000, 1000], dtype="float32",
                                 device=device, threads=torch.get_num_threads())
-    benchmark(forward_backward(f, d, device))
+    benchmark(forward_backward(lambda: f(d), d, device))

@@ -81,9 +81,9 @@ CASES = [
 
 import pytest
 
+from harness.benchmarking import DEVICES, forward_backward
+
 N = 1_000_000
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)"))]
 
 #: Implementation -> (function, the naive twin its time is compared with).
 SOFTPLUS = {
@@ -98,14 +98,6 @@ LOGSUMEXP = {
 }
 
 
-def forward_backward(f, x, device):
-    """The timed step: ``f(x).sum()`` and its gradient in ``x`` (waiting for CUDA to finish)."""
-    def step():
-        (grad,) = torch.autograd.grad(f(x).sum(), x)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return grad
-    return step
 
 
 def _run(benchmark, table, implementation, device, shape):
@@ -113,7 +105,7 @@ def _run(benchmark, table, implementation, device, shape):
     x = (4 * torch.randn(shape, generator=torch.Generator().manual_seed(0))).to(device).requires_grad_()
     benchmark.extra_info.update(implementation=implementation, twin=twin, shape=list(shape), dtype="float32",
                                 device=device, threads=torch.get_num_threads())
-    benchmark(forward_backward(f, x, device))
+    benchmark(forward_backward(lambda: f(x).sum(), x, device))
 
 
 @pytest.mark.benchmark(group="softplus")

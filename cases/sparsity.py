@@ -283,9 +283,9 @@ CASES = [
 
 import pytest
 
+from harness.benchmarking import DEVICES, forward_backward
+
 N = 1_000_000
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="CUDA is not available (torch.cuda.is_available() is False)"))]
 
 #: Implementation -> (function, the naive twin its time is compared with, input).
 BENCHMARKS = {
@@ -305,14 +305,6 @@ def _input(kind: str) -> torch.Tensor:
     return torch.relu(x / 4).reshape(1000, 1000) if kind == "relu" else x
 
 
-def forward_backward(f, x, device):
-    """The timed step: ``f(x).sum()`` and its gradient in ``x`` (waiting for CUDA to finish)."""
-    def step():
-        (grad,) = torch.autograd.grad(f(x).sum(), x)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return grad
-    return step
 
 
 @pytest.mark.benchmark(group="sparsity")
@@ -323,4 +315,4 @@ def test_benchmark(benchmark, implementation, device):
     x = _input(kind).to(device).requires_grad_()
     benchmark.extra_info.update(implementation=implementation, twin=twin, shape=list(x.shape), dtype="float32",
                                 device=device, threads=torch.get_num_threads())
-    benchmark(forward_backward(f, x, device))
+    benchmark(forward_backward(lambda: f(x).sum(), x, device))
