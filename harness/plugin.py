@@ -3,10 +3,20 @@ dtype and device. Registered as the ``pytest11`` entry point ``harness``, so
 installing the package gives any repository the same collection.
 
 Options (group "harness"): ``--dtypes``, ``--devices``, ``--grid-size``,
-``--truth-cache``, ``--certify-search``, ``--certify-report``. Case files
-are ``*.py`` files (not ``test_*``) in a directory named by the
-``certify_dirs`` ini option (default ``cases``); they may also hold ordinary
-test functions (benchmarks), which are collected too.
+``--truth-cache``, ``--certify-search``, ``--certify-report``.
+
+Where cases come from:
+
+- a case file, any ``*.py`` file (not ``test_*``) in a directory named by the
+  ``certify_dirs`` ini option (default ``cases``): every Case at module level
+  or in a module-level list or tuple, and its ordinary tests (benchmarks);
+- any other module pytest collects (``test_*.py``, or a file named on the
+  command line): its module-level ``CASES`` list only, since test modules
+  keep Case objects as fixtures of their own tests.
+
+A module that defines Case objects and still gives no item gets a warning
+naming it, and two cases of one file with the same name (which would give
+two items with one id) are a collection error of that name.
 
 Benchmarks (pytest-benchmark) run disabled, once each as plain tests, unless
 asked for with ``--benchmark-only``, ``--benchmark-enable`` or an option that
@@ -58,6 +68,7 @@ def pytest_configure(config):
         raise pytest.UsageError(f"--dtypes: unknown {bad}; choose from {sorted(DTYPE_NAMES)}")
     config.stash[_CACHE_KEY] = None
     _check_report_option(config)
+    _check_search_option(config)
     _SUMMARY.clear()  # a second session in one process counts only its own items
     config._harness_summary = []
 
@@ -121,30 +132,81 @@ class CaseModule(pytest.Module):
         try:
             module = self.obj
         except Exception as exc:  # one broken case file must not stop the run
-            yield BrokenCaseFile.from_parent(self, name="import", error=exc)
+            yield BrokenCaseFile.from_parent(self, name="import", error=exc,
+                                             problem=f"case file {self.path.name} could not be imported")
             return
         yield from super().collect()
-        from .case import Case
+        yield from _case_items(self, _cases_in(vars(module)))
 
-        seen, cases = set(), []
-        for value in list(vars(module).values()):
-            found = [value] if isinstance(value, Case) else (
-                [v for v in value if isinstance(v, Case)] if isinstance(value, (list, tuple)) else [])
-            for case in found:
-                if id(case) not in seen:
-                    seen.add(id(case))
-                    cases.append(case)
-        dtypes = [DTYPE_NAMES[d] for d in _split(self.config.getoption("--dtypes"))]
-        devices = _split(self.config.getoption("--devices"))
-        for case in cases:
-            for dtype in dtypes:
-                if dtype not in case.dtypes:
-                    continue
-                for device in devices:
-                    name = f"{case.name}[{str(dtype).removeprefix('torch.')}-{device}]"
-                    item = CaseItem.from_parent(self, name=name, case=case, dtype=dtype, device=device)
-                    item.add_marker("certify")
-                    yield item
+
+def pytest_pycollect_makeitem(collector, name, obj):
+    # Any other module's CASES: a case file named test_*.py, or outside cases/, is not skipped.
+    if name != "CASES" or not isinstance(collector, pytest.Module) or isinstance(collector, CaseModule):
+        return None
+    found = _cases_in({name: obj})
+    return list(_case_items(collector, found)) if found else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    report = yield
+    if (isinstance(collector, pytest.Module) and not isinstance(collector, (CaseModule, pytest.Package))
+            and report.passed and not report.result):
+        labels = [label for label, _ in _cases_in(vars(collector.obj))]
+        if labels:
+            collector.warn(pytest.PytestCollectionWarning(
+                f"{collector.path.name} defines Case objects ({', '.join(labels)}) that nothing certifies: "
+                f"put them in a module-level CASES list, or the file in a directory named by the "
+                f"certify_dirs ini option ({', '.join(collector.config.getini('certify_dirs'))})"))
+    return report
+
+
+def _cases_in(namespace) -> list[tuple[str, object]]:
+    """``(label, case)`` for each distinct Case in a namespace, at top level or in a list/tuple;
+    the label says where (``neg``, ``CASES[2]``)."""
+    from .case import Case
+
+    seen, found = set(), []
+    for key, value in list(namespace.items()):
+        if isinstance(value, Case):
+            candidates = [(key, value)]
+        elif isinstance(value, (list, tuple)):
+            candidates = [(f"{key}[{i}]", v) for i, v in enumerate(value) if isinstance(v, Case)]
+        else:
+            candidates = []
+        for label, case in candidates:
+            if id(case) not in seen:
+                seen.add(id(case))
+                found.append((label, case))
+    return found
+
+
+def _case_items(collector, found):
+    """One item per case, dtype and device; a name two cases share is one failing item instead."""
+    from .errors import CaseError
+
+    labels: dict[str, list[str]] = {}
+    for label, case in found:
+        labels.setdefault(case.name, []).append(label)
+    dtypes = [DTYPE_NAMES[d] for d in _split(collector.config.getoption("--dtypes"))]
+    devices = _split(collector.config.getoption("--devices"))
+    for label, case in found:
+        if len(labels[case.name]) > 1:
+            if label == labels[case.name][0]:
+                error = CaseError(case.name, f"{len(labels[case.name])} cases of {collector.nodeid} have this "
+                                             f"name ({' and '.join(labels[case.name])}); a name must be unique "
+                                             f"in its file, it names the test items")
+                yield BrokenCaseFile.from_parent(collector, name=case.name, error=error,
+                                                 problem=f"duplicate case name in {collector.path.name}")
+            continue
+        for dtype in dtypes:
+            if dtype not in case.dtypes:
+                continue
+            for device in devices:
+                name = f"{case.name}[{str(dtype).removeprefix('torch.')}-{device}]"
+                item = CaseItem.from_parent(collector, name=name, case=case, dtype=dtype, device=device)
+                item.add_marker("certify")
+                yield item
 
 
 class CertificationMismatch(Exception):
@@ -215,18 +277,21 @@ def _search(case, dtype, device, examples: int, cache) -> str:
 
 
 class BrokenCaseFile(pytest.Item):
-    def __init__(self, *, error, **kwargs):
+    """What a case file could not give (its import, a case name) as one failing item,
+    so that the rest of the run goes on."""
+
+    def __init__(self, *, error, problem, **kwargs):
         super().__init__(**kwargs)
-        self.error = error
+        self.error, self.problem = error, problem
 
     def runtest(self):
         raise self.error
 
     def repr_failure(self, excinfo, style=None):
-        return f"case file {self.path.name} could not be imported:\n{self.error}"
+        return f"{self.problem}:\n{self.error}"
 
     def reportinfo(self):
-        return self.path, 0, f"import {self.path.name}"
+        return self.path, 0, f"{self.name} {self.path.name}"
 
 
 def pytest_runtest_logreport(report):
@@ -274,8 +339,19 @@ def _check_report_option(config) -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise pytest.UsageError("--certify-report needs matplotlib: "
-                                "pip install 'gradient-harness[test]'") from None
+                                "pip install 'gradient-harness[report]'") from None
     config.stash[_RUNS_KEY] = []
+
+
+def _check_search_option(config) -> None:
+    # Without Hypothesis every search would stop, and say so only in passing items' reports.
+    if not config.getoption("--certify-search"):
+        return
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        raise pytest.UsageError("--certify-search needs hypothesis: "
+                                "pip install 'gradient-harness[search]'") from None
 
 
 def _keep_for_report(item, report) -> None:

@@ -12,6 +12,7 @@ which also keeps these runs out of this session's own summary
 (``test_summary_counts_only_its_own_run`` is about that list).
 """
 
+import builtins
 import re
 import textwrap
 
@@ -71,6 +72,32 @@ VERDICTS = """
 """
 
 FAST = ("--dtypes", "float32", "--grid-size", "1")
+
+# A module outside cases/: only its CASES list is collected (a test module's other Cases are its fixtures).
+LISTED = """
+    import harness
+
+    DOMAIN = harness.domains.interval(1, 4)
+
+    loose = harness.Case("loose", lambda x: -x, lambda x: -x, domain=DOMAIN)
+    CASES = [harness.Case("listed", lambda x: 2 * x, lambda x: 2 * x, domain=DOMAIN)]
+"""
+
+LOOSE_ONLY = """
+    import harness
+
+    neg = harness.Case("neg", lambda x: -x, lambda x: -x, domain=harness.domains.interval(1, 4))
+"""
+
+DUPLICATES = """
+    import harness
+
+    DOMAIN = harness.domains.interval(1, 4)
+
+    neg = harness.Case("neg", lambda x: -x, lambda x: -x, domain=DOMAIN)
+    CASES = [neg, harness.Case("neg", lambda x: 0 - x, lambda x: -x, domain=DOMAIN),
+             harness.Case("double", lambda x: 2 * x, lambda x: 2 * x, domain=DOMAIN)]
+"""
 
 
 def fresh_summary(monkeypatch) -> list:
@@ -163,6 +190,45 @@ def test_unknown_dtype_is_a_usage_error(pytester):
     result.stderr.fnmatch_lines(["*--dtypes*float8*"])
 
 
+def test_search_without_hypothesis_is_a_usage_error(pytester, monkeypatch):
+    write_cases(pytester, fam=FAMILY)
+    real_import = builtins.__import__
+
+    def without_hypothesis(name, *args, **kwargs):
+        if name.partition(".")[0] == "hypothesis":
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    # Not sys.modules: pytest itself still walks the loaded hypothesis plugin's module.
+    monkeypatch.setattr(builtins, "__import__", without_hypothesis)
+    result = pytester.runpytest_inprocess("--certify-search", "5", "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--certify-search needs hypothesis*gradient-harness[[]search[]]*"])
+
+
+def test_cases_outside_cases_dirs_come_from_their_CASES_list(pytester):
+    write_cases(pytester, fam=FAMILY)
+    pytester.makepyfile(test_mine=textwrap.dedent(LISTED))
+    (pytester.mkdir("checks") / "mine.py").write_text(textwrap.dedent(LISTED))
+    args = ("--dtypes", "float32", "--devices", "cpu")
+    # A test module is collected with the rest; a file in another directory when named.
+    assert ids(pytester, *args) == {"cases/fam.py::neg[float32-cpu]", "cases/fam.py::double[float32-cpu]",
+                                    "test_mine.py::listed[float32-cpu]"}
+    assert ids(pytester, "checks/mine.py", *args) == {"checks/mine.py::listed[float32-cpu]"}
+    reprec = pytester.inline_run("test_mine.py", "checks/mine.py", *FAST, "--devices", "cpu")
+    assert outcomes(reprec) == {"test_mine.py::listed[float32-cpu]": "passed",
+                                "checks/mine.py::listed[float32-cpu]": "passed"}
+
+
+def test_a_module_whose_cases_nothing_collects_is_named_in_a_warning(pytester):
+    write_cases(pytester)
+    pytester.makepyfile(test_mine=textwrap.dedent(LISTED), test_loose=textwrap.dedent(LOOSE_ONLY))
+    result = pytester.runpytest_inprocess("--collect-only", "--dtypes", "float32", "--devices", "cpu")
+    result.stdout.fnmatch_lines(["*test_loose.py defines Case objects (neg) that nothing certifies*CASES*"])
+    # A module that gives items is not warned about, whatever else it defines.
+    assert "test_mine.py defines" not in result.stdout.str()
+
+
 # -- devices ------------------------------------------------------------------------------
 def test_cuda_items_skip_without_cuda_and_run_with_it(pytester):
     write_cases(pytester, fam=FAMILY)
@@ -215,6 +281,20 @@ def test_a_case_file_that_cannot_be_imported_fails_alone(pytester):
     text = failure_text(reprec, "cases/broken.py::import")
     assert "broken.py could not be imported" in text and "this family cannot load" in text
     assert "no_such_module_for_the_harness_tests" in failure_text(reprec, "cases/missing.py::import")
+
+
+def test_two_cases_of_one_file_with_one_name_are_a_collection_error_of_that_name(pytester):
+    write_cases(pytester, fam=FAMILY, dup=DUPLICATES)
+    reprec = pytester.inline_run(*FAST, "--devices", "cpu")
+    assert outcomes(reprec) == {
+        "cases/dup.py::neg": "failed",
+        "cases/dup.py::double[float32-cpu]": "passed",
+        "cases/fam.py::neg[float32-cpu]": "passed",
+        "cases/fam.py::double[float32-cpu]": "passed",
+    }
+    text = failure_text(reprec, "cases/dup.py::neg")
+    assert "duplicate case name in dup.py" in text and "cases/dup.py" in text
+    assert "(neg and CASES[1])" in text, text
 
 
 # -- pytest-xdist ---------------------------------------------------------------------------
