@@ -129,7 +129,7 @@ def _import_hypothesis():
         import hypothesis
         import hypothesis.strategies  # noqa: F401  (bound as an attribute of the package)
     except ImportError as exc:
-        raise ImportError("worst_input needs hypothesis: pip install 'gradient-harness[test]'") from exc
+        raise ImportError("worst_input needs hypothesis: pip install 'gradient-harness[search]'") from exc
     return hypothesis
 
 
