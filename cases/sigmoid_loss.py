@@ -12,7 +12,7 @@ stable form is the log-sigmoid, ``-log(sigmoid(x)) = softplus(-x)``, and
 ``min(x, 0) - log1p(exp(-|x|))``, where ``exp`` never overflows and ``log1p``
 keeps the digits of a loss near 0. (``torch.nn.functional.softplus`` would do
 in float32 but is convicted in float64: its default ``threshold=20`` returns
-``x`` where ``log1p(exp(-x))`` still counts; see the README's findings.)
+``x`` where ``log1p(exp(-x))`` still counts; see docs/findings.md.)
 
 Each loss is a case of the score ``x`` (elementwise, the whole extreme grid)
 and of the two vectors through the dot product (structured: gradients with

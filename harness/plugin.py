@@ -52,7 +52,7 @@ def pytest_addoption(parser):
                          "under the rootdir; 'none' keeps them in memory)")
     group.addoption("--certify-search", type=int, default=None, metavar="N",
                     help="after certifying, search N Hypothesis examples for each elementwise case's "
-                         "worst input and show it in the item's report (never changes pass/fail)")
+                         "worst input and show it in the item's report (never changes pass/fail; needs hypothesis)")
     group.addoption("--certify-report", default=None, metavar="DIR",
                     help="write DIR/index.md and stability maps (DIR/maps/*.png) of every certified "
                          "case, also when some fail (needs matplotlib; not with xdist's -n)")
