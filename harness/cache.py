@@ -2,6 +2,8 @@
 
 One sqlite3 file (stdlib, WAL journal) shared by every pytest-xdist worker:
 each batch of results is one short transaction, and a busy writer waits.
+A truth is stored as its ``truth_table`` record (bytes), which rounds
+exactly to every format and decodes a whole grid at once.
 Entries are keyed by a fingerprint of the reference's code — its bytecode
 and constants, and those of every function it calls, recursively — so
 editing a reference (or anything it calls) invalidates its truths.
@@ -11,14 +13,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import sqlite3
 import types
 from pathlib import Path
 
 import mpmath
 
-from .truth import PointTruth
 
 #: Bump when the truth engine changes what it computes.
 ENGINE_VERSION = "truth-5"
@@ -107,44 +107,17 @@ def fingerprint(reference) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _encode(v):
-    if v is None:
-        return None
-    sign, man, exp, bc = v._mpf_
-    return [sign, hex(man), exp, bc]
-
-
-def _decode(t):
-    if t is None:
-        return None
-    sign, man, exp, bc = t
-    # At the stored precision: the context's 53 bits would round a 160-bit
-    # truth, and rounding that to a format again is a double rounding.
-    with mpmath.workprec(max(bc, 1)):
-        return mpmath.mpf((sign, int(man, 16), exp, bc))
-
-
-def encode(truth: PointTruth) -> str:
-    return json.dumps({
-        "value": [_encode(v) for v in truth.value], "value_kappa": truth.value_kappa,
-        "grad": [_encode(v) for v in truth.grad], "grad_kappa": truth.grad_kappa,
-        "kink": truth.kink, "bits": truth.bits,
-        "value_scale": truth.value_scale, "grad_scale": truth.grad_scale,
-    })
-
-
-def decode(text: str) -> PointTruth:
-    d = json.loads(text)
-    return PointTruth([_decode(v) for v in d["value"]], d["value_kappa"], [_decode(v) for v in d["grad"]],
-                      d["grad_kappa"], d["kink"], d["bits"], d.get("value_scale"), d.get("grad_scale"))
+#: The table of records; the JSON table of earlier versions (``truth``) is left alone.
+TABLE = "truth_records"
 
 
 class TruthCache:
-    """Maps keys to truths in a sqlite3 file; ``path=None`` keeps them in memory only."""
+    """Maps keys to truth records (``truth_table.encode``) in a sqlite3 file;
+    ``path=None`` keeps them in memory only."""
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path else None
-        self.memory: dict[str, str] = {}
+        self.memory: dict[str, bytes] = {}
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = self._connect()
@@ -156,14 +129,14 @@ class TruthCache:
                 except sqlite3.OperationalError:
                     pass  # another worker is switching it right now
                 with db:
-                    db.execute("CREATE TABLE IF NOT EXISTS truth (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                    db.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
             finally:
                 db.close()
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=120)
 
-    def get_many(self, keys: list[str]) -> dict[str, PointTruth]:
+    def get_many(self, keys: list[str]) -> dict[str, bytes]:
         found = {k: self.memory[k] for k in keys if k in self.memory}
         missing = [k for k in keys if k not in found]
         if self.path and missing:
@@ -171,20 +144,20 @@ class TruthCache:
             try:
                 for start in range(0, len(missing), 500):
                     chunk = missing[start:start + 500]
-                    rows = db.execute(f"SELECT key, value FROM truth WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                    rows = db.execute(f"SELECT key, value FROM {TABLE} WHERE key IN ({','.join('?' * len(chunk))})", chunk)
                     found.update(rows.fetchall())
             finally:
                 db.close()
-        return {k: decode(v) for k, v in found.items()}
+        return found
 
-    def put_many(self, items: dict[str, PointTruth]) -> None:
-        encoded = {k: encode(v) for k, v in items.items()}
+    def put_many(self, items: dict[str, bytes]) -> None:
+        encoded = dict(items)
         self.memory.update(encoded)
         if self.path and encoded:
             db = self._connect()
             try:
                 with db:
-                    db.executemany("INSERT OR REPLACE INTO truth (key, value) VALUES (?, ?)", encoded.items())
+                    db.executemany(f"INSERT OR REPLACE INTO {TABLE} (key, value) VALUES (?, ?)", encoded.items())
             finally:
                 db.close()
 

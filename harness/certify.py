@@ -15,12 +15,13 @@ from .case import Case
 from .errors import CaseError
 from .expectations import expectation_for
 from .finite_differences import vjp_estimate
-from .floats import Format, bits_of_error, fmt, round_to, ulps_between
-from .kinds import SEVERITY
+from .floats import Format, bits_of_error, fmt, ulps_between
+from .kinds import CODE, KIND_NAMES
 from .report import Failure, Measure, Report, regions
 from .tolerance import allowed_at_zero, allowed_ulps, base_ulps
 from .truth import ReferenceFailure
 from .truth_pool import PointFailure, Task, solve_all
+from .truth_table import TruthTable, encode
 from .verdict import against_finite_differences, against_truth, meets
 
 _MEMORY_CACHE = TruthCache(None)
@@ -70,7 +71,7 @@ def _certify(case, dtype, device, grid_size, cache, workers) -> Report:
         _claimed(case, sample, dtype, device)
     report = Report(case.name, f.name, str(device), feature_name=_feature_name(case, names))
     units = _units(case, samples)
-    truths, truth_stats = _truths(case, units, domains, cache or _MEMORY_CACHE, workers)
+    table, truth_stats = _truths(case, units, domains, cache or _MEMORY_CACHE, workers)
     fd_calls = 0
     estimates = {}
     if not case.gradient_only:
@@ -78,7 +79,7 @@ def _certify(case, dtype, device, grid_size, cache, workers) -> Report:
             est = _finite_differences(case, sample, dtype, device, f, domains)
             estimates[s] = est
             fd_calls += est.calls
-    _judge(case, report, units, truths, estimates, samples, dtype, f, names)
+    _judge(case, report, units, table, estimates, samples, dtype, f, names)
     report.stats.update(truth_stats)
     report.stats.update(points=len(units), fd_forward_calls=fd_calls, seconds=time.perf_counter() - started)
     return report
@@ -268,9 +269,16 @@ def _flat_reference(case: Case, shapes: tuple[tuple[int, ...], ...], out_size: i
     return flat
 
 
+def _sizes(units: list[_Unit]) -> list[tuple[int, int]]:
+    """(values, VJP entries) of each unit's truth."""
+    return [(int(np.prod(u.out_shape)) if u.out_shape else 1, sum(int(np.size(a)) for a in u.point))
+            for u in units]
+
+
 def _truths(case: Case, units: list[_Unit], domains, cache: TruthCache, workers: int | None = None):
+    sizes = _sizes(units)
     if case.reference is None:
-        return [None] * len(units), {"truth_computed": 0, "truth_seconds": 0.0}
+        return TruthTable.of([None] * len(units), sizes), {"truth_computed": 0, "truth_seconds": 0.0}
     ref_print = fingerprint(case.reference)
     keys = [point_key(ref_print, tuple(np.shape(a) for a in u.point), u.cotangent, u.point) for u in units]
     known = cache.get_many(keys)
@@ -293,11 +301,12 @@ def _truths(case: Case, units: list[_Unit], domains, cache: TruthCache, workers:
         raise CaseError(case.name, str(exc), u.point if not case.elementwise else
                         tuple(float(a) for a in u.point)) from exc
     seconds = time.perf_counter() - started
-    fresh = {key: truth for (key, _), truth in zip(entries, solved)}
+    fresh = {key: encode(truth) for (key, _), truth in zip(entries, solved)}
     if fresh:
         cache.put_many(fresh)
     known.update(fresh)
-    return [known.get(k) for k in keys], {"truth_computed": len(fresh), "truth_seconds": seconds}
+    table = TruthTable.of([known.get(k) for k in keys], sizes)
+    return table, {"truth_computed": len(fresh), "truth_seconds": seconds}
 
 
 # -- finite differences ---------------------------------------------------------------------------
@@ -315,110 +324,184 @@ def _finite_differences(case: Case, sample: _Sample, dtype, device, f: Format, d
 # -- verdict ----------------------------------------------------------------------------------------
 @dataclass
 class _Quantity:
-    """One judged quantity of one unit: claimed entries against truth and estimate."""
+    """One judged quantity over every unit, flat: entry ``j`` is element
+    ``elem[j]`` of unit ``unit[j]``'s claimed output or VJP."""
 
     family: str              # "value" or "gradient": selects the budget
     name: str
-    shape: tuple[int, ...]
+    position: int            # order of the quantity within a unit (value first)
     claimed: np.ndarray
     truth: np.ndarray        # rounded to the dtype; NaN = not judged against a truth
     kappa: np.ndarray
     scale: np.ndarray        # sum |x_i df/dx_i|: the budget where the truth is 0
+    unit: np.ndarray
+    elem: np.ndarray
+    shapes: list             # per unit: the quantity's shape (for labels of structured entries)
     fd: tuple[np.ndarray, np.ndarray] | None = None
     kink: np.ndarray | None = None   # not differentiable there: reported, never judged
 
+    def label(self, j: int) -> str:
+        shape = self.shapes[self.unit[j]]
+        return self.name + (f"{[int(i) for i in np.unravel_index(self.elem[j], shape)]}" if shape else "")
 
-def _quantities(case, u, truth, estimates, s, f, names, report, point, nan_input) -> list[_Quantity]:
+
+def _layout(units: list[_Unit], sizes) -> tuple[np.ndarray, np.ndarray]:
+    """Unit and element index of each of ``sizes[u]`` entries per unit, flat."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    unit = np.repeat(np.arange(len(units)), sizes)
+    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    return unit, np.arange(int(sizes.sum())) - starts
+
+
+def _quantities(case, units, table: TruthTable, estimates, samples, f, names) -> list[_Quantity]:
+    """The value (where a reference claims it) and one gradient per continuous input."""
     structured = not case.elementwise
-    pick = np.ravel if structured else (lambda arr: np.ravel(arr)[u.index:u.index + 1])
     out = []
+    if structured:
+        pick = lambda arrays: np.concatenate([np.ravel(a) for a in arrays])
+    else:
+        pick = lambda arrays: np.ravel(arrays[0])   # one sample holds the whole grid, unit j = element j
     if case.reference is not None and not case.gradient_only:
-        claimed = pick(s.output)
-        if truth is not None:
-            t, kappa = np.array([round_to(v, f) for v in truth.value]), np.array(truth.value_kappa)
-            scale = np.array(truth.value_scale if truth.value_scale is not None else [np.inf] * t.size)
-        else:
-            t, kappa, scale = np.full(claimed.shape, np.nan), np.ones(claimed.shape), np.full(claimed.shape, np.inf)
-        out.append(_Quantity("value", "value", u.out_shape if structured else (), claimed, t, kappa, scale))
-    offset = 0
+        shapes = [u.out_shape if structured else () for u in units]
+        unit, elem = _layout(units, [int(np.prod(s)) if s else 1 for s in [u.out_shape for u in units]])
+        out.append(_Quantity("value", "value", 0, pick([samples[u.sample].output for u in units] if structured
+                                                          else [samples[0].output]),
+                             table.value_in(f), table.value_kappa, table.value_scale, unit, elem, shapes))
     domains = case.domains_for(len(names))
+    grad_truth = table.grad_in(f)
+    offset = np.zeros(len(units), dtype=np.int64)   # where input k's entries start in each unit's VJP
     for k, name in enumerate(names):
-        claimed = pick(s.grads[k])
-        n = claimed.size
+        counts = [int(np.size(u.point[k])) for u in units]
         if domains[k].discrete:
-            offset += n
+            offset += counts
             continue
+        unit, elem = _layout(units, counts)
+        at = table.grad_at[:-1][unit] + offset[unit] + elem
+        offset += counts
         qname = "gradient" if len(names) == 1 else f"d/d{name}"
-        t, kappa, scale, kinks = np.full(n, np.nan), np.ones(n), np.full(n, np.inf), [False] * n
-        if truth is not None and not nan_input:
-            kinks = truth.kink[offset:offset + n]
-            t = np.array([np.nan if (v is None or kink) else round_to(v, f)
-                          for v, kink in zip(truth.grad[offset:offset + n], kinks)])
-            kappa = np.array(truth.grad_kappa[offset:offset + n], dtype=np.float64)
-            if truth.grad_scale is not None:
-                scale = np.array(truth.grad_scale[offset:offset + n], dtype=np.float64)
-            shape = np.shape(u.point[k])
-            report.kinks += [(point, qname + (f"{[int(i) for i in np.unravel_index(j, shape)]}" if shape else ""))
-                             for j, kink in enumerate(kinks) if kink]
-        est = estimates.get(u.sample)
-        fd = (pick(est.value[k]), pick(est.error[k])) if est is not None else None
-        out.append(_Quantity("gradient", qname, np.shape(u.point[k]) if structured else (), claimed, t, kappa, scale, fd,
-                             np.array(kinks, dtype=bool)))
-        offset += n
+        shapes = [np.shape(u.point[k]) if structured else () for u in units]
+        claimed = pick([samples[u.sample].grads[k] for u in units] if structured else [samples[0].grads[k]])
+        fd = None
+        if estimates:
+            fd = (pick([estimates[u.sample].value[k] for u in units] if structured else [estimates[0].value[k]]),
+                  pick([estimates[u.sample].error[k] for u in units] if structured else [estimates[0].error[k]]))
+        out.append(_Quantity("gradient", qname, len(out), claimed, grad_truth[at], table.grad_kappa[at],
+                             table.grad_scale[at], unit, elem, shapes, fd, table.kink[at]))
     return out
 
 
-def _judge(case, report: Report, units, truths, estimates, samples, dtype, f: Format, names) -> None:
-    entries = []          # (feature, quantity, kind, claimed, truth, bits) for regions
-    bits_by_q: dict[str, list[float]] = {}
-    budget = case.budget
-    for u, truth in zip(units, truths):
-        point = u.point if not case.elementwise else tuple(float(a) for a in u.point)
-        feature = _feature(case, u.point)
-        nan_input = any(np.isnan(a).any() for a in u.point)
-        forward_wrong = False   # differences of a forward that misses its truth judge nothing
-        for q in _quantities(case, u, truth, estimates, samples[u.sample], f, names, report, point, nan_input):
-            base = base_ulps(dtype, q.family, budget)
-            allowed = allowed_ulps(base, q.kappa)
-            at_zero = np.where(q.truth == 0, allowed_at_zero(base, q.scale, f), allowed)
-            # A value at a NaN input must be NaN; a gradient there is not judged.
-            nan_mask = np.full(q.claimed.shape, nan_input and q.family == "value")
-            kinds, ulps, bits = against_truth(q.claimed, q.truth, at_zero, f, nan_mask)
-            no_truth = case.reference is None
-            fd_value = np.full(q.claimed.shape, np.nan)
-            if q.family == "value":
-                forward_wrong = any(kinds)
-            if q.fd is not None and not nan_input and not forward_wrong:
-                bad, informative = against_finite_differences(q.claimed, q.fd[0], q.fd[1], allowed, f)
-                # Differences of a forward cannot overrule a verified truth: a
-                # claim that meets it disagrees only with a forward rounding
-                # more than the noise model assumes, which the value check judges.
-                confirmed = ~np.isnan(q.truth) & np.array([not k for k in kinds], dtype=bool)
-                bad &= ~q.kink & ~confirmed
-                fd_value = np.where(informative, q.fd[0], np.nan)
-                for j in np.flatnonzero(bad):
-                    kind = "non-finite" if no_truth and not np.isfinite(q.claimed[j]) else "inconsistent"
-                    if kind not in kinds[j]:
-                        kinds[j].append(kind)
-                if no_truth:
-                    # Without a reference the estimate stands in for the truth in the error measure.
-                    ulps = np.where(informative, ulps_between(q.claimed, fd_value, f), np.nan)
-                    bits = np.where(informative, bits_of_error(ulps, f), np.nan)
-            budget_bits = np.log2(1.0 + at_zero)
-            for j in range(q.claimed.size):
-                kind = min(kinds[j], key=SEVERITY.__getitem__) if kinds[j] else None
-                judged = not np.isnan(bits[j]) and (not np.isnan(q.truth[j]) or nan_mask[j] or no_truth)
-                report.measured.append(Measure(point, feature, q.name, float(bits[j]) if judged else math.nan, kind))
-                if not np.isnan(bits[j]) and (not np.isnan(q.truth[j]) or nan_mask[j] or no_truth):
-                    bits_by_q.setdefault(q.name, []).append(float(bits[j]))
-                    entries.append((feature, q.name, kind, float(q.claimed[j]), float(q.truth[j]), float(bits[j])))
-                elif kind:
-                    entries.append((feature, q.name, kind, float(q.claimed[j]), float(q.truth[j]), 0.0))
-                if kinds[j]:
-                    label = q.name + (f"{[int(i) for i in np.unravel_index(j, q.shape)]}" if q.shape else "")
-                    report.failures.append(Failure(point, label, tuple(kinds[j]), float(q.claimed[j]),
-                                                   float(q.truth[j]), float(fd_value[j]), float(ulps[j]),
-                                                   float(bits[j]), float(budget_bits[j]), feature))
-    report.regions = regions(entries)
-    report.worst_bits = {q: max(b) for q, b in bits_by_q.items()}
-    report.mean_bits = {q: float(np.mean(b)) for q, b in bits_by_q.items()}
+@dataclass
+class _Judged:
+    """One quantity's verdict per entry: kind codes (-1: none), errors, what is shown."""
+
+    q: _Quantity
+    kind: np.ndarray          # the truth's verdict
+    fd_kind: np.ndarray       # finite differences' verdict, where it adds one
+    ulps: np.ndarray
+    bits: np.ndarray
+    judged: np.ndarray
+    fd_value: np.ndarray
+    budget_bits: np.ndarray
+
+    @property
+    def worst_kind(self) -> np.ndarray:
+        return np.where((self.fd_kind >= 0) & ((self.kind < 0) | (self.fd_kind < self.kind)), self.fd_kind, self.kind)
+
+
+def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
+                    forward_wrong: np.ndarray) -> _Judged:
+    base = base_ulps(dtype, q.family, case.budget)
+    allowed = allowed_ulps(base, q.kappa)
+    at_zero = np.where(q.truth == 0, allowed_at_zero(base, q.scale, f), allowed)
+    # A value at a NaN input must be NaN; a gradient there is not judged.
+    nan_mask = nan_unit[q.unit] & (q.family == "value")
+    kind, ulps, bits = against_truth(q.claimed, q.truth, at_zero, f, nan_mask)
+    no_truth = case.reference is None
+    fd_kind = np.full(kind.shape, -1)
+    fd_value = np.full(q.claimed.shape, np.nan)
+    if q.fd is not None:
+        # Differences of a forward that misses its truth judge nothing.
+        judged_fd = ~nan_unit[q.unit] & ~forward_wrong[q.unit]
+        bad, informative = against_finite_differences(q.claimed, q.fd[0], q.fd[1], allowed, f)
+        informative &= judged_fd
+        # Differences of a forward cannot overrule a verified truth: a claim
+        # that meets it disagrees only with a forward rounding more than the
+        # noise model assumes, which the value check judges.
+        confirmed = ~np.isnan(q.truth) & (kind < 0)
+        bad &= judged_fd & ~q.kink & ~confirmed
+        fd_value = np.where(informative, q.fd[0], np.nan)
+        named = np.where(no_truth & ~np.isfinite(q.claimed), CODE["non-finite"], CODE["inconsistent"])
+        fd_kind = np.where(bad & (named != kind), named, -1)
+        if no_truth:
+            # Without a reference the estimate stands in for the truth in the error measure.
+            ulps = np.where(judged_fd, np.where(informative, ulps_between(q.claimed, fd_value, f), np.nan), ulps)
+            bits = np.where(judged_fd, np.where(informative, bits_of_error(ulps, f), np.nan), bits)
+    judged = ~np.isnan(bits) & (~np.isnan(q.truth) | nan_mask | no_truth)
+    return _Judged(q, kind, fd_kind, ulps, bits, judged, fd_value, np.log2(1.0 + at_zero))
+
+
+def _unit_features(case: Case, units: list[_Unit]) -> np.ndarray:
+    if case.feature is None and case.elementwise:
+        stacked = np.array([[float(a) for a in u.point] for u in units]).reshape(len(units), -1)
+        if stacked.shape[1] == 1:
+            return stacked[:, 0]
+        return np.where(np.isfinite(stacked), np.abs(stacked), 0.0).max(axis=1, initial=0.0)
+    return np.array([_feature(case, u.point) for u in units], dtype=np.float64)
+
+
+def _judge(case, report: Report, units, table: TruthTable, estimates, samples, dtype, f: Format, names) -> None:
+    points = [u.point if not case.elementwise else tuple(float(a) for a in u.point) for u in units]
+    features = _unit_features(case, units)
+    nan_unit = np.array([any(np.isnan(a).any() for a in u.point) for u in units], dtype=bool)
+    forward_wrong = np.zeros(len(units), dtype=bool)
+    verdicts = []
+    for q in _quantities(case, units, table, estimates, samples, f, names):
+        v = _judge_quantity(case, q, dtype, f, nan_unit, forward_wrong)
+        if q.family == "value":
+            np.logical_or.at(forward_wrong, q.unit, v.kind >= 0)
+        verdicts.append(v)
+    _kinks(report, verdicts, points)
+    # Entries in the order a unit-by-unit pass meets them: unit, quantity, element.
+    order = lambda v, mask: np.flatnonzero(mask)
+    failing = [(int(v.q.unit[j]), v.q.position, int(v.q.elem[j]), v, int(j)) for v in verdicts
+               for j in order(v, (v.kind >= 0) | (v.fd_kind >= 0))]
+    for _, _, _, v, j in sorted(failing, key=lambda e: e[:3]):
+        kinds = tuple(KIND_NAMES[c] for c in (v.kind[j], v.fd_kind[j]) if c >= 0)
+        report.failures.append(Failure(points[v.q.unit[j]], v.q.label(j), kinds, float(v.q.claimed[j]),
+                                       float(v.q.truth[j]), float(v.fd_value[j]), float(v.ulps[j]),
+                                       float(v.bits[j]), float(v.budget_bits[j]), float(features[v.q.unit[j]])))
+    report.measured = _measured(verdicts, points, features, len(units))
+    columns = []
+    for v in verdicts:
+        shown = v.judged | (v.worst_kind >= 0)
+        columns.append((v.q.name, features[v.q.unit][shown], v.worst_kind[shown], v.q.claimed[shown],
+                        v.q.truth[shown], np.where(v.judged, v.bits, 0.0)[shown],
+                        (v.q.unit[shown] * len(verdicts) + v.q.position)))
+    report.regions = regions(columns)
+    # Quantities in the order a unit-by-unit pass first judges them.
+    judged = sorted((v for v in verdicts if v.judged.any()),
+                    key=lambda v: (int(v.q.unit[v.judged].min()), v.q.position))
+    report.worst_bits = {v.q.name: float(v.bits[v.judged].max()) for v in judged}
+    report.mean_bits = {v.q.name: float(np.mean(v.bits[v.judged].tolist())) for v in judged}
+
+
+def _kinks(report: Report, verdicts: list[_Judged], points: list) -> None:
+    found = [(int(v.q.unit[j]), v.q.position, int(v.q.elem[j]), v, int(j)) for v in verdicts
+             if v.q.kink is not None for j in np.flatnonzero(v.q.kink)]
+    report.kinks += [(points[v.q.unit[j]], v.q.label(j)) for *_, v, j in sorted(found, key=lambda e: e[:3])]
+
+
+def _measured(verdicts: list[_Judged], points: list, features: np.ndarray, n_units: int) -> list[Measure]:
+    """Every entry, judged or not, unit by unit (what stability maps plot)."""
+    unit = np.concatenate([v.q.unit for v in verdicts]) if verdicts else np.zeros(0, np.int64)
+    position = np.concatenate([np.full(v.q.unit.size, v.q.position) for v in verdicts]) if verdicts else unit
+    elem = np.concatenate([v.q.elem for v in verdicts]) if verdicts else unit
+    bits = np.concatenate([np.where(v.judged, v.bits, np.nan) for v in verdicts]) if verdicts else np.zeros(0)
+    kind = np.concatenate([v.worst_kind for v in verdicts]) if verdicts else unit
+    names = [v.q.name for v in verdicts]
+    qname = np.repeat(np.arange(len(verdicts)), [v.q.unit.size for v in verdicts])
+    order = np.lexsort((elem, position, unit))
+    names_of = [None] + KIND_NAMES   # code -1 -> None
+    feature = features.tolist()
+    return [Measure(points[u], feature[u], names[n], b, names_of[k + 1]) for u, n, b, k in
+            zip(unit[order].tolist(), qname[order].tolist(), bits[order].tolist(), kind[order].tolist())]

@@ -152,3 +152,65 @@ def representable(x: np.ndarray, dtype: torch.dtype) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     back = torch.from_numpy(x).to(dtype).to(torch.float64).numpy()
     return (back == x) | (np.isnan(x) & np.isnan(back))
+
+
+# -- truths numpy can round: the nearest float64 and the side the exact value lies on ---------------
+def split(value) -> tuple[float, int]:
+    """``(hi, side)``: ``hi`` the float64 nearest ``value`` (``round_to``), ``side``
+    the sign of ``value - hi`` (0 when exact, non-finite, or a NaN).
+
+    The pair rounds exactly to every narrower format (``round_split``): a
+    format's midpoint is a float64, so rounding ``hi`` instead of ``value``
+    differs only when ``hi`` *is* a midpoint, and then ``side`` breaks the tie.
+
+    Example:
+        >>> split(mpmath.mpf(1) + mpmath.mpf(2) ** -60)
+        (1.0, 1)
+    """
+    if value is None:
+        return math.nan, 0
+    hi = round_to(value, FORMATS[torch.float64])
+    if not math.isfinite(hi) or not mpmath.isfinite(value):
+        return hi, 0
+    # The exact difference: mpf arithmetic at a precision that holds both.
+    diff = mpmath.fsub(value, hi, exact=True)
+    return hi, (diff > 0) - (diff < 0)
+
+
+def round_split(hi: np.ndarray, side: np.ndarray, f: Format) -> np.ndarray:
+    """Round exact values given as ``split`` pairs to ``f``, elementwise: the
+    same floats ``round_to`` gives for the values themselves (ties to even,
+    overflow to ±inf, underflow through the subnormals to ±0).
+
+    Example:
+        >>> round_split(np.array([1 + 2.0 ** -11]), np.array([1]), fmt(torch.float16)).tolist()
+        [1.0009765625]
+    """
+    hi = np.asarray(hi, dtype=np.float64)
+    if f.width == 64:
+        return hi.copy()
+    side = np.asarray(side, dtype=np.int64)
+    finite = np.isfinite(hi) & (hi != 0)
+    m, e = np.frexp(np.where(finite, np.abs(hi), 1.0))      # |hi| = m * 2**e, m in [0.5, 1)
+    e = e.astype(np.int64)
+    man = (m * 2.0 ** 53).astype(np.int64)                  # 53-bit integer significand
+    low = e - 53                                            # |hi| = man * 2**low
+    quantum = np.maximum(e - 1, f.emin) - f.precision + 1
+    shift = np.clip(quantum - low, 0, 62)
+    q = man >> shift
+    rest = man - (q << shift)
+    half = np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 1 << 62)
+    up = (rest > half) | ((rest == half) & ((side * np.sign(hi) > 0) | ((side == 0) & ((q & 1) == 1))))
+    q = q + up
+    with np.errstate(over="ignore"):
+        magnitude = np.ldexp(q.astype(np.float64), np.where(shift > 0, quantum, low))
+    magnitude = np.where(magnitude > f.max, np.inf, magnitude)
+    return np.where(finite, np.copysign(magnitude, hi), hi)
+
+
+def ulp_of(x: np.ndarray, f: Format) -> np.ndarray:
+    """``Format.ulp`` elementwise."""
+    x = np.abs(np.asarray(x, dtype=np.float64))
+    finite = np.isfinite(x) & (x != 0)
+    _, e = np.frexp(np.where(finite, x, 1.0))
+    return np.where(finite, np.exp2(np.maximum(e - 1, f.emin) - f.precision + 1), f.subnormal)

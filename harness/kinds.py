@@ -11,3 +11,6 @@ KINDS = {
 }
 
 SEVERITY = {kind: rank for rank, kind in enumerate(KINDS)}
+#: Kinds as small integers for whole-grid masks: the code is the severity rank.
+CODE = SEVERITY
+KIND_NAMES = list(KINDS)

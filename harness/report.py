@@ -6,8 +6,10 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .errors import format_point
-from .kinds import SEVERITY
+from .kinds import KIND_NAMES, SEVERITY
 
 #: Rows of the worst-points table in a printed report.
 TABLE_ROWS = 8
@@ -176,28 +178,31 @@ def describe_values(values: list[float]) -> str:
     return text
 
 
-def regions(entries: list[tuple[float, str, str | None, float, float]]) -> list[Region]:
-    """Group judged entries ``(feature, quantity, kind or None, claimed, truth)``
-    into runs of neighbours, by feature, that fail the same way."""
+def regions(columns: list[tuple]) -> list[Region]:
+    """Group judged entries into runs of neighbours, by feature, that fail the
+    same way. ``columns``: per quantity, ``(name, feature, kind code (-1:
+    passed), claimed, truth, bits, order)`` arrays; ``order`` ranks the
+    entries as a unit-by-unit pass meets them (quantities are taken in the
+    order of their first entry)."""
     out = []
-    for quantity in dict.fromkeys(e[1] for e in entries):
-        rows = sorted((e for e in entries if e[1] == quantity), key=lambda e: (math.isnan(e[0]), e[0]))
-        start = 0
-        while start < len(rows):
-            kind = rows[start][2]
-            end = start
-            while end + 1 < len(rows) and rows[end + 1][2] == kind:
-                end += 1
-            if kind is not None:
-                run = rows[start:end + 1]
-                claimed = [r[3] for r in run]
-                if kind == "lost-digits":
-                    claimed_text = f"off by up to {max(r[5] for r in run):.1f} bits"
-                elif kind == "inconsistent":
-                    claimed_text = f"{describe_values(claimed)} disagrees with finite differences"
-                else:
-                    claimed_text = describe_values(claimed)
-                out.append(Region(quantity, kind, run[0][0], run[-1][0], len(run), start == 0,
-                                  end == len(rows) - 1, claimed_text, describe_values([r[4] for r in run])))
-            start = end + 1
+    for quantity, feature, kind, claimed, truth, bits, _ in sorted(
+            (c for c in columns if np.size(c[1])), key=lambda c: np.min(c[6])):
+        by_feature = np.argsort(feature, kind="stable")   # NaN last
+        feature, kind = feature[by_feature], kind[by_feature]
+        claimed, truth, bits = claimed[by_feature], truth[by_feature], bits[by_feature]
+        n = kind.size
+        cuts = np.flatnonzero(np.diff(kind)) + 1
+        for start, stop in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [n]])):
+            if kind[start] < 0:
+                continue
+            name = KIND_NAMES[kind[start]]
+            run_claimed = claimed[start:stop].tolist()
+            if name == "lost-digits":
+                claimed_text = f"off by up to {float(bits[start:stop].max()):.1f} bits"
+            elif name == "inconsistent":
+                claimed_text = f"{describe_values(run_claimed)} disagrees with finite differences"
+            else:
+                claimed_text = describe_values(run_claimed)
+            out.append(Region(quantity, name, float(feature[start]), float(feature[stop - 1]), int(stop - start),
+                              start == 0, stop == n, claimed_text, describe_values(truth[start:stop].tolist())))
     return sorted(out, key=lambda r: (SEVERITY[r.kind], r.lo))

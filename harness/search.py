@@ -28,8 +28,7 @@ from .certify import _MEMORY_CACHE, _claimed, _quantities, _Sample, _truths, _un
 from .domains import Domain
 from .errors import CaseError
 from .floats import fmt
-from .kinds import SEVERITY
-from .report import Report
+from .kinds import KIND_NAMES, SEVERITY
 from .tolerance import allowed_ulps, base_ulps
 from .verdict import against_truth
 
@@ -240,9 +239,7 @@ class _Search:
         except CaseError as err:
             # Named by the scalars drawn, not by the one-element arrays they travel in.
             raise CaseError(self.case.name, err.cause, point) from err
-        scratch = Report(self.case.name, self.f.name, str(self.device), feature_name="")  # collects kinks
-        quantities = _quantities(self.case, units[0], truths[0], {}, sample, self.f, self.names, scratch,
-                                 point, False)
+        quantities = _quantities(self.case, units, truths, {}, [sample], self.f, self.names)
         found = [w for q in quantities if self.quantity in ("both", q.family, q.name)
                  for w in self._witnesses(q, point)]
         return max(found, key=_rank, default=None)
@@ -254,7 +251,7 @@ class _Search:
         for j in range(q.claimed.size):
             if np.isnan(q.truth[j]):
                 continue  # no truth here: a kink
-            kind = min(kinds[j], key=SEVERITY.__getitem__) if kinds[j] else None
+            kind = KIND_NAMES[kinds[j]] if kinds[j] >= 0 else None
             out.append(Witness(self.case.name, self.f.name, self.names, tuple(point), q.name,
                                float(q.claimed[j]), float(q.truth[j]), float(bits[j]),
                                float(np.log2(1.0 + allowed[j])), kind, 0))

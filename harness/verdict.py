@@ -14,44 +14,56 @@ from __future__ import annotations
 import numpy as np
 
 from .expectations import Expectation
-from .floats import Format, bits_of_error, ulps_between
+from .floats import Format, bits_of_error, ulp_of, ulps_between
+from .kinds import CODE, KIND_NAMES  # noqa: F401  (KIND_NAMES: the doctest)
 from .tolerance import FD_INFORMATIVE, FD_SIGMAS
 
 
 def against_truth(claimed: np.ndarray, truth: np.ndarray, allowed: np.ndarray, f: Format,
-                  nan_input: np.ndarray) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
-    """Kinds per entry, ULPs and bits of error (truth already rounded to ``f``)."""
-    claimed = np.asarray(claimed, dtype=np.float64)
-    truth = np.asarray(truth, dtype=np.float64)
-    ulps = ulps_between(claimed, truth, f)
+                  nan_input: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per entry: the kind's code (``kinds.CODE``; -1 where it passes or is not
+    judged), ULPs and bits of error (truth already rounded to ``f``).
+
+    Example:
+        >>> from harness.floats import fmt
+        >>> import torch
+        >>> kind, ulps, bits = against_truth(np.array([0.0, 2.0]), np.array([1.0, -2.0]), np.array([8.0, 8.0]),
+        ...                                  fmt(torch.float32), np.zeros(2, bool))
+        >>> [KIND_NAMES[k] for k in kind]
+        ['silent-zero', 'wrong-sign']
+    """
+    c = np.asarray(claimed, dtype=np.float64).ravel()
+    t = np.asarray(truth, dtype=np.float64).ravel()
+    allowed = np.broadcast_to(np.asarray(allowed, dtype=np.float64), np.shape(claimed)).ravel()
+    nan_input = np.broadcast_to(np.asarray(nan_input, dtype=bool), np.shape(claimed)).ravel()
+    ulps = ulps_between(c, t, f)
     bits = bits_of_error(ulps, f)
-    kinds: list[list[str]] = [[] for _ in range(claimed.size)]
-    c_finite, t_finite = np.isfinite(claimed), np.isfinite(truth)
-    for i in range(claimed.size):
-        c, t = claimed.flat[i], truth.flat[i]
-        if nan_input.flat[i]:
-            if np.isnan(c):
-                bits.flat[i] = 0.0  # NaN in, NaN out: exact
-            else:
-                kinds[i].append("nan-swallowed")
-            continue
-        if np.isnan(t):
-            continue  # no truth here (a kink, or a label input)
-        if not c_finite.flat[i]:
-            if t_finite.flat[i] or np.isnan(c):
-                kinds[i].append("non-finite")
-            elif c != t:
-                kinds[i].append("wrong-sign")
-            continue
-        if not t_finite.flat[i]:
-            # inf counts as one float past max: max itself may be within budget.
-            if ulps.flat[i] > allowed.flat[i]:
-                kinds[i].append("finite-vs-inf")
-        elif c != 0 and t != 0 and (c > 0) != (t > 0):
-            kinds[i].append("wrong-sign")
-        elif ulps.flat[i] > allowed.flat[i]:
-            kinds[i].append("silent-zero" if c == 0 and t != 0 else "lost-digits")
-    return kinds, ulps, bits
+    c_finite, t_finite = np.isfinite(c), np.isfinite(t)
+    over = ulps > allowed
+    kind = np.full(c.shape, -1)
+    # The first rule that applies names the entry (a NaN input, no truth: nothing more is asked).
+    rules = [
+        (nan_input & np.isnan(c), -1),
+        (nan_input, CODE["nan-swallowed"]),
+        (np.isnan(t), -1),   # no truth here (a kink, or a label input)
+        (~c_finite & (t_finite | np.isnan(c)), CODE["non-finite"]),
+        (~c_finite & (c != t), CODE["wrong-sign"]),
+        (~c_finite, -1),
+        # inf counts as one float past max: max itself may be within budget.
+        (~t_finite & over, CODE["finite-vs-inf"]),
+        (~t_finite, -1),
+        ((c != 0) & (t != 0) & ((c > 0) != (t > 0)), CODE["wrong-sign"]),
+        (over & (c == 0) & (t != 0), CODE["silent-zero"]),
+        (over, CODE["lost-digits"]),
+    ]
+    decided = np.zeros(c.shape, dtype=bool)
+    for mask, code in rules:
+        take = mask & ~decided
+        kind[take] = code
+        decided |= take
+    bits = np.where(nan_input & np.isnan(c), 0.0, bits)   # NaN in, NaN out: exact
+    shape = np.shape(claimed)
+    return kind.reshape(shape), ulps.reshape(shape), bits.reshape(shape)
 
 
 def against_finite_differences(claimed: np.ndarray, estimate: np.ndarray, error: np.ndarray,
@@ -64,7 +76,7 @@ def against_finite_differences(claimed: np.ndarray, estimate: np.ndarray, error:
     with np.errstate(invalid="ignore", over="ignore"):
         scale = np.maximum(np.abs(estimate), np.abs(claimed))
         informative = np.isfinite(estimate) & np.isfinite(error) & (error <= FD_INFORMATIVE * scale)
-        slack = FD_SIGMAS * error + allowed * np.array([f.ulp(float(v)) for v in np.abs(estimate).ravel()]).reshape(np.shape(estimate))
+        slack = FD_SIGMAS * error + allowed * ulp_of(np.abs(estimate), f)
         far = np.abs(claimed - estimate) > slack
     return informative & (far | ~np.isfinite(claimed)), informative
 

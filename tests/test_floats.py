@@ -43,3 +43,21 @@ def test_truths_beyond_the_range_round_to_zero_and_inf():
     assert round_to(mpmath.mpf(2) ** 128, F32) == math.inf
     assert round_to(mpmath.exp(mpmath.mpf(10) ** 400), F64) == math.inf
     assert round_to(mpmath.mpf(65520), F16) == math.inf and round_to(mpmath.mpf(65519), F16) == 65504
+
+
+def test_split_pairs_round_like_the_exact_value_at_a_float16_midpoint():
+    from harness.floats import round_split, split
+
+    mid = mpmath.mpf(1) + mpmath.mpf(2) ** -11            # halfway between two float16 values
+    for nudge, want in ((0, 1.0), (1, 1.0009765625), (-1, 1.0)):
+        with mpmath.workprec(100):
+            hi, side = split(mid + nudge * mpmath.mpf(2) ** -70)
+        assert hi == float(mid) and round_split(np.array([hi]), np.array([side]), F16)[0] == want
+
+
+def test_ulp_of_is_format_ulp_elementwise():
+    from harness.floats import ulp_of
+
+    xs = np.array([0.0, 1.0, -3.5, 1e-45, 6e-8, 1e300, math.inf, math.nan])
+    for f in (F64, F32, F16, BF16):
+        assert ulp_of(xs, f).tolist() == [f.ulp(float(x)) for x in xs]
