@@ -164,7 +164,8 @@ def split(value) -> tuple[float, int]:
     differs only when ``hi`` *is* a midpoint, and then ``side`` breaks the tie.
 
     Example:
-        >>> split(mpmath.mpf(1) + mpmath.mpf(2) ** -60)
+        >>> with mpmath.workprec(80):
+        ...     split(mpmath.mpf(1) + mpmath.mpf(2) ** -60)
         (1.0, 1)
     """
     if value is None:
