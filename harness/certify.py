@@ -72,16 +72,11 @@ def _certify(case, dtype, device, grid_size, cache, workers) -> Report:
     report = Report(case.name, f.name, str(device), feature_name=_feature_name(case, names))
     units = _units(case, samples)
     table, truth_stats = _truths(case, units, domains, cache or _MEMORY_CACHE, workers)
-    fd_calls = 0
-    estimates = {}
-    if not case.gradient_only:
-        for s, sample in enumerate(samples):
-            est = _finite_differences(case, sample, dtype, device, f, domains)
-            estimates[s] = est
-            fd_calls += est.calls
+    estimates = None if case.gradient_only else _Estimates(case, samples, dtype, device, f, domains)
     _judge(case, report, units, table, estimates, samples, dtype, f, names)
     report.stats.update(truth_stats)
-    report.stats.update(points=len(units), fd_forward_calls=fd_calls, seconds=time.perf_counter() - started)
+    report.stats.update(points=len(units), fd_forward_calls=estimates.calls if estimates is not None else 0,
+                        seconds=time.perf_counter() - started)
     return report
 
 
@@ -310,6 +305,39 @@ def _truths(case: Case, units: list[_Unit], domains, cache: TruthCache, workers:
 
 
 # -- finite differences ---------------------------------------------------------------------------
+class _Estimates:
+    """Finite differences of a sample's forward, taken when first asked for:
+    only entries that no verified truth confirms need them (a structured
+    grid of hundreds of points costs four forward calls per input element
+    and point, and a certified case needs none of them)."""
+
+    def __init__(self, case, samples, dtype, device, f, domains):
+        self.case, self.samples, self.dtype, self.device, self.f, self.domains = case, samples, dtype, device, f, domains
+        self.done: dict[int, object] = {}
+        self.calls = 0
+
+    def __getitem__(self, s: int):
+        if s not in self.done:
+            est = _finite_differences(self.case, self.samples[s], self.dtype, self.device, self.f, self.domains)
+            self.calls += est.calls
+            self.done[s] = est
+        return self.done[s]
+
+    def entries(self, q, need: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Estimate and error for input ``q.input``'s entries, where ``need``
+        asks for them (NaN and inf elsewhere: not informative)."""
+        value, error = np.full(q.claimed.shape, np.nan), np.full(q.claimed.shape, np.inf)
+        if not need.any():
+            return value, error
+        if self.case.elementwise:   # one sample, the whole grid, four calls
+            est = self[0]
+            return np.ravel(est.value[q.input]).copy(), np.ravel(est.error[q.input]).copy()
+        for s in np.unique(q.unit[need]):   # unit s is sample s
+            est, here = self[int(s)], q.unit == s
+            value[here], error[here] = np.ravel(est.value[q.input]), np.ravel(est.error[q.input])
+        return value, error
+
+
 def _finite_differences(case: Case, sample: _Sample, dtype, device, f: Format, domains):
     def evaluate(arrays):
         with torch.no_grad():
@@ -337,7 +365,7 @@ class _Quantity:
     unit: np.ndarray
     elem: np.ndarray
     shapes: list             # per unit: the quantity's shape (for labels of structured entries)
-    fd: tuple[np.ndarray, np.ndarray] | None = None
+    input: int | None = None         # a gradient's input
     kink: np.ndarray | None = None   # not differentiable there: reported, never judged
 
     def label(self, j: int) -> str:
@@ -353,7 +381,7 @@ def _layout(units: list[_Unit], sizes) -> tuple[np.ndarray, np.ndarray]:
     return unit, np.arange(int(sizes.sum())) - starts
 
 
-def _quantities(case, units, table: TruthTable, estimates, samples, f, names) -> list[_Quantity]:
+def _quantities(case, units, table: TruthTable, samples, f, names) -> list[_Quantity]:
     """The value (where a reference claims it) and one gradient per continuous input."""
     structured = not case.elementwise
     out = []
@@ -381,12 +409,8 @@ def _quantities(case, units, table: TruthTable, estimates, samples, f, names) ->
         qname = "gradient" if len(names) == 1 else f"d/d{name}"
         shapes = [np.shape(u.point[k]) if structured else () for u in units]
         claimed = pick([samples[u.sample].grads[k] for u in units] if structured else [samples[0].grads[k]])
-        fd = None
-        if estimates:
-            fd = (pick([estimates[u.sample].value[k] for u in units] if structured else [estimates[0].value[k]]),
-                  pick([estimates[u.sample].error[k] for u in units] if structured else [estimates[0].error[k]]))
         out.append(_Quantity("gradient", qname, len(out), claimed, grad_truth[at], table.grad_kappa[at],
-                             table.grad_scale[at], unit, elem, shapes, fd, table.kink[at]))
+                             table.grad_scale[at], unit, elem, shapes, k, table.kink[at]))
     return out
 
 
@@ -409,7 +433,7 @@ class _Judged:
 
 
 def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
-                    forward_wrong: np.ndarray) -> _Judged:
+                    forward_wrong: np.ndarray, estimates: _Estimates | None) -> _Judged:
     base = base_ulps(dtype, q.family, case.budget)
     allowed = allowed_ulps(base, q.kappa)
     at_zero = np.where(q.truth == 0, allowed_at_zero(base, q.scale, f), allowed)
@@ -419,17 +443,19 @@ def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
     no_truth = case.reference is None
     fd_kind = np.full(kind.shape, -1)
     fd_value = np.full(q.claimed.shape, np.nan)
-    if q.fd is not None:
+    if q.family == "gradient" and estimates is not None:
         # Differences of a forward that misses its truth judge nothing.
         judged_fd = ~nan_unit[q.unit] & ~forward_wrong[q.unit]
-        bad, informative = against_finite_differences(q.claimed, q.fd[0], q.fd[1], allowed, f)
-        informative &= judged_fd
         # Differences of a forward cannot overrule a verified truth: a claim
         # that meets it disagrees only with a forward rounding more than the
         # noise model assumes, which the value check judges.
         confirmed = ~np.isnan(q.truth) & (kind < 0)
-        bad &= judged_fd & ~q.kink & ~confirmed
-        fd_value = np.where(informative, q.fd[0], np.nan)
+        need = judged_fd & ~q.kink & ~confirmed
+        estimate, error = estimates.entries(q, need)
+        bad, informative = against_finite_differences(q.claimed, estimate, error, allowed, f)
+        informative &= judged_fd
+        bad &= need
+        fd_value = np.where(informative, estimate, np.nan)
         named = np.where(no_truth & ~np.isfinite(q.claimed), CODE["non-finite"], CODE["inconsistent"])
         fd_kind = np.where(bad & (named != kind), named, -1)
         if no_truth:
@@ -455,8 +481,8 @@ def _judge(case, report: Report, units, table: TruthTable, estimates, samples, d
     nan_unit = np.array([any(np.isnan(a).any() for a in u.point) for u in units], dtype=bool)
     forward_wrong = np.zeros(len(units), dtype=bool)
     verdicts = []
-    for q in _quantities(case, units, table, estimates, samples, f, names):
-        v = _judge_quantity(case, q, dtype, f, nan_unit, forward_wrong)
+    for q in _quantities(case, units, table, samples, f, names):
+        v = _judge_quantity(case, q, dtype, f, nan_unit, forward_wrong, estimates)
         if q.family == "value":
             np.logical_or.at(forward_wrong, q.unit, v.kind >= 0)
         verdicts.append(v)
