@@ -153,9 +153,19 @@ def _cotangent(shape: tuple[int, ...]) -> np.ndarray:
     return rng.integers(4, 16, size=shape) / 8.0
 
 
+class _Misshapen(CaseError):
+    """What a forward or backward returned has the wrong type, shape, dtype or
+    device: a property of the code, not of any point."""
+
+
 def _claimed(case: Case, sample: _Sample, dtype, device) -> None:
     try:
         _run(case, sample, dtype, device)
+    except _Misshapen as err:
+        # Named with the shapes the user's code really saw, not a one-point retry's.
+        batch = (f" (an elementwise case gets the whole grid, {sample.arrays[0].size} points, as one 1-D "
+                 f"tensor per input)" if case.elementwise else "")
+        raise CaseError(case.name, err.cause + batch) from err
     except CaseError as err:
         if case.elementwise and err.point is None and sample.arrays[0].size > 1:
             # Find the offending point of a batched call.
@@ -186,7 +196,7 @@ def _run(case: Case, sample: _Sample, dtype, device) -> None:
             raise CaseError(case.name, f"backward raised {type(exc).__name__}: {exc}") from exc
         grads = (grads,) if isinstance(grads, torch.Tensor) or grads is None else tuple(grads)
         if len(grads) != len(tensors):
-            raise CaseError(case.name, f"backward returned {len(grads)} gradients for {len(tensors)} inputs")
+            raise _Misshapen(case.name, f"backward returned {len(grads)} gradients for {len(tensors)} inputs")
         for k, (g, t) in enumerate(zip(grads, tensors)):
             _check_tensor(case, f"backward (gradient {k})", g, dtype, device, t.shape)
     elif y.requires_grad:
@@ -203,15 +213,15 @@ def _run(case: Case, sample: _Sample, dtype, device) -> None:
 
 def _check_tensor(case, what, t, dtype, device, shape) -> None:
     if t is None:
-        raise CaseError(case.name, f"{what} returned None")
+        raise _Misshapen(case.name, f"{what} returned None")
     if not isinstance(t, torch.Tensor):
-        raise CaseError(case.name, f"{what} returned {type(t).__name__}, not a tensor")
+        raise _Misshapen(case.name, f"{what} returned {type(t).__name__}, not a tensor")
     if t.dtype != dtype:
-        raise CaseError(case.name, f"{what} returned dtype {t.dtype}, expected {dtype}")
+        raise _Misshapen(case.name, f"{what} returned dtype {t.dtype}, expected {dtype}")
     if t.device.type != torch.device(device).type:
-        raise CaseError(case.name, f"{what} returned a tensor on {t.device}, expected {device}")
+        raise _Misshapen(case.name, f"{what} returned a tensor on {t.device}, expected {device}")
     if shape is not None and tuple(t.shape) != tuple(shape):
-        raise CaseError(case.name, f"{what} returned shape {tuple(t.shape)}, expected {tuple(shape)}")
+        raise _Misshapen(case.name, f"{what} returned shape {tuple(t.shape)}, expected {tuple(shape)}")
 
 
 # -- truth -------------------------------------------------------------------------------------

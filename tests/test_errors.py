@@ -56,6 +56,24 @@ def test_forward_raising_above_a_threshold_names_a_point_above_it():
         forward(torch.tensor([x], dtype=torch.float32))
 
 
+def misshapen(case: harness.Case, *causes: str) -> harness.CaseError:
+    """Certify ``case``; it must raise a CaseError naming it and every cause,
+    and no point: what a call returns has the wrong form whatever the point."""
+    with pytest.raises(harness.CaseError) as info:
+        harness.certify(case, torch.float32, grid_size=1)
+    err, message = info.value, str(info.value)
+    assert err.case == case.name and err.point is None and message.startswith(f"case {case.name!r}: "), message
+    for cause in causes:
+        assert cause in message, message
+    return err
+
+
+def test_a_forward_returning_one_value_too_few_names_the_real_shapes():
+    size = harness.grids.extreme(torch.float32, size=1).size
+    misshapen(harness.Case("one short", lambda x: -x[1:]),
+              f"forward returned shape ({size - 1},), expected ({size},)", f"the whole grid, {size} points")
+
+
 @pytest.mark.parametrize("forward,cause", [
     (lambda x: (-x).sum(), "forward returned shape ()"),
     (lambda x: (-x).double(), "forward returned dtype torch.float64, expected torch.float32"),
@@ -63,7 +81,7 @@ def test_forward_raising_above_a_threshold_names_a_point_above_it():
     (lambda x: (-x).tolist(), "forward returned list, not a tensor"),
 ], ids=["shape", "dtype", "device", "not-a-tensor"])
 def test_forward_returning_the_wrong_thing(forward, cause):
-    broken(harness.Case("wrong output", forward), None, cause)
+    misshapen(harness.Case("wrong output", forward), cause)
 
 
 def test_forward_raising_at_one_structured_point_names_that_point():
@@ -85,7 +103,7 @@ def test_forward_raising_at_one_structured_point_names_that_point():
     (lambda x, g: (-g, -g), "backward returned 2 gradients for 1 inputs"),
 ], ids=["none", "shape", "count"])
 def test_custom_backward_returning_the_wrong_thing(backward, cause):
-    broken(harness.Case("wrong backward", negate, backward=backward), None, cause)
+    misshapen(harness.Case("wrong backward", negate, backward=backward), cause)
 
 
 def test_custom_backward_raising_names_the_point():
