@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -20,7 +23,7 @@ from .kinds import CODE, KIND_NAMES
 from .report import Failure, Measure, Report, regions
 from .tolerance import allowed_at_zero, allowed_ulps, base_ulps
 from .truth import ReferenceFailure
-from .truth_pool import PointFailure, Task, solve_all
+from .truth_pool import PointFailure, Task, default_workers, solve_all
 from .truth_table import TruthTable, encode
 from .verdict import against_finite_differences, against_truth, meets
 
@@ -37,13 +40,36 @@ class _Sample:
     cotangent: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class _Options:
+    """How ``certify`` runs (not what it judges)."""
+
+    grid_size: int | None = None
+    cache: TruthCache | None = None
+    workers: int | None = None
+    executor: Executor | None = None
+    progress: Callable[[str], None] | None = None
+    exhaustive: bool = False
+
+
 def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
             grid_size: int | None = None, cache: TruthCache | None = None,
-            workers: int | None = None) -> Report:
+            workers: int | None = None, *, exhaustive: bool = False, executor: Executor | None = None,
+            progress: Callable[[str], None] | None = None) -> Report:
     """Judge ``case`` in ``dtype`` on ``device`` over its extreme grid.
 
     Raises ``CaseError`` (naming the case, the point and the cause) when the
     case itself is broken; numerical defects are failures in the report.
+
+    Args:
+        grid_size: points per binade (default ``grids.DEFAULT_SIZE``).
+        cache: where truths are kept between runs (default: this process's memory).
+        workers: processes of the local truth pool (default: the usable cores).
+        exhaustive: float16 and bfloat16, elementwise one-input cases: every
+            value of the format instead of the grid.
+        executor: a ``concurrent.futures.Executor`` (e.g. a Dask client's) that
+            computes the truths instead of the local pool.
+        progress: called with a line of text as truths arrive on long runs.
 
     Example:
         >>> import mpmath
@@ -57,21 +83,21 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
     # that wakes up for each of thousands of tiny kernels.
     torch.set_num_threads(1)
     try:
-        return _certify(case, dtype, device, grid_size, cache, workers)
+        return _certify(case, dtype, device, _Options(grid_size, cache, workers, executor, progress, exhaustive))
     finally:
         torch.set_num_threads(threads)
 
 
-def _certify(case, dtype, device, grid_size, cache, workers) -> Report:
+def _certify(case, dtype, device, options: _Options) -> Report:
     started = time.perf_counter()
     f = fmt(dtype)
-    size = grid_size or grids.DEFAULT_SIZE
+    size = options.grid_size or grids.DEFAULT_SIZE
     samples, domains, names = _grid(case, dtype, size)
     for sample in samples:
         _claimed(case, sample, dtype, device)
     report = Report(case.name, f.name, str(device), feature_name=_feature_name(case, names))
     units = _units(case, samples)
-    table, truth_stats = _truths(case, units, domains, cache or _MEMORY_CACHE, workers)
+    table, truth_stats = _truths(case, units, domains, options)
     estimates = None if case.gradient_only else _Estimates(case, samples, dtype, device, f, domains)
     _judge(case, report, units, table, estimates, samples, dtype, f, names)
     report.stats.update(truth_stats)
@@ -280,8 +306,9 @@ def _sizes(units: list[_Unit]) -> list[tuple[int, int]]:
             for u in units]
 
 
-def _truths(case: Case, units: list[_Unit], domains, cache: TruthCache, workers: int | None = None):
+def _truths(case: Case, units: list[_Unit], domains, options: _Options):
     sizes = _sizes(units)
+    cache = options.cache or _MEMORY_CACHE
     if case.reference is None:
         return TruthTable.of([None] * len(units), sizes), {"truth_computed": 0, "truth_seconds": 0.0}
     ref_print = fingerprint(case.reference)
@@ -300,7 +327,9 @@ def _truths(case: Case, units: list[_Unit], domains, cache: TruthCache, workers:
     started = time.perf_counter()
     entries = list(todo.items())
     try:
-        solved = solve_all([task for _, (_, task) in entries], workers)
+        _warn_if_long(case, [task for _, (_, task) in entries], options)
+        solved = solve_all([task for _, (_, task) in entries], options.workers, _reporter(options.progress),
+                           options.executor)
     except PointFailure as exc:
         u = entries[exc.index][1][0]
         raise CaseError(case.name, str(exc), u.point if not case.elementwise else
@@ -312,6 +341,42 @@ def _truths(case: Case, units: list[_Unit], domains, cache: TruthCache, workers:
     known.update(fresh)
     table = TruthTable.of([known.get(k) for k in keys], sizes)
     return table, {"truth_computed": len(fresh), "truth_seconds": seconds}
+
+
+#: Seconds of one core per input element of a cold truth (measured on the
+#: shipped cases: most points take about a millisecond, a few escalate).
+TRUTH_SECONDS = 0.0015
+#: Above this many expected seconds a certification warns before it starts.
+LONG_SECONDS = 60.0
+
+
+class LongCertification(UserWarning):
+    """A certification that will take minutes: its size and expected cost."""
+
+
+def _warn_if_long(case: Case, tasks: list, options: _Options) -> None:
+    elements = sum(len(t.x) for t in tasks)
+    cores = options.workers or default_workers()
+    expected = elements * TRUTH_SECONDS / cores
+    if expected > LONG_SECONDS and options.executor is None:
+        warnings.warn(LongCertification(
+            f"case {case.name!r}: {len(tasks)} points ({elements} input elements) need truths; expect about "
+            f"{expected / 60:.0f} min on {cores} core(s) (cached afterwards: --truth-cache)"), stacklevel=4)
+
+
+def _reporter(progress: Callable[[str], None] | None, every: float = 5.0):
+    """``(done, total) -> None`` that hands ``progress`` a line every ``every`` seconds."""
+    if progress is None:
+        return None
+    started = last = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        if now - last >= every or (done == total and now - started >= every):
+            last = now
+            progress(f"truths {done}/{total} ({done / (now - started):.0f} points/s)")
+    return report
 
 
 # -- finite differences ---------------------------------------------------------------------------

@@ -59,10 +59,12 @@ class PointFailure(ReferenceFailure):
         self.index = index
 
 
-def solve_all(tasks: list[Task], workers: int | None = None) -> list[PointTruth]:
+def solve_all(tasks: list[Task], workers: int | None = None,
+              progress: Callable[[int, int], None] | None = None, executor=None) -> list[PointTruth]:
     """The truth of every task, in order. Raises ``PointFailure`` at the first
     point whose reference fails, without waiting for the others (a reference
-    that never converges is slow at every point)."""
+    that never converges is slow at every point). ``progress(done, total)``
+    is called as truths arrive."""
     global _TASKS
     workers = default_workers() if workers is None else max(1, workers)
     parallel = (workers > 1 and len(tasks) >= MIN_PARALLEL
@@ -74,16 +76,18 @@ def solve_all(tasks: list[Task], workers: int | None = None) -> list[PointTruth]
             # Leaving the block terminates the workers, also on a failure.
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 # Small chunks: a point's cost varies by orders of magnitude.
-                _collect(pool.imap_unordered(_solve, range(len(tasks)), chunksize=4), out)
+                _collect(pool.imap_unordered(_solve, range(len(tasks)), chunksize=4), out, progress)
         else:
-            _collect(map(_solve, range(len(tasks))), out)
+            _collect(map(_solve, range(len(tasks))), out, progress)
     finally:
         _TASKS = []
     return out
 
 
-def _collect(results, out: list) -> None:
-    for k, truth, error in results:
+def _collect(results, out: list, progress) -> None:
+    for done, (k, truth, error) in enumerate(results, 1):
         if error is not None:
             raise PointFailure(k, error)
         out[k] = truth
+        if progress is not None:
+            progress(done, len(out))
