@@ -190,13 +190,14 @@ CASES = [
 # `pytest cases/bernoulli.py --benchmark-only` times forward + backward (in the
 # logits) of every log-likelihood on a million float32 pixels: logits ~ N(0, 4**2),
 # binary observations drawn from them (a decoder that is mostly right), fixed
-# seed; a plain `pytest cases/` runs each once as a test (benchmarks disabled).
+# seed; a plain `pytest cases/` runs each once as a test (benchmarks disabled)
+# on 1000 pixels: that it runs, not how fast.
 
 import pytest
 
-from harness.benchmarking import DEVICES, forward_backward
+from harness.benchmarking import DEVICES, forward_backward, sized
 
-N = 1_000_000
+N, N_ONCE = 1_000_000, 1000
 
 #: Implementation -> (function, the naive twin its time is compared with).
 BENCHMARKS = {
@@ -214,9 +215,10 @@ BENCHMARKS = {
 def test_benchmark(benchmark, implementation, device):
     f, twin = BENCHMARKS[implementation]
     gen = torch.Generator().manual_seed(0)
-    logit = 4 * torch.randn(N, generator=gen)
+    n = sized(benchmark, N, N_ONCE)
+    logit = 4 * torch.randn(n, generator=gen)
     obs = torch.bernoulli(torch.sigmoid(logit), generator=gen)
     logit, obs = logit.to(device).requires_grad_(), obs.to(device)
-    benchmark.extra_info.update(implementation=implementation, twin=twin, shape=[N], dtype="float32",
+    benchmark.extra_info.update(implementation=implementation, twin=twin, shape=[n], dtype="float32",
                                 device=device, threads=torch.get_num_threads())
     benchmark(forward_backward(lambda: f(logit, obs).sum(), logit, device))

@@ -252,13 +252,14 @@ CASES = [
 # of 100 images with 50 samples each (the whole model: cases/iwae.py): each
 # image's log weights spread N(0, 5**2) nats around a level uniform in
 # [-1000, -100] (fixed seed). A plain `pytest cases/` runs each once as a test
-# (benchmarks disabled).
+# (benchmarks disabled) on a batch of 2 images: that it runs, not how fast.
 
 import pytest
 
-from harness.benchmarking import DEVICES, forward_backward
+from harness.benchmarking import DEVICES, forward_backward, sized
 
 BATCH, SAMPLES = 100, 50
+BATCH_ONCE = 2
 
 #: Implementation -> (function, the naive twin its time is compared with).
 BENCHMARKS = {
@@ -285,7 +286,8 @@ def log_weights(batch: int = BATCH, samples: int = SAMPLES, seed: int = 0) -> to
 @pytest.mark.parametrize("implementation", list(BENCHMARKS))
 def test_benchmark(benchmark, implementation, device):
     f, twin = BENCHMARKS[implementation]
-    log_w = log_weights().to(device).requires_grad_()
-    benchmark.extra_info.update(implementation=implementation, twin=twin, shape=[BATCH, SAMPLES],
+    batch = sized(benchmark, BATCH, BATCH_ONCE)
+    log_w = log_weights(batch).to(device).requires_grad_()
+    benchmark.extra_info.update(implementation=implementation, twin=twin, shape=[batch, SAMPLES],
                                 dtype="float32", device=device, threads=torch.get_num_threads())
     benchmark(forward_backward(lambda: f(log_w).sum(), log_w, device))

@@ -299,13 +299,15 @@ CASES = [
 # parameter tensors) of every batched objective at the IWAE's MNIST size: 100
 # binarized images of 784 pixels (13% on), K = 50 samples of a 50-dimensional
 # latent, float32, weights ~ N(0, 1/fan_in) and a decoder bias of -2 (fixed
-# seed). A plain `pytest cases/` runs each once as a test (benchmarks disabled).
+# seed). A plain `pytest cases/` runs each once as a test (benchmarks disabled)
+# on a batch of 2 images: that it runs, not how fast.
 
 import pytest
 
-from harness.benchmarking import DEVICES, forward_backward
+from harness.benchmarking import DEVICES, forward_backward, sized
 
 BATCH, SAMPLES, LATENT, PIXELS = 100, 50, 50, 784
+BATCH_ONCE = 2
 
 #: Implementation -> (function, the naive twin its time is compared with).
 BENCHMARKS = {
@@ -316,11 +318,11 @@ BENCHMARKS = {
 }
 
 
-def batch(device: str, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """``x, eps, enc_w, enc_b, dec_w, dec_b`` on ``device``; the parameters require gradients."""
+def batch(device: str, seed: int = 0, size: int = BATCH) -> tuple[torch.Tensor, ...]:
+    """``x, eps, enc_w, enc_b, dec_w, dec_b`` for ``size`` images on ``device``; the parameters require gradients."""
     gen = torch.Generator().manual_seed(seed)
-    x = torch.bernoulli(torch.full((BATCH, PIXELS), 0.13), generator=gen)
-    eps = torch.randn(BATCH, SAMPLES, LATENT, generator=gen)
+    x = torch.bernoulli(torch.full((size, PIXELS), 0.13), generator=gen)
+    eps = torch.randn(size, SAMPLES, LATENT, generator=gen)
     params = (torch.randn(2 * LATENT, PIXELS, generator=gen) / PIXELS ** 0.5, torch.zeros(2 * LATENT),
               torch.randn(PIXELS, LATENT, generator=gen) / LATENT ** 0.5, torch.full((PIXELS,), -2.0))
     return (x.to(device), eps.to(device)) + tuple(p.to(device).requires_grad_() for p in params)
@@ -333,8 +335,9 @@ def batch(device: str, seed: int = 0) -> tuple[torch.Tensor, ...]:
 @pytest.mark.parametrize("implementation", list(BENCHMARKS))
 def test_benchmark(benchmark, implementation, device):
     f, twin = BENCHMARKS[implementation]
-    benchmark.extra_info.update(implementation=implementation, twin=twin, batch=BATCH, samples=SAMPLES,
+    size = sized(benchmark, BATCH, BATCH_ONCE)
+    benchmark.extra_info.update(implementation=implementation, twin=twin, batch=size, samples=SAMPLES,
                                 latent=LATENT, pixels=PIXELS, dtype="float32", device=device,
                                 threads=torch.get_num_threads())
-    inputs = batch(device)
+    inputs = batch(device, size=size)
     benchmark(forward_backward(lambda: f(*inputs).sum(), inputs[2:], device))

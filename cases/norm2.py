@@ -190,11 +190,14 @@ CASES = [
 # -- benchmarks -------------------------------------------------------------------------------
 # `pytest cases/norm2.py --benchmark-only` times forward + backward of every
 # loss on float32 residuals ``d`` of 1000 rows of 1000 entries ~ N(0, 1)
-# (fixed seed); a plain `pytest cases/` runs each once as a test (benchmarks disabled).
+# (fixed seed); a plain `pytest cases/` runs each once as a test (benchmarks disabled)
+# on 10 rows of 100: that it runs, not how fast.
 
 import pytest
 
-from harness.benchmarking import DEVICES, forward_backward
+from harness.benchmarking import DEVICES, forward_backward, sized
+
+SHAPE_TIMED, SHAPE_ONCE = (1000, 1000), (10, 100)
 
 
 #: Implementation -> (function, the naive twin its time is compared with).
@@ -216,7 +219,8 @@ BENCHMARKS = {
 @pytest.mark.parametrize("implementation", list(BENCHMARKS))
 def test_benchmark(benchmark, implementation, device):
     f, twin = BENCHMARKS[implementation]
-    d = torch.randn(1000, 1000, generator=torch.Generator().manual_seed(0)).to(device).requires_grad_()
-    benchmark.extra_info.update(implementation=implementation, twin=twin, shape=[1000, 1000], dtype="float32",
+    shape = sized(benchmark, SHAPE_TIMED, SHAPE_ONCE)
+    d = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(device).requires_grad_()
+    benchmark.extra_info.update(implementation=implementation, twin=twin, shape=list(shape), dtype="float32",
                                 device=device, threads=torch.get_num_threads())
     benchmark(forward_backward(lambda: f(d), d, device))

@@ -263,14 +263,15 @@ CASES = [
 # -- benchmarks -------------------------------------------------------------------------------
 # `pytest cases/sigmoid_loss.py --benchmark-only` times forward + backward of
 # every loss of a score on a million float32 scores ~ N(0, 4**2) (fixed seed);
-# a plain `pytest cases/` runs each once as a test (benchmarks disabled). The
+# a plain `pytest cases/` runs each once as a test (benchmarks disabled) on
+# 1000 scores: that it runs, not how fast. The
 # vector forms add one dot product to the same scalar loss: not timed.
 
 import pytest
 
-from harness.benchmarking import DEVICES, forward_backward
+from harness.benchmarking import DEVICES, forward_backward, sized
 
-N = 1_000_000
+N, N_ONCE = 1_000_000, 1000
 
 #: Implementation -> (function, the naive twin its time is compared with).
 BENCHMARKS = {
@@ -290,7 +291,8 @@ BENCHMARKS = {
 @pytest.mark.parametrize("implementation", list(BENCHMARKS))
 def test_benchmark(benchmark, implementation, device):
     f, twin = BENCHMARKS[implementation]
-    x = (4 * torch.randn(N, generator=torch.Generator().manual_seed(0))).to(device).requires_grad_()
-    benchmark.extra_info.update(implementation=implementation, twin=twin, shape=[N], dtype="float32",
+    n = sized(benchmark, N, N_ONCE)
+    x = (4 * torch.randn(n, generator=torch.Generator().manual_seed(0))).to(device).requires_grad_()
+    benchmark.extra_info.update(implementation=implementation, twin=twin, shape=[n], dtype="float32",
                                 device=device, threads=torch.get_num_threads())
     benchmark(forward_backward(lambda: f(x).sum(), x, device))

@@ -76,14 +76,16 @@ CASES = [
 
 # -- benchmarks -------------------------------------------------------------------------------
 # `pytest cases/softplus.py --benchmark-only` times forward + backward of every
-# implementation on a million float32 pre-activations ~ N(0, 4**2) (fixed seed);
-# a plain `pytest cases/` runs each once as a test (benchmarks disabled).
+# implementation on a million float32 pre-activations ~ N(0, 4**2) (fixed seed),
+# logsumexp on 1000 rows of 1000; a plain `pytest cases/` runs each once as a
+# test (benchmarks disabled) on 1000 elements (10 rows of 100): that it runs,
+# not how fast.
 
 import pytest
 
-from harness.benchmarking import DEVICES, forward_backward
+from harness.benchmarking import DEVICES, forward_backward, sized
 
-N = 1_000_000
+N, N_ONCE = 1_000_000, 1000
 
 #: Implementation -> (function, the naive twin its time is compared with).
 SOFTPLUS = {
@@ -112,11 +114,11 @@ def _run(benchmark, table, implementation, device, shape):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("implementation", list(SOFTPLUS))
 def test_benchmark_softplus(benchmark, implementation, device):
-    _run(benchmark, SOFTPLUS, implementation, device, (N,))
+    _run(benchmark, SOFTPLUS, implementation, device, sized(benchmark, (N,), (N_ONCE,)))
 
 
 @pytest.mark.benchmark(group="softplus")
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("implementation", list(LOGSUMEXP))
 def test_benchmark_logsumexp(benchmark, implementation, device):
-    _run(benchmark, LOGSUMEXP, implementation, device, (1000, 1000))   # 1000 rows of 1000 logits
+    _run(benchmark, LOGSUMEXP, implementation, device, sized(benchmark, (1000, 1000), (10, 100)))   # rows of logits
