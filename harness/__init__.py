@@ -8,6 +8,7 @@ from . import domains, grids
 from .case import Case
 from .certify import certify
 from .errors import CaseError
+from .exact import exact
 from .expectations import certified, convicted
 from .kinds import KINDS
 from .report import Failure, Report
@@ -16,5 +17,5 @@ from .structure import banded, dense, elementwise
 
 __all__ = [
     "Case", "certify", "domains", "grids", "certified", "convicted", "Report", "Failure",
-    "CaseError", "KINDS", "banded", "dense", "elementwise", "worst_input", "Witness",
+    "CaseError", "KINDS", "banded", "dense", "elementwise", "worst_input", "Witness", "exact",
 ]
