@@ -109,6 +109,8 @@ def fingerprint(reference) -> str:
 
 #: The table of records; the JSON table of earlier versions (``truth``) is left alone.
 TABLE = "truth_records"
+#: Keys per query (sqlite allows 32,766 parameters since 3.32; older ones 999).
+CHUNK = 900
 
 
 class TruthCache:
@@ -137,15 +139,19 @@ class TruthCache:
         return sqlite3.connect(self.path, timeout=120)
 
     def get_many(self, keys: list[str]) -> dict[str, bytes]:
-        found = {k: self.memory[k] for k in keys if k in self.memory}
-        missing = [k for k in keys if k not in found]
+        memory = self.memory
+        found = {k: memory[k] for k in keys if k in memory}
+        missing = [k for k in keys if k not in found] if len(found) < len(keys) else []
         if self.path and missing:
             db = self._connect()
             try:
-                for start in range(0, len(missing), 500):
-                    chunk = missing[start:start + 500]
+                for start in range(0, len(missing), CHUNK):
+                    chunk = missing[start:start + CHUNK]
                     rows = db.execute(f"SELECT key, value FROM {TABLE} WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-                    found.update(rows.fetchall())
+                    read = dict(rows.fetchall())
+                    found.update(read)
+                    # Kept: the next dtype or case with this reference reads memory.
+                    self.memory.update(read)
             finally:
                 db.close()
         return found
@@ -162,14 +168,23 @@ class TruthCache:
                 db.close()
 
 
-def point_key(ref_print: str, shapes, cotangent, point) -> str:
-    """The cache key of one point: the reference, the input shapes, the
-    cotangent and the exact bits of every input."""
+def point_key_prefix(ref_print: str, shapes, cotangent):
+    """The hash state of ``point_key`` before the inputs: copied, it keys a
+    whole grid of one shape and cotangent."""
     import numpy as np
 
     h = hashlib.sha256(ref_print.encode())
     h.update(repr(shapes).encode())
     h.update(np.asarray(cotangent, dtype=np.float64).tobytes())
+    return h
+
+
+def point_key(ref_print: str, shapes, cotangent, point) -> str:
+    """The cache key of one point: the reference, the input shapes, the
+    cotangent and the exact bits of every input."""
+    import numpy as np
+
+    h = point_key_prefix(ref_print, shapes, cotangent)
     for arr in point:
         h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
     return h.hexdigest()

@@ -13,14 +13,14 @@ import numpy as np
 import torch
 
 from . import grids
-from .cache import TruthCache, fingerprint, point_key
+from .cache import TruthCache, fingerprint, point_key, point_key_prefix
 from .case import Case
 from .errors import CaseError
 from .expectations import expectation_for
 from .finite_differences import vjp_estimate
 from .floats import Format, bits_of_error, fmt, ulps_between
 from .kinds import CODE, KIND_NAMES
-from .report import Failure, Measure, Report, regions
+from .report import Failure, Measures, Report, regions
 from .tolerance import allowed_at_zero, allowed_ulps, base_ulps
 from .truth import ReferenceFailure
 from .truth_pool import PointFailure, Task, default_workers, solve_all
@@ -89,20 +89,54 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
 
 
 def _certify(case, dtype, device, options: _Options) -> Report:
+    prepared = prepare(case, dtype, device, options)
+    stats = _solve(case, list(prepared.todo.items()), options)
+    return finish(prepared, stats)
+
+
+@dataclass
+class Prepared:
+    """A certification up to its truths: the grid, the claimed results, the
+    units and their cache keys, and the truths still missing (``todo``)."""
+
+    case: Case
+    dtype: torch.dtype
+    device: str
+    options: _Options
+    samples: list
+    domains: tuple
+    names: tuple
+    units: list
+    keys: list[str] | None
+    todo: dict
+    started: float
+    notes: list[str]
+
+
+def prepare(case: Case, dtype: torch.dtype, device: str, options: _Options) -> Prepared:
+    """Everything before the truths. Raises ``CaseError`` for a broken case."""
     started = time.perf_counter()
-    f = fmt(dtype)
-    size = options.grid_size or grids.DEFAULT_SIZE
-    samples, domains, names = _grid(case, dtype, size)
+    samples, domains, names, notes = _grid(case, dtype, options)
     for sample in samples:
         _claimed(case, sample, dtype, device)
-    report = Report(case.name, f.name, str(device), feature_name=_feature_name(case, names))
     units = _units(case, samples)
-    table, truth_stats = _truths(case, units, domains, options)
-    estimates = None if case.gradient_only else _Estimates(case, samples, dtype, device, f, domains)
-    _judge(case, report, units, table, estimates, samples, dtype, f, names)
+    keys, todo = _missing(case, units, domains, options.cache or _MEMORY_CACHE)
+    return Prepared(case, dtype, device, options, samples, domains, names, units, keys, todo, started, notes)
+
+
+def finish(p: Prepared, truth_stats: dict) -> Report:
+    """Judge a prepared certification once its truths are in the cache."""
+    case, f = p.case, fmt(p.dtype)
+    report = Report(case.name, f.name, str(p.device), feature_name=_feature_name(case, p.names))
+    # What an exhaustive sweep covers leads the summary: it makes the verdict a proof.
+    report.coverage = next((n for n in p.notes if n.startswith("exhaustive") and "not applicable" not in n), None)
+    report.notes += [n for n in p.notes if n != report.coverage]
+    table = _table(p.keys, p.units, p.options.cache or _MEMORY_CACHE)
+    estimates = None if case.gradient_only else _Estimates(case, p.samples, p.dtype, p.device, f, p.domains)
+    _judge(case, report, p.units, table, estimates, p.samples, p.dtype, f, p.names)
     report.stats.update(truth_stats)
-    report.stats.update(points=len(units), fd_forward_calls=estimates.calls if estimates is not None else 0,
-                        seconds=time.perf_counter() - started)
+    report.stats.update(points=len(p.units), fd_forward_calls=estimates.calls if estimates is not None else 0,
+                        seconds=time.perf_counter() - p.started)
     return report
 
 
@@ -113,15 +147,21 @@ def check(case: Case, report: Report, dtype: torch.dtype) -> str | None:
 
 
 # -- grid ----------------------------------------------------------------------------------
-def _grid(case: Case, dtype: torch.dtype, size: int):
+def _grid(case: Case, dtype: torch.dtype, options: _Options):
+    size = options.grid_size or grids.DEFAULT_SIZE
+    why = _not_exhaustive(case, dtype) if options.exhaustive else None
+    notes = [f"exhaustive: not applicable ({why}); judged on the grid"] if why else []
     if case.elementwise:
         domains = case.domains_for(case.arity)
-        if case.arity == 1:
+        if options.exhaustive and not why:
+            arrays = (grids.every(dtype, domains[0]),)
+            notes.insert(0, grids.every_in_words(dtype, domains[0]))
+        elif case.arity == 1:
             arrays = (grids.extreme(dtype, domains[0], size),)
         else:
             pts = grids.product(dtype, domains, size)
             arrays = tuple(pts[:, k].copy() for k in range(case.arity))
-        return [_Sample(arrays)], domains, case.names_for(case.arity)
+        return [_Sample(arrays)], domains, case.names_for(case.arity), notes
     try:
         raw = list(case.grid(dtype))
     except Exception as exc:
@@ -145,7 +185,18 @@ def _grid(case: Case, dtype: torch.dtype, size: int):
             if bad:
                 cause = "NaN" if math.isnan(bad[0]) else f"{bad[0]:.6g}"
                 raise CaseError(case.name, f"grid holds {cause}, which the domain {d} forbids", sample.arrays)
-    return samples, domains, case.names_for(arity)
+    return samples, domains, case.names_for(arity), notes
+
+
+def _not_exhaustive(case: Case, dtype: torch.dtype) -> str | None:
+    """Why ``case`` in ``dtype`` cannot be judged on every input (None: it can)."""
+    if dtype not in (torch.float16, torch.bfloat16):
+        return f"{fmt(dtype).name} has {2 ** fmt(dtype).width:,} inputs; only 16-bit formats are swept"
+    if not case.elementwise:
+        return "a structured case: its inputs are tensors, not one number"
+    if case.arity > 1:
+        return f"{case.arity} inputs: {65536 ** case.arity:,} tuples"
+    return None
 
 
 def _feature_name(case: Case, names) -> str:
@@ -263,12 +314,81 @@ class _Unit:
     index: int | None  # element of an elementwise sample
 
 
-def _units(case: Case, samples: list[_Sample]) -> list[_Unit]:
-    if case.elementwise:
-        (s,) = samples
-        return [_Unit(tuple(np.array(a[j]) for a in s.arrays), np.array(1.0), (), 0, j)
-                for j in range(s.arrays[0].size)]
-    return [_Unit(s.arrays, s.cotangent, s.output.shape, k, None) for k, s in enumerate(samples)]
+class _Units:
+    """The truth computations of a certification: one per grid point of an
+    elementwise case (kept as the grid's arrays: a 16-bit sweep has 65,536),
+    one per point of a structured case. Indexing gives a ``_Unit``."""
+
+    def __init__(self, case: Case, samples: list[_Sample]):
+        self.elementwise = case.elementwise
+        if self.elementwise:
+            (s,) = samples
+            self.arrays = s.arrays
+            self.stacked = np.stack([np.asarray(a, dtype=np.float64) for a in s.arrays], axis=1)
+            self.list = None
+        else:
+            self.list = [_Unit(s.arrays, s.cotangent, s.output.shape, k, None) for k, s in enumerate(samples)]
+
+    def __len__(self) -> int:
+        return self.stacked.shape[0] if self.elementwise else len(self.list)
+
+    def __getitem__(self, j: int) -> _Unit:
+        if self.list is not None:
+            return self.list[j]
+        return _Unit(tuple(np.array(v) for v in self.stacked[j]), np.array(1.0), (), 0, j)
+
+    def __iter__(self):
+        return (self[j] for j in range(len(self)))
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """(values, VJP entries) of each unit's truth."""
+        if self.elementwise:
+            return [(1, self.stacked.shape[1])] * len(self)
+        return [(int(np.prod(u.out_shape)) if u.out_shape else 1, sum(int(np.size(a)) for a in u.point))
+                for u in self.list]
+
+    def nan(self) -> np.ndarray:
+        """Units with a NaN input: no truth, a value that must be NaN."""
+        if self.elementwise:
+            return np.isnan(self.stacked).any(axis=1)
+        return np.array([any(np.isnan(a).any() for a in u.point) for u in self.list], dtype=bool)
+
+    def points(self):
+        """Each unit's input as reports name it (floats, or a structured point's
+        arrays), indexable by unit: an elementwise grid's are made when read."""
+        if self.elementwise:
+            return _Rows(self.stacked)
+        return [u.point for u in self.list]
+
+    def keys(self, ref_print: str) -> list[str]:
+        """``point_key`` of every unit; an elementwise grid's share one prefix."""
+        if not self.elementwise:
+            return [point_key(ref_print, tuple(np.shape(a) for a in u.point), u.cotangent, u.point)
+                    for u in self.list]
+        arity = self.stacked.shape[1]
+        prefix = point_key_prefix(ref_print, ((),) * arity, np.array(1.0))
+        rows = np.ascontiguousarray(self.stacked).tobytes()
+        width = 8 * arity
+        keys = []
+        for start in range(0, len(rows), width):
+            h = prefix.copy()
+            h.update(rows[start:start + width])
+            keys.append(h.hexdigest())
+        return keys
+
+
+class _Rows:
+    """Row ``u`` of a 2-D float array as a tuple of floats, made when read."""
+
+    def __init__(self, stacked: np.ndarray):
+        self.stacked = stacked
+
+    def __getitem__(self, u: int) -> tuple:
+        return tuple(self.stacked[u].tolist())
+
+
+def _units(case: Case, samples: list[_Sample]) -> _Units:
+    return _Units(case, samples)
 
 
 def _nest(flat: list, shape: tuple[int, ...]):
@@ -287,36 +407,45 @@ def _flatten(out) -> list:
 
 
 def _flat_reference(case: Case, shapes: tuple[tuple[int, ...], ...], out_size: int):
-    def flat(values: list) -> list:
+    return _FlatReference(case.reference, shapes, out_size)
+
+
+@dataclass(frozen=True)
+class _FlatReference:
+    """``case.reference`` as ``list[mpf] -> list[mpf]``. Holds the reference
+    alone, not the case (forwards, autograd classes), and is no closure: a
+    remote executor pickles it with each chunk of tasks, and pickle sends
+    the one reference that a chunk's tasks share once, not once per task."""
+
+    reference: Callable
+    shapes: tuple[tuple[int, ...], ...]
+    out_size: int
+
+    def __call__(self, values: list) -> list:
         args, pos = [], 0
-        for shape in shapes:
+        for shape in self.shapes:
             n = int(np.prod(shape)) if shape else 1
             args.append(_nest(values[pos:pos + n], shape))
             pos += n
-        out = _flatten(case.reference(*args))
-        if len(out) != out_size:
-            raise ReferenceFailure(f"reference returned {len(out)} values, forward returns {out_size}")
+        out = _flatten(self.reference(*args))
+        if len(out) != self.out_size:
+            raise ReferenceFailure(f"reference returned {len(out)} values, forward returns {self.out_size}")
         return out
-    return flat
 
 
-def _sizes(units: list[_Unit]) -> list[tuple[int, int]]:
-    """(values, VJP entries) of each unit's truth."""
-    return [(int(np.prod(u.out_shape)) if u.out_shape else 1, sum(int(np.size(a)) for a in u.point))
-            for u in units]
-
-
-def _truths(case: Case, units: list[_Unit], domains, options: _Options):
-    sizes = _sizes(units)
-    cache = options.cache or _MEMORY_CACHE
+def _missing(case: Case, units: list[_Unit], domains, cache: TruthCache):
+    """The units' cache keys (None without a reference) and a ``Task`` per truth
+    the cache lacks (points with a NaN input have none)."""
     if case.reference is None:
-        return TruthTable.of([None] * len(units), sizes), {"truth_computed": 0, "truth_seconds": 0.0}
+        return None, {}
     ref_print = fingerprint(case.reference)
-    keys = [point_key(ref_print, tuple(np.shape(a) for a in u.point), u.cotangent, u.point) for u in units]
+    keys = units.keys(ref_print)
     known = cache.get_many(keys)
     todo: dict[str, tuple[_Unit, Task]] = {}
-    for u, key in zip(units, keys):
-        if key in known or key in todo or any(np.isnan(a).any() for a in u.point):
+    nan = units.nan()
+    for j in [j for j, key in enumerate(keys) if key not in known and not nan[j]]:
+        key, u = keys[j], units[j]
+        if key in todo:
             continue
         shapes = tuple(np.shape(a) for a in u.point)
         out_size = int(np.prod(u.out_shape)) if u.out_shape else 1
@@ -324,23 +453,72 @@ def _truths(case: Case, units: list[_Unit], domains, options: _Options):
                              [float(v) for a in u.point for v in np.ravel(a)],
                              [float(v) for v in np.ravel(u.cotangent)],
                              [d for a, d in zip(u.point, domains) for _ in range(np.size(a))]))
+    return keys, todo
+
+
+def _solve(case: Case, entries: list, options: _Options) -> dict:
+    """Compute and cache the truths of ``entries`` (key, (unit, task)); a
+    failing reference is a ``CaseError`` naming its point."""
     started = time.perf_counter()
-    entries = list(todo.items())
-    try:
-        _warn_if_long(case, [task for _, (_, task) in entries], options)
-        solved = solve_all([task for _, (_, task) in entries], options.workers, _reporter(options.progress),
-                           options.executor)
-    except PointFailure as exc:
-        u = entries[exc.index][1][0]
-        raise CaseError(case.name, str(exc), u.point if not case.elementwise else
-                        tuple(float(a) for a in u.point)) from exc
-    seconds = time.perf_counter() - started
-    fresh = {key: encode(truth) for (key, _), truth in zip(entries, solved)}
-    if fresh:
-        cache.put_many(fresh)
-    known.update(fresh)
-    table = TruthTable.of([known.get(k) for k in keys], sizes)
-    return table, {"truth_computed": len(fresh), "truth_seconds": seconds}
+    if entries:
+        tasks = [task for _, (_, task) in entries]
+        _warn_if_long(f"case {case.name!r}", tasks, options)
+        try:
+            solved = solve_all(tasks, options.workers, _reporter(options.progress), options.executor)
+        except PointFailure as exc:
+            u = entries[exc.index][1][0]
+            raise CaseError(case.name, str(exc), u.point if not case.elementwise else
+                            tuple(float(a) for a in u.point)) from exc
+        (options.cache or _MEMORY_CACHE).put_many({key: encode(t) for (key, _), t in zip(entries, solved)})
+    return {"truth_computed": len(entries), "truth_seconds": time.perf_counter() - started}
+
+
+def solve_prepared(prepared: list[Prepared], options: _Options) -> dict[int, CaseError]:
+    """The missing truths of many prepared certifications in one pool (both
+    cores busy for the whole batch, each shared point computed once). A
+    reference that fails breaks every certification holding that point
+    (returned by position), and the others still get their truths."""
+    owners: dict[str, list[int]] = {}
+    entries: dict[str, tuple] = {}
+    for k, p in enumerate(prepared):
+        for key, entry in p.todo.items():
+            owners.setdefault(key, []).append(k)
+            entries.setdefault(key, entry)
+    broken: dict[int, CaseError] = {}
+    while entries:
+        batch = list(entries.items())
+        try:
+            _solve_batch(batch, options, f"{len(prepared)} certifications")
+            break
+        except PointFailure as exc:
+            key, (u, _) = batch[exc.index]
+            for k in owners[key]:
+                case = prepared[k].case
+                broken.setdefault(k, CaseError(case.name, str(exc), u.point if not case.elementwise else
+                                               tuple(float(a) for a in u.point)))
+            entries = {key: e for key, e in entries.items() if any(k not in broken for k in owners[key])}
+    return broken
+
+
+def _solve_batch(batch: list, options: _Options, what: str) -> None:
+    tasks = [task for _, (_, task) in batch]
+    _warn_if_long(what, tasks, options)
+    solved = solve_all(tasks, options.workers, _reporter(options.progress), options.executor)
+    (options.cache or _MEMORY_CACHE).put_many({key: encode(t) for (key, _), t in zip(batch, solved)})
+
+
+def _table(keys: list[str] | None, units: list, cache: TruthCache) -> TruthTable:
+    records = cache.get_many(keys) if keys is not None else {}
+    return TruthTable.of([records.get(k) for k in keys] if keys is not None else [None] * len(units),
+                         units.sizes())
+
+
+def _truths(case: Case, units: list, domains, options: _Options) -> tuple[TruthTable, dict]:
+    """The truths of ``units``, computed where the cache lacks them."""
+    cache = options.cache or _MEMORY_CACHE
+    keys, todo = _missing(case, units, domains, cache)
+    stats = _solve(case, list(todo.items()), options)
+    return _table(keys, units, cache), stats
 
 
 #: Seconds of one core per input element of a cold truth (measured on the
@@ -354,13 +532,13 @@ class LongCertification(UserWarning):
     """A certification that will take minutes: its size and expected cost."""
 
 
-def _warn_if_long(case: Case, tasks: list, options: _Options) -> None:
+def _warn_if_long(what: str, tasks: list, options: _Options) -> None:
     elements = sum(len(t.x) for t in tasks)
     cores = options.workers or default_workers()
     expected = elements * TRUTH_SECONDS / cores
     if expected > LONG_SECONDS and options.executor is None:
         warnings.warn(LongCertification(
-            f"case {case.name!r}: {len(tasks)} points ({elements} input elements) need truths; expect about "
+            f"{what}: {len(tasks)} points ({elements} input elements) need truths; expect about "
             f"{expected / 60:.0f} min on {cores} core(s) (cached afterwards: --truth-cache)"), stacklevel=4)
 
 
@@ -460,13 +638,14 @@ def _quantities(case, units, table: TruthTable, samples, f, names) -> list[_Quan
     """The value (where a reference claims it) and one gradient per continuous input."""
     structured = not case.elementwise
     out = []
+    n = len(units)
     if structured:
         pick = lambda arrays: np.concatenate([np.ravel(a) for a in arrays])
     else:
         pick = lambda arrays: np.ravel(arrays[0])   # one sample holds the whole grid, unit j = element j
     if case.reference is not None and not case.gradient_only:
-        shapes = [u.out_shape if structured else () for u in units]
-        unit, elem = _layout(units, [int(np.prod(s)) if s else 1 for s in [u.out_shape for u in units]])
+        shapes = [u.out_shape for u in units] if structured else [()] * n
+        unit, elem = _layout(units, [int(np.prod(s)) if s else 1 for s in shapes])
         out.append(_Quantity("value", "value", 0, pick([samples[u.sample].output for u in units] if structured
                                                           else [samples[0].output]),
                              table.value_in(f), table.value_kappa, table.value_scale, unit, elem, shapes))
@@ -474,7 +653,7 @@ def _quantities(case, units, table: TruthTable, samples, f, names) -> list[_Quan
     grad_truth = table.grad_in(f)
     offset = np.zeros(len(units), dtype=np.int64)   # where input k's entries start in each unit's VJP
     for k, name in enumerate(names):
-        counts = [int(np.size(u.point[k])) for u in units]
+        counts = [int(np.size(u.point[k])) for u in units] if structured else [1] * n
         if domains[k].discrete:
             offset += counts
             continue
@@ -482,7 +661,7 @@ def _quantities(case, units, table: TruthTable, samples, f, names) -> list[_Quan
         at = table.grad_at[:-1][unit] + offset[unit] + elem
         offset += counts
         qname = "gradient" if len(names) == 1 else f"d/d{name}"
-        shapes = [np.shape(u.point[k]) if structured else () for u in units]
+        shapes = [np.shape(u.point[k]) for u in units] if structured else [()] * n
         claimed = pick([samples[u.sample].grads[k] for u in units] if structured else [samples[0].grads[k]])
         out.append(_Quantity("gradient", qname, len(out), claimed, grad_truth[at], table.grad_kappa[at],
                              table.grad_scale[at], unit, elem, shapes, k, table.kink[at]))
@@ -541,9 +720,9 @@ def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
     return _Judged(q, kind, fd_kind, ulps, bits, judged, fd_value, np.log2(1.0 + at_zero))
 
 
-def _unit_features(case: Case, units: list[_Unit]) -> np.ndarray:
+def _unit_features(case: Case, units: _Units) -> np.ndarray:
     if case.feature is None and case.elementwise:
-        stacked = np.array([[float(a) for a in u.point] for u in units]).reshape(len(units), -1)
+        stacked = units.stacked
         if stacked.shape[1] == 1:
             return stacked[:, 0]
         return np.where(np.isfinite(stacked), np.abs(stacked), 0.0).max(axis=1, initial=0.0)
@@ -551,9 +730,9 @@ def _unit_features(case: Case, units: list[_Unit]) -> np.ndarray:
 
 
 def _judge(case, report: Report, units, table: TruthTable, estimates, samples, dtype, f: Format, names) -> None:
-    points = [u.point if not case.elementwise else tuple(float(a) for a in u.point) for u in units]
+    points = units.points()
     features = _unit_features(case, units)
-    nan_unit = np.array([any(np.isnan(a).any() for a in u.point) for u in units], dtype=bool)
+    nan_unit = units.nan()
     forward_wrong = np.zeros(len(units), dtype=bool)
     verdicts = []
     for q in _quantities(case, units, table, samples, f, names):
@@ -571,7 +750,7 @@ def _judge(case, report: Report, units, table: TruthTable, estimates, samples, d
         report.failures.append(Failure(points[v.q.unit[j]], v.q.label(j), kinds, float(v.q.claimed[j]),
                                        float(v.q.truth[j]), float(v.fd_value[j]), float(v.ulps[j]),
                                        float(v.bits[j]), float(v.budget_bits[j]), float(features[v.q.unit[j]])))
-    report.measured = _measured(verdicts, points, features, len(units))
+    report.measured = _measured(verdicts, points, features)
     columns = []
     for v in verdicts:
         shown = v.judged | (v.worst_kind >= 0)
@@ -592,17 +771,16 @@ def _kinks(report: Report, verdicts: list[_Judged], points: list) -> None:
     report.kinks += [(points[v.q.unit[j]], v.q.label(j)) for *_, v, j in sorted(found, key=lambda e: e[:3])]
 
 
-def _measured(verdicts: list[_Judged], points: list, features: np.ndarray, n_units: int) -> list[Measure]:
+def _measured(verdicts: list[_Judged], points: list, features: np.ndarray) -> Measures:
     """Every entry, judged or not, unit by unit (what stability maps plot)."""
-    unit = np.concatenate([v.q.unit for v in verdicts]) if verdicts else np.zeros(0, np.int64)
-    position = np.concatenate([np.full(v.q.unit.size, v.q.position) for v in verdicts]) if verdicts else unit
-    elem = np.concatenate([v.q.elem for v in verdicts]) if verdicts else unit
-    bits = np.concatenate([np.where(v.judged, v.bits, np.nan) for v in verdicts]) if verdicts else np.zeros(0)
-    kind = np.concatenate([v.worst_kind for v in verdicts]) if verdicts else unit
-    names = [v.q.name for v in verdicts]
-    qname = np.repeat(np.arange(len(verdicts)), [v.q.unit.size for v in verdicts])
+    if not verdicts:
+        return Measures(points, features, [], *(np.zeros(0, np.int64),) * 2, np.zeros(0))
+    unit = np.concatenate([v.q.unit for v in verdicts])
+    position = np.concatenate([np.full(v.q.unit.size, v.q.position) for v in verdicts])
+    elem = np.concatenate([v.q.elem for v in verdicts])
+    bits = np.concatenate([np.where(v.judged, v.bits, np.nan) for v in verdicts])
+    kind = np.concatenate([v.worst_kind for v in verdicts])
+    quantity = np.repeat(np.arange(len(verdicts)), [v.q.unit.size for v in verdicts])
     order = np.lexsort((elem, position, unit))
-    names_of = [None] + KIND_NAMES   # code -1 -> None
-    feature = features.tolist()
-    return [Measure(points[u], feature[u], names[n], b, names_of[k + 1]) for u, n, b, k in
-            zip(unit[order].tolist(), qname[order].tolist(), bits[order].tolist(), kind[order].tolist())]
+    return Measures(points, features, [v.q.name for v in verdicts], unit[order], quantity[order], kind[order],
+                    bits[order])

@@ -35,6 +35,25 @@ class Domain:
             return (x > 0 and self.hi is None) or (x < 0 and self.lo is None)
         return lo < x < hi
 
+    def contains_many(self, x) -> "np.ndarray":
+        """``contains`` of every value of an array, at once.
+
+        Example:
+            >>> import numpy as np
+            >>> Domain(lo=0.0).contains_many(np.array([-1.0, 0.0, 2.0, np.inf, np.nan])).tolist()
+            [False, False, True, True, False]
+        """
+        import numpy as np
+
+        x = np.asarray(x, dtype=np.float64)
+        if self.values is not None:
+            return np.isin(x, self.values)
+        lo = -np.inf if self.lo is None else self.lo
+        hi = np.inf if self.hi is None else self.hi
+        inside = (lo < x) & (x < hi)
+        # ±inf belongs to the domain only where it is unbounded on that side.
+        return inside | ((x == np.inf) & (self.hi is None)) | ((x == -np.inf) & (self.lo is None))
+
     @property
     def discrete(self) -> bool:
         return self.values is not None

@@ -64,7 +64,7 @@ def steps_for(x: np.ndarray, f: Format, domain: Domain | None = None) -> np.ndar
 
 
 def _inside(values: np.ndarray, domain: Domain) -> np.ndarray:
-    return np.array([math.isfinite(v) and domain.contains(v) for v in values.ravel()]).reshape(values.shape)
+    return np.isfinite(values) & domain.contains_many(values)
 
 
 def vjp_estimate(evaluate: Callable[[list[np.ndarray]], np.ndarray], inputs: Sequence[np.ndarray],

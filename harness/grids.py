@@ -157,3 +157,46 @@ def product(dtype: torch.dtype, domains: tuple[Domain, ...], size: int = DEFAULT
     if len(points) > PRODUCT_CAP:
         points = points[np.sort(rng.choice(len(points), PRODUCT_CAP, replace=False))]
     return points
+
+
+def _all_values(dtype: torch.dtype) -> np.ndarray:
+    """Every bit pattern of a 16-bit format, as float64."""
+    patterns = np.arange(1 << 16, dtype=np.uint32)
+    if dtype == torch.float16:
+        return patterns.astype(np.uint16).view(np.float16).astype(np.float64)
+    if dtype == torch.bfloat16:
+        with np.errstate(invalid="ignore"):   # signalling NaN patterns
+            return (patterns << 16).view(np.float32).astype(np.float64)
+    raise ValueError(f"only float16 and bfloat16 are swept exhaustively, not {dtype}")
+
+
+def every(dtype: torch.dtype, domain: Domain | None = None) -> np.ndarray:
+    """Every value of a 16-bit ``dtype`` in ``domain``: each finite value, ±0
+    and the unbounded ends' infinities, sorted, and one NaN for the 2,046 (or
+    254) NaN patterns where the domain is all of the reals.
+
+    Example:
+        >>> every(torch.float16).size     # 63,488 finite values, ±inf, one NaN
+        63491
+    """
+    domain = domain or real()
+    values = _all_values(dtype)
+    keep = domain.contains_many(values) | (np.isnan(values) & (domain == real()))
+    return _unique_sorted(values[keep])
+
+
+def every_in_words(dtype: torch.dtype, domain: Domain | None = None) -> str:
+    """What ``every`` covers, for a report: a certificate over the format.
+
+    Example:
+        >>> every_in_words(torch.bfloat16)
+        'exhaustive: 65,536 inputs (every bfloat16 bit pattern; the 254 NaN patterns judged as one NaN)'
+    """
+    domain = domain or real()
+    values = _all_values(dtype)
+    nans = int(np.isnan(values).sum())
+    if domain == real():
+        return (f"exhaustive: {values.size:,} inputs (every {fmt(dtype).name} bit pattern; "
+                f"the {nans:,} NaN patterns judged as one NaN)")
+    inside = every(dtype, domain).size
+    return f"exhaustive over the domain {domain}: {inside:,} of the {values.size:,} {fmt(dtype).name} inputs (every value in it)"

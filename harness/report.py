@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +56,35 @@ class Measure:
     kind: str | None
 
 
+class Measures(Sequence):
+    """``Report.measured``: every judged entry as a ``Measure``, made when first
+    read (a 16-bit sweep has 130,000 of them, and most runs read none).
+    ``points`` and ``features`` are per unit; the rest per entry, in order."""
+
+    def __init__(self, points: list, features, quantities: list[str], unit, quantity, kind, bits):
+        self.points, self.features, self.quantities = points, features, quantities
+        self.unit, self.quantity, self.kind, self.bits = unit, quantity, kind, bits
+        self._made: list[Measure] | None = None
+
+    def _items(self) -> list[Measure]:
+        if self._made is None:
+            kinds = [None] + KIND_NAMES   # code -1: passed
+            feature = np.asarray(self.features).tolist()
+            self._made = [Measure(self.points[u], feature[u], self.quantities[q], b, kinds[k + 1])
+                          for u, q, b, k in zip(self.unit.tolist(), self.quantity.tolist(), self.bits.tolist(),
+                                                self.kind.tolist())]
+        return self._made
+
+    def __len__(self) -> int:
+        return len(self.unit)
+
+    def __getitem__(self, i):
+        return self._items()[i]
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+
 @dataclass(frozen=True)
 class Region:
     """A run of neighbouring grid points (by feature) failing the same way."""
@@ -101,11 +131,12 @@ class Report:
     failures: list[Failure] = field(default_factory=list)
     regions: list[Region] = field(default_factory=list)
     kinks: list[tuple] = field(default_factory=list)
-    measured: list[Measure] = field(default_factory=list)
+    measured: Sequence[Measure] = field(default_factory=list)
     worst_bits: dict[str, float] = field(default_factory=dict)
     mean_bits: dict[str, float] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    coverage: str | None = None    # "exhaustive: 65,536 inputs ..." where every input was judged
 
     @property
     def ok(self) -> bool:
@@ -140,7 +171,8 @@ class Report:
         verdict = "certified" if self.ok else f"FAILED ({len(self.failures)} failing quantities)"
         errs = ", ".join(f"{q} worst {b:.1f} / mean {self.mean_bits.get(q, 0):.2f} bits"
                          for q, b in self.worst_bits.items())
-        return f"{self.case} › {self.dtype} › {self.device}: {verdict}; {errs}"
+        covered = f"{self.coverage}; " if self.coverage else ""
+        return f"{self.case} › {self.dtype} › {self.device}: {verdict}; {covered}{errs}"
 
     def __str__(self) -> str:
         lines = [self.summary()]

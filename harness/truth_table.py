@@ -100,13 +100,8 @@ class TruthTable:
         grad_at = np.concatenate([[0], np.cumsum(ng)])
         table = cls(*_empty(int(value_at[-1]), int(grad_at[-1])), value_at, grad_at,
                     np.array([r is not None for r in records], dtype=bool), np.zeros(len(records), dtype=np.int64))
-        shapes: dict[tuple[int, int], list[int]] = {}
-        for u, r in enumerate(records):
-            if r is not None:
-                shapes.setdefault(tuple(np.frombuffer(r, _HEADER, 1)[0])[:2], []).append(u)
-        for (v, g), points in shapes.items():
-            recs = np.frombuffer(b"".join(records[u] for u in points), dtype=_record(v, g))
-            points = np.array(points)
+        for (v, g), points in _by_shape(records).items():
+            recs = np.frombuffer(b"".join([records[u] for u in points]), dtype=_record(v, g))
             table.bits[points] = recs["header"]["bits"]
             vi = (value_at[points][:, None] + np.arange(v)).ravel()
             gi = (grad_at[points][:, None] + np.arange(g)).ravel()
@@ -115,6 +110,22 @@ class TruthTable:
             for name in ("grad", "grad_side", "grad_kappa", "grad_scale", "kink"):
                 getattr(table, name)[gi] = recs[name].ravel()
         return table
+
+
+def _by_shape(records: list) -> dict[tuple[int, int], np.ndarray]:
+    """Positions of the records of each (values, VJP entries) shape: grouped by
+    length first (one shape in a grid), then by their headers, read at once."""
+    by_length: dict[int, list[int]] = {}
+    for u, r in enumerate(records):
+        if r is not None:
+            by_length.setdefault(len(r), []).append(u)
+    out: dict[tuple[int, int], list] = {}
+    for points in by_length.values():
+        heads = np.frombuffer(b"".join([records[u][:_HEADER.itemsize] for u in points]), dtype=_HEADER)
+        points = np.array(points)
+        for v, g in set(zip(heads["values"].tolist(), heads["grads"].tolist())):
+            out.setdefault((v, g), []).append(points[(heads["values"] == v) & (heads["grads"] == g)])
+    return {shape: np.concatenate(parts) for shape, parts in out.items()}
 
 
 def _empty(nv: int, ng: int) -> tuple:

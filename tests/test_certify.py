@@ -142,3 +142,25 @@ def test_max_where_the_truth_rounds_to_inf_is_within_one_ulp():
     far = harness.Case("square", lambda x: x * x, lambda x: x * x, backward=lambda x, g: g * 60000.0 + 0 * x,
                             grid=lambda dtype: [(32760.0,)], gradient_only=True)
     assert {f.kind for f in harness.certify(far, torch.float16).failures} == {"finite-vs-inf"}
+
+
+def test_exhaustive_sweep_convicts_a_bug_at_one_value_the_grid_misses():
+    bad = 1.5009765625   # one float16 value in (1, 2): not on the grid
+
+    def forward(x):
+        return torch.where(x == bad, x * 1.5, x * x)
+
+    case = harness.Case("square, wrong once", forward, lambda x: x * x, domain=harness.domains.interval(1, 2))
+    assert harness.certify(case, torch.float16, grid_size=1).ok
+    report = harness.certify(case, torch.float16, exhaustive=True)
+    assert report.stats["points"] == 1023 and "exhaustive over the domain (1, 2): 1,023 of the 65,536" in str(report)
+    assert {f.point for f in report.failures} == {(bad,)} and report.kinds == {"lost-digits"}
+
+
+def test_exhaustive_says_where_it_does_not_apply():
+    case = harness.Case("exp", torch.exp, mpmath.exp, domain=harness.domains.interval(-1, 1))
+    report = harness.certify(case, torch.float32, grid_size=1, exhaustive=True)
+    assert report.coverage is None and "only 16-bit formats are swept" in str(report)
+    two = harness.Case("hypot", torch.hypot, mpmath.hypot, domain=(harness.domains.interval(1, 2),) * 2)
+    report = harness.certify(two, torch.float16, grid_size=1, exhaustive=True)
+    assert report.coverage is None and "2 inputs: 4,294,967,296 tuples" in str(report)

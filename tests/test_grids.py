@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness import domains
+from harness import domains, grids
 from harness.floats import fmt
 from harness.grids import extreme, product
 
@@ -52,3 +52,17 @@ def test_product_grid_of_two_inputs():
     p = product(torch.float32, (domains.real(), domains.interval(0, 1)))
     assert p.shape[1] == 2 and len(p) <= 3000
     assert ((p[:, 1] > 0) & (p[:, 1] < 1)).all()
+
+
+def test_every_holds_each_16_bit_value_once_and_one_nan():
+    for dtype, finite in ((torch.float16, 63488), (torch.bfloat16, 65280)):
+        values = grids.every(dtype)
+        assert np.isfinite(values).sum() == finite and np.isinf(values).sum() == 2 and np.isnan(values).sum() == 1
+        assert (np.signbit(values[values == 0]) == [True, False]).all()   # -0 and +0 apart
+        assert np.array_equal(torch.from_numpy(values).to(dtype).double().numpy(), values, equal_nan=True)
+
+
+def test_every_keeps_to_the_domain():
+    values = grids.every(torch.float16, domains.interval(1, 2))
+    assert values.size == 1023 and values.min() > 1 and values.max() < 2
+    assert "1,023 of the 65,536 float16 inputs" in grids.every_in_words(torch.float16, domains.interval(1, 2))
