@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -78,12 +79,18 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
         >>> certify(case, torch.float64, grid_size=1).ok
         True
     """
+    with one_thread():
+        return _certify(case, dtype, device, _Options(grid_size, cache, workers, executor, progress, exhaustive))
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Torch on one thread: grids are small tensors, and one thread is several
+    times faster than a pool that wakes up for each of thousands of tiny kernels."""
     threads = torch.get_num_threads()
-    # Grids are small tensors: one thread is several times faster than a pool
-    # that wakes up for each of thousands of tiny kernels.
     torch.set_num_threads(1)
     try:
-        return _certify(case, dtype, device, _Options(grid_size, cache, workers, executor, progress, exhaustive))
+        yield
     finally:
         torch.set_num_threads(threads)
 
