@@ -95,6 +95,31 @@ def one_thread():
         torch.set_num_threads(threads)
 
 
+def certify_many(jobs: list[tuple[Case, torch.dtype, str]], **options) -> list[Report | CaseError]:
+    """``certify`` of many (case, dtype, device) at once: every missing truth of
+    every job in one pool, so both cores stay busy and a point shared by
+    several jobs is computed once. A broken job gives its ``CaseError`` in its
+    place; the others are judged. ``options`` are ``certify``'s keywords."""
+    opts = _Options(**options)
+    with one_thread():
+        prepared = prepare_all(jobs, opts)
+        return [p if isinstance(p, CaseError) else finish(p, {}) for p in prepared]
+
+
+def prepare_all(jobs: list[tuple[Case, torch.dtype, str]], options: _Options) -> list[Prepared | CaseError]:
+    """Each job prepared, and the truths all of them miss computed and cached."""
+    prepared: list = []
+    for case, dtype, device in jobs:
+        try:
+            prepared.append(prepare(case, dtype, device, options))
+        except CaseError as err:
+            prepared.append(err)
+    ready = [p for p in prepared if isinstance(p, Prepared)]
+    broken = solve_prepared(ready, options)
+    position = {id(p): k for k, p in enumerate(ready)}
+    return [broken.get(position[id(p)], p) if isinstance(p, Prepared) else p for p in prepared]
+
+
 def _certify(case, dtype, device, options: _Options) -> Report:
     prepared = prepare(case, dtype, device, options)
     stats = _solve(case, list(prepared.todo.items()), options)
