@@ -138,3 +138,88 @@ def test_gradcheck(benchmark, input_name, mode):
         return torch.autograd.gradcheck(forward, (x,), fast_mode=mode == "fast", raise_exception=False)
     passed = benchmark(check)
     _record(benchmark, forward, method=f"torch.autograd.gradcheck ({mode})", grid_points=x.numel(), passed=passed)
+
+
+# -- the harness's own throughput -------------------------------------------------------------------
+# Figures for docs/performance.md: truths per second (cold, the default pool),
+# judged points per second (warm), every case of a family certified in all
+# four dtypes cold and warm as `pytest cases/` does it (one pool for all the
+# missing truths: ``certify_many``), and the softplus family swept exhaustively
+# in float16 and bfloat16. Disabled (a plain `pytest tests/`), each runs once on
+# a small slice so that it still shows the code runs.
+
+from harness.benchmarking import sized  # noqa: E402
+from harness.certify import certify_many  # noqa: E402
+from harness.truth_pool import Task, default_workers, solve_all  # noqa: E402
+
+FAMILIES = ("softplus", "sigmoid_loss", "bernoulli", "sparsity", "hand_derived", "lrn", "elbo", "iwae", "norm2")
+DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+
+
+def family_cases(family: str) -> list:
+    import importlib
+
+    return list(importlib.import_module(f"cases.{family}").CASES)
+
+
+def test_truth_throughput(benchmark):
+    grid = harness.grids.extreme(torch.float32)
+    grid = grid[np.isfinite(grid)][: sized(benchmark, None, 100)]
+    tasks = [Task(lambda v: [softplus_reference(v[0])], [float(x)], [1.0], [harness.domains.real()]) for x in grid]
+    benchmark.group = "harness throughput"
+    benchmark.pedantic(solve_all, args=(tasks,), rounds=sized(benchmark, 3, 1))
+    benchmark.extra_info.update(points=len(tasks), workers=default_workers(), what="cold truths, softplus, float32 grid")
+    if benchmark.enabled:
+        benchmark.extra_info["points_per_second"] = len(tasks) / benchmark.stats.stats.mean
+
+
+def test_judged_throughput(benchmark):
+    domain = sized(benchmark, harness.domains.real(), harness.domains.interval(1.0, 2.0 ** 20))
+    case = harness.Case("softplus.torch", F.softplus, softplus_reference, domain=domain)
+    cache = TruthCache(None)
+    report = harness.certify(case, torch.float64, grid_size=1, cache=cache)
+    benchmark.group = "harness throughput"
+    report = benchmark(harness.certify, case, torch.float64, grid_size=1, cache=cache)
+    assert report.stats["truth_computed"] == 0
+    benchmark.extra_info.update(points=report.stats["points"],
+                                what="warm certify, softplus.torch, float64 grid at one point per binade")
+    if benchmark.enabled:
+        benchmark.extra_info["points_per_second"] = report.stats["points"] / benchmark.stats.stats.mean
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_family(benchmark, family, cache):
+    if not benchmark.enabled and family != "softplus":
+        pytest.skip("benchmarks disabled: the softplus family stands for the others (--benchmark-only times all)")
+    cases = sized(benchmark, family_cases(family), family_cases(family)[:1])
+    dtypes = sized(benchmark, DTYPES, (torch.bfloat16,))
+    jobs = [(c, d, "cpu") for c in cases for d in dtypes if d in c.dtypes]
+    warm = TruthCache(None)
+    if cache == "warm":
+        certify_many(jobs, cache=warm)
+    benchmark.group = f"certify a family ({cache})"
+    run = (lambda: certify_many(jobs, cache=TruthCache(None))) if cache == "cold" else (lambda: certify_many(jobs, cache=warm))
+    reports = benchmark.pedantic(run, rounds=1 if cache == "cold" else sized(benchmark, 3, 1))
+    assert not [r for r in reports if isinstance(r, harness.CaseError)]
+    benchmark.extra_info.update(family=family, certifications=len(jobs),
+                                points=sum(r.stats["points"] for r in reports))
+
+
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_exhaustive_softplus(benchmark, cache):
+    import dataclasses
+
+    cases = [c for c in family_cases("softplus") if c.elementwise]
+    # Disabled: one case over (1, 2) only, a thousand values, not 130,000.
+    cases = sized(benchmark, cases, [dataclasses.replace(cases[0], domain=harness.domains.interval(1, 2))])
+    jobs = [(c, d, "cpu") for c in cases for d in (torch.float16, torch.bfloat16)]
+    warm = TruthCache(None)
+    if cache == "warm":
+        certify_many(jobs, cache=warm, exhaustive=True)
+    benchmark.group = "exhaustive 16-bit"
+    run = ((lambda: certify_many(jobs, cache=TruthCache(None), exhaustive=True)) if cache == "cold"
+           else (lambda: certify_many(jobs, cache=warm, exhaustive=True)))
+    reports = benchmark.pedantic(run, rounds=1)
+    assert all(r.coverage and r.coverage.startswith("exhaustive") for r in reports)
+    benchmark.extra_info.update(certifications=len(jobs), points=sum(r.stats["points"] for r in reports))
