@@ -3,7 +3,9 @@ dtype and device. Registered as the ``pytest11`` entry point ``harness``, so
 installing the package gives any repository the same collection.
 
 Options (group "harness"): ``--dtypes``, ``--devices``, ``--grid-size``,
-``--truth-cache``, ``--certify-search``, ``--certify-report``.
+``--truth-cache``, ``--truth-scheduler``, ``--certify-search``,
+``--certify-report``. A conftest.py may supply the executor of the truths
+through the ``pytest_harness_truth_executor`` hook (``harness.hookspecs``).
 
 Where cases come from:
 
@@ -37,6 +39,13 @@ import torch
 DTYPE_NAMES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
                "bfloat16": torch.bfloat16}
 _CACHE_KEY = pytest.StashKey()
+_EXECUTOR_KEY = pytest.StashKey()
+
+
+def pytest_addhooks(pluginmanager):
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser):
@@ -50,6 +59,10 @@ def pytest_addoption(parser):
     group.addoption("--truth-cache", default=None,
                     help="sqlite file of cached truths (default .pytest_cache/harness-truth.sqlite "
                          "under the rootdir; 'none' keeps them in memory)")
+    group.addoption("--truth-scheduler", default=None, metavar="ADDRESS",
+                    help="compute truths on the Dask cluster whose scheduler is at ADDRESS "
+                         "(e.g. tcp://host:8786) instead of local processes; workers need the "
+                         "references importable (docs/cluster.md; needs distributed)")
     group.addoption("--certify-search", type=int, default=None, metavar="N",
                     help="after certifying, search N Hypothesis examples for each elementwise case's "
                          "worst input and show it in the item's report (never changes pass/fail; needs hypothesis)")
@@ -67,6 +80,7 @@ def pytest_configure(config):
     if bad:
         raise pytest.UsageError(f"--dtypes: unknown {bad}; choose from {sorted(DTYPE_NAMES)}")
     config.stash[_CACHE_KEY] = None
+    _check_scheduler_option(config)
     _check_report_option(config)
     _check_search_option(config)
     _SUMMARY.clear()  # a second session in one process counts only its own items
@@ -100,6 +114,36 @@ def truth_cache(config):
             path = Path(option) if option else Path(config.rootpath) / ".pytest_cache" / "harness-truth.sqlite"
         config.stash[_CACHE_KEY] = TruthCache(path)
     return config.stash[_CACHE_KEY]
+
+
+def truth_executor(config):
+    """The session's executor of truths (``None``: the local pool), asked for once."""
+    if _EXECUTOR_KEY not in config.stash:
+        config.stash[_EXECUTOR_KEY] = config.hook.pytest_harness_truth_executor(config=config)
+    return config.stash[_EXECUTOR_KEY]
+
+
+@pytest.hookimpl(tryfirst=True)  # the command line before any conftest.py
+def pytest_harness_truth_executor(config):
+    address = config.getoption("--truth-scheduler")
+    if not address:
+        return None
+    from distributed import Client
+
+    # One client per session; under xdist each worker connects its own.
+    client = Client(address)
+    config.add_cleanup(client.close)
+    return client.get_executor()
+
+
+def _check_scheduler_option(config) -> None:
+    if not config.getoption("--truth-scheduler"):
+        return
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise pytest.UsageError("--truth-scheduler needs Dask's distributed: "
+                                "pip install 'gradient-harness[cluster]'") from None
 
 
 def pytest_collect_file(file_path: Path, parent):
@@ -229,7 +273,7 @@ class CaseItem(pytest.Item):
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             pytest.skip("CUDA is not available (torch.cuda.is_available() is False)")
         report = certify(self.case, self.dtype, self.device, self.config.getoption("--grid-size"),
-                         truth_cache(self.config))
+                         truth_cache(self.config), executor=truth_executor(self.config))
         # A failure prints the report in its message; a section would repeat it.
         if not check(self.case, report, self.dtype):
             self.add_report_section("call", "certification", str(report))

@@ -4,12 +4,21 @@ The truth is pure Python (mpmath) and holds the GIL, so threads do not help;
 processes do. Workers are forked, so a reference defined anywhere (a lambda
 in a case file) needs no pickling: each worker reads the task list it
 inherited and sends back only the index and the ``PointTruth``.
+
+Given a ``concurrent.futures.Executor`` instead (a Dask client's
+``get_executor()``), the tasks travel to it in chunks, so the executor must
+be able to ship the reference: Dask pickles with cloudpickle, which sends a
+lambda by value; a ``ProcessPoolExecutor`` pickles plainly and takes only
+references defined at module level (docs/cluster.md).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import uuid
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,6 +26,20 @@ from .truth import PointTruth, ReferenceFailure, solve_point
 
 #: Below this many points a pool costs more than it saves.
 MIN_PARALLEL = 48
+#: Input elements per future on an executor: 30-100 ms of work (a truth
+#: costs 0.5-1.5 ms of one core per input element), so that a Dask task's
+#: few ms of scheduling and pickling stay small, and a 2,000-point grid
+#: still makes ~35 futures to spread.
+CHUNK_ELEMENTS = 64
+#: Points per future at most, however small each point.
+CHUNK_POINTS = 64
+
+# mpmath's working precision is one global per process (``workprec`` sets
+# and restores it), so two threads solving at once corrupt each other's
+# precision and points "never converge". Under the GIL threads gain nothing
+# here anyway: a threaded executor (ThreadPoolExecutor, a Dask worker with
+# several threads) solves one chunk at a time per process.
+_MPMATH = threading.Lock()
 
 
 @dataclass
@@ -60,16 +83,34 @@ class PointFailure(ReferenceFailure):
 
 
 def solve_all(tasks: list[Task], workers: int | None = None,
-              progress: Callable[[int, int], None] | None = None, executor=None) -> list[PointTruth]:
+              progress: Callable[[int, int], None] | None = None,
+              executor: Executor | None = None) -> list[PointTruth]:
     """The truth of every task, in order. Raises ``PointFailure`` at the first
     point whose reference fails, without waiting for the others (a reference
     that never converges is slow at every point). ``progress(done, total)``
-    is called as truths arrive."""
+    is called as truths arrive.
+
+    With ``executor``, chunks of tasks are submitted to it (``workers`` is
+    then unused); otherwise a forked local pool of ``workers`` processes
+    (default: the usable cores) or, for few points, this process.
+
+    Example:
+        >>> import mpmath
+        >>> from concurrent.futures import ThreadPoolExecutor
+        >>> from harness.domains import real
+        >>> task = Task(lambda v: [mpmath.exp(v[0])], [0.0], [1.0], [real()])
+        >>> with ThreadPoolExecutor(2) as pool:
+        ...     [float(t.grad[0]) for t in solve_all([task, task], executor=pool)]
+        [1.0, 1.0]
+    """
     global _TASKS
+    out: list = [None] * len(tasks)
+    if executor is not None:
+        _on_executor(executor, tasks, out, progress)
+        return out
     workers = default_workers() if workers is None else max(1, workers)
     parallel = (workers > 1 and len(tasks) >= MIN_PARALLEL
                 and "fork" in multiprocessing.get_all_start_methods())
-    out: list = [None] * len(tasks)
     _TASKS = tasks
     try:
         if parallel:
@@ -82,6 +123,57 @@ def solve_all(tasks: list[Task], workers: int | None = None,
     finally:
         _TASKS = []
     return out
+
+
+def _chunks(tasks: list[Task]) -> list[tuple[int, int]]:
+    """``(start, stop)`` spans of about ``CHUNK_ELEMENTS`` input elements."""
+    spans, start, elements = [], 0, 0
+    for k, task in enumerate(tasks):
+        elements += len(task.x)
+        if elements >= CHUNK_ELEMENTS or k + 1 - start >= CHUNK_POINTS:
+            spans.append((start, k + 1))
+            start, elements = k + 1, 0
+    if start < len(tasks):
+        spans.append((start, len(tasks)))
+    return spans
+
+
+@dataclass
+class _Chunk:
+    """Tasks ``start``, ``start + 1``, ... as one future's argument."""
+
+    start: int
+    tasks: list[Task]
+
+    def __dask_tokenize__(self) -> str:
+        # Dask names a task by hashing its arguments, to share equal ones:
+        # ~5 ms a chunk of hashing here, for nothing (no chunk is submitted
+        # twice). A fresh name instead.
+        return uuid.uuid4().hex
+
+
+def _solve_chunk(chunk: _Chunk) -> list:
+    """``(index, truth, error)`` of each task, up to the first that fails."""
+    results = []
+    with _MPMATH:
+        for k, t in enumerate(chunk.tasks, chunk.start):
+            try:
+                results.append((k, solve_point(t.reference, t.x, t.cotangent, t.domains), None))
+            except ReferenceFailure as exc:
+                results.append((k, None, str(exc)))
+                break
+    return results
+
+
+def _on_executor(executor: Executor, tasks: list[Task], out: list, progress) -> None:
+    futures = {executor.submit(_solve_chunk, _Chunk(start, tasks[start:stop])) for start, stop in _chunks(tasks)}
+    try:
+        _collect((result for future in as_completed(futures) for result in future.result()), out, progress)
+    finally:
+        # After a failure (or an interrupt) the rest is not wanted: a Dask
+        # future cancelled here is cancelled on the cluster too.
+        for future in futures:
+            future.cancel()
 
 
 def _collect(results, out: list, progress) -> None:
