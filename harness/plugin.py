@@ -30,6 +30,7 @@ certification run.
 from __future__ import annotations
 
 import fnmatch
+import time
 import traceback
 from pathlib import Path
 
@@ -63,6 +64,9 @@ def pytest_addoption(parser):
                     help="compute truths on the Dask cluster whose scheduler is at ADDRESS "
                          "(e.g. tcp://host:8786) instead of local processes; workers need the "
                          "references importable (docs/cluster.md; needs distributed)")
+    group.addoption("--exhaustive", action="store_true", default=False,
+                    help="float16 and bfloat16 items of one-input elementwise cases judge every value of "
+                         "the format (65,536 inputs), not the grid; other items say why they stay on it")
     group.addoption("--certify-search", type=int, default=None, metavar="N",
                     help="after certifying, search N Hypothesis examples for each elementwise case's "
                          "worst input and show it in the item's report (never changes pass/fail; needs hypothesis)")
@@ -268,12 +272,11 @@ class CaseItem(pytest.Item):
 
     def runtest(self):
         __tracebackhide__ = True
-        from .certify import certify, check
+        from .certify import check
 
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             pytest.skip("CUDA is not available (torch.cuda.is_available() is False)")
-        report = certify(self.case, self.dtype, self.device, self.config.getoption("--grid-size"),
-                         truth_cache(self.config), executor=truth_executor(self.config))
+        report = self._certify()
         # A failure prints the report in its message; a section would repeat it.
         if not check(self.case, report, self.dtype):
             self.add_report_section("call", "certification", str(report))
@@ -291,6 +294,20 @@ class CaseItem(pytest.Item):
         _keep_for_report(self, report)
         if problem:
             raise CertificationMismatch(problem, report)
+
+    def _certify(self):
+        """The report: finished from what the session prepared, or certified here."""
+        from .certify import certify, finish, one_thread
+
+        prepared, self.prepared = getattr(self, "prepared", None), None
+        if prepared is None:
+            return certify(self.case, self.dtype, self.device, self.config.getoption("--grid-size"),
+                           truth_cache(self.config), executor=truth_executor(self.config),
+                           exhaustive=self.config.getoption("--exhaustive"), progress=_progress(self.config))
+        if isinstance(prepared, Exception):
+            raise prepared
+        with one_thread():
+            return finish(prepared, {})
 
     def repr_failure(self, excinfo, style=None):
         from .errors import CaseError
@@ -338,6 +355,53 @@ class BrokenCaseFile(pytest.Item):
         return self.path, 0, f"{self.name} {self.path.name}"
 
 
+# -- every missing truth of the run at once ---------------------------------------------------
+_PREFETCH_KEY = pytest.StashKey()
+
+
+def pytest_collection_finish(session):
+    """Prepare every selected certification and compute all the truths they
+    miss in one pool before the first runs: both cores stay busy through the
+    cold part of the run, and a point shared by several items (every dtype's
+    grid holds the narrower formats' edges) is computed once. Not in an xdist
+    worker (it runs only some of the items it collected) nor for --collect-only."""
+    config = session.config
+    if config.option.collectonly or hasattr(config, "workerinput"):
+        return
+    items = [item for item in session.items if isinstance(item, CaseItem)
+             and not (item.device.startswith("cuda") and not torch.cuda.is_available())]
+    if len(items) < 2:
+        return
+    from .certify import _Options, one_thread, prepare_all
+    from .truth_pool import default_workers
+
+    started = time.perf_counter()
+    options = _Options(config.getoption("--grid-size"), truth_cache(config), None, truth_executor(config),
+                       _progress(config), config.getoption("--exhaustive"))
+    _say(config, f"gradient certification: preparing {len(items)} certifications"
+                 f" (truths on {'the executor' if options.executor else f'{default_workers()} core(s)'})")
+    with one_thread():
+        prepared = prepare_all([(item.case, item.dtype, item.device) for item in items], options)
+    for item, p in zip(items, prepared):
+        item.prepared = p
+    computed = len({key for p in prepared if not isinstance(p, Exception) for key in p.todo})
+    config.stash[_PREFETCH_KEY] = (computed, time.perf_counter() - started)
+    _say(config, f"gradient certification: ready in {time.perf_counter() - started:.1f} s")
+
+
+def _say(config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+
+
+def _progress(config):
+    """Progress lines on the terminal for long truth computations (none in an xdist worker)."""
+    if hasattr(config, "workerinput") or config.pluginmanager.get_plugin("terminalreporter") is None:
+        return None
+    return lambda line: _say(config, f"gradient certification: {line}")
+
+
 def pytest_runtest_logreport(report):
     if report.when != "call":
         return
@@ -356,8 +420,9 @@ def pytest_terminal_summary(terminalreporter, config):
     convicted = sum(1 for v, outcome in _SUMMARY if not v["ok"] and outcome == "passed")
     wrong = sum(1 for _, outcome in _SUMMARY if outcome == "failed")
     stats = [v["stats"] for v, _ in _SUMMARY]
-    computed = sum(s.get("truth_computed", 0) for s in stats)
-    seconds = sum(s.get("truth_seconds", 0.0) for s in stats)
+    computed, seconds = config.stash.get(_PREFETCH_KEY, (0, 0.0))   # before the first item
+    computed += sum(s.get("truth_computed", 0) for s in stats)
+    seconds += sum(s.get("truth_seconds", 0.0) for s in stats)
     rate = f", {computed / seconds:.0f} truth points/s" if seconds > 0 and computed else ""
     terminalreporter.section("gradient certification")
     terminalreporter.write_line(

@@ -347,3 +347,51 @@ def test_summary_counts_only_its_own_run(pytester):
     second = pytester.runpytest_inprocess(*args)
     assert certification_line(first.outlines).startswith("2 certified,")
     assert certification_line(second.outlines).startswith("2 certified,")
+
+
+# -- one pool for the run, --exhaustive -----------------------------------------------------------
+SHARED = """
+    import mpmath
+
+    import harness
+
+    DOMAIN = harness.domains.interval(1, 4)
+
+
+    def reference(x):
+        return -x
+
+
+    def breaks_at_two(x):
+        if x == 2:
+            raise ZeroDivisionError("not at two")
+        return -x
+
+
+    CASES = [harness.Case("neg", lambda x: -x, reference, domain=DOMAIN),
+             harness.Case("neg.again", lambda x: 0 - x, reference, domain=DOMAIN),
+             harness.Case("broken", lambda x: -x, breaks_at_two, domain=DOMAIN)]
+"""
+
+
+def test_the_run_computes_each_shared_truth_once_and_a_broken_reference_fails_its_item_only(pytester):
+    write_cases(pytester, shared=SHARED)
+    result = pytester.runpytest("cases", *FAST, "--devices", "cpu", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["gradient certification: preparing 3 certifications*",
+                                 "*broken case: case 'broken' at 2: reference raised ZeroDivisionError: not at two*"])
+    points = harness.grids.extreme(torch.float32, harness.domains.interval(1, 4), 1).size
+    # The two working cases share one reference: each point once, whatever the order of the pool.
+    summary = next(line for line in result.stdout.lines if "truth points computed" in line)
+    computed = int(re.search(r"(\d+) truth points computed", summary).group(1))
+    assert points <= computed <= 2 * points - 1, summary
+
+
+def test_exhaustive_option_sweeps_16_bit_items_and_says_why_others_stay_on_the_grid(pytester):
+    write_cases(pytester, family=FAMILY)
+    result = pytester.runpytest("cases", "--dtypes", "float16,float32", "--grid-size", "1", "--devices", "cpu",
+                                "--exhaustive", "-rA", "-p", "no:cacheprovider", "-k", "neg")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*neg › float16 › cpu: certified; exhaustive over the domain (1, 4): "
+                                 "2,047 of the 65,536 float16 inputs*",
+                                 "*exhaustive: not applicable (float32 has 4,294,967,296 inputs*"])
