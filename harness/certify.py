@@ -213,8 +213,10 @@ def _grid(case: Case, dtype: torch.dtype, options: _Options):
     domains = case.domains_for(arity)
     for sample in samples:
         for a, d in zip(sample.arrays, domains):
-            bad = [v for v in a.ravel() if not (d.contains(v) or (math.isnan(v) and d.lo is None and d.hi is None and not d.discrete))]
-            if bad:
+            nan_allowed = d.lo is None and d.hi is None and not d.discrete
+            values = np.ravel(a)
+            bad = values[~(d.contains_many(values) | (np.isnan(values) & nan_allowed))]
+            if bad.size:
                 cause = "NaN" if math.isnan(bad[0]) else f"{bad[0]:.6g}"
                 raise CaseError(case.name, f"grid holds {cause}, which the domain {d} forbids", sample.arrays)
     return samples, domains, case.names_for(arity), notes
