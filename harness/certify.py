@@ -520,7 +520,9 @@ def solve_prepared(prepared: list[Prepared], options: _Options) -> dict[int, Cas
             entries.setdefault(key, entry)
     broken: dict[int, CaseError] = {}
     while entries:
-        batch = list(entries.items())
+        # The costliest points first (a structured point costs a stencil per
+        # element), so that no worker is left with a slow one at the end.
+        batch = sorted(entries.items(), key=lambda e: -len(e[1][1].x))
         try:
             _solve_batch(batch, options, f"{len(prepared)} certifications")
             break
