@@ -14,6 +14,9 @@ from .kinds import KIND_NAMES, SEVERITY
 
 #: Rows of the worst-points table in a printed report.
 TABLE_ROWS = 8
+#: Region lines in a printed report, worst first (an exhaustive sweep of a
+#: naive formula has hundreds).
+REGION_LINES = 12
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,7 +181,9 @@ class Report:
         lines = [self.summary()]
         if self.failures:
             lines.append("failing regions:")
-            lines += [f"  {r.words(self.feature_name)}" for r in self.regions]
+            lines += [f"  {r.words(self.feature_name)}" for r in self.regions[:REGION_LINES]]
+            if len(self.regions) > REGION_LINES:
+                lines.append(f"  and {len(self.regions) - REGION_LINES} more regions (every point on a map: --certify-report)")
             lines.append("worst points:")
             lines += ["  " + row for row in self.table().splitlines()]
         if self.kinks:
