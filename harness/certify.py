@@ -498,12 +498,12 @@ def _solve(case: Case, entries: list, options: _Options) -> dict:
         tasks = [task for _, (_, task) in entries]
         _warn_if_long(f"case {case.name!r}", tasks, options)
         try:
-            solved = solve_all(tasks, options.workers, _reporter(options.progress), options.executor)
+            solved = solve_all(tasks, options.workers, _reporter(options.progress), options.executor, encode)
         except PointFailure as exc:
             u = entries[exc.index][1][0]
             raise CaseError(case.name, str(exc), u.point if not case.elementwise else
                             tuple(float(a) for a in u.point)) from exc
-        (options.cache or _MEMORY_CACHE).put_many({key: encode(t) for (key, _), t in zip(entries, solved)})
+        (options.cache or _MEMORY_CACHE).put_many({key: record for (key, _), record in zip(entries, solved)})
     return {"truth_computed": len(entries), "truth_seconds": time.perf_counter() - started}
 
 
@@ -539,8 +539,8 @@ def solve_prepared(prepared: list[Prepared], options: _Options) -> dict[int, Cas
 def _solve_batch(batch: list, options: _Options, what: str) -> None:
     tasks = [task for _, (_, task) in batch]
     _warn_if_long(what, tasks, options)
-    solved = solve_all(tasks, options.workers, _reporter(options.progress), options.executor)
-    (options.cache or _MEMORY_CACHE).put_many({key: encode(t) for (key, _), t in zip(batch, solved)})
+    solved = solve_all(tasks, options.workers, _reporter(options.progress), options.executor, encode)
+    (options.cache or _MEMORY_CACHE).put_many({key: record for (key, _), record in zip(batch, solved)})
 
 
 def _table(keys: list[str] | None, units: list, cache: TruthCache) -> TruthTable:

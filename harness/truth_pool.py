@@ -66,10 +66,14 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_THEN: list = [None]   # what the workers apply to each truth before sending it back
+
+
 def _solve(k: int):
     t = _TASKS[k]
     try:
-        return k, solve_point(t.reference, t.x, t.cotangent, t.domains), None
+        truth = solve_point(t.reference, t.x, t.cotangent, t.domains)
+        return k, truth if _THEN[0] is None else _THEN[0](truth), None
     except ReferenceFailure as exc:
         return k, None, str(exc)
 
@@ -84,11 +88,13 @@ class PointFailure(ReferenceFailure):
 
 def solve_all(tasks: list[Task], workers: int | None = None,
               progress: Callable[[int, int], None] | None = None,
-              executor: Executor | None = None) -> list[PointTruth]:
+              executor: Executor | None = None, then: Callable | None = None) -> list:
     """The truth of every task, in order. Raises ``PointFailure`` at the first
     point whose reference fails, without waiting for the others (a reference
     that never converges is slow at every point). ``progress(done, total)``
-    is called as truths arrive.
+    is called as truths arrive. ``then`` (a module-level function) is applied
+    to each truth where it was computed: ``truth_table.encode`` sends back a
+    few dozen bytes instead of mpmath numbers for this process to unpickle.
 
     With ``executor``, chunks of tasks are submitted to it (``workers`` is
     then unused); otherwise a forked local pool of ``workers`` processes
@@ -106,22 +112,23 @@ def solve_all(tasks: list[Task], workers: int | None = None,
     global _TASKS
     out: list = [None] * len(tasks)
     if executor is not None:
-        _on_executor(executor, tasks, out, progress)
+        _on_executor(executor, tasks, out, progress, then)
         return out
     workers = default_workers() if workers is None else max(1, workers)
     parallel = (workers > 1 and len(tasks) >= MIN_PARALLEL
                 and "fork" in multiprocessing.get_all_start_methods())
-    _TASKS = tasks
+    _TASKS, _THEN[0] = tasks, then
     try:
         if parallel:
             # Leaving the block terminates the workers, also on a failure.
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 # Small chunks: a point's cost varies by orders of magnitude.
-                _collect(pool.imap_unordered(_solve, range(len(tasks)), chunksize=4), out, progress)
+                chunk = max(4, min(32, len(tasks) // (64 * workers)))
+                _collect(pool.imap_unordered(_solve, range(len(tasks)), chunksize=chunk), out, progress)
         else:
             _collect(map(_solve, range(len(tasks))), out, progress)
     finally:
-        _TASKS = []
+        _TASKS, _THEN[0] = [], None
     return out
 
 
@@ -144,6 +151,7 @@ class _Chunk:
 
     start: int
     tasks: list[Task]
+    then: Callable | None = None
 
     def __dask_tokenize__(self) -> str:
         # Dask names a task by hashing its arguments, to share equal ones:
@@ -158,15 +166,17 @@ def _solve_chunk(chunk: _Chunk) -> list:
     with _MPMATH:
         for k, t in enumerate(chunk.tasks, chunk.start):
             try:
-                results.append((k, solve_point(t.reference, t.x, t.cotangent, t.domains), None))
+                truth = solve_point(t.reference, t.x, t.cotangent, t.domains)
+                results.append((k, truth if chunk.then is None else chunk.then(truth), None))
             except ReferenceFailure as exc:
                 results.append((k, None, str(exc)))
                 break
     return results
 
 
-def _on_executor(executor: Executor, tasks: list[Task], out: list, progress) -> None:
-    futures = {executor.submit(_solve_chunk, _Chunk(start, tasks[start:stop])) for start, stop in _chunks(tasks)}
+def _on_executor(executor: Executor, tasks: list[Task], out: list, progress, then=None) -> None:
+    futures = {executor.submit(_solve_chunk, _Chunk(start, tasks[start:stop], then))
+               for start, stop in _chunks(tasks)}
     try:
         _collect((result for future in as_completed(futures) for result in future.result()), out, progress)
     finally:
