@@ -305,13 +305,13 @@ def _isnan(v) -> bool:
 def _maximum(a, b):
     if _isnan(a) or _isnan(b):
         return _MP.nan
-    return a if a >= b else b
+    return max(a, b)   # the element itself, not a copy: a sigmoid keeps its 1 - sigmoid
 
 
 def _minimum(a, b):
     if _isnan(a) or _isnan(b):
         return _MP.nan
-    return a if a <= b else b
+    return min(a, b)
 
 
 def _pole(f, at_pole):
@@ -725,6 +725,14 @@ def _masked_fill(input, mask, value):
                   t)
 
 
+def _at_least(v, bound):
+    return max(v, bound)   # v itself where it is inside (NaN stays NaN)
+
+
+def _at_most(v, bound):
+    return min(v, bound)
+
+
 def _clamp(input, min=None, max=None, *, out=None):
     t = _operand(input)
     lo = None if min is None else _operand(min)
@@ -733,9 +741,9 @@ def _clamp(input, min=None, max=None, *, out=None):
     out = _as(t, dtype)
     # clamp keeps the element itself where it is inside: sigmoid(x) keeps its 1 - sigmoid(x).
     if lo is not None:
-        out = _map(lambda v, b: b if v < b else v, out, _as(lo, dtype))
+        out = _map(_at_least, out, _as(lo, dtype))
     if hi is not None:
-        out = _map(lambda v, b: b if v > b else v, out, _as(hi, dtype))
+        out = _map(_at_most, out, _as(hi, dtype))
     return _new(out, dtype)
 
 
