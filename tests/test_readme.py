@@ -33,14 +33,17 @@ def code_blocks(text: str, language: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def example_cases():
-    code = code_blocks(section("Adding a case"), "python")[0]
-    namespace = {"__name__": "readme_example"}
-    exec(compile(code, "README.md (Adding a case)", "exec"), namespace)
-    return namespace["CASES"]
+    """The CASES of every example file in the section, in order."""
+    cases = []
+    for k, code in enumerate(code_blocks(section("Adding a case"), "python")):
+        namespace = {"__name__": f"readme_example_{k}"}
+        exec(compile(code, f"README.md (Adding a case, example {k + 1})", "exec"), namespace)
+        cases += namespace["CASES"]
+    return cases
 
 
-def test_the_example_opens_with_a_case_that_claims_to_be_certified(example_cases):
-    assert example_cases[0].expect == certified()
+def test_the_examples_open_with_a_case_that_claims_to_be_certified(example_cases):
+    assert len(example_cases) == 3 and example_cases[0].expect == certified()
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
