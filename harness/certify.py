@@ -22,7 +22,7 @@ from .finite_differences import vjp_estimate
 from .floats import Format, bits_of_error, fmt, ulps_between
 from .kinds import CODE, KIND_NAMES
 from .report import Failure, Measures, Report, regions
-from .tolerance import allowed_at_zero, allowed_ulps, base_ulps
+from .tolerance import allowed_at_zero, allowed_ulps, base_ulps, underflow_policy
 from .truth import ReferenceFailure
 from .truth_pool import PointFailure, Task, default_workers, solve_all
 from .truth_table import TruthTable, encode
@@ -51,12 +51,13 @@ class _Options:
     executor: Executor | None = None
     progress: Callable[[str], None] | None = None
     exhaustive: bool = False
+    underflow: str | None = None     # "fail" or "report" in every case and dtype of the run
 
 
 def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
             grid_size: int | None = None, cache: TruthCache | None = None,
             workers: int | None = None, *, exhaustive: bool = False, executor: Executor | None = None,
-            progress: Callable[[str], None] | None = None) -> Report:
+            progress: Callable[[str], None] | None = None, underflow: str | None = None) -> Report:
     """Judge ``case`` in ``dtype`` on ``device`` over its extreme grid.
 
     Raises ``CaseError`` (naming the case, the point and the cause) when the
@@ -71,6 +72,8 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
         executor: a ``concurrent.futures.Executor`` (e.g. a Dask client's) that
             computes the truths instead of the local pool.
         progress: called with a line of text as truths arrive on long runs.
+        underflow: ``"fail"`` or ``"report"``: whether a flush to zero fails,
+            over the case's and the dtype's policy (``harness.tolerance``).
 
     Example:
         >>> import mpmath
@@ -80,7 +83,8 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
         True
     """
     with one_thread():
-        return _certify(case, dtype, device, _Options(grid_size, cache, workers, executor, progress, exhaustive))
+        return _certify(case, dtype, device, _Options(grid_size, cache, workers, executor, progress, exhaustive,
+                                                          underflow))
 
 
 @contextlib.contextmanager
@@ -165,7 +169,8 @@ def finish(p: Prepared, truth_stats: dict) -> Report:
     report.notes += [n for n in p.notes if n != report.coverage]
     table = _table(p.keys, p.units, p.options.cache or _MEMORY_CACHE)
     estimates = None if case.gradient_only else _Estimates(case, p.samples, p.dtype, p.device, f, p.domains)
-    _judge(case, report, p.units, table, estimates, p.samples, p.dtype, f, p.names)
+    policy = underflow_policy(p.dtype, case.underflow, p.options.underflow, case.budget)
+    _judge(case, report, p.units, table, estimates, p.samples, p.dtype, f, p.names, policy)
     report.stats.update(truth_stats)
     report.stats.update(points=len(p.units), fd_forward_calls=estimates.calls if estimates is not None else 0,
                         seconds=time.perf_counter() - p.started)
@@ -559,7 +564,7 @@ def _truths(case: Case, units: list, domains, options: _Options) -> tuple[TruthT
 
 #: Seconds of one core per input element of a cold truth (measured on the
 #: shipped cases: most points take about a millisecond, a few escalate).
-TRUTH_SECONDS = 0.0015
+TRUTH_SECONDS = 0.001
 #: Above this many expected seconds a certification warns before it starts.
 LONG_SECONDS = 60.0
 
@@ -716,6 +721,7 @@ class _Judged:
     judged: np.ndarray
     fd_value: np.ndarray
     budget_bits: np.ndarray
+    reported: np.ndarray      # underflow the policy lists but does not fail (``kind`` is -1 there)
 
     @property
     def worst_kind(self) -> np.ndarray:
@@ -723,13 +729,18 @@ class _Judged:
 
 
 def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
-                    forward_wrong: np.ndarray, estimates: _Estimates | None) -> _Judged:
+                    forward_wrong: np.ndarray, estimates: _Estimates | None, underflow: str = "fail") -> _Judged:
     base = base_ulps(dtype, q.family, case.budget)
     allowed = allowed_ulps(base, q.kappa)
     at_zero = np.where(q.truth == 0, allowed_at_zero(base, q.scale, f), allowed)
     # A value at a NaN input must be NaN; a gradient there is not judged.
     nan_mask = nan_unit[q.unit] & (q.family == "value")
     kind, ulps, bits = against_truth(q.claimed, q.truth, at_zero, f, nan_mask)
+    # A flush to zero the policy only lists: the truth explains the claim to
+    # within the format's range, so neither it nor finite differences fail it.
+    flushed = kind == CODE["underflow"]
+    reported = flushed if underflow == "report" else np.zeros(kind.shape, dtype=bool)
+    kind = np.where(reported, -1, kind)
     no_truth = case.reference is None
     fd_kind = np.full(kind.shape, -1)
     fd_value = np.full(q.claimed.shape, np.nan)
@@ -739,7 +750,8 @@ def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
         # Differences of a forward cannot overrule a verified truth: a claim
         # that meets it disagrees only with a forward rounding more than the
         # noise model assumes, which the value check judges.
-        confirmed = ~np.isnan(q.truth) & (kind < 0)
+        # A flush to zero is named by the truth too: the forward's noise adds nothing to it.
+        confirmed = ~np.isnan(q.truth) & ((kind < 0) | flushed)
         need = judged_fd & ~q.kink & ~confirmed
         estimate, error = estimates.entries(q, need)
         bad, informative = against_finite_differences(q.claimed, estimate, error, allowed, f)
@@ -753,7 +765,7 @@ def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
             ulps = np.where(judged_fd, np.where(informative, ulps_between(q.claimed, fd_value, f), np.nan), ulps)
             bits = np.where(judged_fd, np.where(informative, bits_of_error(ulps, f), np.nan), bits)
     judged = ~np.isnan(bits) & (~np.isnan(q.truth) | nan_mask | no_truth)
-    return _Judged(q, kind, fd_kind, ulps, bits, judged, fd_value, np.log2(1.0 + at_zero))
+    return _Judged(q, kind, fd_kind, ulps, bits, judged, fd_value, np.log2(1.0 + at_zero), reported)
 
 
 def _unit_features(case: Case, units: _Units) -> np.ndarray:
@@ -765,14 +777,15 @@ def _unit_features(case: Case, units: _Units) -> np.ndarray:
     return np.array([_feature(case, u.point) for u in units], dtype=np.float64)
 
 
-def _judge(case, report: Report, units, table: TruthTable, estimates, samples, dtype, f: Format, names) -> None:
+def _judge(case, report: Report, units, table: TruthTable, estimates, samples, dtype, f: Format, names,
+           underflow: str = "fail") -> None:
     points = units.points()
     features = _unit_features(case, units)
     nan_unit = units.nan()
     forward_wrong = np.zeros(len(units), dtype=bool)
     verdicts = []
     for q in _quantities(case, units, table, samples, f, names):
-        v = _judge_quantity(case, q, dtype, f, nan_unit, forward_wrong, estimates)
+        v = _judge_quantity(case, q, dtype, f, nan_unit, forward_wrong, estimates, underflow)
         if q.family == "value":
             np.logical_or.at(forward_wrong, q.unit, v.kind >= 0)
         verdicts.append(v)
@@ -794,6 +807,11 @@ def _judge(case, report: Report, units, table: TruthTable, estimates, samples, d
                         v.q.truth[shown], np.where(v.judged, v.bits, 0.0)[shown],
                         (v.q.unit[shown] * len(verdicts) + v.q.position)))
     report.regions = regions(columns)
+    # Flushes to zero the policy lists without failing: runs among the same judged entries.
+    shown = [v.judged | v.reported for v in verdicts]
+    report.underflows = regions([(v.q.name, features[v.q.unit][m], np.where(v.reported, CODE["underflow"], -1)[m],
+                                  v.q.claimed[m], v.q.truth[m], v.bits[m], v.q.unit[m] * len(verdicts) + v.q.position)
+                                 for v, m in zip(verdicts, shown)] if any(v.reported.any() for v in verdicts) else [])
     # Quantities in the order a unit-by-unit pass first judges them.
     judged = sorted((v for v in verdicts if v.judged.any()),
                     key=lambda v: (int(v.q.unit[v.judged].min()), v.q.position))
