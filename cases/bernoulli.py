@@ -170,18 +170,26 @@ def _case(name, forward, labels, expect) -> harness.Case:
 
 
 
+# Underflow (issue 11): where the log-likelihood's truth is a float16 subnormal
+# (|margin| 9.7 to 12, truth -6.06e-5 to -6.1e-6) the eps and torch forms give 0:
+# mpmath's log(sigmoid(-9.7109375)) = -6.0615022e-5 rounds to the subnormal
+# -6.0617924e-5, torch returns 0 in float16. Once silent-zero, now underflow,
+# which fails in float16 (and is reported, not failed, in the other dtypes).
 CASES = [
     _case("eps", log_likelihood_eps, HARD,
-          {"float16": harness.convicted("non-finite", "silent-zero", "lost-digits"),
+          {"float16": harness.convicted("non-finite", "silent-zero", "lost-digits", "underflow"),
            "*": harness.convicted("finite-vs-inf", "silent-zero", "lost-digits")}),
     _case("torch", log_likelihood_torch, HARD,
-          harness.convicted("non-finite", "silent-zero", "lost-digits", "inconsistent")),
+          {"float16": harness.convicted("non-finite", "silent-zero", "lost-digits", "inconsistent", "underflow"),
+           "*": harness.convicted("non-finite", "silent-zero", "lost-digits", "inconsistent")}),
     _case("logits", log_likelihood_logits, HARD, harness.certified()),
     _case("eps.soft", log_likelihood_eps, SOFT,
-          {"float16": harness.convicted("non-finite", "silent-zero", "lost-digits"),
+          {"float16": harness.convicted("non-finite", "silent-zero", "lost-digits", "underflow"),
            "*": harness.convicted("finite-vs-inf", "wrong-sign", "silent-zero", "lost-digits")}),
     _case("torch.soft", log_likelihood_torch, SOFT,
-          harness.convicted("non-finite", "wrong-sign", "silent-zero", "lost-digits", "inconsistent")),
+          {"float16": harness.convicted("non-finite", "wrong-sign", "silent-zero", "lost-digits", "inconsistent",
+                                        "underflow"),
+           "*": harness.convicted("non-finite", "wrong-sign", "silent-zero", "lost-digits", "inconsistent")}),
     _case("logits.soft", log_likelihood_logits, SOFT, harness.certified()),
 ]
 

@@ -520,12 +520,13 @@ def lrn_case(name, forward, params, grid, expect=None, backward=None, dtypes=Non
     )
 
 
-def squares_overflow(*kinds):
+def squares_overflow(*kinds, only=None):
     """Convicted of ``kinds``, every failure at a point whose largest ``|a|``
     is at least ``sqrt(max) / 8`` of its dtype: where ``alpha/size * a**2``
-    overflows, or a running sum holding such a square cancels."""
+    overflows, or a running sum holding such a square cancels (``only``: in
+    that dtype alone)."""
     return {dtype: harness.convicted(*kinds, within=(math.sqrt(torch.finfo(dtype).max) / 8, math.inf))
-            for dtype in (torch.float64, torch.float32, torch.float16, torch.bfloat16)}
+            for dtype in ((only,) if only else (torch.float64, torch.float32, torch.float16, torch.bfloat16))}
 
 
 CASES = [
@@ -542,9 +543,17 @@ CASES = [
     # expected certified in every dtype.
     lrn_case("lrn.caffe.n5", lrn_caffe, P5, activations_grid_nonzero,
              {"bfloat16": harness.convicted("wrong-sign", "lost-digits"), "*": harness.certified()}),
-    lrn_case("lrn.caffe.n5.extreme", lrn_caffe, P5, extreme_grid, squares_overflow(*WINDOW_DEFECTS)),
+    # Underflow (issue 11): on the extreme grids in float16 some outputs and
+    # gradients are subnormal (e.g. value[0, 5, 0, 0] at the point [6.2, 7.36,
+    # -9.61, -8.7e+03, ...]: mpmath -4.5863898e-5, the subnormal -4.5835972e-5 in
+    # float16) and Caffe's float16 arithmetic returns 0: once silent-zero, now
+    # underflow, which fails in float16 only.
+    lrn_case("lrn.caffe.n5.extreme", lrn_caffe, P5, extreme_grid,
+             {**squares_overflow(*WINDOW_DEFECTS),
+              **squares_overflow(*WINDOW_DEFECTS, "underflow", only=torch.float16)}),
     lrn_case("lrn.caffe.n3.peaks", lrn_caffe, P3_HALF, peaks_grid, harness.convicted(*WINDOW_DEFECTS)),
-    lrn_case("lrn.caffe.n3.k0.extreme", lrn_caffe, P3_K0, extreme_grid, harness.convicted(*WINDOW_DEFECTS)),
+    lrn_case("lrn.caffe.n3.k0.extreme", lrn_caffe, P3_K0, extreme_grid,
+             {"float16": harness.convicted(*WINDOW_DEFECTS, "underflow"), "*": harness.convicted(*WINDOW_DEFECTS)}),
     # The thread's alternative formula and the diagonal-only backward: wrong
     # numbers, not rounding (the forward is lrn_plain, direct window sums).
     lrn_case("lrn.alternative.n5", lrn_plain, P5, activations_grid_nonzero,

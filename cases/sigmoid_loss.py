@@ -236,13 +236,19 @@ def _vector(name, forward, reference, expect) -> harness.Case:
                         feature=score, feature_name="anchor.tag")
 
 
-NAIVE = harness.convicted("non-finite", "silent-zero", "lost-digits")
+#: Underflow (issue 11): where the loss or its gradient is a float16 subnormal
+#: (|x| 9.7 to 12, e.g. loss_pos(9.7109375): mpmath 6.0615022e-5, the subnormal
+#: 6.0617924e-5 in float16) the naive and kludge forms return 0: once
+#: silent-zero, now underflow, which fails in float16 only.
+NAIVE = {"float16": harness.convicted("non-finite", "silent-zero", "lost-digits", "underflow"),
+         "*": harness.convicted("non-finite", "silent-zero", "lost-digits")}
 #: The kludge: a zero gradient and a constant loss where the clamp holds, and
 #: no bound at all above in float16 and bfloat16, where 1 - 1e-4 rounds to 1.
-KLUDGE = harness.convicted("silent-zero", "lost-digits", "finite-vs-inf")
-KLUDGE_NEG = {"float16": harness.convicted("non-finite", "silent-zero", "lost-digits"),
+KLUDGE = {"float16": harness.convicted("silent-zero", "lost-digits", "finite-vs-inf", "underflow"),
+          "*": harness.convicted("silent-zero", "lost-digits", "finite-vs-inf")}
+KLUDGE_NEG = {"float16": harness.convicted("non-finite", "silent-zero", "lost-digits", "underflow"),
               "bfloat16": harness.convicted("non-finite", "silent-zero", "lost-digits"),
-              "*": KLUDGE}
+              "*": KLUDGE["*"]}
 
 CASES = [
     _scalar("pos.naive", loss_pos_naive, ref.loss_pos, NAIVE),

@@ -266,7 +266,12 @@ CASES = [
     *_kl("logits", kl_logits, harness.certified(),
          {"bfloat16": harness.certified(), "*": harness.convicted("wrong-sign", "silent-zero", "lost-digits")}),
     *_kl("stable", kl_stable, harness.certified(), harness.certified()),
-    _student_t("naive", student_t_naive, harness.convicted("non-finite", "silent-zero", "lost-digits")),
+    # Underflow (issue 11): log(1 + h**2) at h = -0.0078048706 is 6.091415e-5 in
+    # mpmath, the subnormal 6.0915947e-5 in float16; the naive form returns 0
+    # (1 + h**2 rounds to 1). Once silent-zero, now underflow: fails in float16.
+    _student_t("naive", student_t_naive,
+               {"float16": harness.convicted("non-finite", "silent-zero", "lost-digits", "underflow"),
+                "*": harness.convicted("non-finite", "silent-zero", "lost-digits")}),
     _student_t("log1p", student_t_log1p, harness.convicted("non-finite", "silent-zero")),
     _student_t("stable", student_t_stable, harness.certified()),
     _mean_activation("naive", mean_activation_naive, harness.convicted("non-finite")),

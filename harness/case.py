@@ -46,6 +46,9 @@ class Case:
         feature_name: what ``feature`` measures, e.g. ``"max|a|"``.
         budget: ULPs allowed at condition number 1, merged over the table in
             ``harness.tolerance`` (e.g. ``{"float16": {"gradient": 16}}``); say why.
+        underflow: ``"fail"`` or ``"report"``: whether a flush to zero below the
+            smallest normal fails in every dtype (default: the dtype's policy in
+            ``harness.tolerance.BUDGET``, failing only in float16).
 
     Example:
         >>> import mpmath
@@ -69,6 +72,7 @@ class Case:
     feature: Callable[..., float] | None = None
     feature_name: str | None = None
     budget: Mapping | None = None
+    underflow: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -77,6 +81,8 @@ class Case:
             raise TypeError(f"case {self.name!r}: forward must be callable")
         if self.reference is None and self.gradient_only:
             raise TypeError(f"case {self.name!r}: a gradient-only claim needs a reference to be judged against")
+        if self.underflow not in (None, "fail", "report"):
+            raise TypeError(f"case {self.name!r}: underflow={self.underflow!r}, expected 'fail' or 'report'")
 
     @property
     def elementwise(self) -> bool:

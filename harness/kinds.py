@@ -8,6 +8,10 @@ KINDS = {
     "lost-digits": "more bits of error than the budget allows",
     "inconsistent": "the backward disagrees with finite differences of the forward",
     "nan-swallowed": "a NaN input gives a number",
+    # Last: the mildest, the one kind a format's own range explains. Any other
+    # kind at the same entry outranks it; whether it fails is a per-dtype policy
+    # (``tolerance.BUDGET``), not a severity.
+    "underflow": "flushed to zero: the truth is below the smallest normal and the error within it",
 }
 
 SEVERITY = {kind: rank for rank, kind in enumerate(KINDS)}

@@ -67,6 +67,9 @@ def pytest_addoption(parser):
     group.addoption("--exhaustive", action="store_true", default=False,
                     help="float16 and bfloat16 items of one-input elementwise cases judge every value of "
                          "the format (65,536 inputs), not the grid; other items say why they stay on it")
+    group.addoption("--underflow", default=None, choices=("fail", "report"),
+                    help="whether a result flushed to zero below the smallest normal fails, in every case "
+                         "and dtype (default: the dtype's policy, failing only in float16; a case's underflow=)")
     group.addoption("--certify-search", type=int, default=None, metavar="N",
                     help="after certifying, search N Hypothesis examples for each elementwise case's "
                          "worst input and show it in the item's report (never changes pass/fail; needs hypothesis)")
@@ -289,6 +292,7 @@ class CaseItem(pytest.Item):
             "kinds": sorted(report.kinds), "worst_bits": report.worst_bits, "mean_bits": report.mean_bits,
             "regions": [r.words(report.feature_name) for r in report.regions],
             "kinks": len(report.kinks), "stats": report.stats,
+            "underflows": [r.words(report.feature_name) for r in report.underflows],
         }))
         problem = check(self.case, report, self.dtype)
         _keep_for_report(self, report)
@@ -303,7 +307,8 @@ class CaseItem(pytest.Item):
         if prepared is None:
             return certify(self.case, self.dtype, self.device, self.config.getoption("--grid-size"),
                            truth_cache(self.config), executor=truth_executor(self.config),
-                           exhaustive=self.config.getoption("--exhaustive"), progress=_progress(self.config))
+                           exhaustive=self.config.getoption("--exhaustive"), progress=_progress(self.config),
+                           underflow=self.config.getoption("--underflow"))
         if isinstance(prepared, Exception):
             raise prepared
         with one_thread():
@@ -377,7 +382,7 @@ def pytest_collection_finish(session):
 
     started = time.perf_counter()
     options = _Options(config.getoption("--grid-size"), truth_cache(config), None, truth_executor(config),
-                       _progress(config), config.getoption("--exhaustive"))
+                       _progress(config), config.getoption("--exhaustive"), config.getoption("--underflow"))
     _say(config, f"gradient certification: preparing {len(items)} certifications"
                  f" (truths on {'the executor' if options.executor else f'{default_workers()} core(s)'})")
     with one_thread():

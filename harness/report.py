@@ -123,7 +123,8 @@ class Report:
     """The result of ``certify``: ``ok`` when nothing failed.
 
     ``kinks`` lists (point, quantity) where the reference is not
-    differentiable: reported, never failed. ``measured`` holds every judged
+    differentiable: reported, never failed. ``underflows`` are the regions
+    flushed to zero that the dtype's policy lists without failing. ``measured`` holds every judged
     entry (for plots). ``worst_bits`` maps each quantity
     to its largest error in bits; ``stats`` holds counts and timings."""
 
@@ -134,6 +135,7 @@ class Report:
     failures: list[Failure] = field(default_factory=list)
     regions: list[Region] = field(default_factory=list)
     kinks: list[tuple] = field(default_factory=list)
+    underflows: list[Region] = field(default_factory=list)
     measured: Sequence[Measure] = field(default_factory=list)
     worst_bits: dict[str, float] = field(default_factory=dict)
     mean_bits: dict[str, float] = field(default_factory=dict)
@@ -186,6 +188,11 @@ class Report:
                 lines.append(f"  and {len(self.regions) - REGION_LINES} more regions (every point on a map: --certify-report)")
             lines.append("worst points:")
             lines += ["  " + row for row in self.table().splitlines()]
+        if self.underflows:
+            lines.append("underflow (reported, not failed):")
+            lines += [f"  {r.words(self.feature_name)}" for r in self.underflows[:REGION_LINES]]
+            if len(self.underflows) > REGION_LINES:
+                lines.append(f"  and {len(self.underflows) - REGION_LINES} more regions")
         if self.kinks:
             shown = ", ".join(f"{format_point(p)} ({q})" for p, q in self.kinks[:4])
             more = f" and {len(self.kinks) - 4} more" if len(self.kinks) > 4 else ""

@@ -28,8 +28,8 @@ from .certify import _MEMORY_CACHE, _claimed, _Options, _quantities, _Sample, _t
 from .domains import Domain
 from .errors import CaseError
 from .floats import fmt
-from .kinds import KIND_NAMES, SEVERITY
-from .tolerance import allowed_ulps, base_ulps
+from .kinds import CODE, KIND_NAMES, SEVERITY
+from .tolerance import allowed_ulps, base_ulps, underflow_policy
 from .verdict import against_truth
 
 #: Examples a search tries by default: each costs one truth (~1 ms or more),
@@ -247,6 +247,8 @@ class _Search:
     def _witnesses(self, q, point) -> list[Witness]:
         allowed = allowed_ulps(base_ulps(self.dtype, q.family, self.case.budget), q.kappa)
         kinds, _, bits = against_truth(q.claimed, q.truth, allowed, self.f, np.zeros(q.claimed.shape, bool))
+        if underflow_policy(self.dtype, self.case.underflow, None, self.case.budget) == "report":
+            kinds = np.where(kinds == CODE["underflow"], -1, kinds)   # listed, not failed: as certify does
         out = []
         for j in range(q.claimed.size):
             if np.isnan(q.truth[j]):

@@ -12,6 +12,13 @@ quantity at that point, computed from the reference (for a value
 gradient, read off a perturbation of every input). Ill-conditioned points
 get room; well-conditioned points, where unstable formulas lose their digits,
 get none. In bits (Herbie's measure), ``log2(1 + allowed ULPs)``.
+
+Below the smallest normal the budget is not the question: a result flushed to
+zero (or to a subnormal) is off by at most the smallest normal, which the
+format's range explains and no formula can avoid without subnormal support.
+``underflow`` says per dtype whether such an entry fails: in float16 its
+subnormals (6e-8 to 6e-5) hold gradients real training produces, so it does;
+in the others it is listed in the report and does not fail.
 """
 
 from __future__ import annotations
@@ -27,12 +34,15 @@ from .floats import Format, ulps_between
 #: (a backward chains more roundings than its forward). 8 and not 4: a stable
 #: composite such as ``logsumexp(x) - log(K)`` cancels internally where the
 #: result is small, costing ~5 ULPs that no input perturbation explains.
-BUDGET: dict[torch.dtype, dict[str, float]] = {
-    torch.float64: {"value": 8.0, "gradient": 16.0},
-    torch.float32: {"value": 8.0, "gradient": 16.0},
-    torch.float16: {"value": 8.0, "gradient": 16.0},
-    torch.bfloat16: {"value": 8.0, "gradient": 16.0},
+#: ``underflow``: whether a flush to zero fails (``"fail"``) or is only listed
+#: (``"report"``); see the module docstring.
+BUDGET: dict[torch.dtype, dict[str, float | str]] = {
+    torch.float64: {"value": 8.0, "gradient": 16.0, "underflow": "report"},
+    torch.float32: {"value": 8.0, "gradient": 16.0, "underflow": "report"},
+    torch.float16: {"value": 8.0, "gradient": 16.0, "underflow": "fail"},
+    torch.bfloat16: {"value": 8.0, "gradient": 16.0, "underflow": "report"},
 }
+UNDERFLOW_POLICIES = ("fail", "report")
 
 #: A finite-difference estimate is informative where its error is below this
 #: fraction of its size; only there can it convict a backward of inconsistency.
@@ -55,6 +65,23 @@ def base_ulps(dtype: torch.dtype, quantity: str, override: Mapping | None = None
             if key in (dtype, name, "*"):
                 table.update(value)
     return table[quantity]
+
+
+def underflow_policy(dtype: torch.dtype, case: str | None = None, run: str | None = None,
+                     override: Mapping | None = None) -> str:
+    """``"fail"`` or ``"report"``: the run's choice, else the case's, else the
+    table's (a case's ``budget`` override merged over it).
+
+    Example:
+        >>> underflow_policy(torch.float32), underflow_policy(torch.float16)
+        ('report', 'fail')
+        >>> underflow_policy(torch.float16, case="report", run="fail")
+        'fail'
+    """
+    policy = run or case or base_ulps(dtype, "underflow", override)
+    if policy not in UNDERFLOW_POLICIES:
+        raise ValueError(f"underflow policy {policy!r}: choose from {', '.join(UNDERFLOW_POLICIES)}")
+    return policy
 
 
 def allowed_ulps(base: float, kappa: np.ndarray) -> np.ndarray:

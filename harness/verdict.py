@@ -3,7 +3,9 @@
 Against the truth rounded to the dtype: a non-finite result where the truth
 is finite, a finite one where the truth rounds to inf, and a wrong sign
 always fail; otherwise the distance in ULPs is held against the budget
-(``tolerance``), and an exact zero that misses it is named a silent zero.
+(``tolerance``), and an exact zero that misses it is named a silent zero,
+unless the truth lies below the smallest normal and the error within it: a
+flush to zero, named ``underflow`` (whether it fails is the dtype's policy).
 Against finite differences of the forward: a backward more than
 ``FD_SIGMAS`` estimated errors (plus the budget) away from an informative
 estimate is inconsistent with its own forward.
@@ -31,6 +33,10 @@ def against_truth(claimed: np.ndarray, truth: np.ndarray, allowed: np.ndarray, f
         ...                                  fmt(torch.float32), np.zeros(2, bool))
         >>> [KIND_NAMES[k] for k in kind]
         ['silent-zero', 'wrong-sign']
+        >>> kind, _, _ = against_truth(np.array([0.0]), np.array([1e-40]), np.array([8.0]), fmt(torch.float32),
+        ...                            np.zeros(1, bool))
+        >>> [KIND_NAMES[k] for k in kind]
+        ['underflow']
     """
     c = np.asarray(claimed, dtype=np.float64).ravel()
     t = np.asarray(truth, dtype=np.float64).ravel()
@@ -40,6 +46,9 @@ def against_truth(claimed: np.ndarray, truth: np.ndarray, allowed: np.ndarray, f
     bits = bits_of_error(ulps, f)
     c_finite, t_finite = np.isfinite(c), np.isfinite(t)
     over = ulps > allowed
+    with np.errstate(invalid="ignore", over="ignore"):   # inf - inf, max - -max: decided by other rules
+        flushed = ((np.abs(t) < f.tiny) & ((t != 0) | (np.abs(c) < f.tiny)) & (np.abs(c - t) <= f.tiny)
+                   & ((c == 0) | (np.signbit(c) == np.signbit(t))))   # a flush keeps the sign, or gives 0
     kind = np.full(c.shape, -1)
     # The first rule that applies names the entry (a NaN input, no truth: nothing more is asked).
     rules = [
@@ -53,6 +62,10 @@ def against_truth(claimed: np.ndarray, truth: np.ndarray, allowed: np.ndarray, f
         (~t_finite & over, CODE["finite-vs-inf"]),
         (~t_finite, -1),
         ((c != 0) & (t != 0) & ((c > 0) != (t > 0)), CODE["wrong-sign"]),
+        # A truth the format holds only as a subnormal (or a subnormal or 0
+        # claimed for a truth below the smallest normal), missed by no more
+        # than the smallest normal: what a flush to zero does.
+        (over & flushed, CODE["underflow"]),
         (over & (c == 0) & (t != 0), CODE["silent-zero"]),
         (over, CODE["lost-digits"]),
     ]

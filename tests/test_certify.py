@@ -164,3 +164,24 @@ def test_exhaustive_says_where_it_does_not_apply():
     two = harness.Case("hypot", torch.hypot, mpmath.hypot, domain=(harness.domains.interval(1, 2),) * 2)
     report = harness.certify(two, torch.float16, grid_size=1, exhaustive=True)
     assert report.coverage is None and "2 inputs: 4,294,967,296 tuples" in str(report)
+
+
+def flushing_sigmoid(x):
+    """sigmoid with its subnormal results flushed to zero, as an FTZ kernel gives them."""
+    s = torch.sigmoid(x)
+    return torch.where(s.abs() < torch.finfo(x.dtype).tiny, torch.zeros_like(s), s)
+
+
+def test_a_flush_to_zero_is_reported_in_float32_and_fails_in_float16():
+    case = with_backward("softplus, FTZ gradient", torch.nn.functional.softplus, flushing_sigmoid, softplus_ref,
+                         domain=harness.domains.interval(-120, 0))
+    report = harness.certify(case, torch.float32, grid_size=1)
+    assert report.ok, str(report)
+    assert [(r.quantity, r.kind) for r in report.underflows] == [("gradient", "underflow")]
+    assert report.underflows[0].hi < -87 and "underflow (reported, not failed):" in str(report)
+    f16 = harness.certify(case, torch.float16, grid_size=1)
+    assert f16.kinds == {"underflow"} and not f16.underflows
+    assert harness.certify(case, torch.float16, grid_size=1, underflow="report").ok
+    strict = harness.Case("strict", case.forward, case.reference, backward=case.backward, domain=case.domain,
+                          underflow="fail")
+    assert harness.certify(strict, torch.float32, grid_size=1).kinds == {"underflow"}

@@ -395,3 +395,32 @@ def test_exhaustive_option_sweeps_16_bit_items_and_says_why_others_stay_on_the_g
     result.stdout.fnmatch_lines(["*neg › float16 › cpu: certified; exhaustive over the domain (1, 4): "
                                  "2,047 of the 65,536 float16 inputs*",
                                  "*exhaustive: not applicable (float32 has 4,294,967,296 inputs*"])
+
+
+FLUSHING = """
+    import mpmath
+    import torch
+
+    import harness
+
+
+    def flushed_sigmoid(x, g):
+        s = torch.sigmoid(x)
+        return g * torch.where(s < torch.finfo(x.dtype).tiny, torch.zeros_like(s), s)
+
+
+    ftz = harness.Case("ftz", torch.nn.functional.softplus, lambda x: mpmath.log1p(mpmath.exp(x)),
+                       backward=flushed_sigmoid, domain=harness.domains.interval(-100, -80))
+    neg = harness.Case("neg", lambda x: -x, lambda x: -x, domain=harness.domains.interval(1, 4))
+"""
+
+
+def test_underflow_option_sets_the_policy_of_the_run(pytester):
+    write_cases(pytester, flushing=FLUSHING)
+    args = ("cases", *FAST, "--devices", "cpu", "-p", "no:cacheprovider", "--truth-cache", "none")
+    reported = pytester.runpytest(*args, "-rA")
+    reported.assert_outcomes(passed=2)
+    reported.stdout.fnmatch_lines(["*underflow (reported, not failed):*", "*gradient 0, truth in *[underflow]*"])
+    failed = pytester.runpytest(*args, "--underflow", "fail")
+    failed.assert_outcomes(passed=1, failed=1)
+    failed.stdout.fnmatch_lines(["*ftz › float32 › cpu: expected certified*"])

@@ -1,0 +1,24 @@
+"""Per-entry verdicts against the truth (harness.verdict)."""
+
+import numpy as np
+import torch
+
+from harness.floats import fmt
+from harness.kinds import KIND_NAMES
+from harness.verdict import against_truth
+
+
+def kinds(claimed, truth, dtype=torch.float32, allowed=8.0):
+    kind, _, _ = against_truth(np.array(claimed), np.array(truth), np.full(len(claimed), allowed), fmt(dtype),
+                               np.zeros(len(claimed), bool))
+    return [KIND_NAMES[k] if k >= 0 else None for k in kind]
+
+
+def test_a_flush_to_zero_below_the_smallest_normal_is_underflow_not_silent_zero():
+    tiny32, tiny16 = 2.0 ** -126, 2.0 ** -14
+    assert kinds([0.0, 0.0, 1e-40, tiny32], [1e-40, -1.0, 0.0, 3e-39]) == \
+        ["underflow", "silent-zero", "underflow", "underflow"]
+    # A subnormal truth missed by more than the smallest normal, or with the wrong sign, is no flush.
+    assert kinds([3 * tiny32, -1e-40], [1e-40, 1e-40]) == ["lost-digits", "wrong-sign"]
+    # float16's subnormals are 6e-8 to 6e-5.
+    assert kinds([0.0, 0.0], [6e-5, 2 * tiny16], torch.float16) == ["underflow", "silent-zero"]
