@@ -11,9 +11,11 @@ editing a reference (or anything it calls) invalidates its truths.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import sqlite3
+import time
 import types
 from pathlib import Path
 
@@ -156,6 +158,24 @@ class TruthCache:
                 db.close()
         return found
 
+    @contextlib.contextmanager
+    def writer(self, every: int = 2000, seconds: float = 10.0):
+        """``put(key, record)`` for records that arrive one by one over a long
+        computation, written in batches.
+
+        Example:
+            >>> cache = TruthCache(None)
+            >>> with cache.writer() as put:
+            ...     put("k", b"record")
+            >>> cache.get_many(["k"])
+            {'k': b'record'}
+        """
+        writer = _Writer(self, every, seconds)
+        try:
+            yield writer
+        finally:
+            writer.flush()
+
     def put_many(self, items: dict[str, bytes]) -> None:
         encoded = dict(items)
         self.memory.update(encoded)
@@ -166,6 +186,28 @@ class TruthCache:
                     db.executemany(f"INSERT OR REPLACE INTO {TABLE} (key, value) VALUES (?, ?)", encoded.items())
             finally:
                 db.close()
+
+
+class _Writer:
+    """Records put one at a time, written in batches: every ``every`` records
+    or ``seconds``, and whatever is left when the block ends, also by an
+    exception or an interrupt (what was computed is kept)."""
+
+    def __init__(self, cache: "TruthCache", every: int, seconds: float):
+        self.cache, self.every, self.seconds = cache, every, seconds
+        self.pending: dict[str, bytes] = {}
+        self.last = time.monotonic()
+
+    def __call__(self, key: str, record: bytes) -> None:
+        self.pending[key] = record
+        if len(self.pending) >= self.every or time.monotonic() - self.last >= self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.cache.put_many(self.pending)
+            self.pending = {}
+        self.last = time.monotonic()
 
 
 def point_key_prefix(ref_print: str, shapes, cotangent):

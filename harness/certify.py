@@ -503,12 +503,13 @@ def _solve(case: Case, entries: list, options: _Options) -> dict:
         tasks = [task for _, (_, task) in entries]
         _warn_if_long(f"case {case.name!r}", tasks, options)
         try:
-            solved = solve_all(tasks, options.workers, _reporter(options.progress), options.executor, encode)
+            with (options.cache or _MEMORY_CACHE).writer() as put:
+                solve_all(tasks, options.workers, _reporter(options.progress), options.executor, encode,
+                          keep=lambda k, record: put(entries[k][0], record))
         except PointFailure as exc:
             u = entries[exc.index][1][0]
             raise CaseError(case.name, str(exc), u.point if not case.elementwise else
                             tuple(float(a) for a in u.point)) from exc
-        (options.cache or _MEMORY_CACHE).put_many({key: record for (key, _), record in zip(entries, solved)})
     return {"truth_computed": len(entries), "truth_seconds": time.perf_counter() - started}
 
 
@@ -544,8 +545,10 @@ def solve_prepared(prepared: list[Prepared], options: _Options) -> dict[int, Cas
 def _solve_batch(batch: list, options: _Options, what: str) -> None:
     tasks = [task for _, (_, task) in batch]
     _warn_if_long(what, tasks, options)
-    solved = solve_all(tasks, options.workers, _reporter(options.progress), options.executor, encode)
-    (options.cache or _MEMORY_CACHE).put_many({key: record for (key, _), record in zip(batch, solved)})
+    # Cached as they arrive: an interrupted run keeps what it computed.
+    with (options.cache or _MEMORY_CACHE).writer() as put:
+        solve_all(tasks, options.workers, _reporter(options.progress), options.executor, encode,
+                  keep=lambda k, record: put(batch[k][0], record))
 
 
 def _table(keys: list[str] | None, units: list, cache: TruthCache) -> TruthTable:

@@ -88,13 +88,16 @@ class PointFailure(ReferenceFailure):
 
 def solve_all(tasks: list[Task], workers: int | None = None,
               progress: Callable[[int, int], None] | None = None,
-              executor: Executor | None = None, then: Callable | None = None) -> list:
+              executor: Executor | None = None, then: Callable | None = None,
+              keep: Callable[[int, object], None] | None = None) -> list:
     """The truth of every task, in order. Raises ``PointFailure`` at the first
     point whose reference fails, without waiting for the others (a reference
     that never converges is slow at every point). ``progress(done, total)``
     is called as truths arrive. ``then`` (a module-level function) is applied
     to each truth where it was computed: ``truth_table.encode`` sends back a
     few dozen bytes instead of mpmath numbers for this process to unpickle.
+    ``keep(index, result)`` is called as each arrives (to cache it at once: an
+    interrupted run keeps what it computed).
 
     With ``executor``, chunks of tasks are submitted to it (``workers`` is
     then unused); otherwise a forked local pool of ``workers`` processes
@@ -112,7 +115,7 @@ def solve_all(tasks: list[Task], workers: int | None = None,
     global _TASKS
     out: list = [None] * len(tasks)
     if executor is not None:
-        _on_executor(executor, tasks, out, progress, then)
+        _on_executor(executor, tasks, out, progress, then, keep)
         return out
     workers = default_workers() if workers is None else max(1, workers)
     parallel = (workers > 1 and len(tasks) >= MIN_PARALLEL
@@ -124,9 +127,9 @@ def solve_all(tasks: list[Task], workers: int | None = None,
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 # Small chunks: a point's cost varies by orders of magnitude.
                 chunk = max(4, min(32, len(tasks) // (64 * workers)))
-                _collect(pool.imap_unordered(_solve, range(len(tasks)), chunksize=chunk), out, progress)
+                _collect(pool.imap_unordered(_solve, range(len(tasks)), chunksize=chunk), out, progress, keep)
         else:
-            _collect(map(_solve, range(len(tasks))), out, progress)
+            _collect(map(_solve, range(len(tasks))), out, progress, keep)
     finally:
         _TASKS, _THEN[0] = [], None
     return out
@@ -174,11 +177,11 @@ def _solve_chunk(chunk: _Chunk) -> list:
     return results
 
 
-def _on_executor(executor: Executor, tasks: list[Task], out: list, progress, then=None) -> None:
+def _on_executor(executor: Executor, tasks: list[Task], out: list, progress, then=None, keep=None) -> None:
     futures = {executor.submit(_solve_chunk, _Chunk(start, tasks[start:stop], then))
                for start, stop in _chunks(tasks)}
     try:
-        _collect((result for future in as_completed(futures) for result in future.result()), out, progress)
+        _collect((result for future in as_completed(futures) for result in future.result()), out, progress, keep)
     finally:
         # After a failure (or an interrupt) the rest is not wanted: a Dask
         # future cancelled here is cancelled on the cluster too.
@@ -186,10 +189,12 @@ def _on_executor(executor: Executor, tasks: list[Task], out: list, progress, the
             future.cancel()
 
 
-def _collect(results, out: list, progress) -> None:
+def _collect(results, out: list, progress, keep=None) -> None:
     for done, (k, truth, error) in enumerate(results, 1):
         if error is not None:
             raise PointFailure(k, error)
         out[k] = truth
+        if keep is not None:
+            keep(k, truth)
         if progress is not None:
             progress(done, len(out))

@@ -199,3 +199,13 @@ def test_two_processes_write_the_same_file_at_once(tmp_path):
     found = TruthCache(path).get_many(list(wanted))
     assert found.keys() == wanted.keys()
     assert found == wanted
+
+
+def test_a_writer_keeps_what_arrived_before_an_interrupt(tmp_path):
+    cache = TruthCache(tmp_path / "c.sqlite")
+    with pytest.raises(KeyboardInterrupt):
+        with cache.writer(every=2) as put:
+            for k in range(5):
+                put(f"k{k}", b"r")
+            raise KeyboardInterrupt
+    assert len(TruthCache(tmp_path / "c.sqlite").get_many([f"k{k}" for k in range(5)])) == 5
