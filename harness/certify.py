@@ -107,7 +107,14 @@ def certify_many(jobs: list[tuple[Case, torch.dtype, str]], **options) -> list[R
     opts = _Options(**options)
     with one_thread():
         prepared = prepare_all(jobs, opts)
-        return [p if isinstance(p, CaseError) else finish(p, {}) for p in prepared]
+        return [p if isinstance(p, CaseError) else _finish_or_error(p) for p in prepared]
+
+
+def _finish_or_error(p: Prepared) -> Report | CaseError:
+    try:
+        return finish(p, {})
+    except CaseError as err:
+        return err
 
 
 def prepare_all(jobs: list[tuple[Case, torch.dtype, str]], options: _Options) -> list[Prepared | CaseError]:
@@ -787,12 +794,15 @@ def _judge(case, report: Report, units, table: TruthTable, estimates, samples, d
     nan_unit = units.nan()
     forward_wrong = np.zeros(len(units), dtype=bool)
     verdicts = []
-    for q in _quantities(case, units, table, samples, f, names):
+    quantities = _quantities(case, units, table, samples, f, names)
+    _no_nan_truth(case, quantities, table.present & ~nan_unit, points)
+    for q in quantities:
         v = _judge_quantity(case, q, dtype, f, nan_unit, forward_wrong, estimates, underflow)
         if q.family == "value":
             np.logical_or.at(forward_wrong, q.unit, v.kind >= 0)
         verdicts.append(v)
     _kinks(report, verdicts, points)
+    report.counts = _counts(verdicts, nan_unit, case.reference is None)
     # Entries in the order a unit-by-unit pass meets them: unit, quantity, element.
     order = lambda v, mask: np.flatnonzero(mask)
     failing = [(int(v.q.unit[j]), v.q.position, int(v.q.elem[j]), v, int(j)) for v in verdicts
@@ -820,6 +830,36 @@ def _judge(case, report: Report, units, table: TruthTable, estimates, samples, d
                     key=lambda v: (int(v.q.unit[v.judged].min()), v.q.position))
     report.worst_bits = {v.q.name: float(v.bits[v.judged].max()) for v in judged}
     report.mean_bits = {v.q.name: float(np.mean(v.bits[v.judged].tolist())) for v in judged}
+
+
+def _no_nan_truth(case: Case, quantities: list[_Quantity], computed: np.ndarray, points) -> None:
+    """A reference that is NaN where every input is a number leaves entries
+    that nothing judges, so that anything passes there: a broken case (a
+    function undefined on part of its domain narrows its domain)."""
+    for q in quantities:
+        kink = q.kink if q.kink is not None else False
+        bad = np.flatnonzero(computed[q.unit] & np.isnan(q.truth) & ~kink)
+        if bad.size:
+            j = int(bad[0])
+            raise CaseError(case.name, f"the reference is NaN ({q.label(j)}) at a point inside the domain, with no "
+                                       f"NaN input: nothing could judge it (narrow the domain where the function "
+                                       f"is undefined)", points[q.unit[j]])
+
+
+def _counts(verdicts: list[_Judged], nan_unit: np.ndarray, no_truth: bool) -> dict[str, int]:
+    """How many entries were judged, and why the others were not."""
+    counts = {"entries": 0, "judged": 0, "gradients at NaN inputs": 0, "kinks": 0,
+              "no informative finite difference": 0}
+    for v in verdicts:
+        left = ~v.judged
+        at_nan = left & nan_unit[v.q.unit]
+        kink = left & ~at_nan & (v.q.kink if v.q.kink is not None else False)
+        counts["entries"] += int(v.judged.size)
+        counts["judged"] += int(v.judged.sum())
+        counts["gradients at NaN inputs"] += int(at_nan.sum())
+        counts["kinks"] += int(kink.sum())
+        counts["no informative finite difference"] += int((left & ~at_nan & ~kink).sum()) if no_truth else 0
+    return counts
 
 
 def _kinks(report: Report, verdicts: list[_Judged], points: list) -> None:

@@ -292,7 +292,7 @@ class CaseItem(pytest.Item):
             "kinds": sorted(report.kinds), "worst_bits": report.worst_bits, "mean_bits": report.mean_bits,
             "regions": [r.words(report.feature_name) for r in report.regions],
             "kinks": len(report.kinks), "stats": report.stats,
-            "underflows": [r.words(report.feature_name) for r in report.underflows],
+            "underflows": [r.words(report.feature_name) for r in report.underflows], "counts": report.counts,
         }))
         problem = check(self.case, report, self.dtype)
         _keep_for_report(self, report)

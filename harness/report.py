@@ -124,7 +124,9 @@ class Report:
 
     ``kinks`` lists (point, quantity) where the reference is not
     differentiable: reported, never failed. ``underflows`` are the regions
-    flushed to zero that the dtype's policy lists without failing. ``measured`` holds every judged
+    flushed to zero that the dtype's policy lists without failing.
+    ``counts`` says how many entries were judged (``"entries"``, ``"judged"``)
+    and, per reason, how many were not. ``measured`` holds every judged
     entry (for plots). ``worst_bits`` maps each quantity
     to its largest error in bits; ``stats`` holds counts and timings."""
 
@@ -136,6 +138,7 @@ class Report:
     regions: list[Region] = field(default_factory=list)
     kinks: list[tuple] = field(default_factory=list)
     underflows: list[Region] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
     measured: Sequence[Measure] = field(default_factory=list)
     worst_bits: dict[str, float] = field(default_factory=dict)
     mean_bits: dict[str, float] = field(default_factory=dict)
@@ -179,8 +182,20 @@ class Report:
         covered = f"{self.coverage}; " if self.coverage else ""
         return f"{self.case} › {self.dtype} › {self.device}: {verdict}; {covered}{errs}"
 
+    def coverage_line(self) -> str | None:
+        """'judged 12,430 of 12,504 entries; not judged: 60 gradients at NaN inputs ...'."""
+        if not self.counts:
+            return None
+        c = self.counts
+        line = f"judged {c['judged']:,} of {c['entries']:,} entries"
+        why = [f"{n:,} {reason}" + (" (their value must be NaN: checked)" if reason == "gradients at NaN inputs" else "")
+               for reason, n in c.items() if reason not in ("entries", "judged") and n]
+        return line + (f"; not judged: {', '.join(why)}" if why else "")
+
     def __str__(self) -> str:
         lines = [self.summary()]
+        if self.coverage_line():
+            lines.append(self.coverage_line())
         if self.failures:
             lines.append("failing regions:")
             lines += [f"  {r.words(self.feature_name)}" for r in self.regions[:REGION_LINES]]

@@ -185,3 +185,11 @@ def test_a_flush_to_zero_is_reported_in_float32_and_fails_in_float16():
     strict = harness.Case("strict", case.forward, case.reference, backward=case.backward, domain=case.domain,
                           underflow="fail")
     assert harness.certify(strict, torch.float32, grid_size=1).kinds == {"underflow"}
+
+
+def test_every_report_says_how_many_entries_were_judged_and_why_not_the_others():
+    report = harness.certify(harness.Case("relu", torch.relu, lambda x: max(x, 0)), torch.float32, grid_size=1)
+    c = report.counts
+    assert c["judged"] + c["gradients at NaN inputs"] + c["kinks"] == c["entries"] > c["judged"]
+    assert (c["gradients at NaN inputs"], c["kinks"]) == (1, 2)   # NaN; -0 and +0
+    assert f"judged {c['judged']:,} of {c['entries']:,} entries; not judged: 1 gradients at NaN inputs" in str(report)

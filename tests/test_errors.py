@@ -146,6 +146,17 @@ def test_reference_that_never_converges(monkeypatch):
            "never converged (unresolved at 2048 bits)")
 
 
+def test_a_nan_reference_inside_the_domain_never_certifies():
+    broken(harness.Case("nan reference", lambda x: 3 * x + 7, lambda x: mpmath.nan,
+                        domain=harness.domains.interval(1, 2)), None, "the reference is NaN (value)")
+    # NaN above 10 would hide a naive softplus's NaN gradients above 88.7.
+    err = broken(harness.Case("nan above 10", lambda x: torch.log(1 + torch.exp(x)),
+                              lambda x: mpmath.log1p(mpmath.exp(x)) if x < 10 else mpmath.nan), None,
+                 "the reference is NaN")
+    (x,) = err.point
+    assert x >= 10
+
+
 # -- grid ------------------------------------------------------------------------------------
 def test_structured_grid_with_nan_in_a_positive_domain():
     points = [np.array([1.0, 2.0]), np.array([3.0, math.nan])]
