@@ -39,6 +39,7 @@ class _Sample:
     output: np.ndarray | None = None
     grads: tuple[np.ndarray, ...] | None = None
     cotangent: np.ndarray | None = None
+    unstable: tuple[np.ndarray, ...] | None = None   # gradient entries a second backward call changed
 
 
 @dataclass(frozen=True)
@@ -281,9 +282,15 @@ class _Misshapen(CaseError):
     device: a property of the code, not of any point."""
 
 
+class _Mutating(CaseError):
+    """The backward wrote into the cotangent it was handed: the code's fault, at no one point."""
+
+
 def _claimed(case: Case, sample: _Sample, dtype, device) -> None:
     try:
         _run(case, sample, dtype, device)
+    except _Mutating as err:
+        raise CaseError(case.name, err.cause) from err
     except _Misshapen as err:
         # Named with the shapes the user's code really saw, not a one-point retry's.
         batch = (f" (an elementwise case gets the whole grid, {sample.arrays[0].size} points, as one 1-D "
@@ -311,7 +318,22 @@ def _run(case: Case, sample: _Sample, dtype, device) -> None:
         raise CaseError(case.name, f"forward raised {type(exc).__name__}: {exc}") from exc
     _check_tensor(case, "forward", y, dtype, device, tensors[0].shape if case.elementwise else None)
     sample.cotangent = np.ones(tuple(y.shape)) if case.elementwise else _cotangent(tuple(y.shape))
-    grad_out = torch.tensor(sample.cotangent, dtype=dtype, device=device)
+    # The backward twice on the same inputs: a claim that changes between
+    # calls (atomics, uninitialised memory, a random draw) is judged as such,
+    # not by whichever answer came first.
+    first = _backward(case, tensors, y, sample.cotangent, dtype, device, again=True)
+    second = _backward(case, tensors, y, sample.cotangent, dtype, device, again=False)
+    sample.output = y.detach().to("cpu", torch.float64).numpy()
+    sample.grads = tuple(g.detach().to("cpu", torch.float64).numpy() for g in first)
+    again = tuple(g.detach().to("cpu", torch.float64).numpy() for g in second)
+    sample.unstable = tuple((a != b) & ~(np.isnan(a) & np.isnan(b)) for a, b in zip(sample.grads, again))
+
+
+def _backward(case: Case, tensors: list, y, cotangent: np.ndarray, dtype, device, again: bool) -> tuple:
+    """One call of the claimed VJP; a backward that writes into its
+    ``grad_output`` is a broken case (the caller's cotangent changes under it)."""
+    grad_out = torch.tensor(cotangent, dtype=dtype, device=device)
+    handed = grad_out.clone()
     if case.backward is not None:
         try:
             grads = case.backward(*[t.detach() for t in tensors], grad_out)
@@ -324,14 +346,16 @@ def _run(case: Case, sample: _Sample, dtype, device) -> None:
             _check_tensor(case, f"backward (gradient {k})", g, dtype, device, t.shape)
     elif y.requires_grad:
         try:
-            grads = torch.autograd.grad(y, tensors, grad_out, allow_unused=True)
+            grads = torch.autograd.grad(y, tensors, grad_out, allow_unused=True, retain_graph=again)
         except Exception as exc:
             raise CaseError(case.name, f"autograd through forward raised {type(exc).__name__}: {exc}") from exc
         grads = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors))
     else:
         grads = tuple(torch.zeros_like(t) for t in tensors)  # a detached forward claims zero gradients
-    sample.output = y.detach().to("cpu", torch.float64).numpy()
-    sample.grads = tuple(g.detach().to("cpu", torch.float64).numpy() for g in grads)
+    if not torch.equal(grad_out, handed):
+        raise _Mutating(case.name, "the backward changed grad_output in place (e.g. g.mul_(...)): the "
+                                    "caller's cotangent is not the backward's to write; compute into a new tensor")
+    return grads
 
 
 def _check_tensor(case, what, t, dtype, device, shape) -> None:
@@ -671,6 +695,7 @@ class _Quantity:
     shapes: list             # per unit: the quantity's shape (for labels of structured entries)
     input: int | None = None         # a gradient's input
     kink: np.ndarray | None = None   # not differentiable there: reported, never judged
+    unstable: np.ndarray | None = None   # a second backward call gave another number there
 
     def label(self, j: int) -> str:
         shape = self.shapes[self.unit[j]]
@@ -714,8 +739,9 @@ def _quantities(case, units, table: TruthTable, samples, f, names) -> list[_Quan
         qname = "gradient" if len(names) == 1 else f"d/d{name}"
         shapes = [np.shape(u.point[k]) for u in units] if structured else [()] * n
         claimed = pick([samples[u.sample].grads[k] for u in units] if structured else [samples[0].grads[k]])
+        unstable = pick([samples[u.sample].unstable[k] for u in units] if structured else [samples[0].unstable[k]])
         out.append(_Quantity("gradient", qname, len(out), claimed, grad_truth[at], table.grad_kappa[at],
-                             table.grad_scale[at], unit, elem, shapes, k, table.kink[at]))
+                             table.grad_scale[at], unit, elem, shapes, k, table.kink[at], unstable.astype(bool)))
     return out
 
 
@@ -774,6 +800,9 @@ def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
             # Without a reference the estimate stands in for the truth in the error measure.
             ulps = np.where(judged_fd, np.where(informative, ulps_between(q.claimed, fd_value, f), np.nan), ulps)
             bits = np.where(judged_fd, np.where(informative, bits_of_error(ulps, f), np.nan), bits)
+    if q.unstable is not None:
+        # Whatever the first answer's error, the backward has no one answer there.
+        fd_kind = np.where(q.unstable, CODE["non-deterministic"], fd_kind)
     judged = ~np.isnan(bits) & (~np.isnan(q.truth) | nan_mask | no_truth)
     return _Judged(q, kind, fd_kind, ulps, bits, judged, fd_value, np.log2(1.0 + at_zero), reported)
 

@@ -5,6 +5,8 @@ KINDS = {
     "finite-vs-inf": "finite where the truth rounds to inf",
     "wrong-sign": "the sign differs from the truth's",
     "silent-zero": "exactly zero where the truth is not",
+    # Before lost-digits: a backward without one answer is not judged by the luck of its first.
+    "non-deterministic": "a second backward call on the same inputs gives another number",
     "lost-digits": "more bits of error than the budget allows",
     "inconsistent": "the backward disagrees with finite differences of the forward",
     "nan-swallowed": "a NaN input gives a number",

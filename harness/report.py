@@ -258,6 +258,8 @@ def regions(columns: list[tuple]) -> list[Region]:
             run_claimed = claimed[start:stop].tolist()
             if name == "lost-digits":
                 claimed_text = f"off by up to {float(bits[start:stop].max()):.1f} bits"
+            elif name == "non-deterministic":
+                claimed_text = f"{describe_values(run_claimed)} changes between two backward calls"
             elif name == "inconsistent":
                 claimed_text = f"{describe_values(run_claimed)} disagrees with finite differences"
             else:

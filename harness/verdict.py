@@ -87,7 +87,8 @@ def against_finite_differences(claimed: np.ndarray, estimate: np.ndarray, error:
     # An estimate beyond the format's range is no finite estimate in that format.
     estimate = np.where(np.abs(estimate) > f.max, np.copysign(np.inf, estimate), estimate)
     with np.errstate(invalid="ignore", over="ignore"):
-        scale = np.maximum(np.abs(estimate), np.abs(claimed))
+        # fmax: a NaN claim leaves the estimate's own size (the column shows it where it helps most).
+        scale = np.fmax(np.abs(estimate), np.abs(claimed))
         informative = np.isfinite(estimate) & np.isfinite(error) & (error <= FD_INFORMATIVE * scale)
         slack = FD_SIGMAS * error + allowed * ulp_of(np.abs(estimate), f)
         far = np.abs(claimed - estimate) > slack

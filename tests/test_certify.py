@@ -193,3 +193,27 @@ def test_every_report_says_how_many_entries_were_judged_and_why_not_the_others()
     assert c["judged"] + c["gradients at NaN inputs"] + c["kinks"] == c["entries"] > c["judged"]
     assert (c["gradients at NaN inputs"], c["kinks"]) == (1, 2)   # NaN; -0 and +0
     assert f"judged {c['judged']:,} of {c['entries']:,} entries; not judged: 1 gradients at NaN inputs" in str(report)
+
+
+def test_a_backward_that_changes_between_calls_is_non_deterministic_where_it_does():
+    calls = []
+
+    def noisy(x, g):   # a different last bit on every other call, for x > 3 only
+        calls.append(1)
+        return g * torch.sigmoid(x) * (1 + (len(calls) % 2) * 2.0 ** -20 * (x > 3))
+
+    case = harness.Case("noisy", torch.nn.functional.softplus, softplus_ref, backward=noisy,
+                        domain=harness.domains.interval(-4, 8))
+    report = harness.certify(case, torch.float32, grid_size=1)
+    assert report.kinds == {"non-deterministic"}
+    assert all(f.point[0] > 3 and f.quantity == "gradient" for f in report.failures)
+    assert "changes between two backward calls" in str(report)
+
+
+def test_the_finite_difference_column_shows_the_estimate_where_the_claim_is_nan():
+    naive = with_backward("naive sigmoid", torch.nn.functional.softplus,
+                          lambda x: torch.exp(x) / (1 + torch.exp(x)), softplus_ref, domain=harness.domains.interval(80, 100))
+    report = harness.certify(naive, torch.float32, grid_size=1)
+    # (Next to the domain's end at 100 no stencil fits: no estimate there.)
+    nan = [f for f in report.failures if f.quantity == "gradient" and f.claimed != f.claimed and f.point[0] < 99]
+    assert nan and all(f.finite_difference == 1.0 for f in nan) and {f.kind for f in nan} == {"non-finite"}

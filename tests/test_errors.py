@@ -117,6 +117,30 @@ def test_custom_backward_raising_names_the_point():
            "backward raised RuntimeError: no gradient here")
 
 
+class SquareInPlace(torch.autograd.Function):
+    """x**2 whose backward scales the grad_output it is handed."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g.mul_(2 * x)
+
+
+@pytest.mark.parametrize("case", [
+    harness.Case("in place", lambda x: x * x, lambda x: x * x, backward=lambda x, g: g.mul_(2 * x)),
+    harness.Case("in place Function", SquareInPlace.apply, lambda x: x * x),
+], ids=["backward=", "autograd.Function"])
+def test_a_backward_writing_into_grad_output_is_a_broken_case(case):
+    with pytest.raises(harness.CaseError, match="changed grad_output in place") as info:
+        harness.certify(case, torch.float32, grid_size=1)
+    assert info.value.case == case.name
+
+
 # -- reference -------------------------------------------------------------------------------
 def test_reference_raising_names_the_point():
     def reference(x):

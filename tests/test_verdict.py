@@ -5,7 +5,7 @@ import torch
 
 from harness.floats import fmt
 from harness.kinds import KIND_NAMES
-from harness.verdict import against_truth
+from harness.verdict import against_finite_differences, against_truth
 
 
 def kinds(claimed, truth, dtype=torch.float32, allowed=8.0):
@@ -22,3 +22,10 @@ def test_a_flush_to_zero_below_the_smallest_normal_is_underflow_not_silent_zero(
     assert kinds([3 * tiny32, -1e-40], [1e-40, 1e-40]) == ["lost-digits", "wrong-sign"]
     # float16's subnormals are 6e-8 to 6e-5.
     assert kinds([0.0, 0.0], [6e-5, 2 * tiny16], torch.float16) == ["underflow", "silent-zero"]
+
+
+def test_a_nan_claim_keeps_the_finite_difference_estimate():
+    bad, informative = against_finite_differences(np.array([np.nan, 1.0]), np.array([1.0, 1.0]),
+                                                  np.array([1e-6, 1e-6]), np.array([16.0, 16.0]),
+                                                  fmt(torch.float32))
+    assert informative.tolist() == [True, True] and bad.tolist() == [True, False]
