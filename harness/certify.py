@@ -21,7 +21,7 @@ from .expectations import expectation_for
 from .finite_differences import vjp_estimate
 from .floats import Format, bits_of_error, fmt, ulps_between
 from .kinds import CODE, KIND_NAMES
-from .report import Failure, Measures, Report, regions
+from .report import Failure, Measures, Report, boxes, regions
 from .tolerance import allowed_at_zero, allowed_ulps, base_ulps, underflow_policy
 from .truth import ReferenceFailure
 from .truth_pool import PointFailure, Task, default_workers, solve_all
@@ -842,18 +842,13 @@ def _judge(case, report: Report, units, table: TruthTable, estimates, samples, d
                                        float(v.q.truth[j]), float(v.fd_value[j]), float(v.ulps[j]),
                                        float(v.bits[j]), float(v.budget_bits[j]), float(features[v.q.unit[j]])))
     report.measured = _measured(verdicts, points, features)
-    columns = []
-    for v in verdicts:
-        shown = v.judged | (v.worst_kind >= 0)
-        columns.append((v.q.name, features[v.q.unit][shown], v.worst_kind[shown], v.q.claimed[shown],
-                        v.q.truth[shown], np.where(v.judged, v.bits, 0.0)[shown],
-                        (v.q.unit[shown] * len(verdicts) + v.q.position)))
-    report.regions = regions(columns)
+    shown = [v.judged | (v.worst_kind >= 0) for v in verdicts]
+    report.regions = _regions(case, names, units, features, verdicts, [v.worst_kind for v in verdicts], shown)
     # Flushes to zero the policy lists without failing: runs among the same judged entries.
-    shown = [v.judged | v.reported for v in verdicts]
-    report.underflows = regions([(v.q.name, features[v.q.unit][m], np.where(v.reported, CODE["underflow"], -1)[m],
-                                  v.q.claimed[m], v.q.truth[m], v.bits[m], v.q.unit[m] * len(verdicts) + v.q.position)
-                                 for v, m in zip(verdicts, shown)] if any(v.reported.any() for v in verdicts) else [])
+    if any(v.reported.any() for v in verdicts):
+        report.underflows = _regions(case, names, units, features, verdicts,
+                                     [np.where(v.reported, CODE["underflow"], -1) for v in verdicts],
+                                     [v.judged | v.reported for v in verdicts])
     # Quantities in the order a unit-by-unit pass first judges them.
     judged = sorted((v for v in verdicts if v.judged.any()),
                     key=lambda v: (int(v.q.unit[v.judged].min()), v.q.position))
@@ -889,6 +884,19 @@ def _counts(verdicts: list[_Judged], nan_unit: np.ndarray, no_truth: bool) -> di
         counts["kinks"] += int(kink.sum())
         counts["no informative finite difference"] += int((left & ~at_nan & ~kink).sum()) if no_truth else 0
     return counts
+
+
+def _regions(case: Case, names, units, features: np.ndarray, verdicts: list[_Judged], kinds: list, shown: list):
+    """Runs of entries failing alike (kind codes ``kinds``, among the entries
+    ``shown``): by feature, or as boxes in (x, y) for a two-input elementwise
+    case without a feature of its own (not runs of max(|x|, |y|))."""
+    boxed = case.elementwise and case.feature is None and len(names) == 2
+    columns = []
+    for v, kind, m in zip(verdicts, kinds, shown):
+        where = (units.stacked[v.q.unit][m, 0], units.stacked[v.q.unit][m, 1]) if boxed else (features[v.q.unit][m],)
+        columns.append((v.q.name, *where, kind[m], v.q.claimed[m], v.q.truth[m], np.where(v.judged, v.bits, 0.0)[m],
+                        v.q.unit[m] * len(verdicts) + v.q.position))
+    return boxes(columns, tuple(names)) if boxed else regions(columns)
 
 
 def _kinks(report: Report, verdicts: list[_Judged], points: list) -> None:

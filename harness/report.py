@@ -101,21 +101,26 @@ class Region:
     to_end: bool
     claimed: str
     truth: str
+    where: str | None = None   # a box of a two-input case in words ("x >= 88.7, every y"); lo, hi: its x
 
     def words(self, feature_name: str) -> str:
-        if self.from_start and self.to_end:
-            where = f"every {feature_name}"
-        elif self.from_start:
-            where = f"{feature_name} <= {self.hi:.6g}"
-        elif self.to_end:
-            where = f"{feature_name} >= {self.lo:.6g}"
-        elif self.lo == self.hi == 0:
-            where = f"{feature_name} = ±0"
-        elif self.lo == self.hi:
-            where = f"{feature_name} = {self.lo:.6g}"
-        else:
-            where = f"{feature_name} in [{self.lo:.6g}, {self.hi:.6g}]"
+        where = self.where or _span(feature_name, self.lo, self.hi, self.from_start, self.to_end)
         return f"{where} ({self.count} pts): {self.quantity} {self.claimed}, truth {self.truth} [{self.kind}]"
+
+
+def _span(name: str, lo: float, hi: float, from_start: bool, to_end: bool) -> str:
+    """One coordinate's stretch in words: 'every x', 'x <= 3', 'x in [1, 2]'."""
+    if from_start and to_end:
+        return f"every {name}"
+    if from_start:
+        return f"{name} <= {hi:.6g}"
+    if to_end:
+        return f"{name} >= {lo:.6g}"
+    if lo == hi == 0:
+        return f"{name} = ±0"
+    if lo == hi:
+        return f"{name} = {lo:.6g}"
+    return f"{name} in [{lo:.6g}, {hi:.6g}]"
 
 
 @dataclass
@@ -267,3 +272,61 @@ def regions(columns: list[tuple]) -> list[Region]:
             out.append(Region(quantity, name, float(feature[start]), float(feature[stop - 1]), int(stop - start),
                               start == 0, stop == n, claimed_text, describe_values(truth[start:stop].tolist())))
     return sorted(out, key=lambda r: (SEVERITY[r.kind], r.lo))
+
+
+def boxes(columns: list[tuple], names: tuple[str, str]) -> list[Region]:
+    """``regions`` of a two-input elementwise case as boxes in (x, y):
+    ``columns`` as for ``regions`` with the feature replaced by the two
+    inputs, ``(name, x, y, kind, claimed, truth, bits, order)``. Along each
+    row of equal x the failing runs in y are found at once; neighbouring rows
+    whose runs read alike merge into one box (``x >= 88.7, every y``). The
+    grid is not a full product, so a row's runs are among the y it holds."""
+    out = []
+    for quantity, x, y, kind, claimed, truth, bits, _ in sorted(
+            (c for c in columns if np.size(c[1])), key=lambda c: np.min(c[7])):
+        by_xy = np.lexsort((y, x))   # NaN last in each
+        x, y, kind = x[by_xy], y[by_xy], kind[by_xy]
+        claimed, truth, bits = claimed[by_xy], truth[by_xy], bits[by_xy]
+        new_row = np.concatenate([[True], ~((x[1:] == x[:-1]) | (np.isnan(x[1:]) & np.isnan(x[:-1])))])
+        row = np.cumsum(new_row) - 1
+        row_end = np.concatenate([new_row[1:], [True]])
+        y_first, y_last = new_row, row_end
+        for code in np.unique(kind[kind >= 0]).tolist():
+            hit = kind == code
+            starts = np.flatnonzero(hit & (new_row | ~np.concatenate([[False], hit[:-1]])))
+            stops = np.flatnonzero(hit & (row_end | ~np.concatenate([hit[1:], [False]])))
+            # Each run's reading in y; a row's reading is the tuple of its runs'.
+            readings: dict[int, list] = {}
+            for a, b in zip(starts.tolist(), stops.tolist()):
+                # "every y": every y the row holds (a sweep's rows hold a few typical ones).
+                readings.setdefault(int(row[a]), []).append(
+                    (_span(names[1], float(y[a]), float(y[b]), bool(y_first[a]), bool(y_last[b])), a, b))
+            rows = sorted(readings)
+            group: list[int] = []
+            for r in rows + [None]:
+                if group and (r is None or r != group[-1] + 1 or
+                              [w for w, *_ in readings[r]] != [w for w, *_ in readings[group[0]]]):
+                    out += _row_boxes(quantity, code, group, readings, row, x, claimed, truth, bits, names[0])
+                    group = []
+                if r is not None:
+                    group.append(r)
+    return sorted(out, key=lambda r: (SEVERITY[r.kind], r.lo))
+
+
+def _row_boxes(quantity, code, group, readings, row, x, claimed, truth, bits, x_name) -> list[Region]:
+    """One box per run of the rows ``group`` (neighbours reading alike)."""
+    n_rows = int(row[-1]) + 1
+    x_lo, x_hi = float(x[np.flatnonzero(row == group[0])[0]]), float(x[np.flatnonzero(row == group[-1])[0]])
+    x_words = _span(x_name, x_lo, x_hi, group[0] == 0, group[-1] == n_rows - 1)
+    out = []
+    name = KIND_NAMES[code]
+    for k, (y_words, _, _) in enumerate(readings[group[0]]):
+        take = np.concatenate([np.arange(readings[r][k][1], readings[r][k][2] + 1) for r in group])
+        if name == "lost-digits":
+            claimed_text = f"off by up to {float(bits[take].max()):.1f} bits"
+        else:
+            claimed_text = describe_values(claimed[take].tolist())
+        where = "everywhere" if x_words.startswith("every ") and y_words.startswith("every ") else f"{x_words}, {y_words}"
+        out.append(Region(quantity, name, x_lo, x_hi, int(take.size), group[0] == 0, group[-1] == n_rows - 1,
+                          claimed_text, describe_values(truth[take].tolist()), where))
+    return out
