@@ -20,6 +20,8 @@ at them. A value accepted at ``b`` bits is checked once more at
 
 The precision is raised by the bits missing (not doubled blindly); a point
 that is still unresolved at ``MAX_BITS`` is a reference that never converges.
+A truth certainly beyond every format's range (below ``2**-1075`` or above
+``2**1025``) needs only its magnitude: it rounds to ±0 or ±inf everywhere.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ ZERO_CHECK_BITS = 2400    # resolves x**2 for every float64 x (2**-2148)
 MAX_BITS = 1 << 15
 KAPPA_STEP = 24           # relative perturbation for the gradient's condition number
 INFINITY_STANDIN = mpmath.ldexp(1, 1200)  # ±inf inputs: the limit, read far past every format
+#: A truth that is certainly below half the smallest subnormal of every format
+#: rounds to ±0 in all of them, and one certainly above 2**1024 (past float64's
+#: max) to ±inf: its magnitude is all a verdict needs.
+UNDER_EVERY_FORMAT = mpmath.ldexp(1, -1076)
+OVER_EVERY_FORMAT = mpmath.ldexp(1, 1025)
 
 
 class ReferenceFailure(Exception):
@@ -123,6 +130,26 @@ def _mag(v):
     if not mpmath.isfinite(v):
         return math.inf
     return int(mpmath.mag(v))
+
+
+def _decided(v, err) -> bool:
+    """True when every number within ``err`` of ``v`` rounds alike in every
+    format: below half the smallest subnormal (to 0; the sign of a zero is not
+    judged) or above the largest float (to an infinity of ``v``'s sign), so no
+    more precision is needed. ``ncdf(-1.7e38)`` is about e**-1.4e76."""
+    if not (mpmath.isfinite(v) and mpmath.isfinite(err)):
+        return False
+    with mpmath.workprec(64):
+        a = abs(v)
+        return a + err < UNDER_EVERY_FORMAT or a - err > OVER_EVERY_FORMAT
+
+
+def _more(missing, bits: int) -> int:
+    """Bits to add for ``missing`` bits. A miss past ``MAX_BITS`` means the
+    lower precision got the exponent itself wrong (``2**(x + h)`` at x =
+    1.7e308 below 1100 bits is off by a factor 2**(2**850)), not that so many
+    bits are needed: the precision doubles instead."""
+    return math.ceil(missing) + 16 if bits + missing + 16 <= MAX_BITS else bits
 
 
 def _weighted(values: list, g: list, bits: int):
@@ -283,7 +310,8 @@ class PointSolver:
                 with mpmath.workprec(bits + 64):
                     err = abs(lo - hi) + mpmath.ldexp(abs(hi), -bits)
                 missing = _mag(err) - (_mag(hi) - target)
-                need = max(need, math.ceil(missing) + 16 if missing > 0 else 0)
+                if missing > 0 and not _decided(hi, err):
+                    need = max(need, _more(missing, bits))
             with mpmath.workprec(bits + 64):
                 base_err = abs(_weighted(rough, self.g, bits + 64) - _weighted(base, self.g, bits + 64))
             grads, kinks, columns, step_more = [None] * self.n, [False] * self.n, {}, False
@@ -293,8 +321,15 @@ class PointSolver:
                 grads[i], columns[i] = d.estimate, d.column
                 if not (mpmath.isfinite(d.estimate) and mpmath.isfinite(d.rounding)):
                     continue
+                # A quotient whose noise bound alone is below every format's
+                # half subnormal (or a change past every range) rounds alike
+                # however many bits follow: 2**x at x = -1.7e308 is resolved only
+                # past 1100 bits. A large truncation is no such bound (sin(x)/x
+                # stepped far past its period), so only noise-limited ones count.
+                with mpmath.workprec(64):
+                    noise_decided = d.truncation <= d.rounding and _decided(d.estimate, d.rounding + d.truncation)
                 if d.exact_zero:
-                    if d.rounding == 0 or self._flat_nearby(i):
+                    if d.rounding == 0 or noise_decided or self._flat_nearby(i):
                         grads[i] = mpmath.mpf(0)
                     else:
                         need = max(need, bits)  # a real change hides below this precision
@@ -302,13 +337,15 @@ class PointSolver:
                 # A central quotient that is exactly 0 by symmetry (x**2 or |x| at 0)
                 # is judged against the one-sided quotients' size.
                 size = d.estimate if d.estimate != 0 or d.one_sided is None else max(map(abs, d.one_sided))
-                if size == 0:
+                if size == 0 and not noise_decided:
                     need = max(need, bits)  # the stencil moved but the quotient reads 0: unresolved
+                    continue
+                if noise_decided:
                     continue
                 limit = _mag(size) - target
                 if _mag(d.rounding) > limit:
                     # Nothing else can be read from an unresolved quotient.
-                    need = max(need, math.ceil(_mag(d.rounding) - limit) + 16)
+                    need = max(need, _more(_mag(d.rounding) - limit, bits))
                     continue
                 if self._is_kink(i, q, bits, d):
                     kinks[i] = True
@@ -352,7 +389,8 @@ class PointSolver:
             if not (mpmath.isfinite(lo) and mpmath.isfinite(hi)):
                 return high - bits
             with mpmath.workprec(high + 64):
-                if _mag(abs(lo - hi)) > _mag(hi) - target:
+                err = abs(lo - hi)
+                if _mag(err) > _mag(hi) - target and not _decided(hi, err):
                     return high - bits
         return None
 

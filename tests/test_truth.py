@@ -135,3 +135,29 @@ def test_a_central_zero_is_a_symmetry_only_if_a_high_precision_says_so():
     t = solve_point(paraboloid, [0.0, -1.31777e-82], [1.0], [real(), real()])
     assert float(t.grad[0]) == pytest.approx(1.31777e-82 / 4, rel=1e-15, abs=0)
     assert truth(lambda x: x**2, 0.0).grad[0] == 0 and truth(lambda x: x**2, 0.0).bits == 160
+
+
+@pytest.mark.parametrize("reference, x", [
+    (mpmath.ncdf, -1.7e38),
+    (lambda x: mpmath.mpf(2) ** x, -math.inf),
+    (lambda x: mpmath.mpf(2) ** x, -1.7e308),
+    (lambda x: x * mpmath.ncdf(x), -1e30),
+    (lambda x: x * mpmath.ncdf(x), -math.inf),
+    (lambda x: x * mpmath.ncdf(x), -1.7e308),
+])
+def test_a_truth_below_every_format_only_needs_its_magnitude(reference, x):
+    # Each never converged (32768 bits): e.g. 2**(x + h) at x = -1.7e308 resolves only past 1100 bits.
+    t = truth(reference, x)
+    assert abs(t.value[0]) < mpmath.ldexp(1, -1075) and abs(t.grad[0]) < mpmath.ldexp(1, -1075)
+    assert t.value[0] != 0 or math.isinf(x)
+    assert not t.kink[0]
+
+
+def test_a_truth_above_every_format_only_needs_its_magnitude():
+    t = truth(lambda x: mpmath.exp(x ** 2), 1e200)
+    assert t.value[0] > mpmath.ldexp(1, 1024) and t.grad[0] > mpmath.ldexp(1, 1024)
+
+
+def test_a_random_reference_still_never_converges():
+    with pytest.raises(ReferenceFailure, match="never converged"):
+        truth(lambda x: mpmath.rand(), 1.0)
