@@ -47,6 +47,7 @@ ZERO_CHECK_BITS = 2400    # resolves x**2 for every float64 x (2**-2148)
 MAX_BITS = 1 << 15
 KAPPA_STEP = 24           # relative perturbation for the gradient's condition number
 INFINITY_STANDIN = mpmath.ldexp(1, 1200)  # ±inf inputs: the limit, read far past every format
+LIMIT_READINGS = 3        # ... at INFINITY_STANDIN**1, **2, **4
 #: A truth that is certainly below half the smallest subnormal of every format
 #: rounds to ±0 in all of them, and one certainly above 2**1024 (past float64's
 #: max) to ±inf: its magnitude is all a verdict needs.
@@ -286,6 +287,41 @@ class PointSolver:
         with mpmath.workprec(b + 64):
             return abs((lp - centre) / h - (centre - lm) / h) > gap / 2
 
+    def _value_need(self, bits: int, target: int) -> tuple[list, list, int]:
+        """The values at ``bits`` and ``bits - ESTIMATE_BITS``, and the bits
+        they still miss (0 when resolved)."""
+        rough, base = self.f(self.x, bits - ESTIMATE_BITS), self.f(self.x, bits)
+        need = 0
+        for lo, hi in zip(rough, base):
+            if not mpmath.isfinite(hi):
+                continue
+            if not mpmath.isfinite(lo):
+                need = max(need, bits)  # finite only at the higher precision: far from resolved
+                continue
+            if hi == 0 and lo == 0:
+                if any(v != 0 for v in self.f(self.x, max(ZERO_CHECK_BITS, bits))):
+                    need = max(need, ZERO_CHECK_BITS - bits)
+                continue
+            with mpmath.workprec(bits + 64):
+                err = abs(lo - hi) + mpmath.ldexp(abs(hi), -bits)
+            missing = _mag(err) - (_mag(hi) - target)
+            if missing > 0 and not _decided(hi, err):
+                need = max(need, _more(missing, bits))
+        return rough, base, need
+
+    def solve_value(self) -> tuple[list, int]:
+        """The verified value alone (at an input of ±inf itself, where
+        differences cannot be taken), with the bits used."""
+        bits = START_BITS
+        while bits <= MAX_BITS:
+            _, base, need = self._value_need(bits, VERIFIED_BITS)
+            if need == 0:
+                need = self._recheck(base, bits, VERIFIED_BITS) or 0
+                if need == 0:
+                    return base, bits
+            bits += need
+        raise ReferenceFailure(f"never converged (unresolved at {MAX_BITS} bits)")
+
     # -- the loop --------------------------------------------------------------------
     def solve(self) -> PointTruth:
         bits = START_BITS
@@ -295,23 +331,7 @@ class PointSolver:
         while True:
             if bits > MAX_BITS:
                 raise ReferenceFailure(f"never converged (unresolved at {MAX_BITS} bits)")
-            rough, base = self.f(self.x, bits - ESTIMATE_BITS), self.f(self.x, bits)
-            need = 0
-            for lo, hi in zip(rough, base):
-                if not mpmath.isfinite(hi):
-                    continue
-                if not mpmath.isfinite(lo):
-                    need = max(need, bits)  # finite only at the higher precision: far from resolved
-                    continue
-                if hi == 0 and lo == 0:
-                    if any(v != 0 for v in self.f(self.x, max(ZERO_CHECK_BITS, bits))):
-                        need = max(need, ZERO_CHECK_BITS - bits)
-                    continue
-                with mpmath.workprec(bits + 64):
-                    err = abs(lo - hi) + mpmath.ldexp(abs(hi), -bits)
-                missing = _mag(err) - (_mag(hi) - target)
-                if missing > 0 and not _decided(hi, err):
-                    need = max(need, _more(missing, bits))
+            rough, base, need = self._value_need(bits, target)
             with mpmath.workprec(bits + 64):
                 base_err = abs(_weighted(rough, self.g, bits + 64) - _weighted(base, self.g, bits + 64))
             grads, kinks, columns, step_more = [None] * self.n, [False] * self.n, {}, False
@@ -467,7 +487,7 @@ def sign_patterns(n: int) -> list[list[int]]:
 def solve_point(flat_reference, x: list[float], g: list[float], domains: list[Domain]) -> PointTruth:
     """Verified truth at one point of a flat reference ``list[mpf] -> list[mpf]``.
 
-    ``x``: the inputs (floats; ±inf stand for the limit, read at ±2**1200),
+    ``x``: the inputs (floats; ±inf stand for the limit, see ``_at_infinity``),
     ``g``: the cotangent, ``domains``: one per input element.
 
     Example:
@@ -475,17 +495,69 @@ def solve_point(flat_reference, x: list[float], g: list[float], domains: list[Do
         >>> float(t.grad[0])
         1e-22
     """
-    xs = [mpmath.mpf(v) if math.isfinite(v) else mpmath.sign(v) * INFINITY_STANDIN for v in x]
     gs = [mpmath.mpf(v) for v in g]
     evaluate = _Evaluator(flat_reference)
-    truth = PointSolver(evaluate, xs, gs, domains).solve()
-    if any(math.isinf(v) for v in x):
-        # The value at an infinite input is the reference's own, where mpmath
-        # can take one (log1p(inf) = inf, where log1p(2**1200) is only 832).
-        try:
-            at_inf = evaluate([mpmath.mpf(v) for v in x], START_BITS)
-        except ReferenceFailure:
-            at_inf = None
-        if at_inf is not None and not any(mpmath.isnan(v) for v in at_inf):
-            truth.value = at_inf
+    if all(math.isfinite(v) for v in x):
+        return PointSolver(evaluate, [mpmath.mpf(v) for v in x], gs, domains).solve()
+    return _at_infinity(evaluate, x, gs, domains)
+
+
+def _at_infinity(evaluate: _Evaluator, x: list[float], g: list, domains: list[Domain]) -> PointTruth:
+    """Truth where an input is ±inf: the limit, read at ±2**1200, ±2**2400 and,
+    unless those two agree, ±2**4800 (``_limit``); the value is the
+    reference's own at ±inf where mpmath has one (``log1p(inf) = inf``),
+    verified like any other (``exp(-inf) + log(1 + 8.6e-78)`` needs 330 bits)."""
+    readings = []
+    for k in range(LIMIT_READINGS):
+        far = INFINITY_STANDIN ** (1 << k)
+        xs = [mpmath.mpf(v) if math.isfinite(v) else mpmath.sign(v) * far for v in x]
+        readings.append(PointSolver(evaluate, xs, g, domains).solve())
+        if k > 0 and _settled(readings[-1].value, readings[-2].value) and _settled(readings[-1].grad, readings[-2].grad):
+            break
+    truth = readings[-1]
+    truth.value = [_limit([r.value[j] for r in readings]) for j in range(len(truth.value))]
+    truth.grad = [None if v is None else _limit([r.grad[i] for r in readings]) for i, v in enumerate(truth.grad)]
+    truth.bits = max(r.bits for r in readings)
+    try:
+        at_inf, bits = PointSolver(evaluate, [mpmath.mpf(v) for v in x], g, domains).solve_value()
+    except ReferenceFailure:
+        return truth   # no value at ±inf itself (a NaN, or an error): the limit stands
+    if not any(mpmath.isnan(v) for v in at_inf):
+        truth.value, truth.bits = at_inf, max(truth.bits, bits)
     return truth
+
+
+def _agree(a, b) -> bool:
+    """Two readings of a limit that round alike in every format."""
+    if a == b:
+        return True
+    if not (mpmath.isfinite(a) and mpmath.isfinite(b)):
+        return False
+    with mpmath.workprec(VERIFIED_BITS + 64):
+        if _decided(a, 0) and _decided(b, 0):
+            return (abs(a) < 1) == (abs(b) < 1) and (abs(a) < 1 or (a > 0) == (b > 0))
+        return _mag(a - b) <= _mag(b) - VERIFIED_BITS
+
+
+def _settled(a: list, b: list) -> bool:
+    return all(u is None or _agree(u, v) for u, v in zip(a, b))
+
+
+def _limit(readings: list):
+    """The limit from readings ever further out: the last when the last two
+    agree; ±inf when each step out grows the magnitude by at least as much as
+    the step before (digamma: 832, 1664, 3327 at 2**1200, 2**2400, 2**4800,
+    d/dx lgamma at +inf is +inf) or when both lie past every format; else the
+    farthest reading."""
+    *_, a, b = readings
+    if _agree(a, b):
+        if mpmath.isfinite(b) and _decided(b, 0) and abs(b) > 1:
+            return mpmath.sign(b) * mpmath.inf
+        return b
+    if len(readings) >= 3 and all(mpmath.isfinite(v) and v != 0 for v in readings):
+        r0, r1, r2 = readings[-3:]
+        with mpmath.workprec(VERIFIED_BITS + 64):
+            same_sign = (r0 > 0) == (r1 > 0) == (r2 > 0)
+            if same_sign and abs(r2) - abs(r1) >= abs(r1) - abs(r0) > 0:
+                return mpmath.sign(r2) * mpmath.inf
+    return b

@@ -161,3 +161,19 @@ def test_a_truth_above_every_format_only_needs_its_magnitude():
 def test_a_random_reference_still_never_converges():
     with pytest.raises(ReferenceFailure, match="never converged"):
         truth(lambda x: mpmath.rand(), 1.0)
+
+
+def test_the_value_at_an_infinite_input_is_verified():
+    # At 160 bits 1 + 8.6e-78 rounds to 1: the value read 0 where it is 8.6e-78.
+    t = solve_point(lambda v: [mpmath.exp(v[0]) + mpmath.log(1 + v[1])], [-math.inf, 8.6e-78], [1.0], [real(), real()])
+    assert float(t.value[0]) == pytest.approx(8.6e-78, rel=1e-15, abs=0)
+    assert float(t.grad[0]) == 0.0 and float(t.grad[1]) == 1.0
+
+
+def test_a_limit_that_keeps_growing_is_infinite_and_one_that_settles_is_not():
+    # digamma(2**1200) is only 831.8: d/dx lgamma at +inf is +inf.
+    assert truth(mpmath.loggamma, math.inf).grad[0] == mpmath.inf
+    t = truth(mpmath.atan, math.inf)
+    assert float(t.value[0]) == pytest.approx(math.pi / 2, rel=1e-15) and float(t.grad[0]) == 0.0
+    t = truth(lambda x: mpmath.log1p(mpmath.exp(x)), -math.inf)
+    assert t.value[0] == 0 and float(t.grad[0]) == 0.0
