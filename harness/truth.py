@@ -266,9 +266,12 @@ class PointSolver:
         down = _weighted(self.f(self._shift(i, -h), bits), self.g, bits + 64)
         return 0 if up == down else bits
 
-    def _is_kink(self, i: int, q: int, bits: int, d: "_Quotient") -> bool:
+    def _is_kink(self, i: int, q: int, bits: int, d: "_Quotient") -> tuple[bool, int | None]:
+        """Whether the point is a kink along input ``i``, and a finer step
+        (``q``) where the gap came from a step far above the function's own
+        scale, else None."""
         if d.one_sided is None:
-            return False
+            return False, None
         dp, dm = d.one_sided
         with mpmath.workprec(bits + 64):
             gap = abs(dp - dm)
@@ -277,15 +280,28 @@ class PointSolver:
             # (2 * relu(-y) beside (y - t)**2 at t = 1e12), so no relative
             # threshold; only gaps the rounding cannot explain count.
             if gap <= 8 * d.rounding or abs(d.half_gap) < gap * 3 / 4:
-                return False
-        # A smooth function's gap shrinks with the step; a kink's does not.
-        h = mpmath.ldexp(self._scale(i), -(q + 20))
-        b = bits + 40
-        centre = _weighted(self.f(self.x, b), self.g, b + 64)
-        lp = _weighted(self.f(self._shift(i, h), b), self.g, b + 64)
-        lm = _weighted(self.f(self._shift(i, -h), b), self.g, b + 64)
-        with mpmath.workprec(b + 64):
-            return abs((lp - centre) / h - (centre - lm) / h) > gap / 2
+                return False, None
+        # A smooth function's gap shrinks with the step; a kink's does not. The
+        # steps must be below the function's own scale: sin(x)/x at x = 1e30
+        # turns within 2*pi while |x| * 2**-40 is 2**60, and there quotients
+        # of any step above 1 disagree. Steps below 2**-60 are below the scale
+        # of every reference that is not pathological.
+        fine = max(q + 20, _mag(self._scale(i)) + 60)
+        if fine == q + 20:
+            return self._gap(i, fine, bits + 40) > gap / 2, None
+        b = bits + 2 * (fine + 20 - q) + 64   # the gap is second order in the step
+        if self._gap(i, fine + 20, b) > self._gap(i, fine, b) / 2:
+            return True, None
+        return False, fine
+
+    def _gap(self, i: int, q: int, bits: int):
+        """|difference of the one-sided quotients| at the step ``scale * 2**-q``."""
+        h = mpmath.ldexp(self._scale(i), -q)
+        centre = _weighted(self.f(self.x, bits), self.g, bits + 64)
+        lp = _weighted(self.f(self._shift(i, h), bits), self.g, bits + 64)
+        lm = _weighted(self.f(self._shift(i, -h), bits), self.g, bits + 64)
+        with mpmath.workprec(bits + 64):
+            return abs((lp - centre) / h - (centre - lm) / h)
 
     def _value_need(self, bits: int, target: int) -> tuple[list, list, int]:
         """The values at ``bits`` and ``bits - ESTIMATE_BITS``, and the bits
@@ -367,8 +383,12 @@ class PointSolver:
                     # Nothing else can be read from an unresolved quotient.
                     need = max(need, _more(_mag(d.rounding) - limit, bits))
                     continue
-                if self._is_kink(i, q, bits, d):
+                kink, finer = self._is_kink(i, q, bits, d)
+                if kink:
                     kinks[i] = True
+                    continue
+                if finer is not None:
+                    steps[i], step_more = finer, True
                     continue
                 if d.estimate == 0 and d.one_sided is not None:
                     asymmetric = self._symmetric(i, q)

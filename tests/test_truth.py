@@ -177,3 +177,16 @@ def test_a_limit_that_keeps_growing_is_infinite_and_one_that_settles_is_not():
     assert float(t.value[0]) == pytest.approx(math.pi / 2, rel=1e-15) and float(t.grad[0]) == 0.0
     t = truth(lambda x: mpmath.log1p(mpmath.exp(x)), -math.inf)
     assert t.value[0] == 0 and float(t.grad[0]) == 0.0
+
+
+@pytest.mark.parametrize("x", [1e30, -1.7e38, -1.7e308])
+def test_a_function_turning_far_below_the_step_is_not_a_kink(x):
+    # The step |x| 2**-40 spans ~1e18 periods at 1e30: the one-sided quotients disagreed.
+    t = truth(lambda v: mpmath.sin(v) / v, x)
+    with mpmath.workprec(4000):
+        v = mpmath.mpf(x)
+        expected = mpmath.cos(v) / v - mpmath.sin(v) / v**2
+        assert t.kink == [False]
+        assert abs(t.grad[0] - expected) <= abs(expected) * mpmath.ldexp(1, -60)
+    assert truth(lambda v: max(v, 0), 0.0).kink == [True]
+    assert truth(lambda v: max(v - mpmath.mpf(x), 0), x).kink == [True]   # a kink at a huge point still is one
