@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Domain:
@@ -35,7 +37,7 @@ class Domain:
             return (x > 0 and self.hi is None) or (x < 0 and self.lo is None)
         return lo < x < hi
 
-    def contains_many(self, x) -> "np.ndarray":
+    def contains_many(self, x) -> np.ndarray:
         """``contains`` of every value of an array, at once.
 
         Example:
@@ -43,8 +45,6 @@ class Domain:
             >>> Domain(lo=0.0).contains_many(np.array([-1.0, 0.0, 2.0, np.inf, np.nan])).tolist()
             [False, False, True, True, False]
         """
-        import numpy as np
-
         x = np.asarray(x, dtype=np.float64)
         if self.values is not None:
             return np.isin(x, self.values)

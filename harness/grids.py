@@ -121,7 +121,7 @@ def extreme(dtype: torch.dtype, domain: Domain | None = None, size: int = DEFAUL
     raw = (_specials(f) + _binades(f, max(size, 1), rng) + _character(f, max(size, 1))
            + _endpoints(domain, f) + _random(f, max(size, 1), rng))
     values = _round(np.array(raw, dtype=np.float64), dtype)
-    keep = np.array([domain.contains(float(v)) or (math.isnan(v) and domain == real()) for v in values])
+    keep = domain.contains_many(values) | (np.isnan(values) & (domain == real()))
     return _unique_sorted(values[keep])
 
 

@@ -3,7 +3,7 @@
 The truth is pure Python (mpmath) and holds the GIL, so threads do not help;
 processes do. Workers are forked, so a reference defined anywhere (a lambda
 in a case file) needs no pickling: each worker reads the task list it
-inherited and sends back only the index and the ``PointTruth``.
+inherited and sends back only the index and the truth (or its encoded record).
 
 Given a ``concurrent.futures.Executor`` instead (a Dask client's
 ``get_executor()``), the tasks travel to it in chunks, so the executor must
@@ -22,7 +22,7 @@ from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
 from typing import Callable
 
-from .truth import PointTruth, ReferenceFailure, solve_point
+from .truth import ReferenceFailure, solve_point
 
 #: Below this many points a pool costs more than it saves.
 MIN_PARALLEL = 48
