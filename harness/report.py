@@ -193,7 +193,8 @@ class Report:
             return None
         c = self.counts
         line = f"judged {c['judged']:,} of {c['entries']:,} entries"
-        why = [f"{n:,} {reason}" + (" (their value must be NaN: checked)" if reason == "gradients at NaN inputs" else "")
+        why = [f"{n:,} {_singular(reason) if n == 1 else reason}"
+               + (" (their value must be NaN: checked)" if reason == "gradients at NaN inputs" else "")
                for reason, n in c.items() if reason not in ("entries", "judged") and n]
         return line + (f"; not judged: {', '.join(why)}" if why else "")
 
@@ -219,6 +220,12 @@ class Report:
             lines.append(f"not differentiable (reported, not judged): {shown}{more}")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _singular(reason: str) -> str:
+    """'gradient at NaN inputs', 'kink': one of what ``reason`` counts."""
+    head, _, rest = reason.partition(" ")
+    return (head[:-1] if head.endswith("s") else head) + (f" {rest}" if rest else "")
 
 
 def _num(v: float) -> str:

@@ -192,7 +192,7 @@ def test_every_report_says_how_many_entries_were_judged_and_why_not_the_others()
     c = report.counts
     assert c["judged"] + c["gradients at NaN inputs"] + c["kinks"] == c["entries"] > c["judged"]
     assert (c["gradients at NaN inputs"], c["kinks"]) == (1, 2)   # NaN; -0 and +0
-    assert f"judged {c['judged']:,} of {c['entries']:,} entries; not judged: 1 gradients at NaN inputs" in str(report)
+    assert f"judged {c['judged']:,} of {c['entries']:,} entries; not judged: 1 gradient at NaN inputs" in str(report)
 
 
 def test_a_backward_that_changes_between_calls_is_non_deterministic_where_it_does():
@@ -217,3 +217,23 @@ def test_the_finite_difference_column_shows_the_estimate_where_the_claim_is_nan(
     # (Next to the domain's end at 100 no stencil fits: no estimate there.)
     nan = [f for f in report.failures if f.quantity == "gradient" and f.claimed != f.claimed and f.point[0] < 99]
     assert nan and all(f.finite_difference == 1.0 for f in nan) and {f.kind for f in nan} == {"non-finite"}
+
+
+def test_certify_many_gives_a_broken_job_its_error_in_its_place():
+    from harness.certify import certify_many
+
+    domain = harness.domains.interval(1, 4)
+    good = harness.Case("double", lambda x: 2 * x, lambda x: 2 * x, domain=domain)
+
+    def raises_at_two(x):
+        if x == 2:
+            raise ZeroDivisionError("not at two")
+        return -x
+
+    raising = harness.Case("raises", lambda x: -x, raises_at_two, domain=domain)
+    misshapen = harness.Case("misshapen", lambda x: x[1:], lambda x: x, domain=domain)
+    out = certify_many([(good, torch.float32, "cpu"), (raising, torch.float32, "cpu"),
+                        (misshapen, torch.float32, "cpu")], grid_size=1)
+    assert isinstance(out[0], harness.Report) and out[0].ok
+    assert isinstance(out[1], harness.CaseError) and out[1].point == (2.0,) and "not at two" in str(out[1])
+    assert isinstance(out[2], harness.CaseError) and "forward returned shape" in str(out[2])
