@@ -237,3 +237,25 @@ def test_certify_many_gives_a_broken_job_its_error_in_its_place():
     assert isinstance(out[0], harness.Report) and out[0].ok
     assert isinstance(out[1], harness.CaseError) and out[1].point == (2.0,) and "not at two" in str(out[1])
     assert isinstance(out[2], harness.CaseError) and "forward returned shape" in str(out[2])
+
+
+def test_a_long_certification_warns_first_with_its_size_and_cost(monkeypatch):
+    import importlib
+
+    certify_module = importlib.import_module("harness.certify")   # the module: harness.certify is the function
+
+    monkeypatch.setattr(certify_module, "LONG_SECONDS", 0.0)
+    case = harness.Case("double", lambda x: 2 * x, lambda x: 2 * x, domain=harness.domains.interval(1, 4))
+    with pytest.warns(certify_module.LongCertification, match=r"case 'double': \d+ points \(\d+ input elements\) "
+                                                             r"need truths; expect about"):
+        harness.certify(case, torch.float32, grid_size=1, workers=1)
+
+
+def test_progress_lines_name_the_truths_done_and_the_rate():
+    from harness.certify import _reporter
+
+    lines = []
+    report = _reporter(lines.append, every=0.0)
+    for done in (1, 2, 3):
+        report(done, 3)
+    assert len(lines) == 3 and lines[-1].startswith("truths 3/3 (") and lines[-1].endswith(" points/s)")
