@@ -163,7 +163,7 @@ def prepare(case: Case, dtype: torch.dtype, device: str, options: _Options) -> P
     samples, domains, names, notes = _grid(case, dtype, options)
     for sample in samples:
         _claimed(case, sample, dtype, device)
-    units = _units(case, samples)
+    units = _Units(case, samples)
     keys, todo = _missing(case, units, domains, options.cache or _MEMORY_CACHE)
     return Prepared(case, dtype, device, options, samples, domains, names, units, keys, todo, started, notes)
 
@@ -480,10 +480,6 @@ class _Rows:
         return tuple(self.stacked[u].tolist())
 
 
-def _units(case: Case, samples: list[_Sample]) -> _Units:
-    return _Units(case, samples)
-
-
 def _nest(flat: list, shape: tuple[int, ...]):
     if not shape:
         return flat[0]
@@ -554,17 +550,15 @@ def _solve(case: Case, entries: list, options: _Options) -> dict:
     failing reference is a ``CaseError`` naming its point."""
     started = time.perf_counter()
     if entries:
-        tasks = [task for _, (_, task) in entries]
-        _warn_if_long(f"case {case.name!r}", tasks, options)
         try:
-            with (options.cache or _MEMORY_CACHE).writer() as put:
-                solve_all(tasks, options.workers, _reporter(options.progress), options.executor, encode,
-                          keep=lambda k, record: put(entries[k][0], record))
+            _solve_batch(entries, options, f"case {case.name!r}")
         except PointFailure as exc:
-            u = entries[exc.index][1][0]
-            raise CaseError(case.name, str(exc), u.point if not case.elementwise else
-                            tuple(float(a) for a in u.point)) from exc
+            raise _failure(case, entries[exc.index][1][0], exc) from exc
     return {"truth_computed": len(entries), "truth_seconds": time.perf_counter() - started}
+
+
+def _failure(case: Case, u: _Unit, exc: PointFailure) -> CaseError:
+    return CaseError(case.name, str(exc), u.point if not case.elementwise else tuple(float(a) for a in u.point))
 
 
 def solve_prepared(prepared: list[Prepared], options: _Options) -> dict[int, CaseError]:
@@ -589,14 +583,13 @@ def solve_prepared(prepared: list[Prepared], options: _Options) -> dict[int, Cas
         except PointFailure as exc:
             key, (u, _) = batch[exc.index]
             for k in owners[key]:
-                case = prepared[k].case
-                broken.setdefault(k, CaseError(case.name, str(exc), u.point if not case.elementwise else
-                                               tuple(float(a) for a in u.point)))
+                broken.setdefault(k, _failure(prepared[k].case, u, exc))
             entries = {key: e for key, e in entries.items() if any(k not in broken for k in owners[key])}
     return broken
 
 
 def _solve_batch(batch: list, options: _Options, what: str) -> None:
+    """Truths of ``batch`` (key, (unit, task)) into the cache; raises ``PointFailure``."""
     tasks = [task for _, (_, task) in batch]
     _warn_if_long(what, tasks, options)
     # Cached as they arrive: an interrupted run keeps what it computed.

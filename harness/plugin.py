@@ -87,9 +87,10 @@ def pytest_configure(config):
     if bad:
         raise pytest.UsageError(f"--dtypes: unknown {bad}; choose from {sorted(DTYPE_NAMES)}")
     config.stash[_CACHE_KEY] = None
-    _check_scheduler_option(config)
+    _require(config, "--truth-scheduler", "distributed", "Dask's distributed", "cluster")
     _check_report_option(config)
-    _check_search_option(config)
+    # Without Hypothesis every search would stop, and say so only in passing items' reports.
+    _require(config, "--certify-search", "hypothesis", "hypothesis", "search")
     _SUMMARY.clear()  # a second session in one process counts only its own items
     config._harness_summary = []
 
@@ -143,14 +144,15 @@ def pytest_harness_truth_executor(config):
     return client.get_executor()
 
 
-def _check_scheduler_option(config) -> None:
-    if not config.getoption("--truth-scheduler"):
+def _require(config, option: str, module: str, what: str, extra: str) -> None:
+    """A usage error at start-up when ``option`` is given and ``module`` is missing
+    (not a run whose items each fail, or pass, for want of it)."""
+    if not config.getoption(option):
         return
     try:
-        import distributed  # noqa: F401
+        __import__(module)
     except ImportError:
-        raise pytest.UsageError("--truth-scheduler needs Dask's distributed: "
-                                "pip install 'gradient-harness[cluster]'") from None
+        raise pytest.UsageError(f"{option} needs {what}: pip install 'gradient-harness[{extra}]'") from None
 
 
 def pytest_collect_file(file_path: Path, parent):
@@ -301,17 +303,14 @@ class CaseItem(pytest.Item):
 
     def _certify(self):
         """The report: finished from what the session prepared, or certified here."""
-        from .certify import certify, finish, one_thread
+        from .certify import _certify, finish, one_thread
 
         prepared, self.prepared = getattr(self, "prepared", None), None
-        if prepared is None:
-            return certify(self.case, self.dtype, self.device, self.config.getoption("--grid-size"),
-                           truth_cache(self.config), executor=truth_executor(self.config),
-                           exhaustive=self.config.getoption("--exhaustive"), progress=_progress(self.config),
-                           underflow=self.config.getoption("--underflow"))
         if isinstance(prepared, Exception):
             raise prepared
         with one_thread():
+            if prepared is None:
+                return _certify(self.case, self.dtype, self.device, _run_options(self.config))
             return finish(prepared, {})
 
     def repr_failure(self, excinfo, style=None):
@@ -377,12 +376,11 @@ def pytest_collection_finish(session):
              and not (item.device.startswith("cuda") and not torch.cuda.is_available())]
     if len(items) < 2:
         return
-    from .certify import _Options, one_thread, prepare_all
+    from .certify import one_thread, prepare_all
     from .truth_pool import default_workers
 
     started = time.perf_counter()
-    options = _Options(config.getoption("--grid-size"), truth_cache(config), None, truth_executor(config),
-                       _progress(config), config.getoption("--exhaustive"), config.getoption("--underflow"))
+    options = _run_options(config)
     _say(config, f"gradient certification: preparing {len(items)} certifications"
                  f" (truths on {'the executor' if options.executor else f'{default_workers()} core(s)'})")
     with one_thread():
@@ -392,6 +390,15 @@ def pytest_collection_finish(session):
     computed = len({key for p in prepared if not isinstance(p, Exception) for key in p.todo})
     config.stash[_PREFETCH_KEY] = (computed, time.perf_counter() - started)
     _say(config, f"gradient certification: ready in {time.perf_counter() - started:.1f} s")
+
+
+def _run_options(config):
+    """How this run certifies, from its command line (``certify``'s keywords)."""
+    from .certify import _Options
+
+    return _Options(grid_size=config.getoption("--grid-size"), cache=truth_cache(config),
+                    executor=truth_executor(config), progress=_progress(config),
+                    exhaustive=config.getoption("--exhaustive"), underflow=config.getoption("--underflow"))
 
 
 def _say(config, line: str) -> None:
@@ -449,23 +456,8 @@ def _check_report_option(config) -> None:
     if config.getoption("dist", "no") != "no":
         raise pytest.UsageError("--certify-report needs a run without xdist (-n/--dist): "
                                 "the maps are drawn from reports that stay in the workers")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise pytest.UsageError("--certify-report needs matplotlib: "
-                                "pip install 'gradient-harness[report]'") from None
+    _require(config, "--certify-report", "matplotlib", "matplotlib", "report")
     config.stash[_RUNS_KEY] = []
-
-
-def _check_search_option(config) -> None:
-    # Without Hypothesis every search would stop, and say so only in passing items' reports.
-    if not config.getoption("--certify-search"):
-        return
-    try:
-        import hypothesis  # noqa: F401
-    except ImportError:
-        raise pytest.UsageError("--certify-search needs hypothesis: "
-                                "pip install 'gradient-harness[search]'") from None
 
 
 def _keep_for_report(item, report) -> None:

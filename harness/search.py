@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .case import Case
-from .certify import _MEMORY_CACHE, _claimed, _Options, _quantities, _Sample, _truths, _units
+from .certify import _MEMORY_CACHE, _claimed, _Options, _quantities, _Sample, _truths, _Units
 from .domains import Domain
 from .errors import CaseError
 from .floats import fmt
@@ -234,7 +234,7 @@ class _Search:
         sample = _Sample(tuple(np.array([v], dtype=np.float64) for v in point))
         try:
             _claimed(self.case, sample, self.dtype, self.device)
-            units = _units(self.case, [sample])
+            units = _Units(self.case, [sample])
             truths, _ = _truths(self.case, units, self.domains, _Options(cache=self.cache, workers=1))
         except CaseError as err:
             # Named by the scalars drawn, not by the one-element arrays they travel in.
