@@ -49,6 +49,14 @@ class Case:
         underflow: ``"fail"`` or ``"report"``: whether a flush to zero below the
             smallest normal fails in every dtype (default: the dtype's policy in
             ``harness.tolerance.BUDGET``, failing only in float16).
+        order: 2 also judges the Hessian-vector product ``d/dx <grad, v>`` for a
+            fixed exact tangent ``v``, by autograd through the claimed backward
+            (double backward), against the truth's second derivatives and
+            finite differences of the claimed gradient.
+        modes: ``("reverse",)`` (default) or ``("reverse", "forward")``: forward
+            also judges the JVP along ``v`` by forward-mode AD (a custom
+            Function's ``jvp``); a Function without one is convicted of
+            ``unsupported``, not crashed on.
 
     Example:
         >>> import mpmath
@@ -73,6 +81,8 @@ class Case:
     feature_name: str | None = None
     budget: Mapping | None = None
     underflow: str | None = None
+    order: int = 1
+    modes: tuple[str, ...] = ("reverse",)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -83,6 +93,9 @@ class Case:
             raise TypeError(f"case {self.name!r}: a gradient-only claim needs a reference to be judged against")
         if self.underflow not in (None, "fail", "report"):
             raise TypeError(f"case {self.name!r}: underflow={self.underflow!r}, expected 'fail' or 'report'")
+        check_order(self.order, f"case {self.name!r}")
+        check_modes(self.modes, f"case {self.name!r}")
+        object.__setattr__(self, "modes", tuple(self.modes))
 
     @property
     def elementwise(self) -> bool:
@@ -117,3 +130,18 @@ class Case:
         if self.structure is not None:
             return self.structure
         return elementwise() if self.elementwise else dense()
+
+
+ORDERS = (1, 2)
+MODES = ("reverse", "forward")
+
+
+def check_order(order, who: str) -> None:
+    if order not in ORDERS:
+        raise TypeError(f"{who}: order={order!r}, expected 1 or 2")
+
+
+def check_modes(modes, who: str) -> None:
+    """The gradient (reverse mode) is what every certification judges; forward mode adds to it."""
+    if isinstance(modes, str) or not set(modes) <= set(MODES) or "reverse" not in modes:
+        raise TypeError(f"{who}: modes={modes!r}, expected ('reverse',) or ('reverse', 'forward')")

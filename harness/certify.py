@@ -15,13 +15,15 @@ import torch
 
 from . import grids
 from .cache import TruthCache, fingerprint, point_key, point_key_prefix
-from .case import Case
+from .case import Case, check_modes, check_order
+from .directional import Directional
 from .errors import CaseError
 from .expectations import expectation_for
 from .finite_differences import vjp_estimate
 from .floats import Format, bits_of_error, fmt, ulps_between
 from .kinds import CODE, KIND_NAMES
 from .report import Failure, Measures, Report, boxes, regions
+from .structure import dense, elementwise
 from .tolerance import allowed_at_zero, allowed_ulps, base_ulps, underflow_policy
 from .truth import ReferenceFailure
 from .truth_pool import PointFailure, Task, default_workers, solve_all
@@ -40,6 +42,10 @@ class _Sample:
     grads: tuple[np.ndarray, ...] | None = None
     cotangent: np.ndarray | None = None
     unstable: tuple[np.ndarray, ...] | None = None   # gradient entries a second backward call changed
+    tangent: tuple[np.ndarray, ...] | None = None    # v of the JVP and the Hessian-vector product
+    jvp: np.ndarray | None = None
+    hvp: tuple[np.ndarray, ...] | None = None
+    unsupported: dict | None = None                  # quantity -> why it could not be computed
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,28 @@ class _Options:
     progress: Callable[[str], None] | None = None
     exhaustive: bool = False
     underflow: str | None = None     # "fail" or "report" in every case and dtype of the run
+    order: int | None = None         # over every case's own
+    modes: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if self.order is not None:
+            check_order(self.order, "certify")
+        if self.modes is not None:
+            check_modes(self.modes, "certify")
+            object.__setattr__(self, "modes", tuple(self.modes))
+
+    def order_of(self, case: Case) -> int:
+        return self.order or case.order
+
+    def forward_mode(self, case: Case) -> bool:
+        return "forward" in (self.modes or case.modes)
 
 
 def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
             grid_size: int | None = None, cache: TruthCache | None = None,
             workers: int | None = None, *, exhaustive: bool = False, executor: Executor | None = None,
-            progress: Callable[[str], None] | None = None, underflow: str | None = None) -> Report:
+            progress: Callable[[str], None] | None = None, underflow: str | None = None,
+            order: int | None = None, modes: tuple[str, ...] | None = None) -> Report:
     """Judge ``case`` in ``dtype`` on ``device`` over its extreme grid.
 
     Raises ``CaseError`` (naming the case, the point and the cause) when the
@@ -75,6 +97,7 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
         progress: called with a line of text as truths arrive on long runs.
         underflow: ``"fail"`` or ``"report"``: whether a flush to zero fails,
             over the case's and the dtype's policy (``harness.tolerance``).
+        order, modes: over the case's own (``Case.order``, ``Case.modes``).
 
     Example:
         >>> import mpmath
@@ -85,7 +108,7 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
     """
     with one_thread():
         return _certify(case, dtype, device, _Options(grid_size, cache, workers, executor, progress, exhaustive,
-                                                          underflow))
+                                                          underflow, order, modes))
 
 
 @contextlib.contextmanager
@@ -153,6 +176,7 @@ class Prepared:
     units: list
     keys: list[str] | None
     todo: dict
+    keys2: list[str] | None          # the directional truths (JVP, Hessian-vector product), if judged
     started: float
     notes: list[str]
 
@@ -161,11 +185,19 @@ def prepare(case: Case, dtype: torch.dtype, device: str, options: _Options) -> P
     """Everything before the truths. Raises ``CaseError`` for a broken case."""
     started = time.perf_counter()
     samples, domains, names, notes = _grid(case, dtype, options)
+    order, forward = options.order_of(case), options.forward_mode(case)
     for sample in samples:
         _claimed(case, sample, dtype, device)
+        if order == 2 or forward:
+            _claimed_further(case, sample, domains, dtype, device, order, forward)
     units = _Units(case, samples)
-    keys, todo = _missing(case, units, domains, options.cache or _MEMORY_CACHE)
-    return Prepared(case, dtype, device, options, samples, domains, names, units, keys, todo, started, notes)
+    cache = options.cache or _MEMORY_CACHE
+    keys, todo = _missing(case, units, domains, cache)
+    keys2 = None
+    if order == 2 or forward:
+        keys2, more = _missing(case, units, domains, cache, directional=True)
+        todo.update(more)
+    return Prepared(case, dtype, device, options, samples, domains, names, units, keys, todo, keys2, started, notes)
 
 
 def finish(p: Prepared, truth_stats: dict) -> Report:
@@ -175,12 +207,20 @@ def finish(p: Prepared, truth_stats: dict) -> Report:
     # What an exhaustive sweep covers leads the summary: it makes the verdict a proof.
     report.coverage = next((n for n in p.notes if n.startswith("exhaustive") and "not applicable" not in n), None)
     report.notes += [n for n in p.notes if n != report.coverage]
-    table = _table(p.keys, p.units, p.options.cache or _MEMORY_CACHE)
-    estimates = None if case.gradient_only else _Estimates(case, p.samples, p.dtype, p.device, f, p.domains)
+    cache = p.options.cache or _MEMORY_CACHE
+    table = _table(p.keys, p.units, cache)
+    table2 = _table(p.keys2, p.units, cache) if p.keys2 is not None else None
+    estimates = {}
+    if not case.gradient_only:
+        estimates["gradient"] = _Estimates(case, p.samples, p.dtype, p.device, f, p.domains, _finite_differences)
+    if p.options.order_of(case) == 2:
+        estimates["hvp"] = _Estimates(case, p.samples, p.dtype, p.device, f, p.domains, _gradient_differences)
     policy = underflow_policy(p.dtype, case.underflow, p.options.underflow, case.budget)
-    _judge(case, report, p.units, table, estimates, p.samples, p.dtype, f, p.names, policy)
+    _judge(case, report, p.units, (table, table2), estimates, p.samples, p.dtype, f, p.names, policy,
+           p.options.order_of(case), p.options.forward_mode(case))
+    report.notes += [f"{q}: {why}" for q, why in (p.samples[0].unsupported or {}).items()]
     report.stats.update(truth_stats)
-    report.stats.update(points=len(p.units), fd_forward_calls=estimates.calls if estimates is not None else 0,
+    report.stats.update(points=len(p.units), fd_forward_calls=sum(e.calls for e in estimates.values()),
                         seconds=time.perf_counter() - p.started)
     return report
 
@@ -381,6 +421,89 @@ def _backward(case: Case, tensors: list, y, cotangent: np.ndarray, dtype, device
     return grads
 
 
+def _tangents(case: Case, shapes, domains) -> tuple[np.ndarray, ...]:
+    """The fixed tangent ``v``, one array per input: 1 on an elementwise grid
+    (the JVP is then ``f'``, the Hessian-vector product ``f''``), multiples
+    of 1/8 in [0.5, 2) for a structured point's arrays (a mix of directions,
+    exact in every dtype, another draw than the cotangent's), 0 along a label."""
+    out = []
+    for shape, d in zip(shapes, domains):
+        if d.discrete or case.elementwise or shape == ():
+            out.append(np.full(shape, 0.0 if d.discrete else 1.0))
+        else:
+            out.append(np.random.default_rng([len(shape), *shape, 2]).integers(4, 16, size=shape) / 8.0)
+    return tuple(out)
+
+
+def _claimed_further(case: Case, sample: _Sample, domains, dtype, device, order: int, forward: bool) -> None:
+    """The claimed Hessian-vector product and JVP along the sample's tangent;
+    a mode the code does not support is recorded as such, not raised."""
+    sample.tangent = _tangents(case, [np.shape(a) for a in sample.arrays], domains)
+    sample.unsupported = {}
+    if order == 2:
+        try:
+            sample.hvp = tuple(h.detach().to("cpu", torch.float64).numpy()
+                               for h in _hvp(case, sample.arrays, sample.cotangent, sample.tangent, dtype, device))
+        except Exception as exc:   # the user's backward, differentiated: any failure is a finding about it
+            sample.unsupported["hvp"] = f"double backward raised {type(exc).__name__}: {_first_line(exc)}"
+            sample.hvp = tuple(np.full(np.shape(a), np.nan) for a in sample.arrays)
+    if forward:
+        try:
+            sample.jvp = _jvp(case, sample.arrays, sample.tangent, dtype, device).detach().to("cpu", torch.float64).numpy()
+        except Exception as exc:
+            sample.unsupported["jvp"] = f"forward mode raised {type(exc).__name__}: {_first_line(exc)}"
+            sample.jvp = np.full(np.shape(sample.output), np.nan)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
+def _claimed_gradient(case: Case, tensors: list, cotangent: np.ndarray, dtype, device, create_graph: bool) -> tuple:
+    """The claimed VJP at ``tensors``, kept differentiable when ``create_graph``."""
+    grad_out = torch.tensor(cotangent, dtype=dtype, device=device)
+    if case.backward is not None:
+        grads = case.backward(*tensors, grad_out)
+        return (grads,) if isinstance(grads, torch.Tensor) else tuple(grads)
+    y = case.forward(*tensors)
+    if not y.requires_grad:
+        return tuple(torch.zeros_like(t) for t in tensors)
+    grads = torch.autograd.grad(y, tensors, grad_out, allow_unused=True, create_graph=create_graph)
+    return tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors))
+
+
+def _hvp(case: Case, arrays, cotangent, tangent, dtype, device) -> tuple:
+    """``d/dx <claimed VJP, v>`` by autograd through the claimed backward.
+
+    A gradient that does not require grad (a backward under ``no_grad``, or
+    built from ``.detach()``-ed tensors) contributes nothing, exactly as it
+    would to a gradient penalty that sums it with other terms: silently 0,
+    which the truth then convicts."""
+    tensors = [torch.tensor(a, dtype=dtype, device=device, requires_grad=True) for a in arrays]
+    grads = _claimed_gradient(case, tensors, cotangent, dtype, device, create_graph=True)
+    live = [(g, torch.tensor(v, dtype=dtype, device=device)) for g, v in zip(grads, tangent)
+            if isinstance(g, torch.Tensor) and g.requires_grad]
+    if not live:
+        return tuple(torch.zeros_like(t) for t in tensors)
+    out = torch.autograd.grad([g for g, _ in live], tensors, [v for _, v in live], allow_unused=True)
+    return tuple(torch.zeros_like(t) if h is None else h for h, t in zip(out, tensors))
+
+
+def _jvp(case: Case, arrays, tangent, dtype, device) -> torch.Tensor:
+    """The JVP by forward-mode AD. Dual tensors (``torch.autograd.forward_ad``)
+    and not ``torch.func.jvp``: both call a custom Function's ``jvp``, but
+    ``torch.func`` also refuses every Function written in the classic style
+    (``forward(ctx, ...)``), the style most custom backwards are in."""
+    import torch.autograd.forward_ad as fwAD
+
+    with fwAD.dual_level():
+        duals = [fwAD.make_dual(torch.tensor(a, dtype=dtype, device=device), torch.tensor(v, dtype=dtype, device=device))
+                 for a, v in zip(arrays, tangent)]
+        y = case.forward(*duals)
+        t = fwAD.unpack_dual(y).tangent
+        return torch.zeros_like(y) if t is None else t.clone()
+
+
 def _check_tensor(case, what, t, dtype, device, shape) -> None:
     if t is None:
         raise _Misshapen(case.name, f"{what} returned None")
@@ -522,12 +645,17 @@ class _FlatReference:
         return out
 
 
-def _missing(case: Case, units: list[_Unit], domains, cache: TruthCache):
+#: Appended to a reference's fingerprint in the keys of its directional truths.
+DIRECTIONAL = "|directional J(x) v"
+
+
+def _missing(case: Case, units: list[_Unit], domains, cache: TruthCache, directional: bool = False):
     """The units' cache keys (None without a reference) and a ``Task`` per truth
-    the cache lacks (points with a NaN input have none)."""
+    the cache lacks (points with a NaN input have none). ``directional``: the
+    truths of ``J(x) v`` (``harness.directional``) instead of ``f``."""
     if case.reference is None:
         return None, {}
-    ref_print = fingerprint(case.reference)
+    ref_print = fingerprint(case.reference) + (DIRECTIONAL if directional else "")
     keys = units.keys(ref_print)
     known = cache.get_many(keys)
     todo: dict[str, tuple[_Unit, Task]] = {}
@@ -538,10 +666,13 @@ def _missing(case: Case, units: list[_Unit], domains, cache: TruthCache):
             continue
         shapes = tuple(np.shape(a) for a in u.point)
         out_size = int(np.prod(u.out_shape)) if u.out_shape else 1
-        todo[key] = (u, Task(_flat_reference(case, shapes, out_size),
-                             [float(v) for a in u.point for v in np.ravel(a)],
-                             [float(v) for v in np.ravel(u.cotangent)],
-                             [d for a, d in zip(u.point, domains) for _ in range(np.size(a))]))
+        flat_domains = [d for a, d in zip(u.point, domains) for _ in range(np.size(a))]
+        reference = _flat_reference(case, shapes, out_size)
+        if directional:
+            tangent = tuple(float(v) for t in _tangents(case, shapes, domains) for v in np.ravel(t))
+            reference = Directional(reference, tangent, tuple(flat_domains))
+        todo[key] = (u, Task(reference, [float(v) for a in u.point for v in np.ravel(a)],
+                             [float(v) for v in np.ravel(u.cotangent)], flat_domains))
     return keys, todo
 
 
@@ -650,19 +781,21 @@ def _reporter(progress: Callable[[str], None] | None, every: float = 5.0):
 
 # -- finite differences ---------------------------------------------------------------------------
 class _Estimates:
-    """Finite differences of a sample's forward, taken when first asked for:
+    """Finite differences of a sample's forward (or, for the Hessian-vector
+    product, of its claimed gradient: ``of``), taken when first asked for:
     only entries that no verified truth confirms need them (a structured
     grid of hundreds of points costs four forward calls per input element
     and point, and a certified case needs none of them)."""
 
-    def __init__(self, case, samples, dtype, device, f, domains):
+    def __init__(self, case, samples, dtype, device, f, domains, of: Callable):
         self.case, self.samples, self.dtype, self.device, self.f, self.domains = case, samples, dtype, device, f, domains
+        self.of = of
         self.done: dict[int, object] = {}
         self.calls = 0
 
     def __getitem__(self, s: int):
         if s not in self.done:
-            est = _finite_differences(self.case, self.samples[s], self.dtype, self.device, self.f, self.domains)
+            est = self.of(self.case, self.samples[s], self.dtype, self.device, self.f, self.domains)
             self.calls += est.calls
             self.done[s] = est
         return self.done[s]
@@ -693,6 +826,28 @@ def _finite_differences(case: Case, sample: _Sample, dtype, device, f: Format, d
         raise CaseError(case.name, f"forward raised {type(exc).__name__} under finite differences: {exc}") from exc
 
 
+def _gradient_differences(case: Case, sample: _Sample, dtype, device, f: Format, domains):
+    """Finite differences of ``<claimed VJP, v>``: does the Hessian-vector
+    product belong to the claimed gradient? One number per grid point of an
+    elementwise case (its inputs' terms summed), one per structured point."""
+    def evaluate(arrays):
+        tensors = [torch.tensor(a, dtype=dtype, device=device, requires_grad=case.backward is None) for a in arrays]
+        grads = _claimed_gradient(case, tensors, sample.cotangent, dtype, device, create_graph=False)
+        # Inputs the tangent does not move (labels) add nothing, not inf * 0.
+        terms = [g.detach().to("cpu", torch.float64).numpy() * v for g, v in zip(grads, sample.tangent)
+                 if g is not None and np.any(v)]
+        if case.elementwise:
+            return sum(terms, np.zeros(np.shape(arrays[0])))
+        return np.array(sum((float(t.sum()) for t in terms), 0.0))
+    cotangent = np.ones(np.shape(sample.arrays[0])) if case.elementwise else np.array(1.0)
+    structure = elementwise() if case.elementwise else dense()
+    try:
+        return vjp_estimate(evaluate, sample.arrays, cotangent, structure, dtype, f, domains)
+    except Exception as exc:
+        raise CaseError(case.name, f"the claimed backward raised {type(exc).__name__} under finite "
+                                   f"differences: {exc}") from exc
+
+
 # -- verdict ----------------------------------------------------------------------------------------
 @dataclass
 class _Quantity:
@@ -712,6 +867,7 @@ class _Quantity:
     input: int | None = None         # a gradient's input
     kink: np.ndarray | None = None   # not differentiable there: reported, never judged
     unstable: np.ndarray | None = None   # a second backward call gave another number there
+    unsupported: bool = False        # the mode raised: no number anywhere
 
     def label(self, j: int) -> str:
         shape = self.shapes[self.unit[j]]
@@ -726,8 +882,12 @@ def _layout(units: list[_Unit], sizes) -> tuple[np.ndarray, np.ndarray]:
     return unit, np.arange(int(sizes.sum())) - starts
 
 
-def _quantities(case, units, table: TruthTable, samples, f, names) -> list[_Quantity]:
-    """The value (where a reference claims it) and one gradient per continuous input."""
+def _quantities(case, units, tables: tuple, samples, f, names, order: int = 1,
+                forward: bool = False) -> list[_Quantity]:
+    """The value (where a reference claims it) and one gradient per continuous
+    input; with ``forward`` the JVP, with ``order`` 2 one Hessian-vector
+    product per continuous input."""
+    table, table2 = tables
     structured = not case.elementwise
     out = []
     n = len(units)
@@ -758,7 +918,34 @@ def _quantities(case, units, table: TruthTable, samples, f, names) -> list[_Quan
         unstable = pick([samples[u.sample].unstable[k] for u in units] if structured else [samples[0].unstable[k]])
         out.append(_Quantity("gradient", qname, len(out), claimed, grad_truth[at], table.grad_kappa[at],
                              table.grad_scale[at], unit, elem, shapes, k, table.kink[at], unstable.astype(bool)))
+    unsupported = samples[0].unsupported or {}
+    if forward:
+        shapes = [u.out_shape for u in units] if structured else [()] * n
+        unit, elem = _layout(units, [int(np.prod(s)) if s else 1 for s in shapes])
+        # Where the gradient has a kink the JVP has no value (its truth reads the average of two sides).
+        kinked = np.zeros(n, dtype=bool)
+        np.logical_or.at(kinked, np.repeat(np.arange(n), np.diff(table.grad_at)), table.kink)
+        claimed = pick([samples[u.sample].jvp for u in units] if structured else [samples[0].jvp])
+        out.append(_Quantity("jvp", "jvp", len(out), claimed, table2.value_in(f), table2.value_kappa,
+                             table2.value_scale, unit, elem, shapes, kink=kinked[unit],
+                             unsupported="jvp" in unsupported))
+    if order == 2:
+        hvp_truth = table2.grad_in(f)
+        for q in [q for q in out if q.family == "gradient"]:
+            at = table.grad_at[:-1][q.unit] + _input_offset(units, q.input, structured)[q.unit] + q.elem
+            claimed = pick([samples[u.sample].hvp[q.input] for u in units] if structured
+                           else [samples[0].hvp[q.input]])
+            out.append(_Quantity("hvp", "hvp" if q.name == "gradient" else f"hvp {q.name}", len(out), claimed,
+                                 hvp_truth[at], table2.grad_kappa[at], table2.grad_scale[at], q.unit, q.elem,
+                                 q.shapes, q.input, table2.kink[at] | q.kink, unsupported="hvp" in unsupported))
     return out
+
+
+def _input_offset(units, k: int, structured: bool) -> np.ndarray:
+    """Where input ``k``'s entries start in each unit's VJP."""
+    if not structured:
+        return np.full(len(units), k, dtype=np.int64)
+    return np.array([sum(int(np.size(a)) for a in u.point[:k]) for u in units], dtype=np.int64)
 
 
 @dataclass
@@ -782,6 +969,9 @@ class _Judged:
 
 def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
                     forward_wrong: np.ndarray, estimates: _Estimates | None, underflow: str = "fail") -> _Judged:
+    """``estimates``: finite differences this quantity is checked against
+    (of the forward for a gradient, of the claimed gradient for a
+    Hessian-vector product), or None."""
     base = base_ulps(dtype, q.family, case.budget)
     allowed = allowed_ulps(base, q.kappa)
     at_zero = np.where(q.truth == 0, allowed_at_zero(base, q.scale, f), allowed)
@@ -796,7 +986,7 @@ def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
     no_truth = case.reference is None
     fd_kind = np.full(kind.shape, -1)
     fd_value = np.full(q.claimed.shape, np.nan)
-    if q.family == "gradient" and estimates is not None:
+    if estimates is not None:
         # Differences of a forward that misses its truth judge nothing.
         judged_fd = ~nan_unit[q.unit] & ~forward_wrong[q.unit]
         # Differences of a forward cannot overrule a verified truth: a claim
@@ -819,6 +1009,10 @@ def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
     if q.unstable is not None:
         # Whatever the first answer's error, the backward has no one answer there.
         fd_kind = np.where(q.unstable, CODE["non-deterministic"], fd_kind)
+    if q.unsupported:
+        # No number was computed: that, not its NaN, is the finding, wherever the quantity exists.
+        kind = np.where(nan_unit[q.unit] | (q.kink if q.kink is not None else False), -1, CODE["unsupported"])
+        fd_kind = np.full(kind.shape, -1)
     judged = ~np.isnan(bits) & (~np.isnan(q.truth) | nan_mask | no_truth)
     return _Judged(q, kind, fd_kind, ulps, bits, judged, fd_value, np.log2(1.0 + at_zero), reported)
 
@@ -832,17 +1026,17 @@ def _unit_features(case: Case, units: _Units) -> np.ndarray:
     return np.array([_feature(case, u.point) for u in units], dtype=np.float64)
 
 
-def _judge(case, report: Report, units, table: TruthTable, estimates, samples, dtype, f: Format, names,
-           underflow: str = "fail") -> None:
+def _judge(case, report: Report, units, tables: tuple, estimates: dict, samples, dtype, f: Format, names,
+           underflow: str = "fail", order: int = 1, forward: bool = False) -> None:
     points = units.points()
     features = _unit_features(case, units)
     nan_unit = units.nan()
     forward_wrong = np.zeros(len(units), dtype=bool)
     verdicts = []
-    quantities = _quantities(case, units, table, samples, f, names)
-    _no_nan_truth(case, quantities, table.present & ~nan_unit, points)
+    quantities = _quantities(case, units, tables, samples, f, names, order, forward)
+    _no_nan_truth(case, quantities, tables[0].present & ~nan_unit, points)
     for q in quantities:
-        v = _judge_quantity(case, q, dtype, f, nan_unit, forward_wrong, estimates, underflow)
+        v = _judge_quantity(case, q, dtype, f, nan_unit, forward_wrong, estimates.get(q.family), underflow)
         if q.family == "value":
             np.logical_or.at(forward_wrong, q.unit, v.kind >= 0)
         verdicts.append(v)

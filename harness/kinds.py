@@ -1,6 +1,9 @@
 """The defects the harness names, worst first (a point shows its worst kind)."""
 
 KINDS = {
+    # First: the quantity has no number at all (forward mode without a rule,
+    # a backward that cannot be differentiated again).
+    "unsupported": "the derivative could not be computed: forward mode or double backward raised",
     "non-finite": "NaN or inf where the truth is finite",
     "finite-vs-inf": "finite where the truth rounds to inf",
     "wrong-sign": "the sign differs from the truth's",

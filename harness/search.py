@@ -239,7 +239,7 @@ class _Search:
         except CaseError as err:
             # Named by the scalars drawn, not by the one-element arrays they travel in.
             raise CaseError(self.case.name, err.cause, point) from err
-        quantities = _quantities(self.case, units, truths, [sample], self.f, self.names)
+        quantities = _quantities(self.case, units, (truths, None), [sample], self.f, self.names)
         found = [w for q in quantities if self.quantity in ("both", q.family, q.name)
                  for w in self._witnesses(q, point)]
         return max(found, key=_rank, default=None)

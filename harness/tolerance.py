@@ -31,16 +31,17 @@ import torch
 from .floats import Format, ulps_between
 
 #: ULPs allowed at condition number <= 1, per dtype, for the value and the gradient
-#: (a backward chains more roundings than its forward). 8 and not 4: a stable
+#: (a backward chains more roundings than its forward), the JVP (forward mode
+#: chains as many as the backward) and the Hessian-vector product. 8 and not 4: a stable
 #: composite such as ``logsumexp(x) - log(K)`` cancels internally where the
 #: result is small, costing ~5 ULPs that no input perturbation explains.
 #: ``underflow``: whether a flush to zero fails (``"fail"``) or is only listed
 #: (``"report"``); see the module docstring.
 BUDGET: dict[torch.dtype, dict[str, float | str]] = {
-    torch.float64: {"value": 8.0, "gradient": 16.0, "underflow": "report"},
-    torch.float32: {"value": 8.0, "gradient": 16.0, "underflow": "report"},
-    torch.float16: {"value": 8.0, "gradient": 16.0, "underflow": "fail"},
-    torch.bfloat16: {"value": 8.0, "gradient": 16.0, "underflow": "report"},
+    torch.float64: {"value": 8.0, "gradient": 16.0, "jvp": 16.0, "hvp": 16.0, "underflow": "report"},
+    torch.float32: {"value": 8.0, "gradient": 16.0, "jvp": 16.0, "hvp": 16.0, "underflow": "report"},
+    torch.float16: {"value": 8.0, "gradient": 16.0, "jvp": 16.0, "hvp": 16.0, "underflow": "fail"},
+    torch.bfloat16: {"value": 8.0, "gradient": 16.0, "jvp": 16.0, "hvp": 16.0, "underflow": "report"},
 }
 UNDERFLOW_POLICIES = ("fail", "report")
 
