@@ -209,7 +209,8 @@ def finish(p: Prepared, truth_stats: dict) -> Report:
     report.notes += [n for n in p.notes if n != report.coverage]
     cache = p.options.cache or _MEMORY_CACHE
     table = _table(p.keys, p.units, cache)
-    table2 = _table(p.keys2, p.units, cache) if p.keys2 is not None else None
+    further = p.options.order_of(case) == 2 or p.options.forward_mode(case)
+    table2 = _table(p.keys2, p.units, cache) if further else None
     estimates = {}
     if not case.gradient_only:
         estimates["gradient"] = _Estimates(case, p.samples, p.dtype, p.device, f, p.domains, _finite_differences)

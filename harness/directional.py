@@ -90,21 +90,34 @@ class Directional:
         h = mpmath.ldexp(scale, -(bits // 2 + STEP_MARGIN))
         up, down = self._inside(x, i, h), self._inside(x, i, -h)
         prec = bits * 3 // 2 + EXTRA_BITS
+        flat_checked = False
         for _ in range(MAX_RETRIES):
             with mpmath.workprec(prec):
-                column, lost, growth = self._quotient(x, i, h, up, down)
-            if prec - lost < bits + 48 and prec < MAX_INNER_BITS:
+                column, lost, growth, size = self._quotient(x, i, h, up, down)
+            if lost is None:
+                # Every stencil value equal: a flat function, or a change below
+                # the precision (exp at 2**-325 is 1 at 304 bits, beside a step
+                # of 2**-421). Once, at the bits a change of |f| h would need.
+                need = int(mpmath.mag(size)) - int(mpmath.mag(h)) + bits + EXTRA_BITS if size else 0
+                if need <= prec or flat_checked:
+                    break
+                prec, flat_checked = min(need, MAX_INNER_BITS), True
+            elif prec - lost < bits + 48 and prec < MAX_INNER_BITS:
                 prec = min(bits + 48 + lost + 16, MAX_INNER_BITS)
             elif growth > -(bits // 2 + STEP_MARGIN) + 4:
                 h = mpmath.ldexp(h, -(growth + bits // 2 + STEP_MARGIN))
+                # x +- h must survive the reference's rounding of its argument
+                # (exp at 1.8e230 reads it to the working precision only).
+                prec = max(prec, int(mpmath.mag(scale)) - int(mpmath.mag(h)) + bits + EXTRA_BITS)
             else:
                 break
         return column
 
-    def _quotient(self, x: list, i: int, h, up: bool, down: bool) -> tuple[list, int, int]:
-        """The quotient, the leading bits its stencil values cancel, and about
-        log2 of how many factors ``e`` ``f`` changes by over the step
-        (-inf where that cannot be read)."""
+    def _quotient(self, x: list, i: int, h, up: bool, down: bool) -> tuple:
+        """The quotient, the leading bits its stencil values cancel (None
+        where they are all equal), about log2 of how many factors ``e`` ``f``
+        changes by over the step (-inf where that cannot be read), and the
+        stencil's largest value."""
         if up and down:
             values = [self._at(x, i, h), self._at(x, i, -h)]
             diffs = [a - b for a, b in zip(*values)]
@@ -115,6 +128,9 @@ class Directional:
             values = [self._at(x, i, 0), self._at(x, i, s * h / 2), self._at(x, i, s * h)]
             diffs = [4 * m - 3 * c - p for c, m, p in zip(*values)]
             column = [s * d / h for d in diffs]
+        size = max((abs(v) for vs in values for v in vs if mpmath.isfinite(v)), default=0)
+        if all(d == 0 for d in diffs):
+            return column, None, -math.inf, size
         lost, growth = 0, -math.inf
         for k, d in enumerate(diffs):
             ends = [values[0][k], values[-1][k]]
@@ -124,7 +140,7 @@ class Directional:
             lost = max(lost, int(mpmath.mag(size)) - int(mpmath.mag(d)))
             if all(v != 0 for v in ends) and (ends[0] > 0) == (ends[1] > 0) and ends[0] != ends[1]:
                 growth = max(growth, int(mpmath.mag(mpmath.log(ends[0] / ends[1]))))
-        return column, lost, growth
+        return column, lost, growth, size
 
     def _inside(self, x: list, i: int, step) -> bool:
         # Exact comparison: the step is far below one ulp of x, and a float

@@ -70,6 +70,12 @@ def pytest_addoption(parser):
     group.addoption("--underflow", default=None, choices=("fail", "report"),
                     help="whether a result flushed to zero below the smallest normal fails, in every case "
                          "and dtype (default: the dtype's policy, failing only in float16; a case's underflow=)")
+    group.addoption("--order", type=int, default=None, choices=(1, 2),
+                    help="2: also judge the Hessian-vector product (double backward) of every case, "
+                         "1: the gradient only (default: each case's own order)")
+    group.addoption("--modes", default=None, metavar="MODES",
+                    help="reverse,forward: also judge the JVP by forward-mode AD; reverse: the gradient "
+                         "only (default: each case's own modes)")
     group.addoption("--certify-search", type=int, default=None, metavar="N",
                     help="after certifying, search N Hypothesis examples for each elementwise case's "
                          "worst input and show it in the item's report (never changes pass/fail; needs hypothesis)")
@@ -93,6 +99,13 @@ def pytest_configure(config):
     _require(config, "--certify-search", "hypothesis", "hypothesis", "search")
     _SUMMARY.clear()  # a second session in one process counts only its own items
     config._harness_summary = []
+    if config.getoption("--modes") is not None:
+        from .case import check_modes
+
+        try:
+            check_modes(tuple(_split(config.getoption("--modes"))), "--modes")
+        except TypeError as err:
+            raise pytest.UsageError(str(err)) from None
 
 
 #: pytest-benchmark options that ask for timings; without one, benchmarks run once as tests.
@@ -256,10 +269,17 @@ def _case_items(collector, found):
             if dtype not in case.dtypes:
                 continue
             for device in devices:
-                name = f"{case.name}[{str(dtype).removeprefix('torch.')}-{device}]"
+                name = f"{case.name}[{str(dtype).removeprefix('torch.')}-{device}{_quantities_id(collector.config, case)}]"
                 item = CaseItem.from_parent(collector, name=name, case=case, dtype=dtype, device=device)
                 item.add_marker("certify")
                 yield item
+
+
+def _quantities_id(config, case) -> str:
+    """What an item judges beyond the value and gradient, for its id: ``-hvp``, ``-jvp``."""
+    order = config.getoption("--order") or case.order
+    modes = tuple(_split(config.getoption("--modes"))) if config.getoption("--modes") else case.modes
+    return ("-hvp" if order == 2 else "") + ("-jvp" if "forward" in modes else "")
 
 
 class CertificationMismatch(Exception):
@@ -398,7 +418,9 @@ def _run_options(config):
 
     return _Options(grid_size=config.getoption("--grid-size"), cache=truth_cache(config),
                     executor=truth_executor(config), progress=_progress(config),
-                    exhaustive=config.getoption("--exhaustive"), underflow=config.getoption("--underflow"))
+                    exhaustive=config.getoption("--exhaustive"), underflow=config.getoption("--underflow"),
+                    order=config.getoption("--order"),
+                    modes=tuple(_split(config.getoption("--modes"))) if config.getoption("--modes") else None)
 
 
 def _say(config, line: str) -> None:
