@@ -223,3 +223,31 @@ def test_exhaustive_softplus(benchmark, cache):
     reports = benchmark.pedantic(run, rounds=1)
     assert all(r.coverage and r.coverage.startswith("exhaustive") for r in reports)
     benchmark.extra_info.update(certifications=len(jobs), points=sum(r.stats["points"] for r in reports))
+
+
+# -- second order and forward mode --------------------------------------------------------------
+# What order 2 and forward mode add to one certification: the softplus
+# Function of cases/second_order.py (a differentiable backward and a jvp) on
+# the float64 grid at one point per binade, first order alone, with the
+# Hessian-vector product, and with the JVP as well; cold (every truth
+# computed, those of J(x) v too) and warm.
+
+QUANTITIES = {"order 1": dict(), "order 2": dict(order=2), "order 2 + forward": dict(order=2, modes=("reverse", "forward"))}
+
+
+@pytest.mark.parametrize("quantities", list(QUANTITIES))
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_second_order(benchmark, quantities, cache):
+    from cases.second_order import Softplus
+
+    domain = sized(benchmark, harness.domains.real(), harness.domains.interval(1.0, 2.0 ** 20))
+    case = harness.Case("softplus", Softplus.apply, softplus_reference, domain=domain)
+    certify = partial(harness.certify, case, torch.float64, grid_size=1, **QUANTITIES[quantities])
+    warm = TruthCache(None)
+    if cache == "warm":
+        certify(cache=warm)
+    benchmark.group = f"second order ({cache})"
+    run = (lambda: certify(cache=TruthCache(None))) if cache == "cold" else (lambda: certify(cache=warm))
+    report = benchmark.pedantic(run, rounds=1 if cache == "cold" else sized(benchmark, 5, 1))
+    assert report.ok, str(report)
+    benchmark.extra_info.update(points=report.stats["points"], quantities=sorted(report.worst_bits))
