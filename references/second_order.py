@@ -4,5 +4,7 @@ import mpmath
 
 
 def logsigmoid(x):
-    """log(sigmoid(x)) = -log(1 + exp(-x)); mpmath's exponents do not overflow."""
-    return -mpmath.log(1 + mpmath.exp(-x))
+    """log(sigmoid(x)) = -log1p(exp(-x)); mpmath's exponents do not overflow,
+    and log1p keeps exp(-x) where 1 + exp(-x) would absorb it (x > 250 at
+    the engine's starting precision), which would send the truth to 2400 bits."""
+    return -mpmath.log1p(mpmath.exp(-x))

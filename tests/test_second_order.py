@@ -245,3 +245,17 @@ def test_item_ids_show_the_quantities_and_the_options_override_them(pytester):
     assert ids("--order", "1", "--modes", "reverse") == {"exp[float32-cpu]", "exp2[float32-cpu]"}
     result = pytester.runpytest_inprocess("--modes", "forward", "--collect-only")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_the_certification_report_has_columns_and_maps_for_the_new_quantities(pytester):
+    pytester.makeini("[pytest]\naddopts = -p no:hypothesispytest\n")
+    narrow = 'harness.Case("exp2", torch.exp, mpmath.exp, order=2, modes=("reverse", "forward"), ' \
+             'domain=harness.domains.interval(1, 4))'
+    (pytester.mkdir("cases") / "fam.py").write_text(f"import mpmath, torch, harness\nCASES = [{narrow}]\n")
+    out = pytester.path / "report"
+    result = pytester.runpytest("cases", "--dtypes", "bfloat16", "--devices", "cpu", "--grid-size", "1",
+                                "--truth-cache", "none", "-p", "no:cacheprovider", "--certify-report", str(out))
+    result.assert_outcomes(passed=1)
+    index = (out / "index.md").read_text()
+    assert "hvp bits, worst / mean" in index and "jvp bits, worst / mean" in index
+    assert list((out / "maps").glob("*.png"))
