@@ -219,7 +219,8 @@ def finish(p: Prepared, truth_stats: dict) -> Report:
     policy = underflow_policy(p.dtype, case.underflow, p.options.underflow, case.budget)
     _judge(case, report, p.units, (table, table2), estimates, p.samples, p.dtype, f, p.names, policy,
            p.options.order_of(case), p.options.forward_mode(case))
-    report.notes += [f"{q}: {why}" for q, why in (p.samples[0].unsupported or {}).items()]
+    report.notes += list(dict.fromkeys(f"{q}: {why}" for sample in p.samples
+                                       for q, why in (sample.unsupported or {}).items()))
     report.stats.update(truth_stats)
     report.stats.update(points=len(p.units), fd_forward_calls=sum(e.calls for e in estimates.values()),
                         seconds=time.perf_counter() - p.started)
@@ -868,7 +869,7 @@ class _Quantity:
     input: int | None = None         # a gradient's input
     kink: np.ndarray | None = None   # not differentiable there: reported, never judged
     unstable: np.ndarray | None = None   # a second backward call gave another number there
-    unsupported: bool = False        # the mode raised: no number anywhere
+    unsupported: np.ndarray | None = None   # the mode raised at the entry's unit: no number there
 
     def label(self, j: int) -> str:
         shape = self.shapes[self.unit[j]]
@@ -919,7 +920,10 @@ def _quantities(case, units, tables: tuple, samples, f, names, order: int = 1,
         unstable = pick([samples[u.sample].unstable[k] for u in units] if structured else [samples[0].unstable[k]])
         out.append(_Quantity("gradient", qname, len(out), claimed, grad_truth[at], table.grad_kappa[at],
                              table.grad_scale[at], unit, elem, shapes, k, table.kink[at], unstable.astype(bool)))
-    unsupported = samples[0].unsupported or {}
+    def unsupported(what: str, unit: np.ndarray) -> np.ndarray:
+        raised = [what in (samples[u.sample].unsupported or {}) for u in units] if structured \
+            else [what in (samples[0].unsupported or {})] * n
+        return np.asarray(raised, dtype=bool)[unit]
     if forward:
         shapes = [u.out_shape for u in units] if structured else [()] * n
         unit, elem = _layout(units, [int(np.prod(s)) if s else 1 for s in shapes])
@@ -929,7 +933,7 @@ def _quantities(case, units, tables: tuple, samples, f, names, order: int = 1,
         claimed = pick([samples[u.sample].jvp for u in units] if structured else [samples[0].jvp])
         out.append(_Quantity("jvp", "jvp", len(out), claimed, table2.value_in(f), table2.value_kappa,
                              table2.value_scale, unit, elem, shapes, kink=kinked[unit],
-                             unsupported="jvp" in unsupported))
+                             unsupported=unsupported("jvp", unit)))
     if order == 2:
         hvp_truth = table2.grad_in(f)
         for q in [q for q in out if q.family == "gradient"]:
@@ -938,7 +942,7 @@ def _quantities(case, units, tables: tuple, samples, f, names, order: int = 1,
                            else [samples[0].hvp[q.input]])
             out.append(_Quantity("hvp", "hvp" if q.name == "gradient" else f"hvp {q.name}", len(out), claimed,
                                  hvp_truth[at], table2.grad_kappa[at], table2.grad_scale[at], q.unit, q.elem,
-                                 q.shapes, q.input, table2.kink[at] | q.kink, unsupported="hvp" in unsupported))
+                                 q.shapes, q.input, table2.kink[at] | q.kink, unsupported=unsupported("hvp", q.unit)))
     return out
 
 
@@ -1010,10 +1014,11 @@ def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
     if q.unstable is not None:
         # Whatever the first answer's error, the backward has no one answer there.
         fd_kind = np.where(q.unstable, CODE["non-deterministic"], fd_kind)
-    if q.unsupported:
+    if q.unsupported is not None:
         # No number was computed: that, not its NaN, is the finding, wherever the quantity exists.
-        kind = np.where(nan_unit[q.unit] | (q.kink if q.kink is not None else False), -1, CODE["unsupported"])
-        fd_kind = np.full(kind.shape, -1)
+        exists = ~nan_unit[q.unit] & ~(q.kink if q.kink is not None else False)
+        kind = np.where(q.unsupported, np.where(exists, CODE["unsupported"], -1), kind)
+        fd_kind = np.where(q.unsupported, -1, fd_kind)
     judged = ~np.isnan(bits) & (~np.isnan(q.truth) | nan_mask | no_truth)
     return _Judged(q, kind, fd_kind, ulps, bits, judged, fd_value, np.log2(1.0 + at_zero), reported)
 

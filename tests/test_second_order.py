@@ -150,6 +150,17 @@ def test_a_function_without_jvp_is_reported_unsupported_not_crashed_on():
     assert "hvp" in report.worst_bits   # the other quantities are still judged
 
 
+def test_a_double_backward_that_raises_is_reported_unsupported_and_the_rest_still_judged():
+    # torch has no derivative of zeta in its first argument: differentiating
+    # this (correct) gradient again raises NotImplementedError.
+    backward = lambda x, g: g * torch.exp(x) + 0 * torch.special.zeta(x, torch.ones_like(x))
+    report = certify(harness.Case("zeta", torch.exp, mpmath.exp, backward=backward, order=2,
+                                  domain=harness.domains.interval(1.5, 60)))
+    assert report.kinds == {"unsupported"}, str(report)
+    assert quantities(report, "unsupported") == {"hvp"}
+    assert any("double backward raised NotImplementedError: the derivative for 'zeta'" in n for n in report.notes)
+
+
 def test_a_wrong_second_derivative_is_inconsistent_with_the_claimed_gradient_without_a_reference():
     forward = lambda x: _softplus(x)
     backward = lambda x, g: g * WrongCurvature.apply(x)
