@@ -82,12 +82,16 @@ def pytest_addoption(parser):
     group.addoption("--certify-report", default=None, metavar="DIR",
                     help="write DIR/index.md and stability maps (DIR/maps/*.png) of every certified "
                          "case, also when some fail (needs matplotlib; not with xdist's -n)")
+    group.addoption("--torch-ops", action="store_true", default=False,
+                    help="also run the sweep of torch's elementwise ops (items marked torch_ops: "
+                         "cases/torch_ops.py), which a plain run deselects")
     parser.addini("certify_dirs", "directories whose .py files hold cases", type="args", default=["cases"])
 
 
 @pytest.hookimpl(tryfirst=True)   # before pytest-benchmark's (trylast) reads the options
 def pytest_configure(config):
     config.addinivalue_line("markers", "certify: one case certified in one dtype on one device")
+    config.addinivalue_line("markers", "torch_ops: the sweep of torch's elementwise ops; runs with --torch-ops only")
     _disable_benchmarks_unless_asked(config)
     bad = [d for d in _split(config.getoption("--dtypes")) if d not in DTYPE_NAMES]
     if bad:
@@ -377,6 +381,17 @@ class BrokenCaseFile(pytest.Item):
 
     def reportinfo(self):
         return self.path, 0, f"{self.name} {self.path.name}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The torch ops sweep (items marked ``torch_ops``) is several times the rest of
+    ``pytest cases/``: it runs only when asked for with ``--torch-ops``."""
+    if config.getoption("--torch-ops"):
+        return
+    sweep = [item for item in items if item.get_closest_marker("torch_ops") is not None]
+    if sweep:
+        config.hook.pytest_deselected(items=sweep)
+        items[:] = [item for item in items if item.get_closest_marker("torch_ops") is None]
 
 
 # -- every missing truth of the run at once ---------------------------------------------------
