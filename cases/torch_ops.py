@@ -1,0 +1,497 @@
+"""PyTorch's differentiable elementwise functions, certified as they ship.
+
+One case per op, named as it is called; autograd's own backward is the claim.
+The expectations are the measured verdicts (torch 2.13, CPU): a change in
+torch shows up as a failing test. Not part of a plain ``pytest cases/`` (the
+sweep is several times the rest of the suite): run it with
+``pytest cases/torch_ops.py --torch-ops``. The table of results is
+docs/torch_ops.md (``python -m harness.accuracy_table``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import harness
+from harness import certified, convicted, domains
+from references import torch_ops as ref
+
+exact = harness.exact
+
+#: Deselected unless the run asks for the sweep with --torch-ops (harness/plugin.py).
+pytestmark = pytest.mark.torch_ops
+
+REAL = domains.real()
+POSITIVE = domains.positive()
+#: The finite reals: sin(±inf) is NaN and has no limit for the grid's ±inf to read.
+FINITE = domains.interval(-math.inf, math.inf)
+#: The second input of a two-input op where both infinite would make a limit that
+#: depends on the path (d/dy x/y at (-inf, inf), d/dx hypot(x, y) at (inf, inf)):
+#: the first input still reaches ±inf and NaN, and hypot is symmetric. (Not for
+#: logaddexp: its gradient at (-inf, -inf), log-space 0 + 0, has the symmetric
+#: answer 1/2 and is met in practice.)
+POSITIVE_FINITE = domains.interval(0, math.inf)
+UNIT = domains.interval(0, 1)
+SYMMETRIC_UNIT = domains.interval(-1, 1)
+#: Ops with no float16 or bfloat16 kernel (or backward) on CPU.
+NO_HALF = (torch.float64, torch.float32)
+
+
+def op(name: str, forward, reference, domain=REAL, expect=certified(), **options) -> harness.Case:
+    return harness.Case(f"torch.{name}", forward, reference, domain=domain, expect=expect, **options)
+
+
+def op2(name: str, forward, reference, domains_xy, expect=certified(), names=("x", "y"), **options) -> harness.Case:
+    return op(name, forward, reference, domains_xy, expect, input_names=names, **options)
+
+
+def flushed_in_float16(*kinds: str) -> dict:
+    """``kinds`` in every dtype, and float16's flushes to subnormal-range zero on top
+    (the one dtype whose underflow policy fails)."""
+    return {"float16": convicted(*kinds, "underflow"), "*": convicted(*kinds)}
+
+
+CASES = [
+    # -- exp and log ---------------------------------------------------------------------------
+    op("exp", torch.exp, exact(torch.exp)),
+    # Gradient 0 below -37 (float64), -16.6 (float32), -9.7 (float16), -6.5
+    # (bfloat16), and digits lost from -5.5 down: expm1' is computed as
+    # result + 1, which rounds to 0 where expm1(x) rounds to -1.
+    op("expm1", torch.expm1, exact(torch.expm1), expect=flushed_in_float16("lost-digits", "silent-zero")),
+    # Gradient inf at the overflow edge (x = 1024 in float64, 128 in float32 and
+    # bfloat16, [16, 16.5] in float16): result * ln 2 with result already inf.
+    op("exp2", torch.exp2, exact(torch.exp2), expect=convicted("non-finite")),
+    op("log", torch.log, exact(torch.log), POSITIVE),
+    op("log1p", torch.log1p, exact(torch.log1p), domains.interval(-1, None)),
+    op("log2", torch.log2, exact(torch.log2), POSITIVE),
+    # Underflow: float16's gradient is 0 for x >= 32752 (truth 1.3e-5, a
+    # subnormal): grad / (x * ln 10), where x * ln 10 overflows float16.
+    op("log10", torch.log10, exact(torch.log10), POSITIVE, expect={"float16": convicted("underflow"), "*": certified()}),
+    op("sqrt", torch.sqrt, exact(torch.sqrt), POSITIVE),
+    # Gradient -inf at x = 2.5e-206 (float64) and x in [4e-4, 4.9e-4] (float16):
+    # -0.5 * result**3, where result**3 overflows before the halving.
+    op("rsqrt", torch.rsqrt, exact(torch.rsqrt), POSITIVE,
+       expect={"float64": convicted("non-finite"), "float16": convicted("non-finite"), "*": certified()}),
+    op("reciprocal", torch.reciprocal, exact(torch.reciprocal), POSITIVE),
+    op("square", torch.square, exact(torch.square)),
+    op("pow(x, 2)", lambda x: torch.pow(x, 2), exact(lambda x: torch.pow(x, 2))),
+    op("pow(x, 2.5)", lambda x: torch.pow(x, 2.5), exact(lambda x: torch.pow(x, 2.5)), POSITIVE),
+    op("pow(x, -1.5)", lambda x: torch.pow(x, -1.5), exact(lambda x: torch.pow(x, -1.5)), POSITIVE),
+    # d/dx is +-inf at a subnormal base with a tiny exponent (y * x**(y - 1):
+    # x**(y - 1) ~ 1/x overflows, the truth y/x does not) and NaN at x near 1
+    # with y = +-inf (inf * 0). float16's grid also holds pow(1, NaN) = 1, C99's
+    # rule, which the harness counts as a swallowed NaN.
+    op2("pow", torch.pow, exact(torch.pow), (POSITIVE, REAL),
+        expect={"float16": convicted("non-finite", "nan-swallowed"), "*": convicted("non-finite")}),
+    # d/dy = -x / y**2 loses up to 22 bits (float64) where x is subnormal and
+    # x / y**2 is not: torch divides twice, -(x / y) / y, and x / y underflows.
+    op2("div", torch.div, exact(torch.div), (REAL, POSITIVE_FINITE),
+        expect={"float64": convicted("lost-digits"), "float32": convicted("lost-digits"), "*": certified()}),
+    # The value at (+-inf, 1) is NaN (inf * log 1), where every finite x gives 0;
+    # only float16's grid holds that pair.
+    op2("xlogy", torch.xlogy, exact(torch.xlogy), (REAL, POSITIVE_FINITE),
+        expect={"float16": convicted("non-finite"), "*": certified()}),
+    op2("special.xlog1py", torch.special.xlog1py, exact(torch.special.xlog1py), (REAL, domains.interval(-1, math.inf))),
+    # Gradient NaN at (-inf, -inf) (and (inf, inf)): grad / (1 + exp(y - x)) with
+    # y - x = NaN, where the symmetric answer is 1/2. Only the 16-bit grids hold
+    # the pair; float16 also flushes gradients near 1e-5 to 0.
+    op2("logaddexp", torch.logaddexp, exact(torch.logaddexp), (REAL, REAL),
+        expect={"float16": convicted("non-finite", "underflow"), "bfloat16": convicted("non-finite"),
+                "*": certified()}),
+    op2("logaddexp2", torch.logaddexp2, exact(torch.logaddexp2), (REAL, REAL),
+        expect={"float16": convicted("non-finite", "underflow"), "bfloat16": convicted("non-finite"),
+                "*": certified()}),
+    # d/dx = x / hypot(x, y) is NaN at x = +-inf (inf / inf, truth +-1) and 0
+    # where hypot overflows though the ratio is of order 1 (|x|, |y| near max).
+    op2("hypot", torch.hypot, exact(torch.hypot), (REAL, FINITE),
+        expect={"bfloat16": convicted("non-finite", "silent-zero"),
+                "*": convicted("non-finite", "silent-zero", "lost-digits")}),
+    # -- sigmoids and activations ----------------------------------------------------------------
+    # Gradient 0 above 37 (float64), 16.6 (float32), and digits lost from 4.5 up:
+    # sigmoid_backward is grad * result * (1 - result), and 1 - result cancels.
+    op("sigmoid", torch.sigmoid, exact(torch.sigmoid), expect=flushed_in_float16("lost-digits", "silent-zero")),
+    op("nn.functional.logsigmoid", F.logsigmoid, exact(F.logsigmoid)),
+    # float64: value off by up to 18 bits and gradient by 23 on (20, 35): above
+    # threshold=20 it returns x, right in float32 only.
+    op("nn.functional.softplus", F.softplus, exact(F.softplus),
+       expect={"float64": convicted("lost-digits"), "*": certified()}),
+    # Gradient 0 for |x| > 19 (float64), 9 (float32), 4.5 (float16), 3.5
+    # (bfloat16), digits lost from |x| ~ 3.5: tanh_backward is 1 - result**2.
+    op("tanh", torch.tanh, exact(torch.tanh),
+       expect={"float16": convicted("lost-digits", "silent-zero", "underflow"), "bfloat16": convicted("silent-zero"),
+               "*": convicted("lost-digits", "silent-zero")}),
+    # NaN at +-inf (x * sigmoid(x) is -inf * 0 at -inf; the gradient's x (1 - s)
+    # is inf * 0) and 0 on [-711.8, -709.8] (float64), [-91.7, -88.7] (float32),
+    # where sigmoid(x) is 0 on CPU (1 / (1 + inf)) but x sigmoid(x) is normal.
+    op("nn.functional.silu", F.silu, exact(F.silu),
+       expect={"float16": convicted("non-finite"), "bfloat16": convicted("non-finite"),
+               "*": convicted("non-finite", "silent-zero")}),
+    # Value and gradient 0 below -8.5 (float64), -5.5 (float32), -6 (bfloat16),
+    # digits lost from -3: x/2 (1 + erf(x / sqrt 2)) cancels; NaN at +-inf.
+    # float16 is computed in float32 and rounded, so only its infinities fail.
+    op("nn.functional.gelu", F.gelu, ref.gelu,
+       expect={"float16": convicted("non-finite"), "bfloat16": convicted("non-finite", "silent-zero"),
+               "*": convicted("non-finite", "silent-zero", "lost-digits")}),
+    # The same 1 + tanh(...) cancellation below -4, and a NaN gradient for
+    # |x| > 1.3e154 (float64), 1.8e19 (float32, bfloat16): x**3 overflows.
+    op("nn.functional.gelu(approximate=tanh)", lambda x: F.gelu(x, approximate="tanh"),
+       exact(lambda x: F.gelu(x, approximate="tanh")),
+       expect={"float16": convicted("non-finite"), "bfloat16": convicted("non-finite", "silent-zero"),
+               "*": convicted("non-finite", "silent-zero", "lost-digits")}),
+    # NaN at +-inf, and a positive gradient on [-744, -709.8] (float64), [-103,
+    # -88.7] (float32), [-92.5, -89] (bfloat16) where the truth e^x (1 + x) is
+    # negative: mish_backward's sigmoid(x) is 0 there, tanh(softplus(x)) is not.
+    op("nn.functional.mish", F.mish, exact(F.mish),
+       expect={"float16": convicted("non-finite"), "*": convicted("non-finite", "wrong-sign")}),
+    op("nn.functional.elu", F.elu, ref.elu),
+    op("nn.functional.celu", F.celu, ref.elu),
+    op("nn.functional.selu", F.selu, ref.selu),
+    # softsign is x / (1 + |x|) in Python: NaN at +-inf (inf / inf), and autograd's
+    # quotient rule 1/(1+|x|) - |x|/(1+|x|)**2 cancels to 0 for |x| > 9e15
+    # (float64), 1.7e7 (float32), 210 (bfloat16), where the truth is 1/(1+|x|)**2.
+    op("nn.functional.softsign", F.softsign, ref.softsign,
+       expect={"float16": convicted("lost-digits", "non-finite", "underflow"),
+               "*": convicted("lost-digits", "non-finite", "silent-zero")}),
+    # x - tanh(x) cancels near 0: value and gradient (1 - (1 - tanh**2)) are 0
+    # below ~1e-8 (float64), 1e-4 (float32), where the truth is x**3/3 and x**2.
+    # x > 0 only: tanhshrink is odd (torch's tanh(-x) = -tanh(x)), and the truth
+    # engine cannot resolve a derivative at a triple zero (d/dx x**3 at 0 raises
+    # "never converged"; harness bug, see docs/torch_ops.md).
+    op("nn.functional.tanhshrink", F.tanhshrink, ref.tanhshrink, POSITIVE,
+       expect=flushed_in_float16("lost-digits", "silent-zero")),
+    # float64's gradient is off by 27 bits on (-3, 3): hardsigmoid_backward
+    # multiplies by 1/6 as a float32 constant (0.1666666716337204).
+    op("nn.functional.hardsigmoid", F.hardsigmoid, ref.hardsigmoid,
+       expect={"float64": convicted("lost-digits"), "*": certified()}),
+    # NaN at -inf (-inf * 0) and inf above max/6: x * min(x + 3, 6) overflows before / 6.
+    op("nn.functional.hardswish", F.hardswish, ref.hardswish, expect=convicted("non-finite")),
+    op("logit", torch.logit, ref.logit, UNIT),
+    op("special.entr", torch.special.entr, ref.entr, POSITIVE),
+    # -- trigonometric and hyperbolic ------------------------------------------------------------
+    # inf on [709.78, 710.4] (float64), [88.72, 89.34] (float32), 89 (bfloat16),
+    # where sinh, cosh are below max: the vectorized CPU kernel goes through
+    # exp(x), which overflows first (a one-element tensor takes the scalar path
+    # and is right). float16 is computed in float32.
+    op("sinh", torch.sinh, exact(torch.sinh),
+       expect={"float16": certified(), "*": convicted("non-finite")}),
+    op("cosh", torch.cosh, exact(torch.cosh),
+       expect={"float16": certified(), "*": convicted("non-finite")}),
+    # Gradient 0 for |x| > 1.3e154 (float64), 1.8e19 (float32, bfloat16), 256
+    # (float16): rsqrt(x**2 + 1) and rsqrt(x**2 - 1) square x, which overflows.
+    op("asinh", torch.asinh, exact(torch.asinh), expect=flushed_in_float16("silent-zero")),
+    op("acosh", torch.acosh, exact(torch.acosh), domains.interval(1, None), expect=flushed_in_float16("silent-zero")),
+    op("atanh", torch.atanh, exact(torch.atanh), SYMMETRIC_UNIT),
+    op("sin", torch.sin, exact(torch.sin), FINITE),
+    op("cos", torch.cos, exact(torch.cos), FINITE),
+    op("tan", torch.tan, exact(torch.tan), FINITE),
+    op("asin", torch.asin, exact(torch.asin), SYMMETRIC_UNIT),
+    op("acos", torch.acos, exact(torch.acos), SYMMETRIC_UNIT),
+    # Underflow: float16's gradient 1/(x**2 + 1) is 0 for |x| >= 256 (x**2
+    # overflows) where the truth is a subnormal.
+    op("atan", torch.atan, exact(torch.atan), expect={"float16": convicted("underflow"), "*": certified()}),
+    # atan2(-y, x) = -atan2(y, x) exactly in IEEE arithmetic; mpmath has no -0
+    # to tell atan2(-0, -1) = -pi from atan2(+0, -1) = pi, so y > 0 only.
+    # Gradients +-inf (or finite where the truth is inf) for tiny y and x, 0 for
+    # large ones: atan2_backward takes 1 / (x**2 + y**2), and x**2 + y**2
+    # underflows or overflows (|x| or |y| > 256 in float16) where x / (x**2 + y**2)
+    # does not.
+    op2("atan2", torch.atan2, exact(torch.atan2), (POSITIVE, REAL), names=("y", "x"),
+        expect=flushed_in_float16("finite-vs-inf", "non-finite", "silent-zero")),
+    # Gradient 0 for |x| < 3e-9 (float64), 6e-5 (float32), digits lost up to
+    # 0.03: sinc_backward's (pi x cos(pi x) - sin(pi x)) / (pi x**2) cancels
+    # (truth -pi**2 x / 3). For large |x| its sign is noise: cos and sin of the
+    # rounded pi * x, where cospi(x) = +-1 at the integers every large float is;
+    # NaN where pi * x overflows. Harness bug: at large even x the truth engine
+    # reads the gradient as 0, not 1/x (its steps are integers, where sinc is 0),
+    # which also makes the value's budget at those zeros 8 ULPs of 0 instead of
+    # 8 eps: the value's "lost-digits" beyond 1e12 would pass with the right
+    # truth (docs/torch_ops.md).
+    op("sinc", torch.sinc, ref.sinc,
+       expect=flushed_in_float16("lost-digits", "non-finite", "silent-zero", "wrong-sign")),
+    # -- special functions -----------------------------------------------------------------------
+    # bfloat16 only: the value is 0 for |x| < 1.2e-7 and 7 bits off below 3e-6,
+    # where erf(x) = 2x/sqrt(pi); float32 is right, so it is bfloat16's own kernel.
+    op("erf", torch.erf, exact(torch.erf),
+       expect={"bfloat16": convicted("silent-zero", "lost-digits"), "*": certified()}),
+    op("erfc", torch.erfc, exact(torch.erfc)),
+    op("erfinv", torch.erfinv, exact(torch.erfinv), SYMMETRIC_UNIT),
+    # Gradient 0 above 5.5e7 (float64), 8192 (float32), wrong-signed at 6720
+    # (float32), NaN/inf at the top: 2 x erfcx(x) - 2/sqrt(pi) cancels, both
+    # terms tending to 2/sqrt(pi).
+    op("special.erfcx", torch.special.erfcx, ref.erfcx, dtypes=NO_HALF,
+       expect={"float32": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
+               "*": convicted("lost-digits", "non-finite", "silent-zero")}),
+    # Value 0 below -8.5 (float64), -5.6 (float32), -3.3 (bfloat16), digits lost
+    # from -3: ndtr is (1 + erf(x / sqrt 2)) / 2, which cancels.
+    op("special.ndtr", torch.special.ndtr, ref.ndtr,
+       expect={"float16": convicted("lost-digits", "underflow"), "*": convicted("lost-digits", "silent-zero")}),
+    # Gradient inf or NaN below -2.7e39 (float64) / -1.2e11 (float32), where it
+    # is -x: exp(-(result + x**2/2)) / sqrt(2 pi) with result ~ -x**2/2 cancelling.
+    op("special.log_ndtr", torch.special.log_ndtr, ref.log_ndtr, dtypes=NO_HALF,
+       expect=convicted("lost-digits", "non-finite", "silent-zero")),
+    # Gradient off by up to 11.7 bits (float64), 7.5 (float32) for p < 1e-200
+    # (float64), 1e-25 (float32): sqrt(2 pi) exp(result**2 / 2) turns the
+    # rounding of result = ndtri(p) into a relative error result**2 eps.
+    op("special.ndtri", torch.special.ndtri, ref.ndtri, UNIT, dtypes=NO_HALF, expect=convicted("lost-digits")),
+    # lgamma, digamma and polygamma have poles at 0 and every negative integer,
+    # and every float beyond 2**52 (2**23 in float32) is an integer: x > 0.
+    op("lgamma", torch.lgamma, exact(torch.lgamma), POSITIVE),
+    # float64's gradient, polygamma(1, x), is off by up to 22 bits on (0.003, 40):
+    # see polygamma(1, x).
+    op("digamma", torch.digamma, exact(torch.digamma), POSITIVE,
+       expect={"float64": convicted("lost-digits"), "*": certified()}),
+    # float64's value is off by up to 22 bits on (0.003, 40): torch's trigamma
+    # takes six recurrence steps and the asymptotic series to x**-7, whose first
+    # omitted term, 1/(30 x**9) near x = 6.5, is 1e-8 of the result. Gradient
+    # (polygamma(2, x), through zeta(3, x)) NaN at inf and 0 for x > 1.2e108
+    # (float64), 1.1e15 (bfloat16).
+    op("polygamma(1, x)", lambda x: torch.polygamma(1, x), ref.trigamma, POSITIVE,
+       expect={"float64": convicted("lost-digits", "non-finite", "silent-zero"),
+               "bfloat16": convicted("non-finite", "silent-zero"), "*": convicted("non-finite")}),
+    op("mvlgamma(x, p=2)", lambda x: torch.mvlgamma(x, p=2), ref.mvlgamma2, domains.interval(0.5, None)),
+    # NaN at +-inf (truth inf), and inf on [709.78, 711.8] (float64), [88.7,
+    # 91.7] (float32, bfloat16) where I0 is finite: exp(|x|) overflows first.
+    op("i0", torch.i0, ref.i0, expect=convicted("non-finite")),
+    # Gradient i1e(x) - sgn(x) i0e(x) cancels for large |x| (both ~ 1/sqrt(2 pi |x|)):
+    # 0 beyond 7.4e15 (float64); wrong-signed for |x| > 3.4e7 (float32).
+    op("special.i0e", torch.special.i0e, ref.i0e,
+       expect={"float32": convicted("lost-digits", "silent-zero", "wrong-sign"),
+               "float16": convicted("lost-digits", "underflow"), "*": convicted("lost-digits", "silent-zero")}),
+    # NaN gradient for |x| > 709.78 (float64), 88.72 (float32): i1_backward's
+    # i0(x) - i1(x)/x is inf - inf; value inf just below the true overflow, as i0.
+    op("special.i1", torch.special.i1, ref.i1, dtypes=NO_HALF, expect=convicted("non-finite")),
+    # Gradient i0e - i1e/x - sgn(x) i1e cancels for large |x|, as i0e's.
+    op("special.i1e", torch.special.i1e, ref.i1e, dtypes=NO_HALF, expect=convicted("lost-digits", "silent-zero")),
+]
+
+
+# -- stable alternatives ---------------------------------------------------------------------
+# Each repairs one finding above with torch's own kernels: a claimed derivative
+# (``backward=``) where only autograd's formula is at fault, a forward where the
+# value is. Named after the op they replace; certified where it says so.
+
+SQRT1_2 = math.sqrt(0.5)
+INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+SQRT_HALF_PI = math.sqrt(math.pi / 2)
+LN2 = math.log(2)
+
+
+def stable(name: str, forward, reference, domain=REAL, backward=None, expect=certified(), **options):
+    return harness.Case(f"{name}.stable", forward, reference, backward=backward, domain=domain, expect=expect,
+                        **options)
+
+
+def gelu_stable(x):
+    # x Phi(x) with Phi = erfc(-x / sqrt 2) / 2: no 1 + erf(x) to cancel below 0;
+    # x * 0 at -inf is NaN, the limit is 0.
+    return torch.where(x.isneginf(), 0.0, x / 2 * torch.erfc(-x * SQRT1_2))
+
+
+def gelu_stable_derivative(x):
+    # Phi(x) + x phi(x); x phi(x) is 0 at ±inf, where x * exp(-x**2 / 2) is inf * 0.
+    finite = torch.where(x.isinf(), 0.0, x)
+    return torch.erfc(-x * SQRT1_2) / 2 + finite * torch.exp(-x * x / 2) * INV_SQRT_2PI
+
+
+def softsign_stable(x):
+    return torch.where(x.isinf(), x.sign(), x / (1 + x.abs()))
+
+
+def log_ndtr_derivative(x):
+    # (log Phi)' = phi / Phi = sqrt(2/pi) / erfcx(-x / sqrt 2): no
+    # exp(-(log Phi + x**2/2)) to cancel. Below -1e10 it is -x to within 1/x**2
+    # (Phi ~ phi / |x| (1 - 1/x**2)), where erfcx itself is a subnormal at -max.
+    return torch.where(x < -1e10, -x, SQRT_2_OVER_PI / torch.special.erfcx(-x * SQRT1_2))
+
+
+def log_space_gap(x, y):
+    # x - y, and 0 where the two are equal: -inf - -inf is NaN.
+    return torch.where(x == y, 0.0, x - y)
+
+
+def ndtri_derivative(p):
+    # 1 / phi(x) at x = ndtri(p) is R(x) / p, the Mills ratio R = Phi / phi =
+    # sqrt(pi/2) erfcx(-x / sqrt 2) being well conditioned where exp(x**2 / 2)
+    # is not; above 1/2 the mirror image, 1 - p being exact there (Sterbenz).
+    x = torch.special.ndtri(p)
+    return SQRT_HALF_PI * torch.special.erfcx(x.abs() * SQRT1_2) / torch.minimum(p, 1 - p)
+
+
+STABLE = [
+    # expm1' = exp(x), which keeps its digits where expm1(x) + 1 rounds to 1 - 1.
+    stable("expm1", torch.expm1, exact(torch.expm1), backward=lambda x, g: g * torch.exp(x)),
+    # sigmoid' = sigmoid(x) sigmoid(-x): no 1 - sigmoid(x) to cancel above 0.
+    stable("sigmoid", torch.sigmoid, exact(torch.sigmoid),
+           backward=lambda x, g: g * torch.sigmoid(x) * torch.sigmoid(-x)),
+    # tanh' = sech(x)**2 = (1 / cosh x)**2: no 1 - tanh(x)**2 to cancel; squaring
+    # the reciprocal keeps float16's subnormals that 1 / cosh(x)**2 overflows past.
+    stable("tanh", torch.tanh, exact(torch.tanh), backward=lambda x, g: g * (1 / torch.cosh(x)) ** 2),
+    # threshold 40 instead of 20: exp(-40) is below float64's half ULP of 1.
+    harness.Case("torch.nn.functional.softplus(threshold=40)", lambda x: F.softplus(x, threshold=40), exact(F.softplus)),
+    # asinh' = 1 / hypot(x, 1): hypot does not square x on its way (x**2 + 1 overflows past 1.3e154).
+    stable("asinh", torch.asinh, exact(torch.asinh),
+           backward=lambda x, g: g / torch.hypot(x, torch.ones_like(x))),
+    # acosh' = rsqrt(x - 1) rsqrt(x + 1), torch's own complex-case formula: no x**2.
+    stable("acosh", torch.acosh, exact(torch.acosh), domains.interval(1, None),
+           backward=lambda x, g: g * torch.rsqrt(x - 1) * torch.rsqrt(x + 1)),
+    # softsign' = (1 / (1 + |x|))**2, which autograd's quotient rule computes as
+    # the difference 1/(1+|x|) - |x|/(1+|x|)**2 of two nearly equal terms.
+    stable("nn.functional.softsign", softsign_stable, ref.softsign,
+           backward=lambda x, g: g * (1 / (1 + x.abs())) ** 2),
+    stable("nn.functional.gelu", gelu_stable, ref.gelu, backward=lambda x, g: g * gelu_stable_derivative(x)),
+    # Phi(x) = erfc(-x / sqrt 2) / 2: no 1 + erf to cancel below 0; autograd is fine.
+    stable("special.ndtr", lambda x: torch.erfc(-x * SQRT1_2) / 2, ref.ndtr),
+    stable("special.log_ndtr", torch.special.log_ndtr, ref.log_ndtr, dtypes=NO_HALF,
+           backward=lambda x, g: g * log_ndtr_derivative(x)),
+    stable("special.ndtri", torch.special.ndtri, ref.ndtri, UNIT, dtypes=NO_HALF,
+           backward=lambda p, g: g * ndtri_derivative(p)),
+    # d/dx = sigmoid(x - y), d/dy = sigmoid(y - x), and 1/2 each where x == y,
+    # (-inf, -inf) included, where x - y is NaN.
+    stable("logaddexp", torch.logaddexp, exact(torch.logaddexp), (REAL, REAL), input_names=("x", "y"),
+           backward=lambda x, y, g: (g * torch.sigmoid(log_space_gap(x, y)), g * torch.sigmoid(-log_space_gap(x, y)))),
+    stable("logaddexp2", torch.logaddexp2, exact(torch.logaddexp2), (REAL, REAL), input_names=("x", "y"),
+           backward=lambda x, y, g: (g * torch.sigmoid(LN2 * log_space_gap(x, y)),
+                                     g * torch.sigmoid(-LN2 * log_space_gap(x, y)))),
+    # relu6(x + 3) / 6 through autograd: 1/6 computed in the tensor's own dtype.
+    stable("nn.functional.hardsigmoid", lambda x: torch.clamp(x + 3, 0, 6) / 6, ref.hardsigmoid),
+]
+CASES += STABLE
+
+
+# -- findings: what docs/torch_ops.md says of each convicted op --------------------------------
+
+class Finding(NamedTuple):
+    """Why an op fails (torch's formula, from tools/autograd/derivatives.yaml where
+    it says) and what to use instead: ``alternative`` names a case of this file,
+    ``fix`` says it in words where none is certified here. ``edge``: the defect
+    lives only at ±inf, the overflow edge or subnormal inputs."""
+
+    cause: str
+    alternative: str | None = None
+    fix: str | None = None
+    edge: bool = False      # only at ±inf, the overflow edge or subnormal inputs
+
+
+FINDINGS = {
+    "torch.expm1": Finding("the backward is `grad * (result + 1)` (derivatives.yaml): `result + 1` rounds to 0 "
+                           "where expm1(x) rounds to -1, and loses digits before.", "expm1.stable"),
+    "torch.exp2": Finding("`grad * result * M_LN2`: `result` is already inf where `2**x ln 2` is not.",
+                          fix="`grad * exp2(x + log2(ln 2))`, or multiply by ln 2 before the power overflows.", edge=True),
+    "torch.rsqrt": Finding("`-0.5 * grad * result.pow(3)`: `result**3` overflows before the halving.",
+                           fix="`-0.5 * grad * result / x`.", edge=True),
+    "torch.pow": Finding("`pow_backward_self` computes `y * x.pow(y - 1)`: `x**(y - 1)` ~ 1/x overflows at a "
+                         "subnormal x although `y / x` does not, and is `inf * 0` at x near 1, y = ±inf.",
+                         fix="`y * (result / x)` where `result` is finite.", edge=True),
+    "torch.div": Finding("`div_tensor_other_backward` computes `-grad * (x / y) / y`: `x / y` underflows into "
+                         "the subnormals where `x / y**2` is normal.", fix="`-grad * x / (y * y)` unless `y * y` "
+                         "overflows, the order chosen by magnitude.", edge=True),
+    "torch.xlogy": Finding("`x * log(y)` is `inf * 0` at (±inf, 1); the function is 0 on the whole line y = 1.",
+                           fix="`where(y == 1, 0, xlogy(x, y))`.", edge=True),
+    "torch.logaddexp": Finding("`grad / (1 + exp(other - self))` is NaN at (-inf, -inf), log-space 0 + 0, where "
+                               "`other - self` is NaN; the forward gives -inf there and the symmetric gradient is "
+                               "1/2.", "logaddexp.stable"),
+    "torch.logaddexp2": Finding("`grad / (1 + pow(2, other - self))`, NaN at (-inf, -inf) as logaddexp's.",
+                                "logaddexp2.stable"),
+    "torch.hypot": Finding("`grad * self / result`: inf / inf at x = ±inf, and 0 where `result` overflows while "
+                           "the ratio x / hypot(x, y) is of order 1.",
+                           fix="scale by max(|x|, |y|) first: `(x / m) / hypot(x / m, y / m)`.", edge=True),
+    "torch.sigmoid": Finding("`sigmoid_backward(grad, result)` is `grad * result * (1 - result)`: `1 - result` "
+                             "cancels for x > 0 and is 0 above 37 (float64), 16.6 (float32).", "sigmoid.stable"),
+    "torch.nn.functional.softplus": Finding("the default `threshold=20` returns x above 20, right in float32 only: "
+                                            "float64 still resolves `log1p(exp(-x))` there.",
+                                            "torch.nn.functional.softplus(threshold=40)"),
+    "torch.tanh": Finding("`tanh_backward(grad, result)` is `grad * (1 - result**2)`, which cancels as tanh "
+                          "saturates.", "tanh.stable"),
+    "torch.nn.functional.silu": Finding("`silu_backward` is `s * (1 + x * (1 - s))`, `inf * 0` at ±inf, and the "
+                                        "CPU sigmoid is 0 below -709.78 (float64), -88.7 (float32) "
+                                        "(`1 / (1 + inf)`), flushing `x * sigmoid(x)` while it is still normal.",
+                                        fix="sigmoid as `exp(x) / (1 + exp(x))` below 0 keeps those values; "
+                                        "`where(isinf(x), ...)` for the limits.", edge=True),
+    "torch.nn.functional.gelu": Finding("`x / 2 * (1 + erf(x / sqrt 2))` cancels below 0 (value 0 below -8.5 in "
+                                        "float64), and the gradient `Phi(x) + x phi(x)` is built on the same "
+                                        "`1 + erf`; `-inf * 0` at -inf.", "nn.functional.gelu.stable"),
+    "torch.nn.functional.gelu(approximate=tanh)": Finding(
+        "`1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))` cancels below 0, and `x**3` overflows in the backward for "
+        "|x| > 1.3e154 (float64).", fix="`x * sigmoid(2 u)` instead of `x / 2 (1 + tanh(u))`."),
+    "torch.nn.functional.mish": Finding("`mish_backward` uses `sigmoid(x)`, 0 on CPU below -709.78 (float64) while "
+                                        "`tanh(softplus(x))` is not: the two terms of e^x (1 + x) lose the negative "
+                                        "one, the gradient's sign flips; NaN at ±inf (`inf * 0`).",
+                                        fix="sigmoid as `exp(x) / (1 + exp(x))` below 0.", edge=True),
+    "torch.nn.functional.softsign": Finding("`x / (1 + |x|)` in Python: autograd's quotient rule "
+                                            "`1/(1+|x|) - |x|/(1+|x|)**2` cancels to 0 beyond 2**53 (float64), and "
+                                            "`inf / inf` is NaN at ±inf.", "nn.functional.softsign.stable"),
+    "torch.nn.functional.tanhshrink": Finding("`x - tanh(x)` in Python cancels near 0 (truth x**3/3), and its "
+                                              "gradient `1 - (1 - tanh**2)` the same (truth x**2).",
+                                              fix="a series near 0 (x**3/3 - 2x**5/15 + ...), `tanh(x)**2` as the "
+                                              "derivative."),
+    "torch.nn.functional.hardsigmoid": Finding("float64's `hardsigmoid_backward` multiplies by 1/6 as a float32 "
+                                               "constant (0.1666666716337204).", "nn.functional.hardsigmoid.stable"),
+    "torch.nn.functional.hardswish": Finding("`x * min(max(x + 3, 0), 6)` overflows before `/ 6` above max/6, and is "
+                                             "`-inf * 0` at -inf.", fix="`x / 6 * relu6(x + 3)`.", edge=True),
+    "torch.sinh": Finding("the vectorized CPU kernel (tensors of more than a few elements) goes through exp(|x|), "
+                          "which overflows 0.7 before sinh does; the scalar path is right.",
+                          fix="`exp(|x| - ln 2)` with the sign near the overflow edge.", edge=True),
+    "torch.cosh": Finding("as sinh: exp(|x|) overflows first in the vectorized CPU kernel.",
+                          fix="`exp(|x| - ln 2)` near the overflow edge.", edge=True),
+    "torch.asinh": Finding("`grad * (self.pow(2) + 1).rsqrt()`: x**2 overflows for |x| > 1.3e154 (float64).",
+                           "asinh.stable"),
+    "torch.acosh": Finding("`grad * (self * self - 1).rsqrt()` for real inputs (derivatives.yaml saves one rsqrt "
+                           "this way): x**2 overflows.", "acosh.stable"),
+    "torch.atan2": Finding("`atan2_backward` multiplies by `1 / (x**2 + y**2)`, which overflows where x**2 + y**2 "
+                           "underflows, though x / (x**2 + y**2) is finite.",
+                           fix="scale by max(|x|, |y|) as in hypot."),
+    "torch.sinc": Finding("`sinc_backward`, `(pi x cos(pi x) - sin(pi x)) / (pi x**2)`, cancels near 0 (gradient 0 "
+                          "below 3e-9 in float64, 6e-5 in float32; truth -pi**2 x / 3); for large x it takes cos and "
+                          "sin of the rounded `pi * x`, whose error is radians: the gradient's sign is noise (truth "
+                          "(-1)**x / x at the integers every large float is); `pi * x` overflows at the top. (The "
+                          "value's lost digits beyond 1e12 are the harness's: see Harness notes.)",
+                          fix="a series near 0 (-pi**2 x / 3 + ...); sinpi and cospi (reduce x, not pi x)."),
+    "torch.erf": Finding("bfloat16's kernel returns 0 for |x| < 1.2e-7 and loses 7 bits below 3e-6 (erf(x) ~ "
+                         "1.128 x); float32's is right.", fix="compute bfloat16 through float32's kernel."),
+    "torch.special.erfcx": Finding("`(2.0 * self * result - 2.0 / sqrt(M_PI)) * grad` cancels for large x: both "
+                                   "terms tend to 2/sqrt(pi).",
+                                   fix="the asymptotic series -1/(sqrt(pi) x**2) (1 - 3/(2 x**2) + ...) for large x."),
+    "torch.special.ndtr": Finding("ndtr is `(1 + erf(x / sqrt 2)) / 2`, which cancels below 0.", "special.ndtr.stable"),
+    "torch.special.log_ndtr": Finding("`grad / sqrt(2 pi) * exp(-(result + x**2 / 2))`: `result` ~ -x**2/2 cancels "
+                                      "against `x**2 / 2`, which overflows first.", "special.log_ndtr.stable", edge=True),
+    "torch.special.ndtri": Finding("`grad * sqrt(2 pi) * exp(result**2 / 2)`: the rounding of `result` becomes a "
+                                   "relative error result**2 eps.", "special.ndtri.stable"),
+    "torch.digamma": Finding("its gradient is `polygamma(1, x)`, float32-accurate in float64 (see polygamma).",
+                             fix="a trigamma with more recurrence steps or asymptotic terms."),
+    "torch.polygamma(1, x)": Finding("trigamma takes 6 recurrence steps and the asymptotic series to x**-7 (ATen "
+                                     "Math.h): the first omitted term is 1e-8 relative near x = 6.5. Its gradient "
+                                     "polygamma(2, x) is NaN at inf and 0 for x > 1.2e108.",
+                                     fix="recur to x >= 20 (or add terms) in float64."),
+    "torch.i0": Finding("the kernel multiplies exp(|x|) by a series in 1/x: exp overflows before I0 does, and "
+                        "`inf * 0`-like NaN at ±inf.", fix="exp(|x| / 2) twice, as a product of two halves.", edge=True),
+    "torch.special.i0e": Finding("`grad * (i1e(x) - sgn(x) * result)` cancels for large |x|: i0e and i1e both tend "
+                                 "to 1/sqrt(2 pi |x|)."),
+    "torch.special.i1": Finding("`i1_backward` is `i0(x) - i1(x) / x`, inf - inf once both overflow.", edge=True),
+    "torch.special.i1e": Finding("`i1e_backward` is `i0e(x) - i1e(x) * (sgn(x) + 1/x)`, which cancels for large |x|."),
+}
+
+#: What the harness itself gets wrong on these cases (docs/torch_ops.md, "Harness notes").
+HARNESS_NOTES = (
+    "**sinc's gradient at large even x reads 0.** The truth engine's stencil steps are relative to x "
+    "(x 2**-40); at x = 2**60, 3 * 2**60 or 6.7e153 they are integers, where sin(pi x) is 0, every stencil "
+    "point reads 0 and the zero is confirmed: the truth of d/dx sinc is 0 instead of cos(pi x) / x = 1/x "
+    "(`harness.truth.solve_point(lambda v: [mpmath.sincpi(v[0])], [2.0**60], [1.0], [real()])`). torch's "
+    "gradient there is noise either way; but the value's budget at those zeros of sinc, 8 eps * |x f'(x)|, "
+    "becomes 8 ULPs of 0, and all 2,202 (float64) and 387 (float32) of sinc's value failures beyond 1e12 "
+    "(truth 0, lost-digits) are within 8 eps of 0: they would pass with the right derivative.",
+    "**No derivative at a zero of order three.** `solve_point` of `x**3` (or `x - tanh(x)`) at x = 0 raises "
+    "ReferenceFailure 'never converged (unresolved at 32768 bits)'; tanhshrink is certified on x > 0 only "
+    "(it is odd).",
+    "**A bounded domain's edge at ±max.** With a domain such as (-inf, inf), the stencil at x = -max is "
+    "one-sided with a step of |x| 2**-40 = 1.6e296, and logaddexp's d/dy at (-max, -max) reads 1.0 (torch "
+    "and the symmetric answer: 1/2); logaddexp runs on all of the reals, where the stencil is central.",
+    "**Two infinite inputs.** The truth at (±inf, ±inf) is the limit along the diagonal (both inputs at "
+    "±2**1200): right for logaddexp's 1/2, but a choice for x / y at (-inf, inf) (-1) or d/dx hypot at "
+    "(inf, inf): the second inputs of div, xlogy, xlog1py and hypot are finite here.",
+)
