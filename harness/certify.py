@@ -195,7 +195,7 @@ def prepare(case: Case, dtype: torch.dtype, device: str, options: _Options) -> P
     keys, todo = _missing(case, units, domains, cache)
     keys2 = None
     if order == 2 or forward:
-        keys2, more = _missing(case, units, domains, cache, directional=True)
+        keys2, more = _missing(case, units, domains, cache, keys)
         todo.update(more)
     return Prepared(case, dtype, device, options, samples, domains, names, units, keys, todo, keys2, started, notes)
 
@@ -647,18 +647,20 @@ class _FlatReference:
         return out
 
 
-#: Appended to a reference's fingerprint in the keys of its directional truths.
-DIRECTIONAL = "|directional J(x) v"
+#: Appended to a point's key for the truth of ``J(x) v`` there (``v`` is a
+#: function of the point's shapes, which the key holds): no second hash of
+#: every point (a third of a warm order-2 certification).
+DIRECTIONAL = ":Jv"
 
 
-def _missing(case: Case, units: list[_Unit], domains, cache: TruthCache, directional: bool = False):
+def _missing(case: Case, units: list[_Unit], domains, cache: TruthCache, keys: list[str] | None = None):
     """The units' cache keys (None without a reference) and a ``Task`` per truth
-    the cache lacks (points with a NaN input have none). ``directional``: the
-    truths of ``J(x) v`` (``harness.directional``) instead of ``f``."""
+    the cache lacks (points with a NaN input have none). Given the units'
+    ``keys``: the truths of ``J(x) v`` (``harness.directional``) instead of ``f``."""
     if case.reference is None:
         return None, {}
-    ref_print = fingerprint(case.reference) + (DIRECTIONAL if directional else "")
-    keys = units.keys(ref_print)
+    directional = keys is not None
+    keys = [k + DIRECTIONAL for k in keys] if directional else units.keys(fingerprint(case.reference))
     known = cache.get_many(keys)
     todo: dict[str, tuple[_Unit, Task]] = {}
     nan = units.nan()
