@@ -498,7 +498,10 @@ def _jvp(case: Case, arrays, tangent, dtype, device) -> torch.Tensor:
     (``forward(ctx, ...)``), the style most custom backwards are in."""
     import torch.autograd.forward_ad as fwAD
 
-    with fwAD.dual_level():
+    with warnings.catch_warnings(), fwAD.dual_level():
+        # torch 2.13 scripts its forward-mode decompositions on first use, with a
+        # DeprecationWarning about torch.jit.script: torch's, not the case's.
+        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=DeprecationWarning)
         duals = [fwAD.make_dual(torch.tensor(a, dtype=dtype, device=device), torch.tensor(v, dtype=dtype, device=device))
                  for a, v in zip(arrays, tangent)]
         y = case.forward(*duals)
