@@ -753,6 +753,8 @@ def _truths(case: Case, units: list, domains, options: _Options) -> tuple[TruthT
 #: Seconds of one core per input element of a cold truth (measured on the
 #: shipped cases: most points take about a millisecond, a few escalate).
 TRUTH_SECONDS = 0.001
+#: A truth of J(x) v against a first-order one (docs/second_order.md: 4.7x to 5.9x measured).
+DIRECTIONAL_COST = 6
 #: Above this many expected seconds a certification warns before it starts.
 LONG_SECONDS = 60.0
 
@@ -764,7 +766,8 @@ class LongCertification(UserWarning):
 def _warn_if_long(what: str, tasks: list, options: _Options) -> None:
     elements = sum(len(t.x) for t in tasks)
     cores = options.workers or default_workers()
-    expected = elements * TRUTH_SECONDS / cores
+    weight = sum(len(t.x) * (DIRECTIONAL_COST if isinstance(t.reference, Directional) else 1) for t in tasks)
+    expected = weight * TRUTH_SECONDS / cores
     if expected > LONG_SECONDS and options.executor is None:
         warnings.warn(LongCertification(
             f"{what}: {len(tasks)} points ({elements} input elements) need truths; expect about "
