@@ -13,10 +13,11 @@ the same cotangent ``g``:
 each with the engine's resolution check, escalation, kink detection and
 condition numbers, as for first derivatives.
 
-``psi`` is itself a difference quotient, taken *inside* the engine's working
-precision ``b`` so that its error shrinks as the engine raises ``b``: a
-central quotient at the step ``scale * 2**-(b/2 + 16)`` (``scale`` = ``|x_i|``,
-or 1 at 0) has a truncation error of order ``step**2 = 2**-(b + 32)`` of
+``psi`` is itself a difference quotient along ``v`` (all inputs at once),
+taken *inside* the engine's working precision ``b`` so that its error shrinks
+as the engine raises ``b``: a central quotient at the step
+``scale * 2**-(b/2 + 16)`` (``scale`` = the smallest ``|x_i / v_i|``, 1 for an
+input at 0) has a truncation error of order ``step**2 = 2**-(b + 32)`` of
 ``scale**2 f'''``, and evaluated at ``1.5 b + 64`` bits a rounding error of
 ``2**-(1.5 b + 64) / step = 2**-(b + 48)``: both below one unit of ``b`` bits,
 so the engine's comparison of ``b`` against ``b - 32`` bits measures what is
@@ -38,7 +39,7 @@ from .domains import Domain
 #: psi's step is ``scale * 2**-(b // 2 + STEP_MARGIN)`` at working precision ``b``.
 STEP_MARGIN = 16
 #: ... and its quotient is evaluated at ``b * 3 // 2 + EXTRA_BITS`` bits, or
-#: more where its stencil values cancel (``Directional._partial``).
+#: more where its stencil values cancel (``Directional._along``).
 EXTRA_BITS = 64
 MAX_INNER_BITS = 1 << 16
 MAX_RETRIES = 8
