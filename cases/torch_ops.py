@@ -1,11 +1,13 @@
 """PyTorch's differentiable elementwise functions, certified as they ship.
 
 One case per op, named as it is called; autograd's own backward is the claim.
-The expectations are the measured verdicts (torch 2.13, CPU): a change in
-torch shows up as a failing test. Not part of a plain ``pytest cases/`` (the
-sweep is several times the rest of the suite): run it with
-``pytest cases/torch_ops.py --torch-ops``. The table of results is
-docs/torch_ops.md (``python -m harness.accuracy_table``).
+The expectations are the measured verdicts (torch 2.13 on CPU; CUDA kernels
+differ, hence ``--devices cpu`` in CI): a change in torch shows up as a
+failing test. Not part of a plain ``pytest cases/`` (the sweep is several
+times the rest of the suite): run it with ``pytest cases/torch_ops.py
+--torch-ops``. The table of results is docs/torch_ops.md (``python -m
+harness.accuracy_table``), which also lists each op's findings: ``FINDINGS``
+and ``HARNESS_NOTES`` below, beside the comments above each convicted op.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ CASES = [
     op("log2", torch.log2, exact(torch.log2), POSITIVE),
     # Underflow: float16's gradient is 0 for x >= 32752 (truth 1.3e-5, a
     # subnormal): grad / (x * ln 10), where x * ln 10 overflows float16.
-    op("log10", torch.log10, exact(torch.log10), POSITIVE, expect={"float16": convicted("underflow"), "*": certified()}),
+    op("log10", torch.log10, exact(torch.log10), POSITIVE,
+       expect={"float16": convicted("underflow"), "*": certified()}),
     op("sqrt", torch.sqrt, exact(torch.sqrt), POSITIVE),
     # Gradient -inf at x = 2.5e-206 (float64) and x in [4e-4, 4.9e-4] (float16):
     # -0.5 * result**3, where result**3 overflows before the halving.
@@ -333,7 +336,8 @@ STABLE = [
     # the reciprocal keeps float16's subnormals that 1 / cosh(x)**2 overflows past.
     stable("tanh", torch.tanh, exact(torch.tanh), backward=lambda x, g: g * (1 / torch.cosh(x)) ** 2),
     # threshold 40 instead of 20: exp(-40) is below float64's half ULP of 1.
-    harness.Case("torch.nn.functional.softplus(threshold=40)", lambda x: F.softplus(x, threshold=40), exact(F.softplus)),
+    harness.Case("torch.nn.functional.softplus(threshold=40)", lambda x: F.softplus(x, threshold=40),
+                 exact(F.softplus)),
     # asinh' = 1 / hypot(x, 1): hypot does not square x on its way (x**2 + 1 overflows past 1.3e154).
     stable("asinh", torch.asinh, exact(torch.asinh),
            backward=lambda x, g: g / torch.hypot(x, torch.ones_like(x))),
@@ -382,7 +386,8 @@ FINDINGS = {
     "torch.expm1": Finding("the backward is `grad * (result + 1)` (derivatives.yaml): `result + 1` rounds to 0 "
                            "where expm1(x) rounds to -1, and loses digits before.", "expm1.stable"),
     "torch.exp2": Finding("`grad * result * M_LN2`: `result` is already inf where `2**x ln 2` is not.",
-                          fix="`grad * exp2(x + log2(ln 2))`, or multiply by ln 2 before the power overflows.", edge=True),
+                          fix="`grad * exp2(x + log2(ln 2))`, or multiply by ln 2 before the power overflows.",
+                          edge=True),
     "torch.rsqrt": Finding("`-0.5 * grad * result.pow(3)`: `result**3` overflows before the halving.",
                            fix="`-0.5 * grad * result / x`.", edge=True),
     "torch.pow": Finding("`pow_backward_self` computes `y * x.pow(y - 1)`: `x**(y - 1)` ~ 1/x overflows at a "
@@ -459,7 +464,8 @@ FINDINGS = {
                                    fix="the asymptotic series -1/(sqrt(pi) x**2) (1 - 3/(2 x**2) + ...) for large x."),
     "torch.special.ndtr": Finding("ndtr is `(1 + erf(x / sqrt 2)) / 2`, which cancels below 0.", "special.ndtr.stable"),
     "torch.special.log_ndtr": Finding("`grad / sqrt(2 pi) * exp(-(result + x**2 / 2))`: `result` ~ -x**2/2 cancels "
-                                      "against `x**2 / 2`, which overflows first.", "special.log_ndtr.stable", edge=True),
+                                      "against `x**2 / 2`, which overflows first.", "special.log_ndtr.stable",
+                                      edge=True),
     "torch.special.ndtri": Finding("`grad * sqrt(2 pi) * exp(result**2 / 2)`: the rounding of `result` becomes a "
                                    "relative error result**2 eps.", "special.ndtri.stable"),
     "torch.digamma": Finding("its gradient is `polygamma(1, x)`, float32-accurate in float64 (see polygamma).",
@@ -469,7 +475,8 @@ FINDINGS = {
                                      "polygamma(2, x) is NaN at inf and 0 for x > 1.2e108.",
                                      fix="recur to x >= 20 (or add terms) in float64."),
     "torch.i0": Finding("the kernel multiplies exp(|x|) by a series in 1/x: exp overflows before I0 does, and "
-                        "`inf * 0`-like NaN at ±inf.", fix="exp(|x| / 2) twice, as a product of two halves.", edge=True),
+                        "`inf * 0`-like NaN at ±inf.", fix="exp(|x| / 2) twice, as a product of two halves.",
+                        edge=True),
     "torch.special.i0e": Finding("`grad * (i1e(x) - sgn(x) * result)` cancels for large |x|: i0e and i1e both tend "
                                  "to 1/sqrt(2 pi |x|)."),
     "torch.special.i1": Finding("`i1_backward` is `i0(x) - i1(x) / x`, inf - inf once both overflow.", edge=True),

@@ -1,0 +1,516 @@
+"""The accuracy table of PyTorch's autograd: ``docs/torch_ops.md``.
+
+    python -m harness.accuracy_table            # every op of cases/torch_ops.py, all dtypes
+    python -m harness.accuracy_table --ops torch.expm1,torch.sigmoid --grid-size 1 --out /tmp/t.md
+
+Every case of ``cases/torch_ops.py`` is certified in each dtype it runs in, on
+CPU and on CUDA when torch sees a GPU (the truths of all of them computed in
+one pool and kept in the truth cache pytest uses), and written as markdown:
+the findings first (real defects with the region, the cause in torch's
+formula and a certified alternative; underflow-only defects apart), the table
+(one row per op, dtype and device: worst bits and kind of the value and of
+each gradient, the failing regions in words), then hand checks: the worst
+failing point of each of the worst ops evaluated again in plain mpmath, with
+analytic derivatives, and in torch, with no part of the harness in between.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mpmath
+import torch
+
+from .kinds import SEVERITY
+
+DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+#: Region lines per row of the table.
+REGIONS_SHOWN = 3
+#: Ops re-evaluated by hand (the worst by failing entries, among those with a hand formula).
+HAND_CHECKED = 12
+
+
+@dataclass
+class Entry:
+    """One op in one dtype on one device: its report, or why there is none."""
+
+    case: object
+    dtype: torch.dtype
+    device: str
+    report: object | None = None
+    error: str | None = None     # a CaseError, or "not run: ..." for a dtype the op lacks
+
+    @property
+    def dtype_name(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
+    @property
+    def real_kinds(self) -> set[str]:
+        return set() if self.report is None else self.report.kinds - {"underflow"}
+
+    def per_quantity(self) -> dict[str, tuple[float, str | None]]:
+        """quantity -> (worst bits, its most severe failing kind or None)."""
+        kinds: dict[str, str] = {}
+        for f in self.report.failures:
+            q = f.quantity.split("[")[0]
+            if q not in kinds or SEVERITY[f.kind] < SEVERITY[kinds[q]]:
+                kinds[q] = f.kind
+        return {q: (bits, kinds.get(q)) for q, bits in self.report.worst_bits.items()}
+
+    def expected(self) -> bool | None:
+        """Whether the verdict is the one the case expects (None without a report)."""
+        if self.report is None:
+            return None
+        from .certify import check
+
+        return check(self.case, self.report, self.dtype) is None
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+def load(module: str = "cases.torch_ops"):
+    """The sweep's cases, findings and notes on the harness (``CASES``, ``FINDINGS``,
+    ``HARNESS_NOTES``) from its case file."""
+    mod = importlib.import_module(module)
+    return mod.CASES, getattr(mod, "FINDINGS", {}), getattr(mod, "HARNESS_NOTES", ())
+
+
+def default_devices() -> list[str]:
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+def sweep(cases, dtypes=DTYPES, devices=("cpu",), **options) -> list[Entry]:
+    """Certify every case in every dtype and device: truths in one pool
+    (``harness.certify.certify_many``); ``options`` are ``certify``'s keywords."""
+    certify = importlib.import_module("harness.certify")
+    entries = [Entry(c, d, dev) for c in cases for d in dtypes for dev in devices]
+    jobs = [e for e in entries if e.dtype in e.case.dtypes]
+    for e in entries:
+        if e.dtype not in e.case.dtypes:
+            e.error = f"not run: no {e.dtype_name} kernel or backward on this op"
+    results = certify.certify_many([(e.case, e.dtype, e.device) for e in jobs], **options)
+    for e, r in zip(jobs, results):
+        if isinstance(r, Exception):
+            e.error = f"broken case: {r}"
+        else:
+            e.report = r
+    return entries
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+def _bits(bits: float, kind: str | None) -> str:
+    return f"{bits:.1f}" + (f" {kind}" if kind else "")
+
+
+def _quantity_cells(entry: Entry) -> tuple[str, str]:
+    """(value cell, gradient cell); a two-input op lists d/dx and d/dy in one cell."""
+    per = entry.per_quantity()
+    value = _bits(*per["value"]) if "value" in per else "—"
+    grads = [(q, v) for q, v in per.items() if q != "value"]
+    if len(grads) == 1 and grads[0][0] == "gradient":
+        return value, _bits(*grads[0][1])
+    return value, "<br>".join(f"{q}: {_bits(*v)}" for q, v in grads) or "—"
+
+
+def _regions_cell(entry: Entry) -> str:
+    report = entry.report
+    words = [r.words(report.feature_name) for r in report.regions[:REGIONS_SHOWN]]
+    if len(report.regions) > REGIONS_SHOWN:
+        words.append(f"and {len(report.regions) - REGIONS_SHOWN} more")
+    if report.underflows:
+        words.append(f"underflow listed (not failed): {len(report.underflows)} region(s)")
+    return "<br>".join(words)
+
+
+def _row(entry: Entry) -> str:
+    head = f"| `{entry.case.name}` | {entry.dtype_name} | {entry.device} |"
+    if entry.report is None:
+        return head + f" {entry.error} | | | |"
+    verdict = "certified" if entry.report.ok else "**convicted**"
+    if entry.expected() is False:
+        verdict += " (not as cases/torch_ops.py expects)"
+    value, grad = _quantity_cells(entry)
+    return head + f" {verdict} | {value} | {grad} | {_regions_cell(entry)} |"
+
+
+def table(entries: list[Entry]) -> str:
+    lines = ["| op | dtype | device | verdict | value: worst bits, kind | gradient: worst bits, kind | "
+             "failing regions |", "|---|---|---|---|---|---|---|"]
+    return "\n".join(lines + [_row(e) for e in entries])
+
+
+def _by_case(entries: list[Entry]) -> dict[str, list[Entry]]:
+    grouped: dict[str, list[Entry]] = {}
+    for e in entries:
+        grouped.setdefault(e.case.name, []).append(e)
+    return grouped
+
+
+def _largest(entries: list[Entry]) -> str:
+    """The largest failing region (most points) over the op's dtypes, not underflow, in words."""
+    regions = [(r.count, e.dtype_name, r.words(e.report.feature_name)) for e in entries
+               for r in e.report.regions if r.kind != "underflow"]
+    if not regions:
+        return ""
+    count, dtype, words = max(regions, key=lambda r: r[0])
+    return f"{dtype}: {words}"
+
+
+def _verdicts(entries: list[Entry]) -> str:
+    """'certified in float64, float32; convicted in float16 (underflow)'."""
+    ok = [e.dtype_name for e in entries if e.report is not None and e.report.ok]
+    bad = [f"{e.dtype_name} ({', '.join(sorted(e.report.kinds))})" for e in entries
+           if e.report is not None and not e.report.ok]
+    parts = ([f"certified in {', '.join(ok)}"] if ok else []) + ([f"convicted in {', '.join(bad)}"] if bad else [])
+    return "; ".join(parts) or "not run"
+
+
+def _alternatives(notes: dict) -> set[str]:
+    return {n.alternative for n in notes.values() if getattr(n, "alternative", None)}
+
+
+def _finding(name: str, bad: list[Entry], note, grouped) -> str:
+    """One line: the op, where it fails (dtypes, kinds), its largest failing region, cause, alternative."""
+    kinds = sorted(set().union(*(e.real_kinds for e in bad)))
+    text = (f"- **`{name}`** ({', '.join(kinds)}; {', '.join(e.dtype_name for e in bad)}). "
+            f"Largest region, {_largest(bad)}.")
+    if note is None:
+        return text + " Cause: not analysed."
+    text += f" Cause: {note.cause}"
+    if note.alternative:
+        alt = grouped.get(note.alternative)
+        text += f" Alternative: `{note.alternative}` ({_verdicts(alt) if alt else 'not in this sweep'})."
+    elif getattr(note, "fix", None):
+        text += f" Fix (not certified here): {note.fix}"
+    return text
+
+
+def findings(entries: list[Entry], notes: dict, harness_notes=()) -> str:
+    """Real defects per op, in ordinary ranges and at the edges of the format, then the
+    underflow-only ones, then what the harness itself gets wrong on these cases."""
+    grouped = _by_case(entries)
+    ordinary, edge, underflow = [], [], []
+    for name, group in grouped.items():
+        if name.endswith(".stable") or name in _alternatives(notes):
+            continue
+        bad = [e for e in group if e.real_kinds]
+        flushed = [e for e in group if e.report is not None and e.report.kinds == {"underflow"}]
+        if bad:
+            note = notes.get(name)
+            (edge if getattr(note, "edge", False) else ordinary).append(_finding(name, bad, note, grouped))
+        elif flushed:
+            words = [r.words(flushed[0].report.feature_name) for r in flushed[0].report.regions][:1]
+            underflow.append(f"- `{name}` ({', '.join(e.dtype_name for e in flushed)}): {'; '.join(words)}")
+    return "\n".join(
+        ["## Findings", "", "### In ordinary ranges", ""] + (ordinary or ["None."])
+        + ["", "### Only at the edges of the format", "",
+           "At ±inf, next to the overflow threshold, or at subnormal inputs.", ""] + (edge or ["None."])
+        + ["", "### Underflow only", "",
+           "Results flushed to zero below the smallest normal, which the format's range explains: they fail "
+           "in float16 only (harness.tolerance) and are listed, not failed, in the other dtypes (the table's "
+           "last column counts them).", ""] + (underflow or ["None."])
+        + (["", "### Harness notes", ""] + [f"- {n}" for n in harness_notes] if harness_notes else []))
+
+
+def machine() -> str:
+    """The CPU model (and the GPU when CUDA is used)."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = f"{torch.get_num_threads()} threads available"
+    gpu = f"; GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{model} ({cores}){gpu}"
+
+
+def render(entries: list[Entry], notes: dict, checks: list[str], meta: dict, harness_notes=()) -> str:
+    """The whole page."""
+    return "\n".join([
+        "# The accuracy table of PyTorch's autograd",
+        "",
+        "Generated by `python -m harness.accuracy_table` (do not edit by hand): every case of",
+        "[cases/torch_ops.py](../cases/torch_ops.py), certified as `pytest cases/torch_ops.py --torch-ops`",
+        "certifies it. Bits are Herbie's `log2(1 + ULPs)` against the mpmath truth rounded to the dtype",
+        "(64 in float64, 32 in float32, 16 in the 16-bit formats for NaN or inf against a finite truth);",
+        "the kinds and the budget are the README's. Worst bits are over every judged point, failing or not.",
+        "",
+        f"- torch {meta['torch']}, Python {meta['python']}, mpmath {meta['mpmath']}",
+        f"- machine: {meta['machine']}",
+        f"- grid: `--grid-size {meta['grid_size']}`; {meta['summary']}",
+        "",
+        findings(entries, notes, harness_notes),
+        "",
+        "## The table",
+        "",
+        table(entries),
+        "",
+        "## Hand checks",
+        "",
+        "The worst failing point of each op below (most severe kind, then most bits, among points with",
+        "finite inputs), evaluated again without the harness: the op's mathematics in plain mpmath at",
+        "the exact float input with an analytic derivative (`harness.accuracy_table.HAND`), at 400 bits",
+        "and more until two precisions agree, rounded to the dtype; torch's forward and autograd called",
+        f"directly on {COPIES} copies of the point (CPU kernels vectorize longer tensors, as the grid is).",
+        "`agrees` compares the mpmath number with the harness's truth and torch's with the harness's",
+        "claimed value.",
+        "",
+        *checks,
+        "",
+    ])
+
+
+# -- hand checks ------------------------------------------------------------------------------
+
+def _sigmoid(x):
+    return 1 / (1 + mpmath.exp(-x))
+
+
+def _phi(x):
+    return mpmath.exp(-x * x / 2) / mpmath.sqrt(2 * mpmath.pi)
+
+
+def _ndtr(x):
+    return mpmath.erfc(-x / mpmath.sqrt(2)) / 2
+
+
+def _erfcx(x):
+    return mpmath.exp(x * x) * mpmath.erfc(x)
+
+
+def _gelu_u(x):
+    return mpmath.sqrt(2 / mpmath.pi) * (x + mpmath.mpf("0.044715") * x ** 3)
+
+
+def _ndtri(p):
+    # 2p - 1 keeps a subnormal p only with 1075 bits more than the answer needs.
+    with mpmath.workprec(mpmath.mp.prec + 1100):
+        return mpmath.sqrt(2) * mpmath.erfinv(2 * p - 1)
+
+
+def _softplus(x):
+    return mpmath.log1p(mpmath.exp(x))
+
+
+#: Op -> (f, its derivatives), plain mpmath written from the textbook, not from
+#: references/ or harness.exact: an independent second opinion.
+HAND = {
+    "torch.expm1": (mpmath.expm1, (mpmath.exp,)),
+    "torch.sigmoid": (_sigmoid, (lambda x: _sigmoid(x) * _sigmoid(-x),)),
+    "torch.tanh": (mpmath.tanh, (lambda x: mpmath.sech(x) ** 2,)),
+    "torch.nn.functional.softplus": (_softplus, (_sigmoid,)),
+    "torch.nn.functional.silu": (lambda x: x * _sigmoid(x), (lambda x: _sigmoid(x) * (1 + x * _sigmoid(-x)),)),
+    "torch.nn.functional.gelu": (lambda x: x * _ndtr(x), (lambda x: _ndtr(x) + x * _phi(x),)),
+    "torch.nn.functional.mish": (lambda x: x * mpmath.tanh(_softplus(x)),
+                                 (lambda x: mpmath.tanh(_softplus(x))
+                                  + x * mpmath.sech(_softplus(x)) ** 2 * _sigmoid(x),)),
+    "torch.nn.functional.softsign": (lambda x: x / (1 + abs(x)), (lambda x: 1 / (1 + abs(x)) ** 2,)),
+    "torch.nn.functional.tanhshrink": (lambda x: x - mpmath.tanh(x), (lambda x: mpmath.tanh(x) ** 2,)),
+    "torch.nn.functional.hardsigmoid": (lambda x: min(max(x + 3, 0), 6) / 6,
+                                        (lambda x: mpmath.mpf(1) / 6 if -3 < x < 3 else mpmath.mpf(0),)),
+    "torch.sinc": (lambda x: mpmath.sinpi(x) / (mpmath.pi * x) if x else mpmath.mpf(1),
+                   (lambda x: (mpmath.cospi(x) / x - mpmath.sinpi(x) / (mpmath.pi * x * x)) if x else mpmath.mpf(0),)),
+    "torch.asinh": (mpmath.asinh, (lambda x: 1 / mpmath.sqrt(x * x + 1),)),
+    "torch.acosh": (mpmath.acosh, (lambda x: 1 / mpmath.sqrt(x * x - 1),)),
+    "torch.sinh": (mpmath.sinh, (mpmath.cosh,)),
+    "torch.special.i0e": (lambda x: mpmath.besseli(0, x) * mpmath.exp(-abs(x)),
+                          (lambda x: (mpmath.besseli(1, x) - mpmath.sign(x) * mpmath.besseli(0, x))
+                           * mpmath.exp(-abs(x)),)),
+    "torch.special.i1e": (lambda x: mpmath.besseli(1, x) * mpmath.exp(-abs(x)),
+                          (lambda x: (mpmath.besseli(0, x) - mpmath.besseli(1, x) / x
+                                      - mpmath.sign(x) * mpmath.besseli(1, x)) * mpmath.exp(-abs(x)),)),
+    "torch.special.i1": (lambda x: mpmath.besseli(1, x), (lambda x: mpmath.besseli(0, x) - mpmath.besseli(1, x) / x,)),
+    "torch.special.erfcx": (_erfcx, (lambda x: 2 * x * _erfcx(x) - 2 / mpmath.sqrt(mpmath.pi),)),
+    "torch.special.ndtr": (_ndtr, (_phi,)),
+    "torch.special.log_ndtr": (lambda x: mpmath.log(_ndtr(x)), (lambda x: _phi(x) / _ndtr(x),)),
+    "torch.special.ndtri": (_ndtri, (lambda p: 1 / _phi(_ndtri(p)),)),
+    "torch.digamma": (mpmath.digamma, (lambda x: mpmath.psi(1, x),)),
+    "torch.erf": (mpmath.erf, (lambda x: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-x * x),)),
+    "torch.pow": (lambda x, y: x ** y, (lambda x, y: y * x ** (y - 1), lambda x, y: x ** y * mpmath.log(x))),
+    "torch.atan2": (mpmath.atan2, (lambda y, x: x / (x * x + y * y), lambda y, x: -y / (x * x + y * y))),
+    "torch.div": (lambda x, y: x / y, (lambda x, y: 1 / y, lambda x, y: -x / (y * y))),
+    "torch.hypot": (mpmath.hypot, (lambda x, y: x / mpmath.hypot(x, y), lambda x, y: y / mpmath.hypot(x, y))),
+    "torch.logaddexp": (lambda x, y: mpmath.log(mpmath.exp(x) + mpmath.exp(y)),
+                        (lambda x, y: _sigmoid(x - y), lambda x, y: _sigmoid(y - x))),
+    "torch.i0": (lambda x: mpmath.besseli(0, x), (lambda x: mpmath.besseli(1, x),)),
+    "torch.polygamma(1, x)": (lambda x: mpmath.psi(1, x), (lambda x: mpmath.psi(2, x),)),
+    "torch.nn.functional.gelu(approximate=tanh)": (
+        lambda x: x / 2 * (1 + mpmath.tanh(_gelu_u(x))),
+        (lambda x: (1 + mpmath.tanh(_gelu_u(x))) / 2 + x / 2 * mpmath.sech(_gelu_u(x)) ** 2
+         * mpmath.sqrt(2 / mpmath.pi) * (1 + 3 * mpmath.mpf("0.044715") * x * x),)),
+    "torch.nn.functional.hardswish": (lambda x: x * min(max(x + 3, 0), 6) / 6,
+                                      (lambda x: (2 * x + 3) / 6 if -3 < x < 3 else mpmath.mpf(x >= 3),)),
+    "torch.exp2": (lambda x: mpmath.power(2, x), (lambda x: mpmath.power(2, x) * mpmath.ln2,)),
+    "torch.rsqrt": (lambda x: 1 / mpmath.sqrt(x), (lambda x: -x ** mpmath.mpf(-1.5) / 2,)),
+    "torch.cosh": (mpmath.cosh, (mpmath.sinh,)),
+}
+
+#: Precisions of the hand evaluation, tried in turn until two agree to 2**-64
+#: (``ndtri`` of a subnormal needs 1075 bits before ``2p - 1`` keeps ``p``).
+HAND_BITS = (400, 800, 1600, 3200, 6400)
+#: The point is handed to torch as this many copies: CPU kernels take another,
+#: vectorized path for tensors of more than a few elements (sinh does), and the
+#: harness hands torch the whole grid.
+COPIES = 64
+
+
+def _checked_failure(report):
+    """The worst point (most bits) of the largest failing region, among finite inputs:
+    the op's main defect rather than its most extreme input."""
+    finite = [f for f in report.failures if all(math.isfinite(v) for v in f.point) and f.kind != "underflow"]
+    for region in sorted(report.regions, key=lambda r: -r.count):
+        inside = [f for f in finite if f.quantity.split("[")[0] == region.quantity and f.kind == region.kind
+                  and region.lo <= f.feature <= region.hi]
+        if inside:
+            return max(inside, key=lambda f: f.bits)
+    return max(finite, key=lambda f: (-SEVERITY[f.kind], f.bits)) if finite else None
+
+
+def _torch_at(case, point, dtype, index: int):
+    """torch's value and the gradient of input ``index`` at ``point``, no harness involved."""
+    xs = [torch.full((COPIES,), v, dtype=dtype, requires_grad=True) for v in point]
+    y = case.forward(*xs)
+    if case.backward is not None:
+        grads = case.backward(*[x.detach() for x in xs], torch.ones_like(y))
+        grads = (grads,) if isinstance(grads, torch.Tensor) else grads
+    else:
+        grads = torch.autograd.grad(y, xs, torch.ones_like(y), allow_unused=True)
+    g = grads[index]
+    return float(y.detach()[0].double()), (float(g[0].double()) if g is not None else 0.0)
+
+
+def _evaluate(fn, point) -> mpmath.mpf:
+    """``fn`` at the exact float ``point``, at rising precision until two agree."""
+    previous = None
+    for bits in HAND_BITS:
+        with mpmath.workprec(bits):
+            value = fn(*[mpmath.mpf(v) for v in point])
+            if previous is not None and (value == previous or abs(value - previous) <= abs(value) * 2 ** -64):
+                return value
+            previous = value
+    return previous
+
+
+def _round(value, dtype) -> float:
+    """An mpmath number rounded to ``dtype`` (through float64: a double rounding
+    only at ties, which the comparison's tolerance covers)."""
+    with mpmath.workprec(HAND_BITS[-1]):
+        as_double = float(value) if mpmath.isfinite(value) else (math.inf if value > 0 else -math.inf)
+    return float(torch.tensor(as_double, dtype=torch.float64).to(dtype).double())
+
+
+def hand_check(entry: Entry) -> str | None:
+    """One table row re-evaluating ``entry``'s worst finite failure, or None."""
+    if entry.case.name not in HAND or entry.report is None:
+        return None
+    failure = _checked_failure(entry.report)
+    if failure is None:
+        return None
+    f, derivatives = HAND[entry.case.name]
+    index = 0 if failure.quantity in ("value", "gradient") else \
+        entry.case.names_for(len(failure.point)).index(failure.quantity.removeprefix("d/d"))
+    exact = _evaluate(f if failure.quantity == "value" else derivatives[index], failure.point)
+    math_value = _round(exact, entry.dtype)
+    torch_value, torch_grad = _torch_at(entry.case, failure.point, entry.dtype, index)
+    claimed = torch_value if failure.quantity == "value" else torch_grad
+    agrees = _same(math_value, failure.truth) and _same(claimed, failure.claimed)
+    point = ", ".join(repr(v) for v in failure.point)
+    return (f"| `{entry.case.name}` | {entry.dtype_name} | ({point}) | {failure.quantity} | {_shown(exact)} | "
+            f"{claimed!r} | {failure.truth!r} | {failure.kind}, {failure.bits:.1f} bits | "
+            f"{'yes' if agrees else '**no**'} |")
+
+
+def _shown(value) -> str:
+    """17 digits, or the decimal exponent alone for numbers far outside every format."""
+    with mpmath.workprec(HAND_BITS[-1]):
+        if mpmath.isfinite(value) and value != 0 and abs(mpmath.log10(abs(value))) > 400:
+            return f"{'-' if value < 0 else ''}10^({mpmath.nstr(mpmath.log10(abs(value)), 6)})"
+        return mpmath.nstr(value, 17)
+
+
+def _same(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b or abs(a - b) <= 1e-6 * max(abs(a), abs(b))
+
+
+#: Checked besides the worst: the issue's leads and the verdicts that surprise.
+ALSO_CHECKED = (("torch.expm1", torch.float32), ("torch.nn.functional.softplus", torch.float64),
+                ("torch.sigmoid", torch.float32), ("torch.tanh", torch.float32), ("torch.sinh", torch.float64),
+                ("torch.erf", torch.bfloat16), ("torch.polygamma(1, x)", torch.float64),
+                ("torch.special.ndtr", torch.float64), ("torch.nn.functional.gelu", torch.float64),
+                ("torch.nn.functional.mish", torch.float64), ("torch.div", torch.float64),
+                ("torch.hypot", torch.float64), ("torch.logaddexp", torch.float16), ("torch.i0", torch.float64))
+
+
+def hand_checks(entries: list[Entry], count: int = HAND_CHECKED) -> list[str]:
+    """Rows for the ``count`` ops with the most failing entries that have a hand formula,
+    each in the dtype where it fails most, then ``ALSO_CHECKED``."""
+    worst: dict[str, Entry] = {}
+    for e in entries:
+        if e.report is None or not e.real_kinds or e.case.name not in HAND:
+            continue
+        if e.case.name not in worst or len(e.report.failures) > len(worst[e.case.name].report.failures):
+            worst[e.case.name] = e
+    chosen = sorted(worst.values(), key=lambda e: -len(e.report.failures))[:count]
+    also = [e for e in entries if (e.case.name, e.dtype) in ALSO_CHECKED and e.device == "cpu"
+            and e.report is not None and e.real_kinds and e not in chosen]
+    rows = [r for r in (hand_check(e) for e in chosen + also) if r]
+    head = ["| op | dtype | input | quantity | mpmath | torch | harness truth | harness verdict | agrees |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    return head + rows if rows else ["No convicted op with a hand formula in this sweep."]
+
+
+# -- the command ------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.accuracy_table", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="docs/torch_ops.md", help="the markdown file to write")
+    parser.add_argument("--module", default="cases.torch_ops", help="the case file's module (CASES, FINDINGS)")
+    parser.add_argument("--ops", default=None, help="comma-separated case names (default: all)")
+    parser.add_argument("--dtypes", default="float64,float32,float16,bfloat16")
+    parser.add_argument("--devices", default=None, help="default: cpu, and cuda when torch sees a GPU")
+    parser.add_argument("--grid-size", type=int, default=None)
+    parser.add_argument("--truth-cache", default=".pytest_cache/harness-truth.sqlite",
+                        help="sqlite file of cached truths ('none': memory only); pytest's by default")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path.cwd()))
+    from .cache import TruthCache
+    from .grids import DEFAULT_SIZE
+
+    cases, notes, harness_notes = load(args.module)
+    if args.ops:
+        wanted = args.ops.split(",")
+        cases = [c for c in cases if c.name in wanted]
+    dtypes = [getattr(torch, d) for d in args.dtypes.split(",")]
+    devices = args.devices.split(",") if args.devices else default_devices()
+    cache = None if args.truth_cache.lower() == "none" else TruthCache(Path(args.truth_cache))
+    started = time.perf_counter()
+    entries = sweep(cases, dtypes, devices, grid_size=args.grid_size, cache=cache,
+                    progress=lambda line: print(line, file=sys.stderr, flush=True))
+    certified = sum(1 for e in entries if e.report is not None and e.report.ok)
+    convicted = sum(1 for e in entries if e.report is not None and not e.report.ok)
+    meta = {"torch": torch.__version__, "python": platform.python_version(), "mpmath": mpmath.__version__,
+            "machine": machine(), "grid_size": args.grid_size or DEFAULT_SIZE,
+            "summary": f"{len(cases)} cases, {certified} certified and {convicted} convicted (op, dtype, device) "
+                       f"entries, {len(entries) - certified - convicted} not run"}
+    page = render(entries, notes, hand_checks(entries), meta, harness_notes)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(page)
+    print(f"{args.out}: {len(entries)} entries in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The accuracy table (``harness.accuracy_table``) and the --torch-ops gate.
+
+Cheap on purpose: two ops of cases/torch_ops.py in float16 at ``grid_size=1``
+(a few hundred truths, settled at the engine's first precisions), reports
+made by hand for the rendering, and collection only for the gate.
+"""
+
+import math
+import textwrap
+
+import pytest
+import torch
+
+import harness.plugin
+from harness import accuracy_table as table
+from harness.report import Failure, Region, Report
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="module")
+def swept():
+    """torch.exp (certified) and torch.expm1 (its backward, result + 1, rounds to 0 below -9.7) in float16."""
+    cases, notes, harness_notes = table.load()
+    picked = [c for c in cases if c.name in ("torch.exp", "torch.expm1", "torch.special.erfcx")]
+    entries = table.sweep(picked, dtypes=(torch.float16,), grid_size=1)
+    return {e.case.name: e for e in entries}, notes, harness_notes
+
+
+def test_rows_carry_verdict_worst_bits_and_kind_per_quantity(swept):
+    entries, _, _ = swept
+    exp, expm1 = entries["torch.exp"], entries["torch.expm1"]
+    assert exp.report.ok and expm1.real_kinds == {"silent-zero", "lost-digits"}
+    row = table._row(expm1)
+    assert "**convicted**" in row and "silent-zero" in row and "gradient 0" in row
+    assert table._row(exp).startswith("| `torch.exp` | float16 | cpu | certified |")
+    assert table._quantity_cells(expm1)[1].endswith("silent-zero")     # the gradient's kind
+
+
+def test_an_op_without_the_dtype_says_not_run(swept):
+    entries, _, _ = swept
+    erfcx = entries["torch.special.erfcx"]
+    assert erfcx.report is None and "not run" in table._row(erfcx)
+
+
+def test_findings_name_cause_and_alternative_and_hand_checks_agree(swept):
+    entries, notes, harness_notes = swept
+    text = table.findings(list(entries.values()), notes, harness_notes)
+    line = next(line for line in text.splitlines() if "`torch.expm1`" in line)
+    assert "result + 1" in line and "Alternative: `expm1.stable`" in line
+    assert "Harness notes" in text
+    (row,) = table.hand_checks(list(entries.values()))[2:]
+    assert row.startswith("| `torch.expm1` | float16 |") and row.endswith("| yes |")
+
+
+def _entry(kinds_by_quantity: dict, underflow_only: bool = False) -> table.Entry:
+    """A two-input entry with one failure per quantity, built by hand."""
+    case = harness.Case("torch.fake", torch.hypot, None, domain=(harness.domains.real(),) * 2,
+                        input_names=("x", "y"))
+    report = Report("torch.fake", "float16", "cpu", "x", worst_bits={"value": 0.0, "d/dx": 1.0, "d/dy": 16.0})
+    for q, kind in kinds_by_quantity.items():
+        report.failures.append(Failure((1.0, 2.0), q, (kind,), 0.0, 1.0, math.nan, 1.0, 16.0, 3.0, 1.0))
+        report.regions.append(Region(q, kind, 1.0, 1.0, 1, False, False, "0", "1"))
+    return table.Entry(case, torch.float16, "cpu", report)
+
+
+def test_two_input_ops_list_each_gradient_and_underflow_stands_apart():
+    value, grads = table._quantity_cells(_entry({"d/dy": "silent-zero"}))
+    assert value == "0.0" and grads == "d/dx: 1.0<br>d/dy: 16.0 silent-zero"
+    text = table.findings([_entry({"d/dy": "underflow"})], {})
+    assert text.index("### Underflow only") < text.index("`torch.fake`")
+
+
+def test_hand_evaluation_raises_precision_until_two_agree():
+    # erfinv(2p - 1) needs more than 1075 bits to keep a subnormal p.
+    ndtri, _ = table.HAND["torch.special.ndtri"]
+    assert float(table._evaluate(ndtri, (5e-324,))) == pytest.approx(-38.467405617, rel=1e-9)
+
+
+# -- the gate ---------------------------------------------------------------------------------
+SWEEP = """
+    import pytest
+
+    import harness
+
+    pytestmark = pytest.mark.torch_ops
+    CASES = [harness.Case("neg", lambda x: -x, lambda x: -x, domain=harness.domains.interval(1, 4))]
+"""
+
+
+@pytest.fixture(autouse=True)
+def _own_summary(monkeypatch):
+    monkeypatch.setattr(harness.plugin, "_SUMMARY", [])
+
+
+def _collected(pytester, *args) -> set[str]:
+    reprec = pytester.inline_run("--collect-only", "--dtypes", "float32", "--devices", "cpu", *args)
+    (call,) = reprec.getcalls("pytest_collection_finish")
+    return {item.nodeid for item in call.session.items}
+
+
+def test_the_sweep_runs_only_with_torch_ops(pytester):
+    pytester.makeini("[pytest]\naddopts = -p no:hypothesispytest\n")
+    pytester.mkdir("cases")
+    (pytester.path / "cases" / "sweep.py").write_text(textwrap.dedent(SWEEP))
+    (pytester.path / "cases" / "plain.py").write_text(textwrap.dedent(SWEEP).replace("pytestmark", "unmarked"))
+    assert _collected(pytester) == {"cases/plain.py::neg[float32-cpu]"}
+    assert _collected(pytester, "--torch-ops") == {"cases/plain.py::neg[float32-cpu]",
+                                                  "cases/sweep.py::neg[float32-cpu]"}
