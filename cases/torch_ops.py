@@ -32,12 +32,12 @@ REAL = domains.real()
 POSITIVE = domains.positive()
 #: The finite reals: sin(±inf) is NaN and has no limit for the grid's ±inf to read.
 FINITE = domains.interval(-math.inf, math.inf)
-#: The second input of a two-input op where both infinite would make a limit that
-#: depends on the path (d/dy x/y at (-inf, inf), d/dx hypot(x, y) at (inf, inf)):
-#: the first input still reaches ±inf and NaN, and hypot is symmetric. (Not for
-#: logaddexp: its gradient at (-inf, -inf), log-space 0 + 0, has the symmetric
-#: answer 1/2 and is met in practice.)
 POSITIVE_FINITE = domains.interval(0, math.inf)
+# The second input of div, xlogy, xlog1py and hypot is finite: with both inputs
+# infinite the limit depends on the path (d/dy x/y at (-inf, inf), d/dx hypot at
+# (inf, inf)). The first input still reaches ±inf and NaN, and hypot is
+# symmetric. Not logaddexp's: its gradient at (-inf, -inf), log-space 0 + 0, has
+# the symmetric answer 1/2 and is met in practice.
 UNIT = domains.interval(0, 1)
 SYMMETRIC_UNIT = domains.interval(-1, 1)
 #: Ops with no float16 or bfloat16 kernel (or backward) on CPU.
@@ -109,8 +109,9 @@ CASES = [
     op2("logaddexp2", torch.logaddexp2, exact(torch.logaddexp2), (REAL, REAL),
         expect={"float16": convicted("non-finite", "underflow"), "bfloat16": convicted("non-finite"),
                 "*": certified()}),
-    # d/dx = x / hypot(x, y) is NaN at x = +-inf (inf / inf, truth +-1) and 0
-    # where hypot overflows though the ratio is of order 1 (|x|, |y| near max).
+    # d/dx = x / hypot(x, y) is NaN at x = +-inf (inf / inf, truth +-1), 0 where
+    # hypot overflows though the ratio is of order 1 (|x|, |y| near max), and off
+    # by up to 46 bits at subnormal x and y, a ratio of two numbers with few digits.
     op2("hypot", torch.hypot, exact(torch.hypot), (REAL, FINITE),
         expect={"bfloat16": convicted("non-finite", "silent-zero"),
                 "*": convicted("non-finite", "silent-zero", "lost-digits")}),
