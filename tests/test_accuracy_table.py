@@ -107,3 +107,12 @@ def test_the_sweep_runs_only_with_torch_ops(pytester):
     assert _collected(pytester) == {"cases/plain.py::neg[float32-cpu]"}
     assert _collected(pytester, "--torch-ops") == {"cases/plain.py::neg[float32-cpu]",
                                                   "cases/sweep.py::neg[float32-cpu]"}
+
+
+def test_the_command_writes_the_page(tmp_path):
+    out = tmp_path / "ops.md"
+    assert table.main(["--ops", "torch.exp", "--dtypes", "float16", "--grid-size", "1", "--truth-cache", "none",
+                       "--out", str(out)]) == 0
+    page = out.read_text()
+    assert page.startswith("# The accuracy table of PyTorch's autograd")
+    assert f"torch {torch.__version__}" in page and "| `torch.exp` | float16 | cpu | certified |" in page
