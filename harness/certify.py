@@ -722,7 +722,10 @@ def solve_prepared(prepared: list[Prepared], options: _Options) -> dict[int, Cas
             key, (u, _) = batch[exc.index]
             for k in owners[key]:
                 broken.setdefault(k, _failure(prepared[k].case, u, exc))
-            entries = {key: e for key, e in entries.items() if any(k not in broken for k in owners[key])}
+            # What arrived before the failure is cached: the next pass computes only the rest.
+            done = (options.cache or _MEMORY_CACHE).get_many(list(entries))
+            entries = {key: e for key, e in entries.items()
+                       if key not in done and any(k not in broken for k in owners[key])}
     return broken
 
 

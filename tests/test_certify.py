@@ -1,6 +1,9 @@
 """The harness convicts planted backward bugs and certifies correct code."""
 
+import importlib
+
 import mpmath
+import numpy as np
 import pytest
 import torch
 
@@ -261,3 +264,29 @@ def test_progress_lines_name_the_truths_done_and_the_rate():
     for done in (1, 2, 3):
         report(done, 3)
     assert len(lines) == 3 and lines[-1].startswith("truths 3/3 (") and lines[-1].endswith(" points/s)")
+
+
+def test_after_a_reference_fails_the_other_truths_are_not_computed_again():
+    # The good case's points come first; the broken one's last point raises.
+    # The pass after the failure must find the good truths in the cache.
+    certify_module = importlib.import_module("harness.certify")
+    calls = []
+
+    def good(a):
+        calls.append(float(a[0]))
+        return mpmath.exp(a[0])
+
+    def broken(a):
+        if a[0] == 3:
+            raise ValueError("no truth at 3")
+        return mpmath.exp(a[0])
+
+    grid = lambda dtype: [(np.array([v]),) for v in (1.0, 2.0, 3.0)]
+    jobs = [(harness.Case("good", torch.exp, good, grid=grid), torch.float64, "cpu"),
+            (harness.Case("broken", torch.exp, broken, grid=grid), torch.float64, "cpu")]
+    reports = certify_module.certify_many(jobs, cache=TruthCache(None), workers=1)
+    assert reports[0].ok and isinstance(reports[1], harness.CaseError)
+    first = len(calls)
+    assert first > 0
+    certify_module.certify_many(jobs[:1], cache=TruthCache(None), workers=1)
+    assert len(calls) == 2 * first   # as many reference calls as one clean run: none repeated
