@@ -23,7 +23,7 @@ import mpmath
 
 
 #: Bump when the truth engine changes what it computes.
-ENGINE_VERSION = "truth-6"
+ENGINE_VERSION = "truth-7"
 
 
 def _code_parts(fn, seen: set, out: list) -> None:

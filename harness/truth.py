@@ -184,7 +184,13 @@ class PointSolver:
 
     # -- stencil ---------------------------------------------------------------
     def _scale(self, i: int):
-        return abs(self.x[i]) if self.x[i] != 0 else mpmath.mpf(1)
+        """The power of two at or above ``|x_i|`` (1 at 0): steps are powers
+        of two, so ``x + h`` lands on the same lattice as ``x``. A step of
+        ``|x| * 2**-40`` at x = 2**52 + 2 is 4096 + 2**-39, and sinc, 0 at
+        every integer, moved by 2**-39 at both ends of the stencil alike:
+        a consistent, wrong quotient; on the lattice it reads an exact 0,
+        which ``_moves_finer`` then looks past."""
+        return mpmath.ldexp(1, _mag(self.x[i])) if self.x[i] != 0 else mpmath.mpf(1)
 
     def _shift(self, i: int, step):
         y = list(self.x)
@@ -259,6 +265,22 @@ class PointSolver:
             if ok and _weighted(self.f(self._shift(i, off), bits), self.g, bits + 64) != centre:
                 return False
         return True
+
+    def _moves_finer(self, i: int, q: int, bits: int) -> int | None:
+        """A step below the function's own scale (as ``_is_kink`` takes it)
+        where the stencil moved not at all, if the function moves there: steps
+        of ``|x| * 2**-q`` can land on a periodic function's zeros (``sinc(x)``
+        at x = 2**60 steps by integers, and is 0 at every one), which no
+        precision reveals. None where the fine step sees no change either."""
+        fine = max(q + 20, _mag(self._scale(i)) + 60)
+        h = mpmath.ldexp(self._scale(i), -fine)
+        b = bits + 2 * (fine - q) + 64   # the change is first order in the step
+        centre = _weighted(self.f(self.x, b), self.g, b + 64)
+        up, down = self._sides(i, h)
+        for ok, off in ((up, h), (down, -h)):
+            if ok and _weighted(self.f(self._shift(i, off), b), self.g, b + 64) != centre:
+                return fine
+        return None
 
     def _zero_bits(self, step) -> int:
         """Bits at which a zero is confirmed: up to a cubic's change over
@@ -356,6 +378,7 @@ class PointSolver:
         target = VERIFIED_BITS
         continuous = [i for i in range(self.n) if not self.domains[i].discrete]
         steps = [START_STEP] * self.n
+        fine_checked: set[int] = set()
         while True:
             if bits > MAX_BITS:
                 raise ReferenceFailure(f"never converged (unresolved at {MAX_BITS} bits)")
@@ -377,6 +400,11 @@ class PointSolver:
                 with mpmath.workprec(64):
                     noise_decided = d.truncation <= d.rounding and _decided(d.estimate, d.rounding + d.truncation)
                 if d.exact_zero:
+                    finer = None if i in fine_checked else self._moves_finer(i, q, bits)
+                    fine_checked.add(i)
+                    if finer is not None:
+                        steps[i], step_more = finer, True
+                        continue
                     if d.rounding == 0 or noise_decided or self._flat_nearby(i):
                         grads[i] = mpmath.mpf(0)
                     else:

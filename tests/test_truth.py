@@ -190,3 +190,14 @@ def test_a_function_turning_far_below_the_step_is_not_a_kink(x):
         assert abs(t.grad[0] - expected) <= abs(expected) * mpmath.ldexp(1, -60)
     assert truth(lambda v: max(v, 0), 0.0).kink == [True]
     assert truth(lambda v: max(v - mpmath.mpf(x), 0), x).kink == [True]   # a kink at a huge point still is one
+
+
+@pytest.mark.parametrize("x", [2.0 ** 60, 3 * 2.0 ** 60, 6.7e153, 2.0 ** 52 + 2, 1e15 + 1])
+def test_sinc_far_out_is_differentiated_on_its_own_scale(x):
+    # Steps of |x| * 2**-40 are integers (or integers plus a constant
+    # fraction) there: they land on sinc's zeros, or move both ends of the
+    # stencil alike. The derivative at an integer is cos(pi x) / x.
+    t = solve_point(lambda v: [mpmath.sincpi(v[0])], [x], [1.0], [real()])
+    with mpmath.workprec(200):
+        want = mpmath.cospi(mpmath.mpf(x)) / mpmath.mpf(x)
+        assert abs(t.grad[0] - want) <= abs(want) * mpmath.ldexp(1, -60)
