@@ -416,7 +416,13 @@ class PointSolver:
                 if size == 0 and not noise_decided:
                     need = max(need, bits)  # the stencil moved but the quotient reads 0: unresolved
                     continue
-                if noise_decided:
+                # A derivative that is 0 where the function is not flat (x**3 at 0,
+                # relu(x)**2 at 0) is approached by quotients of h**2 or h, never
+                # resolved relative to themselves; refined steps shrink them, and
+                # once steps are below the function's own scale and the quotient
+                # with its error is below every format, it is 0 in all of them.
+                fine_step = q >= _mag(self._scale(i)) + 60
+                if noise_decided or (fine_step and _decided(d.estimate, d.rounding + d.truncation)):
                     continue
                 limit = _mag(size) - target
                 if _mag(d.rounding) > limit:

@@ -201,3 +201,14 @@ def test_sinc_far_out_is_differentiated_on_its_own_scale(x):
     with mpmath.workprec(200):
         want = mpmath.cospi(mpmath.mpf(x)) / mpmath.mpf(x)
         assert abs(t.grad[0] - want) <= abs(want) * mpmath.ldexp(1, -60)
+
+
+@pytest.mark.parametrize("f", [lambda v: [v[0] ** 3], lambda v: [v[0] - mpmath.tanh(v[0])],
+                               lambda v: [max(v[0], 0) ** 2 / 2], lambda v: [v[0] ** 3 + v[0] ** 5]],
+                         ids=["x**3", "x - tanh(x)", "relu(x)**2 / 2", "x**3 + x**5"])
+def test_a_zero_derivative_where_the_function_is_not_flat_is_zero_in_every_format(f):
+    # Central quotients there are h**2 (odd zeros of order three) or h/4 (a
+    # jump of f''), never resolved relative to themselves: they were
+    # "never converged" at 32768 bits.
+    t = solve_point(f, [0.0], [1.0], [real()])
+    assert abs(t.grad[0]) < mpmath.ldexp(1, -1076)
