@@ -163,9 +163,9 @@ CASES = [
                "*": convicted("lost-digits", "non-finite", "silent-zero")}),
     # x - tanh(x) cancels near 0: value and gradient (1 - (1 - tanh**2)) are 0
     # below ~1e-8 (float64), 1e-4 (float32), where the truth is x**3/3 and x**2.
-    # x > 0 only: tanhshrink is odd (torch's tanh(-x) = -tanh(x)), and the truth
-    # engine cannot resolve a derivative at a triple zero (d/dx x**3 at 0 raises
-    # "never converged"; harness bug, see docs/torch_ops.md).
+    # x > 0 only: tanhshrink is odd (torch's tanh(-x) = -tanh(x)), so the
+    # negative axis says nothing more (its triple zero at 0, where the truth
+    # engine once never converged, is resolved since: docs/truth_engine.md).
     op("nn.functional.tanhshrink", F.tanhshrink, ref.tanhshrink, POSITIVE,
        expect=flushed_in_float16("lost-digits", "silent-zero")),
     # float64's gradient is off by 27 bits on (-3, 3): hardsigmoid_backward
@@ -210,11 +210,9 @@ CASES = [
     # 0.03: sinc_backward's (pi x cos(pi x) - sin(pi x)) / (pi x**2) cancels
     # (truth -pi**2 x / 3). For large |x| its sign is noise: cos and sin of the
     # rounded pi * x, where cospi(x) = +-1 at the integers every large float is;
-    # NaN where pi * x overflows. Harness bug: at large even x the truth engine
-    # reads the gradient as 0, not 1/x (its steps are integers, where sinc is 0),
-    # which also makes the value's budget at those zeros 8 ULPs of 0 instead of
-    # 8 eps: the value's "lost-digits" beyond 1e12 would pass with the right
-    # truth (docs/torch_ops.md).
+    # NaN where pi * x overflows. (The truth engine once read the gradient at
+    # large even x as 0, its steps landing on sinc's zeros, which convicted the
+    # value beyond 1e12 too; fixed: docs/truth_engine.md.)
     op("sinc", torch.sinc, ref.sinc,
        expect=flushed_in_float16("lost-digits", "non-finite", "silent-zero", "wrong-sign")),
     # -- special functions -----------------------------------------------------------------------
@@ -455,8 +453,7 @@ FINDINGS = {
     "torch.sinc": Finding("`sinc_backward`, `(pi x cos(pi x) - sin(pi x)) / (pi x**2)`, cancels near 0 (gradient 0 "
                           "below 3e-9 in float64, 6e-5 in float32; truth -pi**2 x / 3); for large x it takes cos and "
                           "sin of the rounded `pi * x`, whose error is radians: the gradient's sign is noise (truth "
-                          "(-1)**x / x at the integers every large float is); `pi * x` overflows at the top. (The "
-                          "value's lost digits beyond 1e12 are the harness's: see Harness notes.)",
+                          "(-1)**x / x at the integers every large float is); `pi * x` overflows at the top.",
                           fix="a series near 0 (-pi**2 x / 3 + ...); sinpi and cospi (reduce x, not pi x)."),
     "torch.erf": Finding("bfloat16's kernel returns 0 for |x| < 1.2e-7 and loses 7 bits below 3e-6 (erf(x) ~ "
                          "1.128 x); float32's is right.", fix="compute bfloat16 through float32's kernel."),
@@ -486,16 +483,6 @@ FINDINGS = {
 
 #: What the harness itself gets wrong on these cases (docs/torch_ops.md, "Harness notes").
 HARNESS_NOTES = (
-    "**sinc's gradient at large even x reads 0.** The truth engine's stencil steps are relative to x "
-    "(x 2**-40); at x = 2**60, 3 * 2**60 or 6.7e153 they are integers, where sin(pi x) is 0, every stencil "
-    "point reads 0 and the zero is confirmed: the truth of d/dx sinc is 0 instead of cos(pi x) / x = 1/x "
-    "(`harness.truth.solve_point(lambda v: [mpmath.sincpi(v[0])], [2.0**60], [1.0], [real()])`). torch's "
-    "gradient there is noise either way; but the value's budget at those zeros of sinc, 8 eps * |x f'(x)|, "
-    "becomes 8 ULPs of 0, and all 2,202 (float64) and 387 (float32) of sinc's value failures beyond 1e12 "
-    "(truth 0, lost-digits) are within 8 eps of 0: they would pass with the right derivative.",
-    "**No derivative at a zero of order three.** `solve_point` of `x**3` (or `x - tanh(x)`) at x = 0 raises "
-    "ReferenceFailure 'never converged (unresolved at 32768 bits)'; tanhshrink is certified on x > 0 only "
-    "(it is odd).",
     "**A bounded domain's edge at ±max.** With a domain such as (-inf, inf), the stencil at x = -max is "
     "one-sided with a step of |x| 2**-40 = 1.6e296, and logaddexp's d/dy at (-max, -max) reads 1.0 (torch "
     "and the symmetric answer: 1/2); logaddexp runs on all of the reals, where the stencil is central.",
