@@ -419,10 +419,14 @@ class PointSolver:
                 # A derivative that is 0 where the function is not flat (x**3 at 0,
                 # relu(x)**2 at 0) is approached by quotients of h**2 or h, never
                 # resolved relative to themselves; refined steps shrink them, and
-                # once steps are below the function's own scale and the quotient
-                # with its error is below every format, it is 0 in all of them.
-                fine_step = q >= _mag(self._scale(i)) + 60
-                if noise_decided or (fine_step and _decided(d.estimate, d.rounding + d.truncation)):
+                # once steps are fine (2**-60 of the scale, and of 1) and the
+                # quotient with its error is below every format, it is 0 in all
+                # of them. Only below: a huge quotient's sign is still to be read
+                # (x**y at a subnormal x and y = -1e305 is -inf, not +inf).
+                fine_step = q >= max(_mag(self._scale(i)), 0) + 60
+                with mpmath.workprec(64):
+                    vanishing = abs(d.estimate) + d.rounding + d.truncation < UNDER_EVERY_FORMAT
+                if noise_decided or (fine_step and vanishing):
                     continue
                 limit = _mag(size) - target
                 if _mag(d.rounding) > limit:

@@ -212,3 +212,11 @@ def test_a_zero_derivative_where_the_function_is_not_flat_is_zero_in_every_forma
     # "never converged" at 32768 bits.
     t = solve_point(f, [0.0], [1.0], [real()])
     assert abs(t.grad[0]) < mpmath.ldexp(1, -1076)
+
+
+def test_a_derivative_beyond_every_format_keeps_its_sign():
+    # d/dx x**y = y x**(y - 1) at the smallest subnormal x and y = -2.9e17:
+    # far past every format, and negative (-inf in all of them, as torch says).
+    t = solve_point(lambda v: [mpmath.power(v[0], v[1])], [5e-324, -2.8823037615171174e+17], [1.0],
+                    [positive(), real()])
+    assert t.grad[0] < -mpmath.ldexp(1, 1100)
