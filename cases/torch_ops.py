@@ -483,9 +483,6 @@ FINDINGS = {
 
 #: What the harness itself gets wrong on these cases (docs/torch_ops.md, "Harness notes").
 HARNESS_NOTES = (
-    "**A bounded domain's edge at ±max.** With a domain such as (-inf, inf), the stencil at x = -max is "
-    "one-sided with a step of |x| 2**-40 = 1.6e296, and logaddexp's d/dy at (-max, -max) reads 1.0 (torch "
-    "and the symmetric answer: 1/2); logaddexp runs on all of the reals, where the stencil is central.",
     "**Two infinite inputs.** The truth at (±inf, ±inf) is the limit along the diagonal (both inputs at "
     "±2**1200): right for logaddexp's 1/2, but a choice for x / y at (-inf, inf) (-1) or d/dx hypot at "
     "(inf, inf): the second inputs of div, xlogy, xlog1py and hypot are finite here.",

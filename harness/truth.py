@@ -198,7 +198,16 @@ class PointSolver:
         return y
 
     def _inside(self, i: int, y) -> bool:
-        return self.domains[i].contains(float(y)) if mpmath.isfinite(y) else False
+        """Exact: ``float(y)`` would round a stencil point past ``-max`` to
+        -inf, outside ``interval(-inf, inf)``, and turn the stencil one-sided
+        with a step of 1.6e296 (logaddexp's d/dy at (-max, -max) read 1, not
+        1/2), or round a point beside an open endpoint onto it."""
+        d = self.domains[i]
+        if not mpmath.isfinite(y):
+            return False
+        if d.discrete:
+            return d.contains(float(y))
+        return (d.lo is None or y > d.lo) and (d.hi is None or y < d.hi)
 
     def _sides(self, i: int, h) -> tuple[bool, bool]:
         """Which sides of x_i the stencil may use (one-sided near an endpoint)."""

@@ -220,3 +220,13 @@ def test_a_derivative_beyond_every_format_keeps_its_sign():
     t = solve_point(lambda v: [mpmath.power(v[0], v[1])], [5e-324, -2.8823037615171174e+17], [1.0],
                     [positive(), real()])
     assert t.grad[0] < -mpmath.ldexp(1, 1100)
+
+
+def test_a_stencil_beside_minus_max_stays_central_in_a_domain_of_finite_reals():
+    # float(-max - h) is -inf, outside interval(-inf, inf): the stencil went
+    # one-sided with a step of 1.6e296 and read 1 for logaddexp's gradient.
+    big = 1.7976931348623157e308
+    finite = interval(-math.inf, math.inf)
+    t = solve_point(lambda v: [mpmath.log(mpmath.exp(v[0]) + mpmath.exp(v[1]))], [-big, -big], [1.0],
+                    [finite, finite])
+    assert [float(g) for g in t.grad] == [0.5, 0.5]
