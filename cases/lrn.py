@@ -585,9 +585,11 @@ CASES = [
     # made of torch ops, but each uses what its forward saved (Caffe's
     # ``scale``; the stable one's exponents and partial sums), computed without
     # a graph: to autograd those are constants, and every term of the Hessian
-    # through them is missing. Measured: Hessian-vector products of the wrong
-    # sign at 70 of 72 entries in every dtype (float64, first point, entry 0:
-    # Caffe -0.0579, stable -0.110, torch 0.0109, which the truth confirms).
+    # through them is missing. Measured: all 72 Hessian-vector entries wrong in
+    # float64 and float32 (Caffe: 9 of the wrong sign, the rest lost digits;
+    # stable: 21 of the wrong sign), 48 to 69 in the 16-bit formats. Float64,
+    # first point, entry 0: Caffe -0.0579, stable -0.110, torch 0.0109, which
+    # the truth confirms.
     # torch's own LRN is autograd through its forward: certified.
     lrn_case("lrn.caffe.n5.order2", lrn_caffe, P5, activations_grid_nonzero,
              harness.convicted("lost-digits", "wrong-sign"), order=2),
