@@ -587,9 +587,9 @@ CASES = [
     # a graph: to autograd those are constants, and every term of the Hessian
     # through them is missing. Measured: all 72 Hessian-vector entries wrong in
     # float64 and float32 (Caffe: 9 of the wrong sign, the rest lost digits;
-    # stable: 21 of the wrong sign), 48 to 69 in the 16-bit formats. Float64,
-    # first point, entry 0: Caffe -0.0579, stable -0.110, torch 0.0109, which
-    # the truth confirms.
+    # stable: 21 of the wrong sign), 48 to 69 in the 16-bit formats. By hand,
+    # float64, first point, entry 0, with v = 1: Caffe -0.0579, stable -0.110,
+    # torch (certified) 0.0109.
     # torch's own LRN is autograd through its forward: certified.
     lrn_case("lrn.caffe.n5.order2", lrn_caffe, P5, activations_grid_nonzero,
              harness.convicted("lost-digits", "wrong-sign"), order=2),
