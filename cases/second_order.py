@@ -18,22 +18,17 @@ from torch.autograd.function import once_differentiable
 import harness
 from harness import certified, convicted
 from references.second_order import logsigmoid as logsigmoid_ref
+from cases.softplus import max_log1p
 from references.softplus import softplus as softplus_ref
 
 BOTH = ("reverse", "forward")
 SMALL = (torch.float32, torch.float16, torch.bfloat16)
 
 
-def _softplus(x):
-    # max(x, 0) carries the large part exactly; exp(-|x|) <= 1 never
-    # overflows and log1p keeps its digits when it is tiny.
-    return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
-
-
 def _sigmoid(x):
     # exp(-softplus(-x)): no 1 + exp(-x) to overflow, and the subnormal
     # values of sigmoid below x = -708 survive (1 / (1 + inf) would be 0).
-    return torch.exp(-_softplus(-x))
+    return torch.exp(-max_log1p(-x))
 
 
 class StableSigmoid(torch.autograd.Function):
@@ -60,7 +55,7 @@ class Softplus(torch.autograd.Function):
     def forward(ctx, x):
         ctx.save_for_backward(x)
         ctx.save_for_forward(x)
-        return _softplus(x)
+        return max_log1p(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -119,7 +114,7 @@ class SoftplusNoJvp(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return _softplus(x)
+        return max_log1p(x)
 
     @staticmethod
     def backward(ctx, g):
