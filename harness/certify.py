@@ -395,32 +395,38 @@ def _builtin_on_cpu(case: Case, y, device) -> bool:
 
 
 def _backward(case: Case, tensors: list, y, cotangent: np.ndarray, dtype, device, again: bool) -> tuple:
-    """One call of the claimed VJP; a backward that writes into its
+    """One call of the claimed VJP, checked; a backward that writes into its
     ``grad_output`` is a broken case (the caller's cotangent changes under it)."""
     grad_out = torch.tensor(cotangent, dtype=dtype, device=device)
     handed = grad_out.clone()
-    if case.backward is not None:
-        try:
-            grads = case.backward(*[t.detach() for t in tensors], grad_out)
-        except Exception as exc:
-            raise CaseError(case.name, f"backward raised {type(exc).__name__}: {exc}") from exc
-        grads = (grads,) if isinstance(grads, torch.Tensor) or grads is None else tuple(grads)
+    own = case.backward is not None
+    try:
+        grads = _vjp(case, [t.detach() for t in tensors] if own else tensors, y, grad_out, retain_graph=again)
+    except Exception as exc:
+        what = "backward" if own else "autograd through forward"
+        raise CaseError(case.name, f"{what} raised {type(exc).__name__}: {exc}") from exc
+    if own:
         if len(grads) != len(tensors):
             raise _Misshapen(case.name, f"backward returned {len(grads)} gradients for {len(tensors)} inputs")
         for k, (g, t) in enumerate(zip(grads, tensors)):
             _check_tensor(case, f"backward (gradient {k})", g, dtype, device, t.shape)
-    elif y.requires_grad:
-        try:
-            grads = torch.autograd.grad(y, tensors, grad_out, allow_unused=True, retain_graph=again)
-        except Exception as exc:
-            raise CaseError(case.name, f"autograd through forward raised {type(exc).__name__}: {exc}") from exc
-        grads = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors))
-    else:
-        grads = tuple(torch.zeros_like(t) for t in tensors)  # a detached forward claims zero gradients
     if not torch.equal(grad_out, handed):
         raise _Mutating(case.name, "the backward changed grad_output in place (e.g. g.mul_(...)): the "
                                     "caller's cotangent is not the backward's to write; compute into a new tensor")
     return grads
+
+
+def _vjp(case: Case, tensors: list, y, grad_out, retain_graph: bool | None = None, create_graph: bool = False) -> tuple:
+    """The claimed VJP, unchecked: ``case.backward``, or autograd through the
+    forward's output ``y`` (a detached forward claims zero gradients)."""
+    if case.backward is not None:
+        grads = case.backward(*tensors, grad_out)
+        return (grads,) if isinstance(grads, torch.Tensor) or grads is None else tuple(grads)
+    if not y.requires_grad:
+        return tuple(torch.zeros_like(t) for t in tensors)
+    grads = torch.autograd.grad(y, tensors, grad_out, allow_unused=True, retain_graph=retain_graph,
+                                create_graph=create_graph)
+    return tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors))
 
 
 def _tangents(case: Case, shapes, domains) -> tuple[np.ndarray, ...]:
@@ -464,14 +470,8 @@ def _first_line(exc: Exception) -> str:
 def _claimed_gradient(case: Case, tensors: list, cotangent: np.ndarray, dtype, device, create_graph: bool) -> tuple:
     """The claimed VJP at ``tensors``, kept differentiable when ``create_graph``."""
     grad_out = torch.tensor(cotangent, dtype=dtype, device=device)
-    if case.backward is not None:
-        grads = case.backward(*tensors, grad_out)
-        return (grads,) if isinstance(grads, torch.Tensor) else tuple(grads)
-    y = case.forward(*tensors)
-    if not y.requires_grad:
-        return tuple(torch.zeros_like(t) for t in tensors)
-    grads = torch.autograd.grad(y, tensors, grad_out, allow_unused=True, create_graph=create_graph)
-    return tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors))
+    y = case.forward(*tensors) if case.backward is None else None
+    return _vjp(case, tensors, y, grad_out, create_graph=create_graph)
 
 
 def _hvp(case: Case, arrays, cotangent, tangent, dtype, device) -> tuple:
