@@ -638,16 +638,33 @@ class _FlatReference:
     shapes: tuple[tuple[int, ...], ...]
     out_size: int
 
-    def __call__(self, values: list) -> list:
+    def _args(self, values: list) -> list:
         args, pos = [], 0
         for shape in self.shapes:
             n = int(np.prod(shape)) if shape else 1
             args.append(_nest(values[pos:pos + n], shape))
             pos += n
-        out = _flatten(self.reference(*args))
+        return args
+
+    def __call__(self, values: list) -> list:
+        out = _flatten(self.reference(*self._args(values)))
         if len(out) != self.out_size:
             raise ReferenceFailure(f"reference returned {len(out)} values, forward returns {self.out_size}")
         return out
+
+    @property
+    def differentiable(self) -> bool:
+        """An ``exact`` reference gives its derivatives (``harness.dual``)."""
+        return hasattr(self.reference, "jacobian")
+
+    def derivatives(self, values: list, active) -> tuple[list, list, str | None]:
+        """Values, their tangents (dicts by flat input index) and why the
+        point is not differentiable by rules (None when it is)."""
+        out, tangents, marked = self.reference.jacobian(*self._args(values), active=active)
+        out, tangents = _flatten(out), _flatten(tangents)
+        if len(out) != self.out_size:
+            raise ReferenceFailure(f"reference returned {len(out)} values, forward returns {self.out_size}")
+        return out, tangents, marked
 
 
 #: Appended to a point's key for the truth of ``J(x) v`` there (``v`` is a

@@ -44,6 +44,9 @@ import torch
 import torch.nn.functional as F
 from mpmath import libmp
 
+from .dual import STATE as dual_state
+from .dual import Dual, lift, lift_row, mark_where, value as _value, weighted_sum
+
 __all__ = ["EXACT_BITS", "UNDERFLOW_BITS", "ExactTensor", "ExactUnsupported", "exact"]
 
 #: ``+``, ``-`` and ``*`` are exact while the result fits this many bits
@@ -98,8 +101,12 @@ def exact(fn):
     def reference(*inputs):
         return _evaluate(fn, inputs, source)
 
+    def jacobian(*inputs, active=None):
+        return _evaluate_dual(fn, inputs, active)
+
     name = getattr(fn, "__name__", type(fn).__name__)
     reference.__name__ = reference.__qualname__ = f"exact({name})"
+    reference.jacobian = jacobian
     return reference
 
 
@@ -110,13 +117,44 @@ def _evaluate(fn, inputs, source):
     return _result(out)
 
 
-def _result(out):
+def _evaluate_dual(fn, inputs, active=None):
+    """The value and the tangents of ``fn`` at ``inputs`` (forward mode, one
+    direction per input element, flat index over all inputs in order;
+    ``active``: the indices to differentiate along, default all).
+
+    Returns ``(values, tangents, marked)``: nested like the reference's
+    result, each tangent a dict from input index to partial derivative, and
+    why the point cannot be differentiated by rules (None when it can).
+    An operation without a derivative raises (``TypeError``, or
+    ``ExactUnsupported``)."""
+    args, start = [], 0
+    for v in inputs:
+        a = _input(v)
+        flat = a.reshape(-1)
+        duals = np.empty(flat.shape, dtype=object)
+        for i, e in enumerate(flat):
+            k = start + i
+            duals[i] = Dual(e, {k: _ONE_MPF}) if active is None or k in active else e
+        start += flat.size
+        args.append(ExactTensor(duals.reshape(a.shape), REAL))
+    dual_state.marked = None
+    with _ForwardOnly():
+        out = fn(*args)
+    marked, dual_state.marked = dual_state.marked, None
+    values = _result(out, lambda v: _rounded(_value(v)))
+    tangents = _result(out, lambda v: {k: +t for k, t in v.d.items()} if type(v) is Dual else {})
+    return values, tangents, marked
+
+
+def _result(out, part=None):
+    """The result as mpf (or nested lists), or ``part`` of each element."""
+    part = part or _rounded
     if isinstance(out, (tuple, list)):
-        return [_result(v) for v in out]
+        return [_result(v, part) for v in out]
     t = _operand(out)
     if t.a.ndim == 0:
-        return _rounded(t.a[()])
-    return np.frompyfunc(_rounded, 1, 1)(t.a).tolist()
+        return part(t.a[()])
+    return np.frompyfunc(part, 1, 1)(t.a).tolist()
 
 
 def _rounded(v):
@@ -183,6 +221,7 @@ def _quot2(x, y):
     return libmp.mpf_div(x, y, _MP._prec_rounding[0], _NEAREST)
 
 
+@lift(lambda out, a, b: (1, 1))
 def _add(a, b):
     try:
         x, y = a._mpf_, b._mpf_
@@ -196,6 +235,7 @@ def _add(a, b):
     return _make(_sum2(x, y))
 
 
+@lift(lambda out, a, b: (1, -1))
 def _sub(a, b):
     try:
         x, y = a._mpf_, libmp.mpf_neg(b._mpf_)
@@ -209,6 +249,7 @@ def _sub(a, b):
     return _make(_sum2(x, y))
 
 
+@lift(lambda out, a, b: (b, a))
 def _mul(a, b):
     try:
         x, y = a._mpf_, b._mpf_
@@ -224,6 +265,7 @@ def _mul(a, b):
     return _make(_prod2(x, y))
 
 
+@lift(lambda out, a, b: (lambda: _div(_ONE_MPF, b), lambda: -_div(out, b)))
 def _div(a, b):
     try:
         x, y = a._mpf_, b._mpf_
@@ -252,16 +294,19 @@ def _log1p_raw(d):
     return mpmath.log1p(_make(d))
 
 
+@lift(lambda out, a: (lambda: _div(_ONE_MPF, a),))
 def _log(a):
     if type(a) is _One:
         return _log1p_raw(a.d)
     return mpmath.log(a)
 
 
+@lift(lambda out, a: (lambda: _div(_ONE_MPF, _add(_ONE_MPF, a)),))
 def _log1p(a):
     return _log1p_raw(a._mpf_) if isinstance(a, _MPF) else mpmath.log1p(a)
 
 
+@lift(lambda out, x: (lambda: _mul(out, _sigmoid(-x)),))
 def _sigmoid(x):
     """``1 / (1 + exp(-x))``; above 0 it carries ``1 - sigmoid(x) = sigmoid(-x)``."""
     if x > 0:
@@ -270,10 +315,12 @@ def _sigmoid(x):
     return _div(e, _add(_ONE_MPF, e))
 
 
+@lift(lambda out, x: (lambda: _sigmoid(x),))
 def _softplus_raw(x):
     return _log1p_raw(mpmath.exp(x)._mpf_)
 
 
+@lift(lambda out, a, p: (lambda: _pow_da(out, a, p), lambda: _mul(out, _log(a))))
 def _pow(a, p):
     if isinstance(a, int) and isinstance(p, int) and not isinstance(a, _MPF) and p >= 0:
         return a ** p
@@ -290,8 +337,15 @@ def _pow(a, p):
     return mpmath.power(a, p)
 
 
+def _pow_da(out, a, p):
+    """d(a**p)/da = p a**(p - 1), as ``p * out / a`` away from a = 0."""
+    if a == 0:
+        return _pow(a, _sub(p, _ONE_MPF)) * p
+    return _div(_mul(p, out), a)
+
+
 def _real_elem(v):
-    return v if isinstance(v, (_MPF, _MP.mpc)) else _MP.mpf(v)
+    return v if isinstance(v, (_MPF, _MP.mpc, Dual)) else _MP.mpf(v)
 
 
 _ONE_MPF = _make(_ONE)
@@ -299,6 +353,7 @@ _ZERO_MPF = _make(_ZERO)
 
 
 def _isnan(v) -> bool:
+    v = _value(v)
     return isinstance(v, (_MPF, _MP.mpc)) and mpmath.isnan(v)
 
 
@@ -324,6 +379,7 @@ def _pole(f, at_pole):
     return g
 
 
+@lift(lambda out, x: (lambda: mpmath.digamma(x),))
 def _lgamma(x):
     """``log |Gamma(x)|`` (torch's lgamma), ``inf`` at the poles."""
     if x <= 0 and mpmath.isint(x):
@@ -331,6 +387,7 @@ def _lgamma(x):
     return mpmath.re(mpmath.loggamma(x)) if x < 0 else mpmath.loggamma(x)
 
 
+@lift(lambda out, x: (lambda: mpmath.sqrt(_MP.pi) / 2 * mpmath.exp(_mul(out, out)),))
 def _erfinv(x):
     if abs(x) == 1:
         return _MP.inf * x
@@ -344,31 +401,112 @@ def _gelu_tanh(x):
     return _mul(x, _sigmoid(2 * u))
 
 
+def _sech2(x):
+    """1 / cosh(x)**2: 1 - tanh(x)**2 cancels for large |x|."""
+    c = mpmath.cosh(x)
+    return _div(_ONE_MPF, _mul(c, c))
+
+
+def _one_minus_square(x):
+    """(1 - x)(1 + x): exact differences, no 1 - x**2 to cancel near |x| = 1."""
+    return _mul(_sub(_ONE_MPF, x), _add(_ONE_MPF, x))
+
+
+def _integer_valued(out, x):
+    """floor, ceil, trunc: flat, with a jump at every integer (marked there)."""
+    mark_where(mpmath.isfinite(x) and mpmath.isint(x), "a step function at an integer")
+    return (0,)
+
+
+def _d(rule):
+    return lift(lambda out, x: (lambda: rule(out, x),))
+
+
+_exp = _d(lambda out, x: out)(mpmath.exp)
+_expm1 = _d(lambda out, x: mpmath.exp(x))(mpmath.expm1)
+_sqrt = _d(lambda out, x: _div(_ONE_MPF, 2 * out))(mpmath.sqrt)
+_tanh = _d(lambda out, x: _sech2(x))(mpmath.tanh)
+_erfc = _d(lambda out, x: -2 / mpmath.sqrt(_MP.pi) * mpmath.exp(-_mul(x, x)))(mpmath.erfc)
+
 _REAL_UNARY = {
-    "exp": mpmath.exp, "expm1": mpmath.expm1, "exp2": lambda x: mpmath.power(2, x),
-    "log": _log, "log1p": _log1p, "log2": lambda x: _log(x) / _MP.ln2, "log10": lambda x: _log(x) / mpmath.ln(10),
-    "sqrt": mpmath.sqrt, "rsqrt": lambda x: 1 / mpmath.sqrt(x) if x else _MP.inf,
+    "exp": _exp, "expm1": _expm1,
+    "exp2": _d(lambda out, x: _mul(out, _MP.ln2))(lambda x: mpmath.power(2, x)),
+    "log": _log, "log1p": _log1p,
+    "log2": _d(lambda out, x: _div(_ONE_MPF, _mul(x, _MP.ln2)))(lambda x: _log(x) / _MP.ln2),
+    "log10": _d(lambda out, x: _div(_ONE_MPF, _mul(x, mpmath.ln(10))))(lambda x: _log(x) / mpmath.ln(10)),
+    "sqrt": _sqrt,
+    "rsqrt": _d(lambda out, x: -_div(out, 2 * x))(lambda x: 1 / mpmath.sqrt(x) if x else _MP.inf),
     "sigmoid": _sigmoid, "expit": _sigmoid,
-    "logsigmoid": lambda x: -_softplus_raw(-x), "log_sigmoid": lambda x: -_softplus_raw(-x),
-    "tanh": mpmath.tanh, "sinh": mpmath.sinh, "cosh": mpmath.cosh, "asinh": mpmath.asinh,
-    "acosh": mpmath.acosh, "atanh": _pole(mpmath.atanh, _MP.nan), "sin": mpmath.sin, "cos": mpmath.cos,
-    "tan": mpmath.tan, "atan": mpmath.atan, "arctan": mpmath.atan, "asin": mpmath.asin, "acos": mpmath.acos,
-    "erf": mpmath.erf, "erfc": mpmath.erfc, "erfinv": _erfinv, "lgamma": _lgamma, "gammaln": _lgamma,
-    "digamma": _pole(mpmath.digamma, _MP.nan), "psi": _pole(mpmath.digamma, _MP.nan),
-    "reciprocal": lambda x: _div(_ONE_MPF, x),
-    "silu": lambda x: _mul(x, _sigmoid(x)),
-    "mish": lambda x: _mul(x, mpmath.tanh(_softplus_raw(x))),
-    "floor": mpmath.floor, "ceil": mpmath.ceil, "trunc": lambda x: mpmath.floor(x) if x >= 0 else mpmath.ceil(x),
+    "logsigmoid": _d(lambda out, x: _sigmoid(-x))(lambda x: -_softplus_raw(-x)),
+    "log_sigmoid": _d(lambda out, x: _sigmoid(-x))(lambda x: -_softplus_raw(-x)),
+    "tanh": _tanh, "sinh": _d(lambda out, x: mpmath.cosh(x))(mpmath.sinh),
+    "cosh": _d(lambda out, x: mpmath.sinh(x))(mpmath.cosh),
+    "asinh": _d(lambda out, x: _div(_ONE_MPF, mpmath.sqrt(_add(_ONE_MPF, _mul(x, x)))))(mpmath.asinh),
+    "acosh": _d(lambda out, x: _div(_ONE_MPF, mpmath.sqrt(_mul(_sub(x, _ONE_MPF), _add(x, _ONE_MPF)))))(mpmath.acosh),
+    "atanh": _d(lambda out, x: _div(_ONE_MPF, _one_minus_square(x)))(_pole(mpmath.atanh, _MP.nan)),
+    "sin": _d(lambda out, x: mpmath.cos(x))(mpmath.sin), "cos": _d(lambda out, x: -mpmath.sin(x))(mpmath.cos),
+    "tan": _d(lambda out, x: _div(_ONE_MPF, _mul(mpmath.cos(x), mpmath.cos(x))))(mpmath.tan),
+    "atan": _d(lambda out, x: _div(_ONE_MPF, _add(_ONE_MPF, _mul(x, x))))(mpmath.atan),
+    "asin": _d(lambda out, x: _div(_ONE_MPF, mpmath.sqrt(_one_minus_square(x))))(mpmath.asin),
+    "acos": _d(lambda out, x: -_div(_ONE_MPF, mpmath.sqrt(_one_minus_square(x))))(mpmath.acos),
+    "erf": _d(lambda out, x: 2 / mpmath.sqrt(_MP.pi) * mpmath.exp(-_mul(x, x)))(mpmath.erf),
+    "erfc": _erfc, "erfinv": _erfinv, "lgamma": _lgamma, "gammaln": _lgamma,
+    "digamma": _d(lambda out, x: mpmath.psi(1, x))(_pole(mpmath.digamma, _MP.nan)),
+    "reciprocal": _d(lambda out, x: -_mul(out, out))(lambda x: _div(_ONE_MPF, x)),
+    # x sigmoid(x): sigmoid(x) (1 + x sigmoid(-x)), no 1 - sigmoid to cancel.
+    "silu": _d(lambda out, x: _mul(_sigmoid(x), _add(_ONE_MPF, _mul(x, _sigmoid(-x)))))(
+        lambda x: _mul(x, _sigmoid(x))),
+    "mish": _d(lambda out, x: _add(mpmath.tanh(_softplus_raw(x)),
+                                   _mul(_mul(x, _sech2(_softplus_raw(x))), _sigmoid(x))))(
+        lambda x: _mul(x, mpmath.tanh(_softplus_raw(x)))),
+    "floor": lift(_integer_valued)(mpmath.floor), "ceil": lift(_integer_valued)(mpmath.ceil),
+    "trunc": lift(_integer_valued)(lambda x: mpmath.floor(x) if x >= 0 else mpmath.ceil(x)),
 }
+_REAL_UNARY["psi"] = _REAL_UNARY["digamma"]
+
+
+@lift(lambda out, x: (-1,))
+def _neg(x):
+    return -x
+
+
+@lift(lambda out, x: mark_where(x == 0, "sign at 0") or (0,))
+def _sign(x):
+    return mpmath.sign(x) if isinstance(x, _MPF) else (x > 0) - (x < 0)
+
+
+def _is_real(x) -> bool:
+    return isinstance(x, (_MPF, Dual))
+
 
 # Elementwise functions that keep integers integers (and accept every dtype).
+# abs and relu are comparisons and selections: a dual at their switching
+# point (0) marks it.
 _ANY_UNARY = {
-    "neg": lambda x: -x, "negative": lambda x: -x,
+    "neg": _neg, "negative": _neg,
     "abs": lambda x: x if x >= 0 else -x, "absolute": lambda x: x if x >= 0 else -x,
-    "sign": lambda x: mpmath.sign(x) if isinstance(x, _MPF) else (x > 0) - (x < 0),
-    "square": lambda x: _mul(x, x) if isinstance(x, _MPF) else x * x,
-    "relu": lambda x: x if not x <= 0 else (_ZERO_MPF if isinstance(x, _MPF) else 0),
+    "sign": _sign,
+    "square": lambda x: _mul(x, x) if _is_real(x) else x * x,
+    "relu": lambda x: x if not x <= 0 else (_ZERO_MPF if _is_real(x) else 0),
 }
+
+
+def _dual_operators():
+    """Python's operators on a dual go to the exact ``+ - * /`` and their rules."""
+    Dual.__add__ = Dual.__radd__ = lambda s, o: _add(s, o)
+    Dual.__sub__ = lambda s, o: _sub(s, o)
+    Dual.__rsub__ = lambda s, o: _sub(o, s)
+    Dual.__mul__ = Dual.__rmul__ = lambda s, o: _mul(s, o)
+    Dual.__truediv__ = lambda s, o: _div(s, o)
+    Dual.__rtruediv__ = lambda s, o: _div(o, s)
+    Dual.__pow__ = lambda s, o: _pow(s, o)
+    Dual.__rpow__ = lambda s, o: _pow(o, s)
+    Dual.__neg__ = lambda s: _neg(s)
+    Dual.__pos__ = lambda s: s
+    Dual.__abs__ = _ANY_UNARY["abs"]
+
+
+_dual_operators()
 
 
 # -- the stand-in ----------------------------------------------------------------------------------------------
@@ -759,12 +897,23 @@ def _minimum_op(input, other, *, out=None):
     return _new(_map(_minimum, _as(a, dtype), _as(b, dtype)), dtype)
 
 
+@lift(lambda out, y, x: (lambda: _div(x, _add(_mul(x, x), _mul(y, y))),
+                         lambda: -_div(y, _add(_mul(x, x), _mul(y, y)))))
+def _atan2_elem(y, x):
+    return mpmath.atan2(y, x)
+
+
+@lift(lambda out, x, y: (lambda: _div(x, out), lambda: _div(y, out)))
+def _hypot_elem(x, y):
+    return mpmath.hypot(x, y)
+
+
 def _atan2(input, other, *, out=None):
-    return _binary(lambda y, x: mpmath.atan2(y, x))(input, other)
+    return _binary(_atan2_elem)(input, other)
 
 
 def _hypot(input, other, *, out=None):
-    return _binary(lambda x, y: mpmath.hypot(x, y))(input, other)
+    return _binary(_hypot_elem)(input, other)
 
 
 def _xlogy(input, other, *, out=None):
@@ -775,6 +924,7 @@ def _xlog1py(input, other, *, out=None):
     return _binary(lambda x, y: y if _isnan(y) else (_ZERO_MPF if x == 0 else _mul(x, _log1p(y))))(input, other)
 
 
+@lift(lambda out, a, b: (lambda: mpmath.exp(_sub(a, out)), lambda: mpmath.exp(_sub(b, out))))
 def _logaddexp_elem(a, b):
     hi, lo = (a, b) if a >= b else (b, a)
     if not mpmath.isfinite(hi):
@@ -799,7 +949,7 @@ def _softplus(input, beta=1, threshold=20):
 
 def _elu(input, alpha=1.0, inplace=False):
     alpha = _real_elem(alpha)
-    out = _new(_map(lambda x: x if x > 0 else _mul(alpha, mpmath.expm1(x)), _as(_operand(input), REAL)), REAL)
+    out = _new(_map(lambda x: x if x > 0 else _mul(alpha, _expm1(x)), _as(_operand(input), REAL)), REAL)
     return _assign(input, out) if inplace else out
 
 
@@ -814,7 +964,7 @@ def _gelu(input, approximate="none"):
         f = _gelu_tanh
     elif approximate == "none":
         # x Phi(x) = x/2 erfc(-x/sqrt 2): no 1 + erf(x) to cancel for x << 0.
-        f = lambda x: _mul(x, mpmath.erfc(-x / mpmath.sqrt(2))) / 2
+        f = lambda x: _mul(x, _erfc(-x / mpmath.sqrt(2))) / 2
     else:
         raise ExactUnsupported(f"harness.exact: gelu(approximate={approximate!r})")
     return _new(_map(f, _as(_operand(input), REAL)), REAL)
@@ -835,10 +985,12 @@ def _isnan_op(input):
 
 
 def _isinf(v):
+    v = _value(v)
     return isinstance(v, (_MPF, _MP.mpc)) and mpmath.isinf(v)
 
 
 def _isfinite(v):
+    v = _value(v)
     return not isinstance(v, (_MPF, _MP.mpc)) or mpmath.isfinite(v)
 
 
@@ -875,6 +1027,7 @@ def _along(t: ExactTensor, dim: int, f, dtype) -> ExactTensor:
     return ExactTensor(np.moveaxis(out, -1, dim) if t.a.ndim else out.reshape(()), dtype)
 
 
+@lift_row(lambda out, values, tangents: weighted_sum([1] * len(values), tangents))
 def _exact_sum(values):
     """Exact while it fits ``EXACT_BITS`` (rounded once per term beyond)."""
     if any(not isinstance(v, _MPF) for v in values):
@@ -916,7 +1069,7 @@ def _var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis
 
 
 def _std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, out=None):
-    return _map_real(_var(input, dim, unbiased, keepdim, correction=correction, axis=axis), mpmath.sqrt)
+    return _map_real(_var(input, dim, unbiased, keepdim, correction=correction, axis=axis), _sqrt)
 
 
 def _map_real(t, f):
@@ -985,6 +1138,28 @@ def _max_min(pairwise, reduce, argreduce):
     return impl
 
 
+def _softmax_weights(values, out):
+    """exp(v - logsumexp): the partial derivatives of logsumexp, and softmax."""
+    return [mpmath.exp(_sub(v, out)) if mpmath.isfinite(v) else _ZERO_MPF for v in values]
+
+
+def _lse_jvp(out, values, tangents):
+    return weighted_sum(_softmax_weights(values, out), tangents)
+
+
+def _softmax_jvp(out, values, tangents):
+    # d s_i = s_i (d v_i - sum_j s_j d v_j)
+    mean = weighted_sum(out, tangents)
+    return [weighted_sum([s], [weighted_sum([1, -1], [t, mean])]) for s, t in zip(out, tangents)]
+
+
+def _log_softmax_jvp(out, values, tangents):
+    # d log s_i = d v_i - sum_j s_j d v_j
+    mean = weighted_sum([mpmath.exp(o) for o in out], tangents)
+    return [weighted_sum([1, -1], [t, mean]) for t in tangents]
+
+
+@lift_row(_lse_jvp)
 def _logsumexp_row(values):
     hi = _extreme(values, _maximum)
     if not (isinstance(hi, _MPF) and mpmath.isfinite(hi)):
@@ -1000,6 +1175,7 @@ def _logsumexp(input, dim, keepdim=False, *, out=None):
     return _reduce(ExactTensor(_as(t, REAL), REAL), dim, keepdim, _logsumexp_row, REAL)
 
 
+@lift_row(_softmax_jvp)
 def _softmax_row(values):
     hi = _extreme(values, _maximum)
     if not (isinstance(hi, _MPF) and mpmath.isfinite(hi)):
@@ -1011,6 +1187,7 @@ def _softmax_row(values):
     return [_div(_ONE_MPF if i == top else x, total) for i, x in enumerate(e)]
 
 
+@lift_row(_log_softmax_jvp)
 def _log_softmax_row(values):
     hi = _extreme(values, _maximum)
     if not (isinstance(hi, _MPF) and mpmath.isfinite(hi)):
@@ -1048,7 +1225,7 @@ def _cumsum(input, dim, *, dtype=None, out=None):
 
 def _norm_row(values, p):
     if p == 2:
-        return mpmath.sqrt(_exact_sum([_mul(v, v) for v in values]))
+        return _sqrt(_exact_sum([_mul(v, v) for v in values]))
     if p == 1:
         return _exact_sum([abs(v) for v in values])
     if p == math.inf:
@@ -1056,9 +1233,9 @@ def _norm_row(values, p):
     if p == -math.inf:
         return _extreme([abs(v) for v in values], _minimum)
     if p == 0:
-        return _MP.mpf(sum(1 for v in values if v != 0))
+        return _MP.mpf(sum(1 for v in values if _value(v) != 0))
     p = _real_elem(p)
-    return mpmath.power(_exact_sum([mpmath.power(abs(v), p) for v in values]), 1 / p)
+    return _pow(_exact_sum([_pow(abs(v), p) for v in values]), 1 / p)
 
 
 def _vector_norm(input, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
@@ -1561,7 +1738,7 @@ def _layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, *args
     def normalize(values):
         mean = _div(_exact_sum(values), _MP.mpf(len(values)))
         centred = [_sub(v, mean) for v in values]
-        scale = mpmath.sqrt(_add(_var_elems(values, 0), eps))
+        scale = _sqrt(_add(_var_elems(values, 0), eps))
         return [_div(c, scale) for c in centred]
     out = _rows_apply(t, dims, normalize)
     if weight is not None:

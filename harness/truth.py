@@ -78,6 +78,9 @@ class PointTruth:
     bits: int
     value_scale: list[float] | None = None
     grad_scale: list[float] | None = None
+    #: VJP entries no precision up to ``MAX_BITS`` resolved (their ``grad`` is
+    #: None): not judged, and counted as such, never guessed.
+    unresolved: list[bool] | None = None
 
 
 @dataclass
@@ -111,6 +114,28 @@ class _Evaluator:
             self.known[key] = self._evaluate(x, bits)
         return self.known[key]
 
+    @property
+    def differentiable(self) -> bool:
+        """Whether the reference gives its derivatives (an ``exact`` one)."""
+        return getattr(self.ref, "differentiable", False)
+
+    def derive(self, x: list, bits: int, active) -> tuple | None:
+        """``(values, tangents, marked)`` by forward mode at ``bits``
+        (``harness.dual``), or None where an operation has no rule."""
+        key = ("derive", tuple(x), bits)
+        if key not in self.known:
+            self.calls += 1
+            with mpmath.workprec(bits):
+                try:
+                    values, tangents, marked = self.ref.derivatives(x, active)
+                except ReferenceFailure:
+                    raise
+                except Exception:   # no rule for an operation: the plain evaluation reports real errors
+                    self.known[key] = None
+                else:
+                    self.known[key] = ([_real(v) for v in values], tangents, marked)
+        return self.known[key]
+
     def _evaluate(self, x: list, bits: int) -> list:
         self.calls += 1
         with mpmath.workprec(bits):
@@ -125,6 +150,15 @@ class _Evaluator:
 
 
 def _real(v):
+    # A float computed in floats (``float(mpmath.log1p(...))``, ``math.exp``)
+    # does not follow the working precision: every precision agrees on it, so
+    # agreement verifies nothing. An integer-valued float is a constant
+    # (``max(x, 0)**2 / 2`` is 0.0 for x < 0), exact at every precision.
+    if isinstance(v, float) and not (math.isfinite(v) and v == int(v)):   # numpy's float64 too
+        raise ReferenceFailure(
+            f"reference returned a Python float ({v!r}), not an mpmath number: its result does not follow the "
+            "working precision, so nothing can verify it (write it with mpmath functions throughout, without "
+            "float(...) or math.*, or with harness.exact)")
     if isinstance(v, (mpmath.mpc, complex)):
         if v.imag == 0:
             return mpmath.mpf(v.real)
@@ -181,6 +215,7 @@ class PointSolver:
     def __init__(self, evaluate: _Evaluator, x: list, g: list, domains: list[Domain]):
         self.f, self.x, self.g, self.domains = evaluate, x, g, domains
         self.n = len(x)
+        self.active = frozenset(i for i in range(self.n) if not domains[i].discrete)
 
     # -- stencil ---------------------------------------------------------------
     def _scale(self, i: int):
@@ -383,6 +418,17 @@ class PointSolver:
 
     # -- the loop --------------------------------------------------------------------
     def solve(self) -> PointTruth:
+        """By forward mode where the reference gives derivatives and the point
+        is smooth for its rules (``harness.derivative_truth``), else by
+        differences."""
+        if self.f.differentiable:
+            from .derivative_truth import solve_by_rules   # it builds on this module
+            truth = solve_by_rules(self)
+            if truth is not None:
+                return truth
+        return self.solve_by_differences()
+
+    def solve_by_differences(self) -> PointTruth:
         bits = START_BITS
         target = VERIFIED_BITS
         continuous = [i for i in range(self.n) if not self.domains[i].discrete]

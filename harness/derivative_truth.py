@@ -1,0 +1,184 @@
+"""Truths of ``exact`` references by their derivatives, not by differences.
+
+An ``exact`` reference is a torch formula evaluated in mpmath, so every
+operation's derivative is known (``harness.dual``): one forward-mode
+evaluation gives the value and the whole Jacobian at the point. Nothing is
+differenced, so no step is chosen and no term has to be resolved beside a
+larger one: ``d/dy (exp(32768) + log1p(y))`` is ``1/(1 + y)`` at any
+precision, where a difference quotient needs 47,000 bits to see ``y`` move.
+
+Verification is the difference engine's (``harness.truth``): the value and
+every VJP entry are evaluated at ``b`` and ``b - ESTIMATE_BITS`` bits, the
+precision is raised by the bits they still miss, and an accepted result is
+checked again at ``VERIFY_FACTOR * b`` (and at ``ZERO_CHECK_BITS`` for a
+computed zero or an infinity). A VJP entry that no input reaches is an exact
+0 and needs no check. An entry still unresolved at ``MAX_BITS`` is reported
+as unresolved, never guessed.
+
+The evaluation hands the point back (``None``) to the difference engine where
+a rule cannot decide: at a switching point of a non-smooth operation, where a
+partial derivative is infinite times 0, or where an operation has no rule.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+
+from .truth import (ESTIMATE_BITS, EXP_SQUARING_BITS, KAPPA_STEP, MAX_BITS, START_BITS, VERIFIED_BITS,
+                    VERIFY_FACTOR, ZERO_CHECK_BITS, PointTruth, ReferenceFailure, _decided, _mag, _more,
+                    sign_patterns)
+
+
+class _Reading:
+    """One forward-mode evaluation: values, the VJP, which VJP entries any
+    input reaches, and the Jacobian (dicts by input index, one per output)."""
+
+    __slots__ = ("values", "vjp", "reached", "jacobian")
+
+    def __init__(self, values, tangents, g, n, bits):
+        self.values, self.jacobian = values, tangents
+        self.vjp, self.reached = [mpmath.mpf(0)] * n, [False] * n
+        with mpmath.workprec(bits + 64):
+            for gj, t in zip(g, tangents):
+                if gj == 0:
+                    continue
+                for i, v in t.items():
+                    self.vjp[i] = self.vjp[i] + gj * v
+                    self.reached[i] = True
+
+
+def _read(solver, x, bits) -> _Reading | None:
+    r = solver.f.derive(x, bits, solver.active)
+    if r is None or r[2] is not None:
+        return None
+    return _Reading(r[0], r[1], solver.g, solver.n, bits)
+
+
+def _missing(lo, hi, bits: int, target: int) -> int:
+    """Bits ``hi`` (at ``bits``) still misses, judged against ``lo`` (32 fewer)."""
+    if lo == hi or (mpmath.isnan(lo) and mpmath.isnan(hi)):
+        return 0
+    if not mpmath.isfinite(hi) or not mpmath.isfinite(lo):
+        return bits   # finite at one precision only: far from resolved
+    with mpmath.workprec(bits + 64):
+        err = abs(lo - hi) + mpmath.ldexp(abs(hi), -bits)
+    missing = _mag(err) - (_mag(hi) - target)
+    return _more(missing, bits) if missing > 0 and not _decided(hi, err) else 0
+
+
+def _holds(lo, hi, target: int) -> bool:
+    """Whether ``lo`` still holds against the higher precision's ``hi``."""
+    if lo == hi or (mpmath.isnan(lo) and mpmath.isnan(hi)):
+        return True
+    if not (mpmath.isfinite(lo) and mpmath.isfinite(hi)):
+        return False
+    with mpmath.workprec(max(mpmath.mp.prec, 64) + 64):
+        err = abs(lo - hi)
+    return _mag(err) <= _mag(hi) - target or _decided(hi, err)
+
+
+def solve_by_rules(solver) -> PointTruth | None:
+    """The verified truth of ``solver``'s point by forward mode, or None where
+    the rules cannot decide (the difference engine takes the point)."""
+    n, target, bits = solver.n, VERIFIED_BITS, START_BITS
+    while True:
+        lo, hi = _read(solver, solver.x, bits - ESTIMATE_BITS), _read(solver, solver.x, bits)
+        if lo is None or hi is None:
+            return None
+        value_need = max((_missing(a, b, bits, target) for a, b in zip(lo.values, hi.values)), default=0)
+        grad_need = [_missing(a, b, bits, target) if hi.reached[i] else 0
+                     for i, (a, b) in enumerate(zip(lo.vjp, hi.vjp))]
+        if value_need == 0 and not any(grad_need):
+            check = _recheck(solver, hi, bits, target)
+            if check is None:
+                return _finish(solver, hi, bits, [False] * n)
+            value_need, grad_need = check
+        need = max([value_need] + grad_need)
+        if bits + need > MAX_BITS:
+            if value_need and bits + value_need > MAX_BITS:
+                raise ReferenceFailure(f"never converged (unresolved at {MAX_BITS} bits)")
+            return _finish(solver, hi, bits, [g > 0 for g in grad_need])
+        bits += need
+
+
+def _recheck(solver, hi: _Reading, bits: int, target: int):
+    """None when the values and the VJP hold at a much higher precision, else
+    the bits to add (values, per VJP entry). Two nearby precisions agree on
+    a term that both absorb; a computed 0 or an infinity is checked at
+    ``ZERO_CHECK_BITS`` at least."""
+    high = VERIFY_FACTOR * bits
+    if bits == START_BITS:
+        high = min(high, EXP_SQUARING_BITS)
+    entries = list(hi.values) + [v for v, r in zip(hi.vjp, hi.reached) if r]
+    if any(v == 0 or not mpmath.isfinite(v) for v in entries):
+        high = max(high, ZERO_CHECK_BITS)
+    high = min(high, MAX_BITS)
+    top = _read(solver, solver.x, high)
+    if top is None:
+        return 0, [high - bits] * solver.n   # marked only at a higher precision: unresolved here
+    with mpmath.workprec(high):
+        value_bad = not all(_holds(a, b, target) for a, b in zip(hi.values, top.values))
+        grad_bad = [r and not _holds(a, b, target) for a, b, r in zip(hi.vjp, top.vjp, hi.reached)]
+    if not value_bad and not any(grad_bad):
+        return None
+    return (high - bits if value_bad else 0), [high - bits if b else 0 for b in grad_bad]
+
+
+def _finish(solver, r: _Reading, bits: int, unresolved: list[bool]) -> PointTruth:
+    x, n = solver.x, solver.n
+    value_kappa, value_scale = [], []
+    for j, v in enumerate(r.values):
+        with mpmath.workprec(64):
+            s = mpmath.fsum(abs(x[i] * t) for i, t in r.jacobian[j].items())
+        value_scale.append(float(s) if mpmath.isfinite(s) else math.inf)
+        if v == 0 or not mpmath.isfinite(v):
+            value_kappa.append(math.inf if v == 0 else 1.0)
+        else:
+            with mpmath.workprec(64):
+                value_kappa.append(float(s / abs(v)) if mpmath.isfinite(s) else math.inf)
+    grads = [None if i not in solver.active or unresolved[i] else r.vjp[i] for i in range(n)]
+    grad_kappa, grad_scale = _grad_kappa(solver, r, grads, bits)
+    truth = PointTruth(r.values, value_kappa, grads, grad_kappa, [False] * n, bits, value_scale, grad_scale)
+    truth.unresolved = [bool(u) and i in solver.active for i, u in enumerate(unresolved)]
+    return truth
+
+
+def _grad_kappa(solver, r: _Reading, grads: list, bits: int):
+    """How much each VJP entry moves when every input moves by a relative
+    ``2**-KAPPA_STEP`` (signs from ``sign_patterns``), read by forward mode at
+    each moved point: the componentwise condition number the difference
+    engine estimates with stencils."""
+    n = solver.n
+    kappa = [1.0 if g is not None else math.nan for g in grads]
+    scale = [0.0] * n
+    live = [i for i in range(n) if grads[i] is not None]
+    if not live:
+        return kappa, scale
+    delta = mpmath.ldexp(1, -KAPPA_STEP)
+    for signs in sign_patterns(n):
+        moved = list(solver.x)
+        for i in solver.active:
+            y = mpmath.fadd(solver.x[i], signs[i] * delta * solver.x[i], exact=True)
+            if not solver._inside(i, y) and solver.domains[i].contains(float(solver.x[i])):
+                y = mpmath.fsub(solver.x[i], signs[i] * delta * solver.x[i], exact=True)
+            moved[i] = y
+        try:
+            m = solver.f.derive(moved, bits, solver.active)
+        except ReferenceFailure:   # moved off the function's domain (log1p past -1): no reading there
+            continue
+        if m is None:
+            continue
+        moved_vjp = _Reading(m[0], m[1], solver.g, n, bits).vjp
+        for i in live:
+            with mpmath.workprec(bits + 64):
+                g0, g1 = grads[i], moved_vjp[i]
+                change = abs(g1 - g0) / delta if mpmath.isfinite(g1) else mpmath.inf
+                if g0 == 0 or not mpmath.isfinite(g0) or not mpmath.isfinite(g1):
+                    k = math.inf if g0 == 0 else 1.0
+                else:
+                    k = float(change / abs(g0))
+            kappa[i] = max(kappa[i], k)
+            scale[i] = max(scale[i], float(change) if mpmath.isfinite(g0) else math.inf)
+    return kappa, scale
