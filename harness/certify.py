@@ -899,6 +899,7 @@ class _Quantity:
     kink: np.ndarray | None = None   # not differentiable there: reported, never judged
     unstable: np.ndarray | None = None   # a second backward call gave another number there
     unsupported: np.ndarray | None = None   # the mode raised at the entry's unit: no number there
+    unresolved: np.ndarray | None = None   # no precision up to MAX_BITS resolved the truth: not judged
 
     def label(self, j: int) -> str:
         shape = self.shapes[self.unit[j]]
@@ -948,7 +949,8 @@ def _quantities(case, units, tables: tuple, samples, f, names, order: int = 1,
         claimed = pick([samples[u.sample].grads[k] for u in units] if structured else [samples[0].grads[k]])
         unstable = pick([samples[u.sample].unstable[k] for u in units] if structured else [samples[0].unstable[k]])
         out.append(_Quantity("gradient", qname, len(out), claimed, grad_truth[at], table.grad_kappa[at],
-                             table.grad_scale[at], unit, elem, shapes, k, table.kink[at], unstable.astype(bool)))
+                             table.grad_scale[at], unit, elem, shapes, k, table.kink[at], unstable.astype(bool),
+                             unresolved=table.unresolved[at]))
     def unsupported(what: str, unit: np.ndarray) -> np.ndarray:
         raised = [what in (samples[u.sample].unsupported or {}) for u in units] if structured \
             else [what in (samples[0].unsupported or {})] * n
@@ -971,7 +973,8 @@ def _quantities(case, units, tables: tuple, samples, f, names, order: int = 1,
                            else [samples[0].hvp[q.input]])
             out.append(_Quantity("hvp", "hvp" if q.name == "gradient" else f"hvp {q.name}", len(out), claimed,
                                  hvp_truth[at], table2.grad_kappa[at], table2.grad_scale[at], q.unit, q.elem,
-                                 q.shapes, q.input, table2.kink[at] | q.kink, unsupported=unsupported("hvp", q.unit)))
+                                 q.shapes, q.input, table2.kink[at] | q.kink, unsupported=unsupported("hvp", q.unit),
+                                 unresolved=table2.unresolved[at]))
     return out
 
 
@@ -1107,7 +1110,8 @@ def _no_nan_truth(case: Case, quantities: list[_Quantity], computed: np.ndarray,
     function undefined on part of its domain narrows its domain)."""
     for q in quantities:
         kink = q.kink if q.kink is not None else False
-        bad = np.flatnonzero(computed[q.unit] & np.isnan(q.truth) & ~kink)
+        unresolved = q.unresolved if q.unresolved is not None else False
+        bad = np.flatnonzero(computed[q.unit] & np.isnan(q.truth) & ~kink & ~unresolved)
         if bad.size:
             j = int(bad[0])
             raise CaseError(case.name, f"the reference is NaN ({q.label(j)}) at a point inside the domain, with no "
@@ -1115,10 +1119,14 @@ def _no_nan_truth(case: Case, quantities: list[_Quantity], computed: np.ndarray,
                                        f"is undefined)", points[q.unit[j]])
 
 
+#: The report's reason for derivatives the difference engine could not resolve, with the remedy.
+UNRESOLVED = "derivatives unresolved (no precision up to MAX_BITS resolves them by differences: write the reference with harness.exact)"
+
+
 def _counts(verdicts: list[_Judged], nan_unit: np.ndarray, no_truth: bool) -> dict[str, int]:
     """How many entries were judged, and why the others were not."""
     counts = {"entries": 0, "judged": 0, "gradients at NaN inputs": 0, "kinks": 0,
-              "no informative finite difference": 0}
+              UNRESOLVED: 0, "no informative finite difference": 0}
     for v in verdicts:
         left = ~v.judged
         at_nan = left & nan_unit[v.q.unit]
@@ -1127,6 +1135,8 @@ def _counts(verdicts: list[_Judged], nan_unit: np.ndarray, no_truth: bool) -> di
         counts["judged"] += int(v.judged.sum())
         counts["gradients at NaN inputs"] += int(at_nan.sum())
         counts["kinks"] += int(kink.sum())
+        unresolved = left & ~at_nan & ~kink & (v.q.unresolved if v.q.unresolved is not None else False)
+        counts[UNRESOLVED] += int(unresolved.sum())
         counts["no informative finite difference"] += int((left & ~at_nan & ~kink).sum()) if no_truth else 0
     return counts
 

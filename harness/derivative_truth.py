@@ -82,7 +82,10 @@ def _holds(lo, hi, target: int) -> bool:
 def solve_by_rules(solver) -> PointTruth | None:
     """The verified truth of ``solver``'s point by forward mode, or None where
     the rules cannot decide (the difference engine takes the point)."""
-    n, target, bits = solver.n, VERIFIED_BITS, START_BITS
+    # The working precision covers the point's dynamic range, as for
+    # differences: a division or a transcendental rounds at it, and an input
+    # that a rounding swallows is lost alike at every lower precision.
+    n, target, bits = solver.n, VERIFIED_BITS, solver._start_bits()
     while True:
         lo, hi = _read(solver, solver.x, bits - ESTIMATE_BITS), _read(solver, solver.x, bits)
         if lo is None or hi is None:
@@ -142,6 +145,7 @@ def _finish(solver, r: _Reading, bits: int, unresolved: list[bool]) -> PointTrut
     grad_kappa, grad_scale = _grad_kappa(solver, r, grads, bits)
     truth = PointTruth(r.values, value_kappa, grads, grad_kappa, [False] * n, bits, value_scale, grad_scale)
     truth.unresolved = [bool(u) and i in solver.active for i, u in enumerate(unresolved)]
+    truth.method = "forward mode"
     return truth
 
 

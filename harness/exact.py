@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from mpmath import libmp
 
+from .dual import ARITHMETIC as dual_arithmetic
 from .dual import STATE as dual_state
 from .dual import Dual, lift, lift_row, mark_where, value as _value, weighted_sum
 
@@ -338,10 +339,12 @@ def _pow(a, p):
 
 
 def _pow_da(out, a, p):
-    """d(a**p)/da = p a**(p - 1), as ``p * out / a`` away from a = 0."""
-    if a == 0:
-        return _pow(a, _sub(p, _ONE_MPF)) * p
-    return _div(_mul(p, out), a)
+    """d(a**p)/da = p a**(p - 1); ``2 a`` exactly for a square (a rounded
+    ``2 out / a`` loses what ``a`` holds beyond the working precision)."""
+    p = _real_elem(p)
+    if p == 2:
+        return _mul(_MP.mpf(2), a)
+    return _mul(p, _pow(a, _sub(p, _ONE_MPF)))
 
 
 def _real_elem(v):
@@ -507,6 +510,9 @@ def _dual_operators():
 
 
 _dual_operators()
+# Tangents multiply and add as values do: exactly while the result fits.
+dual_arithmetic["mul"] = lambda a, b: _make(_prod2(_real_elem(a)._mpf_, _real_elem(b)._mpf_))
+dual_arithmetic["add"] = lambda a, b: _make(_sum2(_real_elem(a)._mpf_, _real_elem(b)._mpf_))
 
 
 # -- the stand-in ----------------------------------------------------------------------------------------------

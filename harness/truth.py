@@ -81,6 +81,9 @@ class PointTruth:
     #: VJP entries no precision up to ``MAX_BITS`` resolved (their ``grad`` is
     #: None): not judged, and counted as such, never guessed.
     unresolved: list[bool] | None = None
+    #: How the derivatives were found: "forward mode" (an exact reference's
+    #: rules, ``harness.derivative_truth``) or "differences".
+    method: str = "differences"
 
 
 @dataclass
@@ -298,18 +301,6 @@ class PointSolver:
                 growth = abs(mpmath.log(L[h] / L[-h])) / 2
             return _Quotient(r, rounding, abs(r - d2), exact_zero, one_sided, half_gap, growth, column)
 
-    def _flat_nearby(self, i: int) -> bool:
-        """An exact zero quotient is real when even a step of 2**-8 of the scale
-        changes nothing at ZERO_CHECK_BITS (a flat or unused input)."""
-        big = mpmath.ldexp(self._scale(i), -8)
-        up, down = self._sides(i, big)
-        bits = self._zero_bits(big)
-        centre = _weighted(self.f(self.x, bits), self.g, bits + 64)
-        for ok, off in ((up, big), (down, -big)):
-            if ok and _weighted(self.f(self._shift(i, off), bits), self.g, bits + 64) != centre:
-                return False
-        return True
-
     def _moves_finer(self, i: int, q: int, bits: int) -> int | None:
         """A step below the function's own scale (as ``_is_kink`` takes it)
         where the stencil moved not at all, if the function moves there: steps
@@ -428,19 +419,28 @@ class PointSolver:
                 return truth
         return self.solve_by_differences()
 
+    def _start_bits(self) -> int:
+        """``START_BITS`` plus the point's dynamic range: an input smaller than
+        1, or than another input, by ``2**k`` is swallowed below ``k`` bits
+        (``1 + y`` at y = -6.1e-297), and two precisions that both swallow it
+        agree on a wrong value."""
+        mags = [_mag(v) for v in self.x if v != 0 and mpmath.isfinite(v)]
+        if not mags:
+            return START_BITS
+        return min(START_BITS + max(0, max(max(mags), 0) - min(mags)), MAX_BITS)
+
     def solve_by_differences(self) -> PointTruth:
-        bits = START_BITS
+        bits = self._start_bits()
         target = VERIFIED_BITS
         continuous = [i for i in range(self.n) if not self.domains[i].discrete]
         steps = [START_STEP] * self.n
         fine_checked: set[int] = set()
         while True:
-            if bits > MAX_BITS:
-                raise ReferenceFailure(f"never converged (unresolved at {MAX_BITS} bits)")
-            rough, base, need = self._value_need(bits, target)
+            rough, base, value_need = self._value_need(bits, target)
             with mpmath.workprec(bits + 64):
                 base_err = abs(_weighted(rough, self.g, bits + 64) - _weighted(base, self.g, bits + 64))
-            grads, kinks, columns, step_more = [None] * self.n, [False] * self.n, {}, False
+            grads, kinks, columns = [None] * self.n, [False] * self.n, {}
+            grad_need = [0] * self.n   # bits each entry still misses (a finer step counts as 40)
             for i in continuous:
                 q = steps[i]
                 d = self._quotient(i, q, bits, base, base_err)
@@ -458,18 +458,23 @@ class PointSolver:
                     finer = None if i in fine_checked else self._moves_finer(i, q, bits)
                     fine_checked.add(i)
                     if finer is not None:
-                        steps[i], step_more = finer, True
+                        steps[i], grad_need[i] = finer, 40
                         continue
-                    if d.rounding == 0 or noise_decided or self._flat_nearby(i):
+                    # A flat stencil says only that the change stayed below the
+                    # rounding of the values (``d.rounding``, relative to their
+                    # size): 0 once that bound is below every format, never
+                    # before (d/dy of exp(32768) + log1p(y) is 1, flat at every
+                    # precision up to MAX_BITS).
+                    if d.rounding == 0 or noise_decided:
                         grads[i] = mpmath.mpf(0)
-                    else:
-                        need = max(need, bits)  # a real change hides below this precision
+                    else:   # the bits the bound needs, at once: past MAX_BITS it is unresolved
+                        grad_need[i] = max(_mag(d.rounding) - _mag(UNDER_EVERY_FORMAT), 0) + 16
                     continue
                 # A central quotient that is exactly 0 by symmetry (x**2 or |x| at 0)
                 # is judged against the one-sided quotients' size.
                 size = d.estimate if d.estimate != 0 or d.one_sided is None else max(map(abs, d.one_sided))
                 if size == 0 and not noise_decided:
-                    need = max(need, bits)  # the stencil moved but the quotient reads 0: unresolved
+                    grad_need[i] = bits   # the stencil moved but the quotient reads 0: unresolved
                     continue
                 # A derivative that is 0 where the function is not flat (x**3 at 0,
                 # relu(x)**2 at 0) is approached by quotients of h**2 or h, never
@@ -486,33 +491,41 @@ class PointSolver:
                 limit = _mag(size) - target
                 if _mag(d.rounding) > limit:
                     # Nothing else can be read from an unresolved quotient.
-                    need = max(need, _more(_mag(d.rounding) - limit, bits))
+                    grad_need[i] = _more(_mag(d.rounding) - limit, bits)
                     continue
                 kink, finer = self._is_kink(i, q, bits, d)
                 if kink:
                     kinks[i] = True
                     continue
                 if finer is not None:
-                    steps[i], step_more = finer, True
+                    steps[i], grad_need[i] = finer, 40
                     continue
                 if d.estimate == 0 and d.one_sided is not None:
                     asymmetric = self._symmetric(i, q)
                     if asymmetric > bits:
-                        need = max(need, asymmetric - bits)
+                        grad_need[i] = asymmetric - bits
                         continue
                 if _mag(d.truncation) > limit:
-                    step_more = True
+                    grad_need[i] = 40
                     if d.growth is not None and _mag(d.growth) > -20:
                         steps[i] = q + int(_mag(d.growth)) + START_STEP
                     else:
                         steps[i] = q + max(20, q // 2)
-            if step_more:
-                need = max(need, 40)
+            need = max([value_need] + grad_need)
             if need == 0:
                 check = self._recheck(base, bits, target)
                 if check is None:
                     return self._finish(base, grads, kinks, columns, steps, bits)
-                need = check
+                value_need = need = check
+            if bits + need > MAX_BITS:
+                if value_need and bits + value_need > MAX_BITS:
+                    raise ReferenceFailure(f"never converged (unresolved at {MAX_BITS} bits)")
+                # The value holds; what no precision resolved is reported as such.
+                unresolved = [g > 0 for g in grad_need]
+                truth = self._finish(base, [None if u else v for u, v in zip(unresolved, grads)], kinks,
+                                     {i: c for i, c in columns.items() if not unresolved[i]}, steps, bits)
+                truth.unresolved = unresolved
+                return truth
             bits += need
 
     def _recheck(self, base: list, bits: int, target: int) -> int | None:

@@ -30,6 +30,7 @@ def _record(values: int, grads: int) -> np.dtype:
         ("value_kappa", "<f8", (values,)), ("value_scale", "<f8", (values,)),
         ("grad", "<f8", (grads,)), ("grad_side", "i1", (grads,)),
         ("grad_kappa", "<f8", (grads,)), ("grad_scale", "<f8", (grads,)), ("kink", "?", (grads,)),
+        ("unresolved", "?", (grads,)),
     ])
 
 
@@ -40,7 +41,7 @@ def encode(truth: PointTruth) -> bytes:
         >>> import mpmath
         >>> t = PointTruth([mpmath.mpf(1) / 3], [1.0], [mpmath.mpf(2)], [1.0], [False], 160)
         >>> len(encode(t))
-        63
+        64
     """
     nv, ng = len(truth.value), len(truth.grad)
     rec = np.zeros((), dtype=_record(nv, ng))
@@ -52,6 +53,7 @@ def encode(truth: PointTruth) -> bytes:
     rec["grad_kappa"] = np.asarray(truth.grad_kappa, dtype=np.float64)
     rec["grad_scale"] = np.inf if truth.grad_scale is None else np.asarray(truth.grad_scale, dtype=np.float64)
     rec["kink"] = truth.kink
+    rec["unresolved"] = truth.unresolved or False
     return rec.tobytes()
 
 
@@ -77,6 +79,7 @@ class TruthTable:
     grad_kappa: np.ndarray
     grad_scale: np.ndarray
     kink: np.ndarray
+    unresolved: np.ndarray
     value_at: np.ndarray
     grad_at: np.ndarray
     present: np.ndarray
@@ -87,8 +90,8 @@ class TruthTable:
         return round_split(self.value, self.value_side, f)
 
     def grad_in(self, f: Format) -> np.ndarray:
-        """Every VJP truth rounded to ``f`` (NaN at kinks: not judged there)."""
-        return np.where(self.kink, np.nan, round_split(self.grad, self.grad_side, f))
+        """Every VJP truth rounded to ``f`` (NaN at kinks and where unresolved: not judged there)."""
+        return np.where(self.kink | self.unresolved, np.nan, round_split(self.grad, self.grad_side, f))
 
     @classmethod
     def of(cls, records: list[bytes | None], sizes: list[tuple[int, int]]) -> "TruthTable":
@@ -107,7 +110,7 @@ class TruthTable:
             gi = (grad_at[points][:, None] + np.arange(g)).ravel()
             for name in ("value", "value_side", "value_kappa", "value_scale"):
                 getattr(table, name)[vi] = recs[name].ravel()
-            for name in ("grad", "grad_side", "grad_kappa", "grad_scale", "kink"):
+            for name in ("grad", "grad_side", "grad_kappa", "grad_scale", "kink", "unresolved"):
                 getattr(table, name)[gi] = recs[name].ravel()
         return table
 
@@ -130,7 +133,8 @@ def _by_shape(records: list) -> dict[tuple[int, int], np.ndarray]:
 
 def _empty(nv: int, ng: int) -> tuple:
     return (np.full(nv, np.nan), np.zeros(nv, np.int8), np.ones(nv), np.full(nv, np.inf),
-            np.full(ng, np.nan), np.zeros(ng, np.int8), np.ones(ng), np.full(ng, np.inf), np.zeros(ng, bool))
+            np.full(ng, np.nan), np.zeros(ng, np.int8), np.ones(ng), np.full(ng, np.inf), np.zeros(ng, bool),
+            np.zeros(ng, bool))
 
 
 def decode(record: bytes) -> TruthTable:

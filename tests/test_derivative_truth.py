@@ -1,0 +1,202 @@
+"""harness.derivative_truth: truths of exact references by forward mode.
+
+Two engines, one truth: where both resolve, forward-mode truths of
+``exact(formula)`` and the difference engine's truths of each family's
+hand-written reference round alike in every format. Planted multi-input
+references that swallow an input (``a + exp(b)``, ``exp(x) + log1p(y)``, a
+sum dominated by one entry, logaddexp at gaps of 1e300) are certified: with
+``exact`` every entry is judged; with hand-written references nothing fails
+and what the differences cannot resolve is counted, never read as 0."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+import harness
+from harness.certify import _FlatReference
+from harness.domains import real
+from harness.exact import exact
+from harness.certify import UNRESOLVED
+from harness.floats import fmt
+from harness.truth import ReferenceFailure, solve_point
+from harness.truth_table import decode, encode
+from tests import test_exact
+
+FORMATS = [fmt(d) for d in (torch.float64, torch.float32, torch.float16, torch.bfloat16)]
+
+
+def truth(reference, point, labels=()):
+    """The engine's truth of ``reference`` at ``point`` (a tuple of inputs;
+    ``labels``: the positions of discrete inputs, not differentiated)."""
+    shapes = tuple(np.shape(v) for v in point)
+    with mpmath.workprec(64):
+        out = reference(*[test_exact.mp_input(v) for v in point])
+    size = int(np.size(np.array(out, dtype=object))) if isinstance(out, list) else 1
+    flat = _FlatReference(reference, shapes, size)
+    x = [float(v) for a in point for v in np.ravel(a)]
+    domains = [harness.domains.choice(*np.ravel(a)) if k in labels else real()
+               for k, a in enumerate(point) for _ in range(np.size(a))]
+    return solve_point(flat, x, [1.0] * size, domains)
+
+
+def same_rounding(a, b) -> tuple[int, list]:
+    """(entries compared, (format, quantity, rounded a, rounded b) where they round differently)."""
+    ta, tb = decode(encode(a)), decode(encode(b))
+    compared, differ = 0, []
+    for f in FORMATS:
+        for name, u, v in (("value", ta.value_in(f), tb.value_in(f)), ("grad", ta.grad_in(f), tb.grad_in(f))):
+            both = ~np.isnan(u) & ~np.isnan(v)
+            compared += int(both.sum())
+            for j in np.flatnonzero(both & (u != v)):
+                exact_a, exact_b = (a.value, b.value) if name == "value" else (a.grad, b.grad)
+                # The difference engine verifies 66 bits, not the rounding: a
+                # truth within 2**-66 of a rounding boundary may round either
+                # way (d/dx of the paraboloid at (-1.676e154, 4.3e-78) is
+                # -1.25698199343211825480e154 by hand, forward mode's
+                # rounding). Such a near tie is not a disagreement.
+                if not test_exact.agree(exact_a[j], exact_b[j]):
+                    differ.append((f.name, name, u[j], v[j]))
+    return compared, differ
+
+
+@pytest.fixture
+def engines(monkeypatch):
+    """Each family test's (formula, hand-written reference, points) solved by
+    both engines instead of compared as values."""
+    seen = {"points": 0, "forward": 0, "compared": 0}
+
+    def both_engines(formula, reference, points):
+        ref = exact(formula)
+        points = list(points)
+        # Inputs that take a few integer values over a family's grid are its
+        # labels (the network's a0 and y): references branch on them.
+        labels = [k for k in range(len(points[0]))
+                  if len({float(v) for p in points for v in np.ravel(p[k])}) <= 3
+                  and all(float(v).is_integer() for p in points for v in np.ravel(p[k]))]
+        for point in points[::3]:
+            if any(np.isnan(np.asarray(v, dtype=float)).any() for v in point):
+                continue
+            try:
+                by_differences = truth(reference, point, labels)
+            except ReferenceFailure:
+                continue   # a stencil left the family's domain (real() here): nothing to compare
+            by_rules = truth(ref, point, labels)
+            seen["points"] += 1
+            seen["forward"] += by_rules.method == "forward mode"
+            compared, differ = same_rounding(by_rules, by_differences)
+            seen["compared"] += compared
+            assert not differ, (point, differ, by_rules.value, by_differences.value, by_rules.grad, by_differences.grad)
+    monkeypatch.setattr(test_exact, "assert_agree", both_engines)
+    return seen
+
+
+@pytest.mark.parametrize("family", ["softplus", "sigmoid_loss", "bernoulli", "sparsity", "hand_derived",
+                                    "elbo", "norm2"])
+def test_forward_mode_and_differences_round_alike_on_every_family(engines, family):
+    getattr(test_exact, f"test_{family}_family")()
+    assert engines["points"] >= 5
+    # Most points are smooth for the rules; the rest went to the differences.
+    assert engines["forward"] >= engines["points"] // 2
+    assert engines["compared"] > 0
+
+
+# -- planted two-input references that swallow an input ---------------------------------------------------
+
+def a_plus_exp(a, b):
+    return a + torch.exp(b)
+
+
+def exp_plus_log1p(x, y):
+    return torch.exp(x) + torch.log1p(y)
+
+
+def dominated_sum(z):
+    return torch.sum(z)
+
+
+def planted():
+    """(name, forward, hand-written reference, domain)."""
+    return [
+        ("a + exp(b)", a_plus_exp, lambda a, b: a + mpmath.exp(b), (real(), real())),
+        ("exp(x) + log1p(y)", exp_plus_log1p, lambda x, y: mpmath.exp(x) + mpmath.log(1 + y),
+         (real(), harness.domains.interval(-1, math.inf))),
+        ("logaddexp", torch.logaddexp, lambda x, y: mpmath.log(mpmath.exp(x) + mpmath.exp(y)), (real(), real())),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("name, forward, reference, domain", planted(), ids=[p[0] for p in planted()])
+def test_planted_exact_references_judge_every_entry(name, forward, reference, domain, dtype):
+    case = harness.Case(name, forward, exact(forward), domain=domain)
+    report = harness.certify(case, dtype=dtype, device="cpu")
+    assert report.counts.get(UNRESOLVED, 0) == 0
+    assert report.counts["judged"] + report.counts["gradients at NaN inputs"] == report.counts["entries"]
+    # Every gradient is right; what fails is the value where exp(b) overflows the
+    # dtype on its own (a = -3.4e38, b = 88.72 in float32: -3.4e38 + exp(b) is
+    # 5.3e33, torch's exp(b) is inf), a real defect of the formula in the dtype.
+    assert all(f.quantity == "value" and not math.isfinite(f.claimed) for f in report.failures), str(report)
+    if dtype == torch.float64:
+        assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("name, forward, reference, domain", planted(), ids=[p[0] for p in planted()])
+def test_planted_hand_written_references_fail_nothing_and_count_what_is_unresolved(name, forward, reference,
+                                                                                  domain):
+    case = harness.Case(name, forward, reference, domain=domain)
+    report = harness.certify(case, dtype=torch.float64, device="cpu")
+    assert report.ok, str(report)
+    if name != "logaddexp":   # its terms never dwarf each other past MAX_BITS
+        assert report.counts[UNRESOLVED] > 0, report.coverage_line()
+        assert "write the reference with harness.exact" in report.coverage_line()
+
+
+def test_the_issue_points_by_forward_mode():
+    """The points where differences made up derivatives, by hand: d/da (a + exp(b)) = 1;
+    d/dy (exp(x) + log1p(y)) = 1/(1 + y); exp(-7e9) + log1p(-6.1e-297) = -6.1e-297."""
+    t = truth(exact(a_plus_exp), (-1e-323, 1.7e308))
+    assert t.method == "forward mode" and t.grad[0] == 1
+    t = truth(exact(exp_plus_log1p), (32768.0, 8.6e-78))
+    assert t.method == "forward mode" and mpmath.almosteq(t.grad[1], 1 / (1 + mpmath.mpf(8.6e-78)), 2 ** -60)
+    t = truth(exact(exp_plus_log1p), (53760.0, -0.9999999999999999))
+    assert float(t.grad[1]) == 2.0 ** 53
+    t = truth(exact(exp_plus_log1p), (-7.0e9, -6.1e-297))
+    assert float(t.value[0]) == -6.1e-297
+
+
+def test_a_sum_dominated_by_one_entry():
+    # d/dz_i sum(z) = 1 for every entry, beside 1e300 or not.
+    point = (np.array([1e300, 1.0, -3e-300, 2.0 ** -1074]),)
+    t = truth(exact(dominated_sum), point)
+    assert t.method == "forward mode" and [float(g) for g in t.grad] == [1.0] * 4
+
+
+def test_a_flat_stencil_is_unresolved_not_zero_by_differences():
+    t = truth(lambda x, y: mpmath.exp(x) + mpmath.log(1 + y), (32768.0, 8.6e-78))
+    assert t.method == "differences"
+    assert t.unresolved == [False, True] and t.grad[1] is None
+
+
+def test_the_difference_engine_covers_the_dynamic_range_before_agreement_counts():
+    # 1 + y loses y = -6.1e-297 below 990 bits at every precision alike.
+    t = truth(lambda x, y: mpmath.exp(x) + mpmath.log(1 + y), (-7.0e9, -6.1e-297))
+    assert float(t.value[0]) == -6.1e-297
+
+
+def test_a_reference_that_computes_in_floats_is_an_error_naming_the_cause():
+    case = harness.Case("softplus floats", torch.nn.functional.softplus,
+                        lambda x: float(mpmath.log1p(mpmath.exp(x))), domain=harness.domains.interval(-20, 20))
+    with pytest.raises(harness.CaseError, match="Python float"):
+        harness.certify(case, dtype=torch.float32, device="cpu")
+
+
+def test_a_switching_point_goes_to_the_differences():
+    # The stable softplus is smooth at 0 (derivative 1/2) though its pieces have kinks there.
+    t = truth(exact(lambda x: torch.clamp(x, min=0) + torch.log1p(torch.exp(-torch.abs(x)))), (0.0,))
+    assert t.method == "differences" and float(t.grad[0]) == 0.5 and t.kink == [False]
+    t = truth(exact(lambda x: torch.abs(x)), (0.0,))
+    assert t.kink == [True]
