@@ -26,6 +26,7 @@ import math
 
 import mpmath
 
+from .dual import ARITHMETIC
 from .truth import (ESTIMATE_BITS, EXP_SQUARING_BITS, KAPPA_STEP, MAX_BITS, START_BITS, VERIFIED_BITS,
                     VERIFY_FACTOR, ZERO_CHECK_BITS, PointTruth, ReferenceFailure, _decided, _mag, _more,
                     sign_patterns)
@@ -40,12 +41,14 @@ class _Reading:
     def __init__(self, values, tangents, g, n, bits):
         self.values, self.jacobian = values, tangents
         self.vjp, self.reached = [mpmath.mpf(0)] * n, [False] * n
+        # Exact while it fits (the tangents' own arithmetic), as the tangents are.
+        mul, add = ARITHMETIC["mul"], ARITHMETIC["add"]
         with mpmath.workprec(bits + 64):
             for gj, t in zip(g, tangents):
                 if gj == 0:
                     continue
                 for i, v in t.items():
-                    self.vjp[i] = self.vjp[i] + gj * v
+                    self.vjp[i] = add(self.vjp[i], mul(gj, v))
                     self.reached[i] = True
 
 
@@ -82,10 +85,10 @@ def _holds(lo, hi, target: int) -> bool:
 def solve_by_rules(solver) -> PointTruth | None:
     """The verified truth of ``solver``'s point by forward mode, or None where
     the rules cannot decide (the difference engine takes the point)."""
-    # The working precision covers the point's dynamic range, as for
-    # differences: a division or a transcendental rounds at it, and an input
-    # that a rounding swallows is lost alike at every lower precision.
-    n, target, bits = solver.n, VERIFIED_BITS, solver._start_bits()
+    # No start at the point's dynamic range, as differences need: + - * are
+    # exact here, so nothing is swallowed alike at two precisions, and what a
+    # rounding division or function loses differs between them.
+    n, target, bits = solver.n, VERIFIED_BITS, START_BITS
     while True:
         lo, hi = _read(solver, solver.x, bits - ESTIMATE_BITS), _read(solver, solver.x, bits)
         if lo is None or hi is None:

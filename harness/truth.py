@@ -202,6 +202,18 @@ def _more(missing, bits: int) -> int:
     return math.ceil(missing) + 16 if bits + missing + 16 <= MAX_BITS else bits
 
 
+def _flat_need(rounding, bits: int) -> int:
+    """Bits to add after a flat stencil whose noise bound is ``rounding``: at
+    once the bits that put the bound below every format, where ``MAX_BITS``
+    allows; else four times the precision (the noise may be the evaluation's
+    own, as for exp(x**2) at 1e200, whose stencil moves at 1600 bits), up to
+    ``MAX_BITS``; past it, anything (the entry is unresolved)."""
+    bound = max(_mag(rounding) - _mag(UNDER_EVERY_FORMAT), 0) + 16
+    if bits + bound <= MAX_BITS:
+        return bound
+    return min(3 * bits, MAX_BITS - bits) if bits < MAX_BITS else 1
+
+
 def _weighted(values: list, g: list, bits: int):
     with mpmath.workprec(bits):
         return mpmath.fsum(gj * fj for gj, fj in zip(g, values))
@@ -467,8 +479,8 @@ class PointSolver:
                     # precision up to MAX_BITS).
                     if d.rounding == 0 or noise_decided:
                         grads[i] = mpmath.mpf(0)
-                    else:   # the bits the bound needs, at once: past MAX_BITS it is unresolved
-                        grad_need[i] = max(_mag(d.rounding) - _mag(UNDER_EVERY_FORMAT), 0) + 16
+                    else:
+                        grad_need[i] = _flat_need(d.rounding, bits)
                     continue
                 # A central quotient that is exactly 0 by symmetry (x**2 or |x| at 0)
                 # is judged against the one-sided quotients' size.

@@ -173,6 +173,53 @@ def test_truth_throughput(benchmark):
         benchmark.extra_info["points_per_second"] = len(tasks) / benchmark.stats.stats.mean
 
 
+def _softplus_tasks(reference, n):
+    grid = harness.grids.extreme(torch.float32)
+    grid = grid[np.isfinite(grid)][:n]
+    return [Task(reference, [float(x)], [1.0], [harness.domains.real()]) for x in grid]
+
+
+def _cross_entropy_tasks(reference, n):
+    """Softmax cross-entropy over 8 logits with label 0, at rows of the kind
+    that break it: one dominant logit, ties, spread, tiny and huge offsets."""
+    rng = np.random.default_rng(0)
+    rows = [rng.normal(size=8) * scale + offset for scale in (1e-8, 1.0, 30.0) for offset in (0.0, 1e4, -1e30)]
+    rows += [np.eye(8)[k] * gap for k in range(8) for gap in (50.0, 1e300)]
+    return [Task(reference, [float(v) for v in row], [1.0], [harness.domains.real()] * 8) for row in rows[:n]]
+
+
+def _mp_cross_entropy(v):
+    """-log softmax(z)[0], the mathematics in mpmath, for the difference engine."""
+    import mpmath
+    return [mpmath.log(mpmath.fsum(mpmath.exp(z) for z in v)) - v[0]]
+
+
+@pytest.mark.parametrize("engine", ["differences", "forward mode"])
+@pytest.mark.parametrize("shape", ["softplus float32 grid", "cross-entropy over 8 logits"])
+def test_engine_rate(benchmark, engine, shape):
+    """Cold truths of one formula, as a hand-written mpmath reference (the
+    difference engine) and as ``harness.exact`` of the same formula (forward
+    mode), on one process: the truth engine's own rate, not the pool's."""
+    from harness.certify import _FlatReference
+    from harness.exact import exact
+    import mpmath
+    if shape.startswith("softplus"):
+        hand = lambda v: [mpmath.log(1 + mpmath.exp(v[0]))]
+        formula = _FlatReference(exact(lambda x: torch.log(1 + torch.exp(x))), ((),), 1)
+        tasks = _softplus_tasks(hand if engine == "differences" else formula, sized(benchmark, 400, 40))
+    else:
+        formula = _FlatReference(exact(lambda z: torch.logsumexp(z, 0) - z[0]), ((8,),), 1)
+        tasks = _cross_entropy_tasks(_mp_cross_entropy if engine == "differences" else formula,
+                                     sized(benchmark, 40, 8))
+    benchmark.group = f"truth engines: {shape}"
+    truths = benchmark.pedantic(solve_all, args=(tasks,), kwargs={"workers": 1}, rounds=1)
+    assert all(t is not None for t in truths)
+    assert {t.method for t in truths} >= {"forward mode" if engine == "forward mode" else "differences"}
+    benchmark.extra_info.update(points=len(tasks), engine=engine)
+    if benchmark.enabled:
+        benchmark.extra_info["points_per_second"] = len(tasks) / benchmark.stats.stats.mean
+
+
 def test_judged_throughput(benchmark):
     domain = sized(benchmark, harness.domains.real(), harness.domains.interval(1.0, 2.0 ** 20))
     case = harness.Case("softplus.torch", F.softplus, softplus_reference, domain=domain)
