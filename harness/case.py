@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from .domains import Domain, real
+from .errors import definition_site
 from .expectations import ExpectSpec, certified
 from .structure import Structure, dense, elementwise
 
@@ -83,6 +84,9 @@ class Case:
     underflow: str | None = None
     order: int = 1
     modes: tuple[str, ...] = ("reverse",)
+    #: ``(file, line, module)`` of the line that made this case: where the
+    #: plugin's warnings about it point.
+    defined_at: tuple[str, int, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -96,6 +100,7 @@ class Case:
         check_order(self.order, f"case {self.name!r}")
         check_modes(self.modes, f"case {self.name!r}")
         object.__setattr__(self, "modes", tuple(self.modes))
+        object.__setattr__(self, "defined_at", definition_site())
 
     @property
     def elementwise(self) -> bool:

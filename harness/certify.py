@@ -17,7 +17,7 @@ from . import grids
 from .cache import TruthCache, fingerprint, point_key, point_key_prefix
 from .case import Case, check_modes, check_order
 from .directional import Directional
-from .errors import CaseError
+from .errors import CaseError, warn_user
 from .expectations import expectation_for
 from .finite_differences import vjp_estimate
 from .floats import Format, bits_of_error, fmt, ulps_between
@@ -26,7 +26,7 @@ from .report import Failure, Measures, Report, boxes, regions
 from .structure import dense, elementwise
 from .tolerance import allowed_at_zero, allowed_ulps, base_ulps, underflow_policy
 from .truth import ReferenceFailure
-from .truth_pool import PointFailure, Task, default_workers, solve_all
+from .truth_pool import PointFailure, Task, default_workers, solve_all, unwind_on_sigterm
 from .truth_table import TruthTable, encode
 from .verdict import against_finite_differences, against_truth, meets
 
@@ -706,7 +706,7 @@ def _solve(case: Case, entries: list, options: _Options) -> dict:
     started = time.perf_counter()
     if entries:
         try:
-            _solve_batch(entries, options, f"case {case.name!r}")
+            _solve_batch(entries, options, f"case {case.name!r}", case)
         except PointFailure as exc:
             raise _failure(case, entries[exc.index][1][0], exc) from exc
     return {"truth_computed": len(entries), "truth_seconds": time.perf_counter() - started}
@@ -728,12 +728,16 @@ def solve_prepared(prepared: list[Prepared], options: _Options) -> dict[int, Cas
             owners.setdefault(key, []).append(k)
             entries.setdefault(key, entry)
     broken: dict[int, CaseError] = {}
+    cost: dict[int, int] = {}
+    for key, (_, task) in entries.items():
+        cost[owners[key][0]] = cost.get(owners[key][0], 0) + len(task.x)
+    costliest = prepared[max(cost, key=cost.get)].case if cost else None
     while entries:
         # The costliest points first (a structured point costs a stencil per
         # element), so that no worker is left with a slow one at the end.
         batch = sorted(entries.items(), key=lambda e: -len(e[1][1].x))
         try:
-            _solve_batch(batch, options, f"{len(prepared)} certifications")
+            _solve_batch(batch, options, f"{len(prepared)} certifications", costliest)
             break
         except PointFailure as exc:
             key, (u, _) = batch[exc.index]
@@ -746,12 +750,14 @@ def solve_prepared(prepared: list[Prepared], options: _Options) -> dict[int, Cas
     return broken
 
 
-def _solve_batch(batch: list, options: _Options, what: str) -> None:
-    """Truths of ``batch`` (key, (unit, task)) into the cache; raises ``PointFailure``."""
+def _solve_batch(batch: list, options: _Options, what: str, case: Case | None = None) -> None:
+    """Truths of ``batch`` (key, (unit, task)) into the cache; raises ``PointFailure``.
+    ``case``: the one whose definition a warning from the plugin points at."""
     tasks = [task for _, (_, task) in batch]
-    _warn_if_long(what, tasks, options)
-    # Cached as they arrive: an interrupted run keeps what it computed.
-    with (options.cache or _MEMORY_CACHE).writer() as put:
+    _warn_if_long(what, tasks, options, case)
+    # Cached as they arrive: an interrupted run keeps what it computed, also
+    # when stopped by SIGTERM (the writer's last batch is written on the way out).
+    with unwind_on_sigterm(), (options.cache or _MEMORY_CACHE).writer() as put:
         solve_all(tasks, options.workers, _reporter(options.progress), options.executor, encode,
                   keep=lambda k, record: put(batch[k][0], record))
 
@@ -784,15 +790,16 @@ class LongCertification(UserWarning):
     """A certification that will take minutes: its size and expected cost."""
 
 
-def _warn_if_long(what: str, tasks: list, options: _Options) -> None:
+def _warn_if_long(what: str, tasks: list, options: _Options, case: Case | None = None) -> None:
     elements = sum(len(t.x) for t in tasks)
     cores = options.workers or default_workers()
     weight = sum(len(t.x) * (DIRECTIONAL_COST if isinstance(t.reference, Directional) else 1) for t in tasks)
     expected = weight * TRUTH_SECONDS / cores
     if expected > LONG_SECONDS and options.executor is None:
-        warnings.warn(LongCertification(
+        # At the user's certify line (or, from the plugin, at the costliest case's definition).
+        warn_user(LongCertification(
             f"{what}: {len(tasks)} points ({elements} input elements) need truths; expect about "
-            f"{expected / 60:.0f} min on {cores} core(s) (cached afterwards: --truth-cache)"), stacklevel=4)
+            f"{expected / 60:.0f} min on {cores} core(s) (cached afterwards: --truth-cache)"), case)
 
 
 def _reporter(progress: Callable[[str], None] | None, every: float = 5.0):

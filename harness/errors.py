@@ -1,6 +1,10 @@
-"""A broken case is an error with a name, a point and a cause, never a crash."""
+"""A broken case is an error with a name, a point and a cause, never a crash;
+a warning for the user points at the user's line, never into the harness."""
 
 from __future__ import annotations
+
+import sys
+import warnings
 
 
 class CaseError(Exception):
@@ -36,3 +40,55 @@ def format_point(point) -> str:
     flat = arr.ravel()
     body = ", ".join(f"{v:.3g}" for v in flat[:6]) + (", …" if flat.size > 6 else "")
     return f"[{body}] shape {tuple(arr.shape)}"
+
+
+_PACKAGE = __name__.partition(".")[0]
+#: Called from the plugin, the first frame outside the harness is the test
+#: runner's: a warning points at the case's definition instead.
+_RUNNER = ("_pytest", "pytest", "pluggy")
+
+
+def _root(frame) -> str:
+    # By module, not file name: a dataclass's generated __init__ has the file
+    # "<string>" and its class's module.
+    return str(frame.f_globals.get("__name__", "")).partition(".")[0]
+
+
+def _user_frame(frame):
+    """The first frame outside the harness, from ``frame`` outward (None if none)."""
+    while frame is not None and _root(frame) == _PACKAGE:
+        frame = frame.f_back
+    return frame
+
+
+def definition_site() -> tuple[str, int, str] | None:
+    """``(file, line, module)`` of the user's line running now: where a Case
+    is being defined."""
+    frame = _user_frame(sys._getframe(1))
+    if frame is None:
+        return None
+    return frame.f_code.co_filename, frame.f_lineno, str(frame.f_globals.get("__name__", ""))
+
+
+def warn_user(warning: Warning, case=None) -> None:
+    """Issue ``warning`` at the user's line: the first frame outside the
+    harness (a script's or a test's ``certify`` call); called from the pytest
+    plugin, where that frame is pytest's, the line that defines ``case``.
+
+    Example (in the harness; a script's ``certify(case)`` line gets it):
+        >>> warn_user(LongCertification("expect about 3 min"), case)  # doctest: +SKIP
+    """
+    frame = _user_frame(sys._getframe(1))
+    site = getattr(case, "defined_at", None)
+    if frame is not None and (_root(frame) not in _RUNNER or site is None):
+        filename, lineno, module, where = (frame.f_code.co_filename, frame.f_lineno,
+                                           str(frame.f_globals.get("__name__", "")), frame.f_globals)
+    elif site is not None:
+        filename, lineno, module = site
+        where = getattr(sys.modules.get(module), "__dict__", None)
+    else:
+        warnings.warn(warning, stacklevel=2)
+        return
+    # What warnings.warn passes: the registry keeps "default" to once per line.
+    registry = where.setdefault("__warningregistry__", {}) if where is not None else None
+    warnings.warn_explicit(warning, type(warning), filename, lineno, module, registry, where)

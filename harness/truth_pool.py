@@ -10,13 +10,23 @@ Given a ``concurrent.futures.Executor`` instead (a Dask client's
 be able to ship the reference: Dask pickles with cloudpickle, which sends a
 lambda by value; a ``ProcessPoolExecutor`` pickles plainly and takes only
 references defined at module level (docs/cluster.md).
+
+Workers end with their parent, whatever ends it (docs/interruption.md): each
+asks the kernel for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``
+on Linux; elsewhere a thread watches the parent's pid), and a SIGTERM to the
+parent during a batch first unwinds it (``unwind_on_sigterm``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 import threading
+import time
 import uuid
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
@@ -78,6 +88,70 @@ def _solve(k: int):
         return k, None, str(exc)
 
 
+#: ``prctl`` option: the signal this process gets when its parent dies (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent(parent: int) -> None:
+    """Pool initializer: this worker dies with ``parent``, by SIGKILL, SIGTERM
+    or an exception alike (a worker left running holds a core for minutes)."""
+    # Forked with the parent's handlers: Pool.terminate's SIGTERM must end a
+    # worker, not run the parent's ``unwind_on_sigterm`` handler in it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if not _parent_death_signal(signal.SIGKILL):
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:   # it died before the kernel was asked
+        os._exit(1)
+
+
+def _parent_death_signal(signum: int) -> bool:
+    """Ask the kernel for ``signum`` when the parent dies; False where it cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int, every: float = 1.0) -> None:
+    # An orphan is adopted by init (or a subreaper): its parent pid changes.
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived during ``unwind_on_sigterm``."""
+
+
+@contextlib.contextmanager
+def unwind_on_sigterm():
+    """A SIGTERM while the block runs unwinds it (the pool terminated, the
+    truths computed so far written by the cache's writer), then ends the
+    process as SIGTERM would have (same exit status). Off the main thread, or
+    where SIGTERM already has a handler or is ignored, nothing changes."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)   # a second one ends the process at once
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+        raise   # not reached: the default action ends the process
+    finally:
+        if signal.getsignal(signal.SIGTERM) is handler:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class PointFailure(ReferenceFailure):
     """The reference failed at task ``index``."""
 
@@ -123,8 +197,9 @@ def solve_all(tasks: list[Task], workers: int | None = None,
     _TASKS, _THEN[0] = tasks, then
     try:
         if parallel:
-            # Leaving the block terminates the workers, also on a failure.
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
+            # Leaving the block terminates the workers, also on a failure; the
+            # initializer ends them when this process ends without leaving it.
+            with multiprocessing.get_context("fork").Pool(workers, _end_with_parent, (os.getpid(),)) as pool:
                 # Small chunks: a point's cost varies by orders of magnitude.
                 chunk = max(4, min(32, len(tasks) // (64 * workers)))
                 _collect(pool.imap_unordered(_solve, range(len(tasks)), chunksize=chunk), out, progress, keep)
