@@ -7,13 +7,15 @@ differenced, so no step is chosen and no term has to be resolved beside a
 larger one: ``d/dy (exp(32768) + log1p(y))`` is ``1/(1 + y)`` at any
 precision, where a difference quotient needs 47,000 bits to see ``y`` move.
 
-Verification is the difference engine's (``harness.truth``): the value and
-every VJP entry are evaluated at ``b`` and ``b - ESTIMATE_BITS`` bits, the
-precision is raised by the bits they still miss, and an accepted result is
-checked again at ``VERIFY_FACTOR * b`` (and at ``ZERO_CHECK_BITS`` for a
-computed zero or an infinity). A VJP entry that no input reaches is an exact
-0 and needs no check. An entry still unresolved at ``MAX_BITS`` is reported
-as unresolved, never guessed.
+Verification raises the precision until two readings agree: the value and
+every VJP entry at ``b`` bits are accepted when a reading at
+``VERIFY_FACTOR * b`` (and at ``ZERO_CHECK_BITS`` at least for a computed zero
+or an infinity) agrees with them to ``VERIFIED_BITS``, or both round alike in
+every format; else the higher reading is checked the same way. Two readings
+suffice where differences need a rough one beside each: ``+ - *`` are exact,
+so no term is lost alike at both precisions. A VJP entry that no input
+reaches is an exact 0 and needs no check. An entry still unresolved at
+``MAX_BITS`` is reported as unresolved, never guessed.
 
 The evaluation hands the point back (``None``) to the difference engine where
 a rule cannot decide: at a switching point of a non-smooth operation, where a
@@ -27,8 +29,8 @@ import math
 import mpmath
 
 from .dual import ARITHMETIC
-from .truth import (ESTIMATE_BITS, EXP_SQUARING_BITS, KAPPA_STEP, MAX_BITS, START_BITS, VERIFIED_BITS,
-                    VERIFY_FACTOR, ZERO_CHECK_BITS, PointTruth, ReferenceFailure, _decided, _mag, _more,
+from .truth import (EXP_SQUARING_BITS, KAPPA_STEP, MAX_BITS, START_BITS, VERIFIED_BITS,
+                    VERIFY_FACTOR, ZERO_CHECK_BITS, PointTruth, ReferenceFailure, _decided, _mag,
                     sign_patterns)
 
 
@@ -59,20 +61,8 @@ def _read(solver, x, bits) -> _Reading | None:
     return _Reading(r[0], r[1], solver.g, solver.n, bits)
 
 
-def _missing(lo, hi, bits: int, target: int) -> int:
-    """Bits ``hi`` (at ``bits``) still misses, judged against ``lo`` (32 fewer)."""
-    if lo == hi or (mpmath.isnan(lo) and mpmath.isnan(hi)):
-        return 0
-    if not mpmath.isfinite(hi) or not mpmath.isfinite(lo):
-        return bits   # finite at one precision only: far from resolved
-    with mpmath.workprec(bits + 64):
-        err = abs(lo - hi) + mpmath.ldexp(abs(hi), -bits)
-    missing = _mag(err) - (_mag(hi) - target)
-    return _more(missing, bits) if missing > 0 and not _decided(hi, err) else 0
-
-
 def _holds(lo, hi, target: int) -> bool:
-    """Whether ``lo`` still holds against the higher precision's ``hi``."""
+    """Whether ``lo`` holds ``target`` bits against the higher precision's ``hi``."""
     if lo == hi or (mpmath.isnan(lo) and mpmath.isnan(hi)):
         return True
     if not (mpmath.isfinite(lo) and mpmath.isfinite(hi)):
@@ -82,54 +72,51 @@ def _holds(lo, hi, target: int) -> bool:
     return _mag(err) <= _mag(hi) - target or _decided(hi, err)
 
 
-def solve_by_rules(solver) -> PointTruth | None:
-    """The verified truth of ``solver``'s point by forward mode, or None where
-    the rules cannot decide (the difference engine takes the point)."""
-    # No start at the point's dynamic range, as differences need: + - * are
-    # exact here, so nothing is swallowed alike at two precisions, and what a
-    # rounding division or function loses differs between them.
-    n, target, bits = solver.n, VERIFIED_BITS, START_BITS
-    while True:
-        lo, hi = _read(solver, solver.x, bits - ESTIMATE_BITS), _read(solver, solver.x, bits)
-        if lo is None or hi is None:
-            return None
-        value_need = max((_missing(a, b, bits, target) for a, b in zip(lo.values, hi.values)), default=0)
-        grad_need = [_missing(a, b, bits, target) if hi.reached[i] else 0
-                     for i, (a, b) in enumerate(zip(lo.vjp, hi.vjp))]
-        if value_need == 0 and not any(grad_need):
-            check = _recheck(solver, hi, bits, target)
-            if check is None:
-                return _finish(solver, hi, bits, [False] * n)
-            value_need, grad_need = check
-        need = max([value_need] + grad_need)
-        if bits + need > MAX_BITS:
-            if value_need and bits + value_need > MAX_BITS:
-                raise ReferenceFailure(f"never converged (unresolved at {MAX_BITS} bits)")
-            return _finish(solver, hi, bits, [g > 0 for g in grad_need])
-        bits += need
-
-
-def _recheck(solver, hi: _Reading, bits: int, target: int):
-    """None when the values and the VJP hold at a much higher precision, else
-    the bits to add (values, per VJP entry). Two nearby precisions agree on
-    a term that both absorb; a computed 0 or an infinity is checked at
-    ``ZERO_CHECK_BITS`` at least."""
+def _higher(bits: int, r: _Reading) -> int:
+    """The precision that checks a reading at ``bits``: ``VERIFY_FACTOR`` times
+    it (600 bits from the start: mpmath takes exp of a huge integer by
+    squaring above that), and ``ZERO_CHECK_BITS`` at least for a computed 0
+    or an infinity."""
     high = VERIFY_FACTOR * bits
     if bits == START_BITS:
         high = min(high, EXP_SQUARING_BITS)
-    entries = list(hi.values) + [v for v, r in zip(hi.vjp, hi.reached) if r]
+    entries = list(r.values) + [v for v, reached in zip(r.vjp, r.reached) if reached]
     if any(v == 0 or not mpmath.isfinite(v) for v in entries):
         high = max(high, ZERO_CHECK_BITS)
-    high = min(high, MAX_BITS)
-    top = _read(solver, solver.x, high)
-    if top is None:
-        return 0, [high - bits] * solver.n   # marked only at a higher precision: unresolved here
-    with mpmath.workprec(high):
-        value_bad = not all(_holds(a, b, target) for a, b in zip(hi.values, top.values))
-        grad_bad = [r and not _holds(a, b, target) for a, b, r in zip(hi.vjp, top.vjp, hi.reached)]
-    if not value_bad and not any(grad_bad):
+    return min(high, MAX_BITS)
+
+
+def solve_by_rules(solver) -> PointTruth | None:
+    """The verified truth of ``solver``'s point by forward mode, or None where
+    the rules cannot decide (the difference engine takes the point).
+
+    Ziv's way with two readings: the one at ``b`` bits is accepted when a
+    reading at ``VERIFY_FACTOR * b`` agrees with it to ``VERIFIED_BITS`` (or
+    both round alike past every format); otherwise the higher one is checked
+    the same way, up to ``MAX_BITS``, where a VJP entry that never held is
+    unresolved (and a value that never held an error)."""
+    # No start at the point's dynamic range, as differences need: + - * are
+    # exact here, so nothing is swallowed alike at two precisions, and what a
+    # rounding division or function loses differs between them.
+    target, bits = VERIFIED_BITS, START_BITS
+    low = _read(solver, solver.x, bits)
+    if low is None:
         return None
-    return (high - bits if value_bad else 0), [high - bits if b else 0 for b in grad_bad]
+    while True:
+        high = _higher(bits, low)
+        top = _read(solver, solver.x, high)
+        if top is None:
+            return None   # marked only at the higher precision: a switching point the low one rounded past
+        with mpmath.workprec(high):
+            value_bad = not all(_holds(a, b, target) for a, b in zip(low.values, top.values))
+            grad_bad = [r and not _holds(a, b, target) for a, b, r in zip(low.vjp, top.vjp, low.reached)]
+        if not value_bad and not any(grad_bad):
+            return _finish(solver, low, bits, [False] * solver.n)
+        if high >= MAX_BITS:
+            if value_bad:
+                raise ReferenceFailure(f"never converged (unresolved at {MAX_BITS} bits)")
+            return _finish(solver, top, high, grad_bad)
+        bits, low = high, top
 
 
 def _finish(solver, r: _Reading, bits: int, unresolved: list[bool]) -> PointTruth:
