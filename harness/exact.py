@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from .dual import STATE as dual_state
 from .dual import Dual, lift, lift_row, value as _value, weighted_sum
 from .exact_numbers import (
-    EXACT_BITS, UNDERFLOW_BITS, _ANY_UNARY, _MP, _MPF, _ONE_MPF, _REAL_UNARY, _ZERO, _ZERO_MPF, _add,
+    _sigmoid,     EXACT_BITS, UNDERFLOW_BITS, _ANY_UNARY, _MP, _MPF, _ONE_MPF, _REAL_UNARY, _ZERO, _ZERO_MPF, _add,
     _div, _erfc, _expm1, _gelu_tanh, _isnan, _log, _log1p, _log1p_raw, _make, _maximum, _minimum, _mul, _pow,
     _real_elem, _softplus_raw, _sqrt, _sub, _sum2)
 
@@ -571,7 +571,11 @@ def _xlog1py(input, other, *, out=None):
     return _binary(lambda x, y: y if _isnan(y) else (_ZERO_MPF if x == 0 else _mul(x, _log1p(y))))(input, other)
 
 
-@lift(lambda out, a, b: (lambda: mpmath.exp(_sub(a, out)), lambda: mpmath.exp(_sub(b, out))))
+# Its weights are sigmoid(a - b) and sigmoid(b - a): an exact difference of
+# the inputs, where exp(a - out) would take out's rounding (2**-160 of 8e195)
+# as an absolute error in the exponent (logaddexp2's d/dy at (1.6e-322,
+# 1.2e196) read exp(-2**490), not 1).
+@lift(lambda out, a, b: (lambda: _sigmoid(_sub(a, b)), lambda: _sigmoid(_sub(b, a))))
 def _logaddexp_elem(a, b):
     hi, lo = (a, b) if a >= b else (b, a)
     if not mpmath.isfinite(hi):
@@ -785,13 +789,10 @@ def _max_min(pairwise, reduce, argreduce):
     return impl
 
 
-def _softmax_weights(values, out):
-    """exp(v - logsumexp): the partial derivatives of logsumexp, and softmax."""
-    return [mpmath.exp(_sub(v, out)) if mpmath.isfinite(v) else _ZERO_MPF for v in values]
-
-
 def _lse_jvp(out, values, tangents):
-    return weighted_sum(_softmax_weights(values, out), tangents)
+    # The softmax from exact differences v - max, not exp(v - out): out's
+    # rounding is an absolute error of the exponent where |v| is huge.
+    return weighted_sum(_softmax_row(values), tangents)
 
 
 def _softmax_jvp(out, values, tangents):
@@ -802,7 +803,7 @@ def _softmax_jvp(out, values, tangents):
 
 def _log_softmax_jvp(out, values, tangents):
     # d log s_i = d v_i - sum_j s_j d v_j
-    mean = weighted_sum([mpmath.exp(o) for o in out], tangents)
+    mean = weighted_sum(_softmax_row(values), tangents)
     return [weighted_sum([1, -1], [t, mean]) for t in tangents]
 
 

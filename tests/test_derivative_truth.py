@@ -212,3 +212,16 @@ def test_a_switching_point_goes_to_the_differences():
     assert t.method == "differences" and float(t.grad[0]) == 0.5 and t.kink == [False]
     t = truth(exact(lambda x: torch.abs(x)), (0.0,))
     assert t.kink == [True]
+
+
+@pytest.mark.parametrize("formula", [torch.logaddexp, torch.logaddexp2,
+                                     lambda a, b: torch.logsumexp(torch.stack([a, b]), 0)],
+                         ids=["logaddexp", "logaddexp2", "logsumexp"])
+def test_logaddexp_at_a_gap_of_1e196_weighs_by_exact_differences(formula):
+    # Weights exp(b - out) took out's rounding (2**-160 of 8e195) as an error of
+    # the exponent: d/dy read exp(-2**490), not 1 (the torch ops sweep found it).
+    x, y = float.fromhex("0x0.0000000000020p-1022"), float.fromhex("0x1.44194f9e399f5p+651")
+    t = truth(exact(formula), (x, y))
+    assert t.method == "forward mode" and float(t.grad[1]) == 1.0 and float(t.grad[0]) == 0.0
+    t = truth(exact(formula), (1e300, -1e300))
+    assert float(t.grad[0]) == 1.0 and float(t.grad[1]) == 0.0
