@@ -11,8 +11,11 @@ Here ``theta = sigmoid(logit)`` and the sum over pixels is left out (each
 term is one point of the grid). The stable form never forms ``theta``:
 ``log(theta) = logsigmoid(logit)`` and ``log(1 - theta) = logsigmoid(-logit)``:
 mathematically minus ``binary_cross_entropy_with_logits``, whose PyTorch
-implementation is convicted below. The reference is
-``references.bernoulli.log_likelihood``.
+implementation is convicted below. The reference is the thread's formula
+without the ``+1e-18``, evaluated exactly (``harness.exact``), so its
+derivatives come by forward mode; ``references.bernoulli.log_likelihood``, the
+same mathematics in mpmath, agrees with it (``tests/test_exact.py``,
+``tests/test_derivative_truth.py``).
 
 Verdicts measured here (tables in ``docs/families/bernoulli.md``):
 
@@ -47,7 +50,7 @@ import torch
 import torch.nn.functional as F
 
 import harness
-from references.bernoulli import log_likelihood
+
 
 #: The thread's guard against ``log(0)``.
 EPS = 1e-18
@@ -136,6 +139,17 @@ def log_likelihood_logits(logit: torch.Tensor, obs: torch.Tensor) -> torch.Tenso
         tensor([-1.0000e+03, -9.3576e-14])
     """
     return BernoulliLogits.apply(logit, obs)
+
+
+def textbook(logit: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+    """``obs*log(theta) + (1-obs)*log(1-theta)``, ``theta = sigmoid(logit)``: wrong in
+    floats, the truth in ``harness.exact``, where ``1 - sigmoid(logit)`` keeps its
+    distance from 1 (``exp(-logit)`` at any logit) and nothing overflows."""
+    theta = torch.sigmoid(logit)
+    return obs * torch.log(theta) + (1 - obs) * torch.log(1 - theta)
+
+
+log_likelihood = harness.exact(textbook)
 
 
 def margin(logit: float, obs: float) -> float:

@@ -225,3 +225,15 @@ def test_logaddexp_at_a_gap_of_1e196_weighs_by_exact_differences(formula):
     assert t.method == "forward mode" and float(t.grad[1]) == 1.0 and float(t.grad[0]) == 0.0
     t = truth(exact(formula), (1e300, -1e300))
     assert float(t.grad[0]) == 1.0 and float(t.grad[1]) == 0.0
+
+
+def test_agreement_on_a_rounding_boundary_reads_further():
+    # d/dlogit of the Bernoulli log-likelihood at (420, 0.0359) is the float16
+    # midpoint -0.964111328125 plus exp(-420) (2**-606): two readings that both
+    # lose exp(-420) agree on the midpoint, which rounds to even, the wrong side.
+    from cases.bernoulli import log_likelihood
+    point = (np.array(420.0), np.array(0.035888671875))
+    t = truth(log_likelihood, point)
+    f16 = fmt(torch.float16)
+    from harness.floats import round_to
+    assert t.method == "forward mode" and round_to(t.grad[0], f16) == -0.9638671875
