@@ -32,7 +32,7 @@ from .dual import ARITHMETIC
 from .floats import FORMATS, round_to
 from .truth import (EXP_SQUARING_BITS, KAPPA_STEP, MAX_BITS, START_BITS, VERIFIED_BITS,
                     VERIFY_FACTOR, ZERO_CHECK_BITS, PointTruth, ReferenceFailure, _decided, _mag,
-                    sign_patterns)
+                    kappa_reading, sign_patterns)
 
 
 class _Reading:
@@ -172,27 +172,14 @@ def _grad_kappa(solver, r: _Reading, grads: list, bits: int):
         return kappa, scale
     delta = mpmath.ldexp(1, -KAPPA_STEP)
     for signs in sign_patterns(n):
-        moved = list(solver.x)
-        for i in solver.active:
-            y = mpmath.fadd(solver.x[i], signs[i] * delta * solver.x[i], exact=True)
-            if not solver._inside(i, y) and solver.domains[i].contains(float(solver.x[i])):
-                y = mpmath.fsub(solver.x[i], signs[i] * delta * solver.x[i], exact=True)
-            moved[i] = y
         try:
-            m = solver.f.derive(moved, bits, solver.active)
+            m = solver.f.derive(solver.moved(solver.active, signs, delta), bits, solver.active)
         except ReferenceFailure:   # moved off the function's domain (log1p past -1): no reading there
             continue
         if m is None:
             continue
         moved_vjp = _Reading(m[0], m[1], solver.g, n, bits).vjp
         for i in live:
-            with mpmath.workprec(bits + 64):
-                g0, g1 = grads[i], moved_vjp[i]
-                change = abs(g1 - g0) / delta if mpmath.isfinite(g1) else mpmath.inf
-                if g0 == 0 or not mpmath.isfinite(g0) or not mpmath.isfinite(g1):
-                    k = math.inf if g0 == 0 else 1.0
-                else:
-                    k = float(change / abs(g0))
-            kappa[i] = max(kappa[i], k)
-            scale[i] = max(scale[i], float(change) if mpmath.isfinite(g0) else math.inf)
+            k, change = kappa_reading(grads[i], moved_vjp[i], delta, bits)
+            kappa[i], scale[i] = max(kappa[i], k), max(scale[i], change)
     return kappa, scale

@@ -590,13 +590,7 @@ class PointSolver:
             return kappa, scale
         delta = mpmath.ldexp(1, -KAPPA_STEP)
         for signs in sign_patterns(self.n):
-            moved = list(self.x)
-            for i in continuous:
-                y = mpmath.fadd(self.x[i], signs[i] * delta * self.x[i], exact=True)
-                if not self._inside(i, y) and self.domains[i].contains(float(self.x[i])):
-                    y = mpmath.fsub(self.x[i], signs[i] * delta * self.x[i], exact=True)
-                moved[i] = y
-            solver = PointSolver(self.f, moved, self.g, self.domains)
+            solver = PointSolver(self.f, self.moved(continuous, signs, delta), self.g, self.domains)
             for i in continuous:
                 h = mpmath.ldexp(solver._scale(i), -steps[i])
                 up, down = solver._sides(i, h)
@@ -606,15 +600,33 @@ class PointSolver:
                 lm = _weighted(self.f(solver._shift(i, -h), bits), self.g, bits + 64)
                 with mpmath.workprec(bits + 64):
                     moved_grad = (lp - lm) / (2 * h)
-                    g0 = grads[i]
-                    change = abs(moved_grad - g0) / delta if mpmath.isfinite(moved_grad) else mpmath.inf
-                    if g0 == 0 or not mpmath.isfinite(g0) or not mpmath.isfinite(moved_grad):
-                        k = math.inf if g0 == 0 else 1.0
-                    else:
-                        k = float(change / abs(g0))
-                kappa[i] = max(kappa[i], k)
-                scale[i] = max(scale[i], float(change) if mpmath.isfinite(g0) else math.inf)
+                k, change = kappa_reading(grads[i], moved_grad, delta, bits)
+                kappa[i], scale[i] = max(kappa[i], k), max(scale[i], change)
         return kappa, scale
+
+    def moved(self, inputs, signs: list[int], delta) -> list:
+        """The point with ``inputs`` moved by a relative ``delta`` (signs
+        ``signs``), the other way where that leaves the domain."""
+        moved = list(self.x)
+        for i in inputs:
+            y = mpmath.fadd(self.x[i], signs[i] * delta * self.x[i], exact=True)
+            if not self._inside(i, y) and self.domains[i].contains(float(self.x[i])):
+                y = mpmath.fsub(self.x[i], signs[i] * delta * self.x[i], exact=True)
+            moved[i] = y
+        return moved
+
+
+def kappa_reading(g0, g1, delta, bits: int) -> tuple[float, float]:
+    """``(relative, absolute)`` change of a VJP entry from ``g0`` to ``g1``
+    under a relative move ``delta`` of the inputs: the condition number (inf
+    where ``g0`` is 0) and the scale that bounds the error where it is."""
+    with mpmath.workprec(bits + 64):
+        change = abs(g1 - g0) / delta if mpmath.isfinite(g1) else mpmath.inf
+        if g0 == 0 or not mpmath.isfinite(g0) or not mpmath.isfinite(g1):
+            k = math.inf if g0 == 0 else 1.0
+        else:
+            k = float(change / abs(g0))
+    return k, (float(change) if mpmath.isfinite(g0) else math.inf)
 
 
 def sign_patterns(n: int) -> list[list[int]]:
