@@ -75,7 +75,7 @@ def _holds(lo, hi, target: int) -> bool:
 
 def _rounding_decided(v, bits: int) -> bool:
     """Whether every number within ``2**-(bits - 16)`` of ``v`` rounds alike in
-    every format. Two readings can agree on a value sitting on a format's
+    every format (the value verified, its rounding decided). Two readings can agree on a value sitting on a format's
     midpoint while a term below both precisions decides the side:
     d/dlogit of the Bernoulli log-likelihood at (420, 0.0359) in float16 is
     the midpoint -0.964111328125 plus exp(-420) (2**-606, below 600 bits),
@@ -128,7 +128,10 @@ def solve_by_rules(solver) -> PointTruth | None:
             grad_bad = [r and not _holds(a, b, target) for a, b, r in zip(low.vjp, top.vjp, low.reached)]
         if not value_bad and not any(grad_bad):
             entries = list(top.values) + [v for v, r in zip(top.vjp, low.reached) if r]
-            if high >= MAX_BITS or all(_rounding_decided(v, high) for v in entries):
+            # As an exact zero, a boundary is read up to ZERO_CHECK_BITS: past it,
+            # it is taken as exact (x/2 of an odd float64 is a midpoint at every
+            # precision) and rounds to even.
+            if high >= ZERO_CHECK_BITS or all(_rounding_decided(v, high) for v in entries):
                 # The higher reading: the lower one may sit on the boundary the higher one left.
                 return _finish(solver, top, bits, [False] * solver.n)
             # Agreed, but on a rounding boundary of some format: read further.
