@@ -32,7 +32,7 @@ from .dual import ARITHMETIC
 from .floats import FORMATS, round_to
 from .truth import (EXP_SQUARING_BITS, KAPPA_STEP, MAX_BITS, START_BITS, VERIFIED_BITS,
                     VERIFY_FACTOR, ZERO_CHECK_BITS, PointTruth, ReferenceFailure, _decided, _mag,
-                    kappa_reading, sign_patterns)
+                    kappa_reading, sign_patterns, value_condition)
 
 
 class _Reading:
@@ -148,12 +148,9 @@ def _finish(solver, r: _Reading, bits: int, unresolved: list[bool]) -> PointTrut
     for j, v in enumerate(r.values):
         with mpmath.workprec(64):
             s = mpmath.fsum(abs(x[i] * t) for i, t in r.jacobian[j].items())
-        value_scale.append(float(s) if mpmath.isfinite(s) else math.inf)
-        if v == 0 or not mpmath.isfinite(v):
-            value_kappa.append(math.inf if v == 0 else 1.0)
-        else:
-            with mpmath.workprec(64):
-                value_kappa.append(float(s / abs(v)) if mpmath.isfinite(s) else math.inf)
+        k, scale = value_condition(v, s)
+        value_kappa.append(k)
+        value_scale.append(scale)
     grads = [None if i not in solver.active or unresolved[i] else r.vjp[i] for i in range(n)]
     grad_kappa, grad_scale = _grad_kappa(solver, r, grads, bits)
     truth = PointTruth(r.values, value_kappa, grads, grad_kappa, [False] * n, bits, value_scale, grad_scale)

@@ -524,20 +524,24 @@ class PointSolver:
                     else:
                         steps[i] = q + max(20, q // 2)
             need = max([value_need] + grad_need)
-            if need == 0:
+            hopeless = bits + need > MAX_BITS   # some entry needs more than MAX_BITS
+            if value_need == 0 and (need == 0 or hopeless):
                 check = self._recheck(base, bits, target)
                 if check is None:
-                    return self._finish(base, grads, kinks, columns, steps, bits)
-                value_need = need = check
+                    if need == 0:
+                        return self._finish(base, grads, kinks, columns, steps, bits)
+                    # The value holds; what no precision resolves is reported as such.
+                    unresolved = [g > 0 for g in grad_need]
+                    truth = self._finish(base, [None if u else v for u, v in zip(unresolved, grads)], kinks,
+                                         {i: c for i, c in columns.items() if not unresolved[i]}, steps, bits)
+                    truth.unresolved = unresolved
+                    return truth
+                value_need = check
+                need = max(need, check)
             if bits + need > MAX_BITS:
-                if value_need and bits + value_need > MAX_BITS:
+                if value_need == 0 or bits + value_need > MAX_BITS:
                     raise ReferenceFailure(f"never converged (unresolved at {MAX_BITS} bits)")
-                # The value holds; what no precision resolved is reported as such.
-                unresolved = [g > 0 for g in grad_need]
-                truth = self._finish(base, [None if u else v for u, v in zip(unresolved, grads)], kinks,
-                                     {i: c for i, c in columns.items() if not unresolved[i]}, steps, bits)
-                truth.unresolved = unresolved
-                return truth
+                need = value_need   # the derivatives are out of reach: the value alone still has to hold
             bits += need
 
     def _recheck(self, base: list, bits: int, target: int) -> int | None:
@@ -570,12 +574,9 @@ class PointSolver:
         for j, v in enumerate(value):
             with mpmath.workprec(64):
                 s = mpmath.fsum(abs(self.x[i] * col[j]) for i, col in jac_cols.items() if mpmath.isfinite(col[j]))
-            value_scale.append(float(s) if mpmath.isfinite(s) else math.inf)
-            if v == 0 or not mpmath.isfinite(v):
-                value_kappa.append(math.inf if v == 0 else 1.0)
-            else:
-                with mpmath.workprec(64):
-                    value_kappa.append(float(s / abs(v)) if mpmath.isfinite(s) else math.inf)
+            k, scale = value_condition(v, s)
+            value_kappa.append(k)
+            value_scale.append(scale)
         grad_kappa, grad_scale = self._grad_kappa(grads, kinks, steps, bits)
         return PointTruth(value, value_kappa, grads, grad_kappa, kinks, bits, value_scale, grad_scale)
 
@@ -614,6 +615,17 @@ class PointSolver:
                 y = mpmath.fsub(self.x[i], signs[i] * delta * self.x[i], exact=True)
             moved[i] = y
         return moved
+
+
+def value_condition(v, s) -> tuple[float, float]:
+    """``(kappa, scale)`` of a value ``v`` from ``s = sum_i |x_i df/dx_i|``:
+    the relative condition number (inf at a zero value, 1 at an infinite
+    one) and ``s`` itself, which bounds the error where ``v`` is 0."""
+    scale = float(s) if mpmath.isfinite(s) else math.inf
+    if v == 0 or not mpmath.isfinite(v):
+        return (math.inf if v == 0 else 1.0), scale
+    with mpmath.workprec(64):
+        return (float(s / abs(v)) if mpmath.isfinite(s) else math.inf), scale
 
 
 def kappa_reading(g0, g1, delta, bits: int) -> tuple[float, float]:
