@@ -10,6 +10,7 @@ from .certify import certify
 from .errors import CaseError
 from .exact import exact
 from .expectations import certified, convicted
+from .gradcheck import gradcheck, gradgradcheck
 from .kinds import KINDS
 from .report import Failure, Report
 from .search import Witness, worst_input
@@ -18,4 +19,5 @@ from .structure import banded, dense, elementwise
 __all__ = [
     "Case", "certify", "domains", "grids", "certified", "convicted", "Report", "Failure",
     "CaseError", "KINDS", "banded", "dense", "elementwise", "worst_input", "Witness", "exact",
+    "gradcheck", "gradgradcheck",
 ]
