@@ -31,8 +31,17 @@ class Case:
         backward: the claimed VJP ``(inputs..., grad_out) -> grads`` (a tensor or a
             tuple, one per input). ``None``: autograd through ``forward``.
         domain: a ``harness.domains`` domain, or a tuple of them (one per input).
+        shape: a structured case's input shape, ``(8,)``, or one per input,
+            ``((4, 8), (4,))``: the default structured grid, built from named
+            patterns along the last axis (``harness.patterns``). ``None`` and no
+            ``grid``: an elementwise case.
         grid: structured cases: ``dtype -> list of points``, a point being a tuple
-            of arrays (one per input). ``None``: the elementwise extreme grid.
+            of arrays (one per input), for what the patterns lack. ``None``: the
+            patterns of ``shape``, or the elementwise extreme grid.
+        relation: a predicate over the inputs, ``lambda x, y: x > y``, where the
+            function is defined only where its inputs constrain each other: the
+            grid, the finite-difference stencils and the search stay where it
+            holds (an array answer must hold at every entry).
         structure: which outputs depend on which inputs, for the cost of finite
             differences (``harness.dense()`` by default for structured cases).
         expect: ``harness.certified()`` (default), ``harness.convicted(kinds...)``,
@@ -73,6 +82,8 @@ class Case:
     backward: Callable[..., Any] | None = None
     domain: Domain | tuple[Domain, ...] = field(default_factory=real)
     grid: Callable[[torch.dtype], Sequence[Any]] | None = None
+    shape: tuple | None = None
+    relation: Callable[..., Any] | None = None
     structure: Structure | None = None
     expect: ExpectSpec = field(default_factory=certified)
     gradient_only: bool = False
@@ -97,6 +108,12 @@ class Case:
             raise TypeError(f"case {self.name!r}: a gradient-only claim needs a reference to be judged against")
         if self.underflow not in (None, "fail", "report"):
             raise TypeError(f"case {self.name!r}: underflow={self.underflow!r}, expected 'fail' or 'report'")
+        if self.shape is not None:
+            object.__setattr__(self, "shape", _shapes(self.shape, self.name))
+            if self.grid is not None:
+                raise TypeError(f"case {self.name!r}: shape= builds the grid; give shape= or grid=, not both")
+        if self.relation is not None and not callable(self.relation):
+            raise TypeError(f"case {self.name!r}: relation must be a predicate over the inputs")
         check_order(self.order, f"case {self.name!r}")
         check_modes(self.modes, f"case {self.name!r}")
         object.__setattr__(self, "modes", tuple(self.modes))
@@ -104,13 +121,18 @@ class Case:
 
     @property
     def elementwise(self) -> bool:
-        return self.grid is None
+        return self.grid is None and self.shape is None
 
     @property
     def arity(self) -> int:
-        """Inputs of an elementwise case: one per domain in a tuple, else one.
-        (A structured case's arity is the length of its grid points.)"""
-        return len(self.domain) if isinstance(self.domain, tuple) else 1
+        """Inputs: one per shape or per domain in a tuple, else the number of
+        required positional parameters of ``forward`` (or of ``reference``).
+        (A hand-written grid's points say it for themselves.)"""
+        if self.shape is not None:
+            return len(self.shape)
+        if isinstance(self.domain, tuple):
+            return len(self.domain)
+        return required_inputs(self.forward) or required_inputs(self.reference) or 1
 
     def names_for(self, arity: int) -> tuple[str, ...]:
         if self.input_names is not None:
@@ -135,6 +157,37 @@ class Case:
         if self.structure is not None:
             return self.structure
         return elementwise() if self.elementwise else dense()
+
+
+def required_inputs(fn) -> int | None:
+    """How many positional arguments ``fn`` needs, where its signature says
+    (None for ``*args``, builtins without a signature, or no function).
+
+    Example:
+        >>> required_inputs(lambda x, y, scale=2.0: x), required_inputs(max)
+        (2, None)
+    """
+    if fn is None:
+        return None
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return None
+    required = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    return len(required) or None
+
+
+def _shapes(shape, name: str) -> tuple[tuple[int, ...], ...]:
+    """``(8,)`` or ``((4, 8), (8,))`` as one shape per input."""
+    def one(s):
+        if isinstance(s, int) or not all(isinstance(d, int) and d >= 1 for d in s):
+            raise TypeError(f"case {name!r}: shape={shape!r}: a shape is a tuple of positive ints, such as (8,)")
+        return tuple(s)
+    if isinstance(shape, (tuple, list)) and shape and all(isinstance(s, (tuple, list)) for s in shape):
+        return tuple(one(s) for s in shape)
+    return (one(shape),)
 
 
 ORDERS = (1, 2)

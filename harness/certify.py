@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import time
 import warnings
@@ -13,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import grids
+from . import grids, patterns
 from .cache import TruthCache, fingerprint, point_key, point_key_prefix
 from .case import Case, check_modes, check_order
 from .directional import Directional
@@ -46,6 +47,7 @@ class _Sample:
     jvp: np.ndarray | None = None
     hvp: tuple[np.ndarray, ...] | None = None
     unsupported: dict | None = None                  # quantity -> why it could not be computed
+    pattern: patterns.Point | None = None            # what made a default structured grid's point
 
 
 @dataclass(frozen=True)
@@ -247,8 +249,19 @@ def _grid(case: Case, dtype: torch.dtype, options: _Options):
             arrays = (grids.extreme(dtype, domains[0], size),)
         else:
             pts = grids.product(dtype, domains, size)
+            if case.relation is not None:
+                with np.errstate(invalid="ignore", over="ignore"):
+                    pts = pts[np.broadcast_to(np.asarray(case.relation(*pts.T), dtype=bool), len(pts))]
+                if not len(pts):
+                    raise CaseError(case.name, f"no point of the grid satisfies the relation {_name_of(case.relation)}")
             arrays = tuple(pts[:, k].copy() for k in range(case.arity))
         return [_Sample(arrays)], domains, case.names_for(case.arity), notes
+    if case.grid is None:   # the patterns of the case's shapes
+        domains = case.domains_for(case.arity)
+        points = patterns.structured_grid(case.shape, dtype, domains, case.relation)
+        if not points:
+            raise CaseError(case.name, f"no point of the default grid satisfies the relation {_name_of(case.relation)}")
+        return [_Sample(p.arrays, pattern=p) for p in points], domains, case.names_for(case.arity), notes
     try:
         raw = list(case.grid(dtype))
     except Exception as exc:
@@ -264,6 +277,9 @@ def _grid(case: Case, dtype: torch.dtype, options: _Options):
             arity = len(arrays)
         elif len(arrays) != arity:
             raise CaseError(case.name, f"grid points have {arity} and {len(arrays)} inputs", point)
+        if case.relation is not None and not patterns.holds(case.relation, arrays):
+            raise CaseError(case.name, f"grid holds a point where the relation {_name_of(case.relation)} "
+                                       f"does not hold", arrays)
         samples.append(_Sample(arrays))
     domains = case.domains_for(arity)
     for sample in samples:
@@ -275,6 +291,14 @@ def _grid(case: Case, dtype: torch.dtype, options: _Options):
                 cause = "NaN" if math.isnan(bad[0]) else f"{bad[0]:.6g}"
                 raise CaseError(case.name, f"grid holds {cause}, which the domain {d} forbids", sample.arrays)
     return samples, domains, case.names_for(arity), notes
+
+
+def _name_of(relation) -> str:
+    """A relation in words for an error: its source line where there is one."""
+    try:
+        return inspect.getsource(relation).strip().rstrip(",")
+    except (OSError, TypeError):
+        return getattr(relation, "__name__", repr(relation))
 
 
 def _not_exhaustive(case: Case, dtype: torch.dtype) -> str | None:
@@ -357,7 +381,11 @@ def _run(case: Case, sample: _Sample, dtype, device) -> None:
     try:
         y = case.forward(*tensors)
     except Exception as exc:
-        raise CaseError(case.name, f"forward raised {type(exc).__name__}: {exc}") from exc
+        hint = ""
+        if isinstance(exc, TypeError) and "positional argument" in str(exc):
+            hint = (f" (it was called with {len(tensors)} input{'s' * (len(tensors) != 1)}: a signature that "
+                    f"does not say how many it takes needs domain=(d1, d2, ...), one per input)")
+        raise CaseError(case.name, f"forward raised {type(exc).__name__}: {exc}{hint}") from exc
     _check_tensor(case, "forward", y, dtype, device, tensors[0].shape if case.elementwise else None)
     sample.cotangent = np.ones(tuple(y.shape)) if case.elementwise else _cotangent(tuple(y.shape))
     # The backward twice on the same inputs: a claim that changes between
@@ -859,7 +887,8 @@ def _finite_differences(case: Case, sample: _Sample, dtype, device, f: Format, d
             y = case.forward(*[torch.tensor(a, dtype=dtype, device=device) for a in arrays])
         return y.to("cpu", torch.float64).numpy()
     try:
-        return vjp_estimate(evaluate, sample.arrays, sample.cotangent, case.structure_or_default(), dtype, f, domains)
+        return vjp_estimate(evaluate, sample.arrays, sample.cotangent, case.structure_or_default(), dtype, f, domains,
+                            case.relation)
     except Exception as exc:
         raise CaseError(case.name, f"forward raised {type(exc).__name__} under finite differences: {exc}") from exc
 
@@ -880,7 +909,7 @@ def _gradient_differences(case: Case, sample: _Sample, dtype, device, f: Format,
     cotangent = np.ones(np.shape(sample.arrays[0])) if case.elementwise else np.array(1.0)
     structure = elementwise() if case.elementwise else dense()
     try:
-        return vjp_estimate(evaluate, sample.arrays, cotangent, structure, dtype, f, domains)
+        return vjp_estimate(evaluate, sample.arrays, cotangent, structure, dtype, f, domains, case.relation)
     except Exception as exc:
         raise CaseError(case.name, f"the claimed backward raised {type(exc).__name__} under finite "
                                    f"differences: {exc}") from exc
@@ -1062,7 +1091,31 @@ def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
     return _Judged(q, kind, fd_kind, ulps, bits, judged, fd_value, np.log2(1.0 + at_zero), reported)
 
 
-def _unit_features(case: Case, units: _Units) -> np.ndarray:
+def _pattern_words(p: patterns.Point, names) -> str:
+    """A structured point's pattern in words, naming its input where there are several."""
+    if len(names) == 1:
+        return p.pattern
+    if p.input is None:
+        return "every input special: " + ", ".join(f"{n} {w}" for n, w in zip(names, p.pattern.split(" / ")))
+    return f"{names[p.input]}: {p.pattern}"
+
+
+def _unit_patterns(case: Case, units: _Units, samples: list[_Sample], names):
+    """Per unit, the index of its pattern among ``(words, parameter name)``
+    pairs, for a default structured grid (None otherwise)."""
+    if case.elementwise or case.feature is not None or samples[0].pattern is None:
+        return None
+    labels: dict[tuple[str, str | None], int] = {}
+    # Rows of 1 and 2 entries read as their pattern: the worst points show the shapes.
+    group = np.array([labels.setdefault((_pattern_words(samples[u.sample].pattern, names).split(", rows of ")[0],
+                                         samples[u.sample].pattern.parameter_name), len(labels)) for u in units],
+                     dtype=np.int64)
+    return group, list(labels)
+
+
+def _unit_features(case: Case, units: _Units, samples: list[_Sample] | None = None) -> np.ndarray:
+    if case.feature is None and samples is not None and not case.elementwise and samples[0].pattern is not None:
+        return np.array([samples[u.sample].pattern.parameter for u in units], dtype=np.float64)
     if case.feature is None and case.elementwise:
         stacked = units.stacked
         if stacked.shape[1] == 1:
@@ -1074,7 +1127,8 @@ def _unit_features(case: Case, units: _Units) -> np.ndarray:
 def _judge(case, report: Report, units, tables: tuple, estimates: dict, samples, dtype, f: Format, names,
            underflow: str = "fail", order: int = 1, forward: bool = False) -> None:
     points = units.points()
-    features = _unit_features(case, units)
+    features = _unit_features(case, units, samples)
+    grouped = _unit_patterns(case, units, samples, names)
     nan_unit = units.nan()
     forward_wrong = np.zeros(len(units), dtype=bool)
     verdicts = []
@@ -1098,12 +1152,13 @@ def _judge(case, report: Report, units, tables: tuple, estimates: dict, samples,
                                        float(v.bits[j]), float(v.budget_bits[j]), float(features[v.q.unit[j]])))
     report.measured = _measured(verdicts, points, features)
     shown = [v.judged | (v.worst_kind >= 0) for v in verdicts]
-    report.regions = _regions(case, names, units, features, verdicts, [v.worst_kind for v in verdicts], shown)
+    report.regions = _regions(case, names, units, features, verdicts, [v.worst_kind for v in verdicts], shown,
+                              grouped)
     # Flushes to zero the policy lists without failing: runs among the same judged entries.
     if any(v.reported.any() for v in verdicts):
         report.underflows = _regions(case, names, units, features, verdicts,
                                      [np.where(v.reported, CODE["underflow"], -1) for v in verdicts],
-                                     [v.judged | v.reported for v in verdicts])
+                                     [v.judged | v.reported for v in verdicts], grouped)
     # Quantities in the order a unit-by-unit pass first judges them.
     judged = sorted((v for v in verdicts if v.judged.any()),
                     key=lambda v: (int(v.q.unit[v.judged].min()), v.q.position))
@@ -1123,7 +1178,11 @@ def _no_nan_truth(case: Case, quantities: list[_Quantity], computed: np.ndarray,
             j = int(bad[0])
             raise CaseError(case.name, f"the reference is NaN ({q.label(j)}) at a point inside the domain, with no "
                                        f"NaN input: nothing could judge it (narrow the domain where the function "
-                                       f"is undefined)", points[q.unit[j]])
+                                       f"is undefined{_RELATION_HINT if case.arity > 1 else ''})", points[q.unit[j]])
+
+
+#: Where no domain can be narrowed: the inputs constrain each other.
+_RELATION_HINT = ", or, where the inputs constrain each other, declare it: relation=lambda x, y: x > y"
 
 
 #: The report's reason for derivatives the difference engine could not resolve, with the remedy.
@@ -1148,17 +1207,22 @@ def _counts(verdicts: list[_Judged], nan_unit: np.ndarray, no_truth: bool) -> di
     return counts
 
 
-def _regions(case: Case, names, units, features: np.ndarray, verdicts: list[_Judged], kinds: list, shown: list):
+def _regions(case: Case, names, units, features: np.ndarray, verdicts: list[_Judged], kinds: list, shown: list,
+             grouped=None):
     """Runs of entries failing alike (kind codes ``kinds``, among the entries
     ``shown``): by feature, or as boxes in (x, y) for a two-input elementwise
-    case without a feature of its own (not runs of max(|x|, |y|))."""
+    case without a feature of its own (not runs of max(|x|, |y|)), or by
+    pattern and its parameter on a default structured grid (``grouped``)."""
     boxed = case.elementwise and case.feature is None and len(names) == 2
     columns = []
     for v, kind, m in zip(verdicts, kinds, shown):
         where = (units.stacked[v.q.unit][m, 0], units.stacked[v.q.unit][m, 1]) if boxed else (features[v.q.unit][m],)
         columns.append((v.q.name, *where, kind[m], v.q.claimed[m], v.q.truth[m], np.where(v.judged, v.bits, 0.0)[m],
-                        v.q.unit[m] * len(verdicts) + v.q.position))
-    return boxes(columns, tuple(names)) if boxed else regions(columns)
+                        v.q.unit[m] * len(verdicts) + v.q.position)
+                       + ((grouped[0][v.q.unit][m], v.q.unit[m]) if grouped else ()))
+    if boxed:
+        return boxes(columns, tuple(names))
+    return regions(columns, grouped[1] if grouped else None)
 
 
 def _kinks(report: Report, verdicts: list[_Judged], points: list) -> None:

@@ -24,12 +24,16 @@ class Domain:
     lo: float | None = None
     hi: float | None = None
     values: tuple[float, ...] | None = None
+    #: Probability vectors along the last axis: entries in the closed [0, 1].
+    simplex: bool = False
 
     def contains(self, x: float) -> bool:
         if math.isnan(x):
             return False
         if self.values is not None:
             return x in self.values
+        if self.simplex:
+            return 0.0 <= x <= 1.0
         lo = -math.inf if self.lo is None else self.lo
         hi = math.inf if self.hi is None else self.hi
         if math.isinf(x):
@@ -48,6 +52,8 @@ class Domain:
         x = np.asarray(x, dtype=np.float64)
         if self.values is not None:
             return np.isin(x, self.values)
+        if self.simplex:
+            return (0.0 <= x) & (x <= 1.0)
         lo = -np.inf if self.lo is None else self.lo
         hi = np.inf if self.hi is None else self.hi
         inside = (lo < x) & (x < hi)
@@ -61,6 +67,8 @@ class Domain:
     def __str__(self) -> str:
         if self.values is not None:
             return "{" + ", ".join(f"{v:g}" for v in self.values) + "}"
+        if self.simplex:
+            return "the probability simplex"
         lo = "-inf" if self.lo is None else f"{self.lo:g}"
         hi = "inf" if self.hi is None else f"{self.hi:g}"
         return f"({lo}, {hi})"
@@ -108,3 +116,16 @@ def choice(*values: float) -> Domain:
     if not values:
         raise ValueError("choice() needs at least one value")
     return Domain(values=tuple(float(v) for v in values))
+
+
+def simplex() -> Domain:
+    """Probability vectors along a structured input's last axis (entries in
+    [0, 1] summing to 1, as rounded to the dtype). Its default grid holds
+    one-hot and nearly one-hot rows, uniform rows and Dirichlet draws; finite
+    differences move one entry and stay in [0, 1].
+
+    Example:
+        >>> simplex().contains(0.0), simplex().contains(1.5)
+        (True, False)
+    """
+    return Domain(lo=0.0, hi=1.0, simplex=True)

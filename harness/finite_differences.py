@@ -69,11 +69,14 @@ def _inside(values: np.ndarray, domain: Domain) -> np.ndarray:
 
 def vjp_estimate(evaluate: Callable[[list[np.ndarray]], np.ndarray], inputs: Sequence[np.ndarray],
                  cotangent: np.ndarray, structure: Structure, dtype: torch.dtype, f: Format,
-                 domains: Sequence[Domain]) -> Estimate:
+                 domains: Sequence[Domain], relation: Callable | None = None) -> Estimate:
     """Estimate ``cotangent · J`` for every input element from forward calls.
 
     ``evaluate`` takes float64 arrays (values of ``dtype``), runs the forward
-    in ``dtype`` and returns its output as float64.
+    in ``dtype`` and returns its output as float64. A step that would leave
+    the domain or break ``relation`` (a predicate over the inputs, answering
+    per element or for the whole point) is not taken: that side's stencil is
+    dropped, as next to a domain's endpoint.
 
     Example:
         >>> import torch
@@ -88,10 +91,21 @@ def vjp_estimate(evaluate: Callable[[list[np.ndarray]], np.ndarray], inputs: Seq
     """
     inputs = [np.asarray(x, dtype=np.float64) for x in inputs]
     with np.errstate(over="ignore", invalid="ignore"):
-        return _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains)
+        return _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relation)
 
 
-def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains) -> Estimate:
+def _related(relation: Callable | None, moved: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Where ``relation`` holds at the moved inputs, over ``x``'s elements."""
+    if relation is None:
+        return np.ones(x.shape, dtype=bool)
+    with np.errstate(invalid="ignore", over="ignore"):
+        answer = np.asarray(relation(*moved), dtype=bool)
+    if answer.shape == x.shape:
+        return answer
+    return np.full(x.shape, bool(np.all(answer)))
+
+
+def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relation=None) -> Estimate:
     base = evaluate(inputs)
     calls = 1
     flat_sizes = [x.size for x in inputs]
@@ -117,6 +131,8 @@ def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains) -> Esti
                         continue
                     y = _round(x + sign * scale * steps_for(x, f, domains[k]), dtype)
                     ok = m & np.isfinite(x) & _inside(y, domains[k])
+                    if relation is not None:
+                        ok &= _related(relation, [*inputs[:k], np.where(ok, y, x), *inputs[k + 1:]], x)
                     moved.append(np.where(ok, y, x))
                     taken.append(np.where(ok, np.abs(y - x), 0.0))
                 shifted[scale, sign] = evaluate(moved)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -102,10 +103,14 @@ class Region:
     claimed: str
     truth: str
     where: str | None = None   # a box of a two-input case in words ("x >= 88.7, every y"); lo, hi: its x
+    spanned: int | None = None   # the points the region spans, where some between its failing ones pass
+    also: tuple = ()   # (quantity, claimed, truth) of other quantities failing alike in the same stretch
 
     def words(self, feature_name: str) -> str:
         where = self.where or _span(feature_name, self.lo, self.hi, self.from_start, self.to_end)
-        return f"{where} ({self.count} pts): {self.quantity} {self.claimed}, truth {self.truth} [{self.kind}]"
+        count = f"{self.count} of {self.spanned}" if self.spanned and self.spanned != self.count else f"{self.count}"
+        said = "; ".join(f"{q} {c}, truth {t}" for q, c, t in ((self.quantity, self.claimed, self.truth), *self.also))
+        return f"{where} ({count} pts): {said} [{self.kind}]"
 
 
 def _span(name: str, lo: float, hi: float, from_start: bool, to_end: bool) -> str:
@@ -249,36 +254,103 @@ def describe_values(values: list[float]) -> str:
     return text
 
 
-def regions(columns: list[tuple]) -> list[Region]:
+def regions(columns: list[tuple], patterns: list[tuple[str, str | None]] | None = None) -> list[Region]:
     """Group judged entries into runs of neighbours, by feature, that fail the
     same way. ``columns``: per quantity, ``(name, feature, kind code (-1:
     passed), claimed, truth, bits, order)`` arrays; ``order`` ranks the
     entries as a unit-by-unit pass meets them (quantities are taken in the
-    order of their first entry)."""
+    order of their first entry). With ``patterns`` (``(words, parameter
+    name)`` per pattern of a structured grid) each column has an eighth array,
+    the entries' pattern, and runs are of one pattern, by its parameter:
+    "dominant first entry, value in [16, 88] (7 pts)"."""
     out = []
-    for quantity, feature, kind, claimed, truth, bits, _ in sorted(
+    for quantity, feature, kind, claimed, truth, bits, _, *grouping in sorted(
             (c for c in columns if np.size(c[1])), key=lambda c: np.min(c[6])):
-        by_feature = np.argsort(feature, kind="stable")   # NaN last
-        feature, kind = feature[by_feature], kind[by_feature]
+        group, unit = grouping if grouping else (np.zeros(kind.size, dtype=np.int64), np.arange(kind.size))
+        by_feature = np.lexsort((unit, feature, group))   # NaN last in each pattern; a point's entries together
+        feature, kind, group, unit = feature[by_feature], kind[by_feature], group[by_feature], unit[by_feature]
         claimed, truth, bits = claimed[by_feature], truth[by_feature], bits[by_feature]
         n = kind.size
-        cuts = np.flatnonzero(np.diff(kind)) + 1
-        for start, stop in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [n]])):
-            if kind[start] < 0:
+        first = np.concatenate([[True], group[1:] != group[:-1]])
+        last = np.concatenate([group[1:] != group[:-1], [True]])
+        for code in np.unique(kind[kind >= 0]).tolist():
+            # A run of one kind goes on across entries failing another way
+            # (lost digits beside silent zeros are one problem area, not forty
+            # alternating lines); a passing entry or a new pattern ends it.
+            # A structured point fails a way if any of its entries does, passes if all do.
+            has, passes = np.zeros(unit.max() + 1, dtype=bool), np.ones(unit.max() + 1, dtype=bool)
+            np.logical_or.at(has, unit, kind == code)
+            np.logical_and.at(passes, unit, kind < 0)
+            seen = np.flatnonzero(has[unit] | passes[unit])
+            hit = has[unit[seen]]
+            breaks = np.flatnonzero((np.diff(hit.astype(np.int8)) != 0) | (np.diff(group[seen]) != 0)) + 1
+            runs = [(a, b) for a, b in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [seen.size]]))
+                    if hit[a]]
+            for a, b in _bridged(runs, group[seen]):
+                span = seen[a:b]
+                take = span[kind[span] == code]
+                region = _run_region(quantity, KIND_NAMES[code], take, span, feature, claimed, truth, bits,
+                                     group, first, last, n, patterns, np.unique(unit[span]).size)
+                out.append(dataclasses.replace(region, count=np.unique(unit[take]).size))
+    out = sorted(out, key=lambda r: (SEVERITY[r.kind], r.where or "", r.lo))
+    return _merged(out) if patterns is not None else out
+
+
+def _merged(out: list[Region]) -> list[Region]:
+    """One line per pattern stretch and kind: the quantities failing there
+    (value, gradient) read side by side."""
+    merged: dict[tuple, Region] = {}
+    for r in out:
+        key = (r.where, r.kind)
+        if key in merged:
+            m = merged[key]
+            merged[key] = dataclasses.replace(m, count=max(m.count, r.count),
+                                              also=m.also + ((r.quantity, r.claimed, r.truth),))
+        else:
+            merged[key] = r
+    return list(merged.values())
+
+
+def _bridged(runs: list[tuple[int, int]], group: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of one kind joined across short gaps of passing entries (at most a
+    quarter of the two runs' length, or 2): one problem area, one line; its
+    count then says how many of the points it spans fail."""
+    out: list[list[int]] = []
+    for a, b in runs:
+        if out:
+            pa, pb = out[-1]
+            gap = a - pb
+            if group[a] == group[pa] and gap <= max(2, ((pb - pa) + (b - a)) // 4):
+                out[-1][1] = b
                 continue
-            name = KIND_NAMES[kind[start]]
-            run_claimed = claimed[start:stop].tolist()
-            if name == "lost-digits":
-                claimed_text = f"off by up to {float(bits[start:stop].max()):.1f} bits"
-            elif name == "non-deterministic":
-                claimed_text = f"{describe_values(run_claimed)} changes between two backward calls"
-            elif name == "inconsistent":
-                claimed_text = f"{describe_values(run_claimed)} disagrees with finite differences"
-            else:
-                claimed_text = describe_values(run_claimed)
-            out.append(Region(quantity, name, float(feature[start]), float(feature[stop - 1]), int(stop - start),
-                              start == 0, stop == n, claimed_text, describe_values(truth[start:stop].tolist())))
-    return sorted(out, key=lambda r: (SEVERITY[r.kind], r.lo))
+        out.append([a, b])
+    return [tuple(r) for r in out]
+
+
+def _run_region(quantity, name, take, span, feature, claimed, truth, bits, group, first, last, n, patterns,
+                spanned: int) -> Region:
+    """The region of the failing entries ``take`` of the run ``span`` (sorted by feature)."""
+    run_claimed = claimed[take].tolist()
+    if name == "lost-digits":
+        claimed_text = f"off by up to {float(bits[take].max()):.1f} bits"
+    elif name == "non-deterministic":
+        claimed_text = f"{describe_values(run_claimed)} changes between two backward calls"
+    elif name == "inconsistent":
+        claimed_text = f"{describe_values(run_claimed)} disagrees with finite differences"
+    else:
+        claimed_text = describe_values(run_claimed)
+    start, stop = int(span[0]), int(span[-1])
+    lo, hi = float(feature[take[0]]), float(feature[take[-1]])
+    where = None
+    if patterns is not None:
+        words, parameter = patterns[int(group[start])]
+        where = words
+        if parameter is not None and not math.isnan(lo):
+            where += ", " + _span(parameter, lo, hi, bool(first[start]), bool(last[stop]))
+    return Region(quantity, name, lo, hi, int(take.size), start == 0, stop == n - 1, claimed_text,
+                  describe_values(truth[take].tolist()), where, spanned)
+
+
 
 
 def boxes(columns: list[tuple], names: tuple[str, str]) -> list[Region]:
