@@ -22,7 +22,7 @@ import torch
 from . import gradcheck_cases as cases
 from .cache import TruthCache
 from .certify import certify
-from .errors import CaseError, warn_user
+from .errors import CaseError, format_point, warn_user
 from .report import Failure, Report
 
 _torch_gradcheck = importlib.import_module("torch.autograd.gradcheck")
@@ -238,13 +238,16 @@ def _gradcheck(func, inputs: tuple, judging: cases.Judging, allowance: _Allowanc
     why_torch = _beyond_the_harness(inputs, grad_outputs)
     if why_torch:
         return _torch_instead(func, inputs, grad_outputs, why_torch, torch_keywords)
-    call = cases.Call.of(func, inputs)
-    if not call.free:
+    if not any(isinstance(v, torch.Tensor) and v.requires_grad for v in inputs):
         raise ValueError("gradcheck expects at least one input tensor to require gradient, "
                          "but none of them have requires_grad=True.")
+    call = cases.Call.of(func, inputs)
     raw = func(*inputs)
     outputs = _as_tuple(raw)
     judged = _judged_outputs(outputs)
+    if not judged:
+        raise TypeError(f"harness.gradcheck: {call.name} returned {type(raw).__name__}, not a floating tensor "
+                        f"or a tuple holding one: nothing to judge")
     if any(o.is_complex() for o in judged):
         return _torch_instead(func, inputs, grad_outputs, "a complex output", torch_keywords)
     if judging.order == 2:
@@ -350,7 +353,14 @@ def _torch_check(name: str, *args) -> None:
         return
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="There is a performance drop")
+        _quiet_forward_mode()
         check(*args)
+
+
+def _quiet_forward_mode() -> None:
+    # torch 2.13 scripts its forward-mode decompositions on first use, with a
+    # DeprecationWarning about torch.jit.script: torch's, not the user's code's.
+    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=DeprecationWarning)
 
 
 def _grad_dtypes(outputs: tuple, inputs: tuple) -> None:
@@ -391,6 +401,8 @@ def _reports(call: cases.Call, raw, judged: list, judging: cases.Judging, refere
     for dtype, positions in call.groups().items():
         device = str(call.inputs[positions[0]].device)
         for y, cotangent in zip(judged, cotangents):
+            if y.numel() == 0:   # nothing to judge, as for torch
+                continue
             output = next(k for k, o in enumerate(outputs) if o is y) if several else None
             name = f"gradcheck({call.name})" + (f" output {output}" if output is not None else "")
             target = _Target(call, positions, dtype, output, name)
@@ -467,8 +479,19 @@ def _certify(case, dtype, device, cache, grid_size) -> Report:
     try:
         return certify(case, dtype, device, grid_size=grid_size, cache=cache)
     except CaseError as err:
-        raise GradcheckError(f"harness.gradcheck could not judge {case.name}: {err.cause}"
-                             + (f" (at {err.point})" if err.point is not None else "")) from err
+        where = f" at {format_point(err.point)}" if err.point is not None else ""
+        hint = (DOMAIN_HINT if case.grid is None or case.name.endswith(" extremes") else " (func is not real at "
+                "the given inputs)") if _outside(err.cause) else ""
+        raise GradcheckError(f"harness.gradcheck could not judge {case.name}{where}: {err.cause}{hint}") from err
+
+
+#: What a truth that is not a real number on the extreme grid usually means.
+DOMAIN_HINT = ("; func is not real there: pass domain= where it is defined (e.g. harness.domains.positive(), "
+               "or one domain per input)")
+
+
+def _outside(cause: str) -> bool:
+    return "complex" in cause or "reference is NaN" in cause
 
 
 def _message(call: cases.Call, failed: list[Report], notes: list[str]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -49,8 +50,9 @@ class Call:
 
     @classmethod
     def of(cls, func: Callable, inputs: tuple) -> Call:
+        # An empty tensor has nothing to judge (torch's gradcheck passes it): held.
         free = tuple(i for i, v in enumerate(inputs) if isinstance(v, torch.Tensor) and v.requires_grad
-                     and v.is_floating_point())
+                     and v.is_floating_point() and v.numel() > 0)
         return cls(func, inputs, free, _parameter_names(func, len(inputs)))
 
     @property
@@ -80,7 +82,7 @@ def _function_name(func) -> str:
     owner = getattr(func, "__self__", None)
     if isinstance(owner, type):   # MyFunction.apply
         return f"{owner.__name__}.{func.__name__}"
-    return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or type(func).__name__
+    return getattr(func, "__name__", None) or type(func).__name__
 
 
 def _parameter_names(func, count: int) -> tuple[str, ...]:
@@ -263,7 +265,10 @@ def vjp_by_forward_mode(forward: Callable, elementwise: bool) -> Callable:
 def _jvp(forward: Callable, xs: list, k: int, tangent: torch.Tensor) -> torch.Tensor:
     import torch.autograd.forward_ad as fwAD
 
-    with fwAD.dual_level():
+    with warnings.catch_warnings(), fwAD.dual_level():
+        # torch 2.13 scripts its forward-mode decompositions on first use, with a
+        # DeprecationWarning about torch.jit.script: torch's, not the case's.
+        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=DeprecationWarning)
         args = [fwAD.make_dual(x, tangent) if j == k else x for j, x in enumerate(xs)]
         y = forward(*args)
         t = fwAD.unpack_dual(y).tangent
