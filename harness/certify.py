@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import math
 import time
@@ -1145,11 +1146,14 @@ def _judge(case, report: Report, units, tables: tuple, estimates: dict, samples,
     order = lambda v, mask: np.flatnonzero(mask)
     failing = [(int(v.q.unit[j]), v.q.position, int(v.q.elem[j]), v, int(j)) for v in verdicts
                for j in order(v, (v.kind >= 0) | (v.fd_kind >= 0))]
+    entries = {}
     for _, _, _, v, j in sorted(failing, key=lambda e: e[:3]):
         kinds = tuple(KIND_NAMES[c] for c in (v.kind[j], v.fd_kind[j]) if c >= 0)
         report.failures.append(Failure(points[v.q.unit[j]], v.q.label(j), kinds, float(v.q.claimed[j]),
                                        float(v.q.truth[j]), float(v.fd_value[j]), float(v.ulps[j]),
                                        float(v.bits[j]), float(v.budget_bits[j]), float(features[v.q.unit[j]])))
+        entries[id(report.failures[-1])] = (v, j)
+    _shown_differences(report, entries, estimates, nan_unit, forward_wrong)
     report.measured = _measured(verdicts, points, features)
     shown = [v.judged | (v.worst_kind >= 0) for v in verdicts]
     report.regions = _regions(case, names, units, features, verdicts, [v.worst_kind for v in verdicts], shown,
@@ -1164,6 +1168,39 @@ def _judge(case, report: Report, units, tables: tuple, estimates: dict, samples,
                     key=lambda v: (int(v.q.unit[v.judged].min()), v.q.position))
     report.worst_bits = {v.q.name: float(v.bits[v.judged].max()) for v in judged}
     report.mean_bits = {v.q.name: float(np.mean(v.bits[v.judged].tolist())) for v in judged}
+
+
+def _shown_differences(report: Report, entries: dict, estimates: dict, nan_unit: np.ndarray,
+                       forward_wrong: np.ndarray) -> None:
+    """The finite-difference column of the printed worst points, filled where
+    a stencil can say something (a structured point's differences are taken
+    only where no truth confirms an entry); where none can, the report says
+    why, once, for the column's blanks."""
+    why = set()
+    for i, fl in enumerate(report.worst()):
+        if not math.isnan(fl.finite_difference) or id(fl) not in entries:
+            continue
+        v, j = entries[id(fl)]
+        u = int(v.q.unit[j])
+        est = estimates.get(v.q.family)
+        if nan_unit[u]:
+            why.add("a NaN input has no stencil")
+            continue
+        if est is None:   # the value: judged against the truth only, its column reads "-"
+            continue
+        need = np.zeros(v.q.claimed.shape, dtype=bool)
+        need[j] = True
+        value, error = est.entries(v.q, need)
+        if np.isfinite(value[j]) and np.isfinite(error[j]) and error[j] < abs(value[j]) + 2.0 ** -1022:
+            at = report.failures.index(fl)
+            report.failures[at] = dataclasses.replace(fl, finite_difference=float(value[j]))
+            if forward_wrong[u]:
+                why.add("where the value itself fails, the forward's differences are shown, not judged")
+        else:
+            why.add("the forward's differences are not informative there (an infinity in the stencil, or "
+                    "rounding larger than the difference)")
+    if why:
+        report.notes.append("fin.diff.: " + "; ".join(sorted(why)))
 
 
 def _no_nan_truth(case: Case, quantities: list[_Quantity], computed: np.ndarray, points) -> None:

@@ -312,7 +312,8 @@ class CaseItem(pytest.Item):
         examples = self.config.getoption("--certify-search")
         if examples:
             self.add_report_section("call", "worst-input search",
-                                    _search(self.case, self.dtype, self.device, examples, truth_cache(self.config)))
+                                    _search(self.case, self.dtype, self.device, examples, truth_cache(self.config),
+                                            report))
         self.user_properties.append(("certification", {
             "case": self.case.name, "dtype": report.dtype, "device": report.device, "ok": report.ok,
             "kinds": sorted(report.kinds), "worst_bits": report.worst_bits, "mean_bits": report.mean_bits,
@@ -352,15 +353,15 @@ class CaseItem(pytest.Item):
         return self.path, 0, f"case {self.name}"
 
 
-def _search(case, dtype, device, examples: int, cache) -> str:
-    """The worst input a search finds, in words: a finding to read, never a verdict."""
+def _search(case, dtype, device, examples: int, cache, report) -> str:
+    """The worst input a search finds, from the grid's worst, in words: a finding to read, never a verdict."""
     from .errors import CaseError
     from .search import worst_input
 
-    if not case.elementwise or case.reference is None:
-        return "not searched: only elementwise cases with a reference are"
+    if (not case.elementwise and case.shape is None) or case.reference is None:
+        return "not searched: only cases with a reference and no hand-written grid are (give it shape=)"
     try:
-        return str(worst_input(case, dtype, device, max_examples=examples, cache=cache))
+        return str(worst_input(case, dtype, device, max_examples=examples, cache=cache, report=report))
     except (CaseError, ImportError) as exc:
         return f"search stopped: {exc}"
 

@@ -170,9 +170,10 @@ class Report:
         picked, seen = [], Counter()
         # One row per region first, so a table shows every way it fails.
         for f in ranked:
-            if seen[(f.quantity, f.kind)] == 0:
+            key = (f.quantity.split("[")[0], f.kind)   # gradient[3] and gradient[5] fail alike
+            if seen[key] == 0:
                 picked.append(f)
-            seen[(f.quantity, f.kind)] += 1
+            seen[key] += 1
         chosen = {id(f) for f in picked}
         picked += [f for f in ranked if id(f) not in chosen]
         return picked[:n]
@@ -180,8 +181,10 @@ class Report:
     def table(self, n: int = TABLE_ROWS) -> str:
         rows = [("input", "quantity", "claimed", "truth", "fin.diff.", "bits", "budget", "kind")]
         for f in self.worst(n):
+            # A value has no finite difference: it is judged against the truth only.
+            fd = _num(None) if f.quantity == "value" else _num(f.finite_difference)
             rows.append((format_point(f.point), f.quantity, _num(f.claimed), _num(f.truth),
-                         _num(f.finite_difference), f"{f.bits:.1f}", f"{f.budget_bits:.1f}", f.kind))
+                         fd, f"{f.bits:.1f}", f"{f.budget_bits:.1f}", f.kind))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 

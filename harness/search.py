@@ -7,10 +7,12 @@ condition-scaled budget), steers toward the most bits of error with
 ``hypothesis.target`` (targeted property-based testing), and, once a point
 exceeds its budget, shrinks it to a minimal witness.
 
-Only elementwise cases with a reference are searched: a point is then a few
-scalars, and its truth is one ``solve_point`` call (about a millisecond or
-more), so a search costs seconds rather than the minutes of a dense grid.
-Hypothesis is imported when a search runs: it is a test extra, not a
+Cases with a reference are searched. An elementwise point is a few
+scalars; a structured point is one array per input in the case's shapes,
+drawn by Hypothesis's array strategies or taken from the case's grid (its
+patterns) and shrunk toward the simplest failing arrays. A search starts from
+the grid's worst points: its witness is never better than what the grid
+found. Hypothesis is imported when a search runs: it is a test extra, not a
 dependency of the harness.
 """
 
@@ -24,7 +26,10 @@ import numpy as np
 import torch
 
 from .case import Case
-from .certify import _MEMORY_CACHE, _claimed, _Options, _quantities, _Sample, _truths, _Units
+from .certify import _MEMORY_CACHE, _claimed, _Options, _quantities, _Sample, _truths, _Units, certify
+from .errors import format_point
+from .patterns import holds
+from .report import Report
 from .domains import Domain
 from .errors import CaseError
 from .floats import fmt
@@ -53,7 +58,7 @@ class Witness:
     case: str
     dtype: str
     names: tuple[str, ...]
-    point: tuple[float, ...]
+    point: tuple   # floats (elementwise) or one array per input (structured)
     quantity: str
     claimed: float
     truth: float
@@ -68,7 +73,8 @@ class Witness:
         return self.kind is not None
 
     def __str__(self) -> str:
-        where = ", ".join(f"{n} = {v!r}" for n, v in zip(self.names, self.point))
+        where = ", ".join(f"{n} = {v!r}" if np.ndim(v) == 0 else f"{n} = {format_point(v)}"
+                          for n, v in zip(self.names, self.point))
         verdict = f"[{self.kind}]" if self.kind else "[within budget]"
         return (f"{self.case} › {self.dtype}: worst input {where} ({self.evaluations} points searched): "
                 f"{self.quantity} {self.claimed:.9g}, truth {self.truth:.9g}, "
@@ -85,15 +91,17 @@ class _OverBudget(AssertionError):
 
 def worst_input(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
                 max_examples: int = DEFAULT_EXAMPLES, quantity: str = "both", seed: int = 0,
-                cache=None) -> Witness:
+                cache=None, report: Report | None = None) -> Witness:
     """Search ``case``'s domain for the input with the most bits of error.
 
     Returns the shrunk (minimal) point that fails, if Hypothesis finds one
-    within ``max_examples``, else the point with the most bits of error seen.
-    ``quantity`` is ``"both"``, ``"value"``, ``"gradient"`` or one input's
-    ``"d/d<name>"``. The search is deterministic for a given ``seed``. Raises
-    ``CaseError`` when the case is broken at a point the search visits, and
-    ``ValueError`` for a structured case or one without a reference.
+    within ``max_examples``, else the point with the most bits of error seen,
+    the grid's worst points included (``report``: the case's certification
+    in ``dtype``, made here if not given). ``quantity`` is ``"both"``,
+    ``"value"``, ``"gradient"`` or one input's ``"d/d<name>"``. The search is
+    deterministic for a given ``seed``. Raises ``CaseError`` when the case is
+    broken at a point the search visits, and ``ValueError`` for a case with
+    a hand-written grid (no shape to draw arrays of) or without a reference.
 
     Example:
         >>> import mpmath
@@ -105,7 +113,14 @@ def worst_input(case: Case, dtype: torch.dtype = torch.float32, device: str = "c
     hypothesis = _import_hypothesis()
     names = _check_searchable(case, quantity)
     search = _Search(case, dtype, device, quantity, names, cache or _MEMORY_CACHE)
-    strategy = hypothesis.strategies.tuples(*[_strategy(d, dtype) for d in case.domains_for(case.arity)])
+    if report is None:
+        report = certify(case, dtype, device, cache=cache or _MEMORY_CACHE, workers=1)
+    starts = _grid_worst(report)
+    for point in starts:   # the witness to beat: never less than the grid found
+        search.seen(point)
+    if search.broken is not None:
+        raise search.broken
+    strategy = _point_strategy(case, dtype, starts)
     prop = hypothesis.given(strategy)(search.check)
     prop = hypothesis.seed(seed)(_settings(hypothesis, max_examples)(prop))
     try:
@@ -133,8 +148,9 @@ def _import_hypothesis():
 
 
 def _check_searchable(case: Case, quantity: str) -> tuple[str, ...]:
-    if not case.elementwise:
-        raise ValueError(f"case {case.name!r}: only elementwise cases are searched (it has a grid)")
+    if not case.elementwise and case.shape is None:
+        raise ValueError(f"case {case.name!r}: a hand-written grid has no shape to draw arrays of "
+                         f"(give the case shape= to search it)")
     if case.reference is None:
         raise ValueError(f"case {case.name!r}: a search needs a reference to measure error against")
     names = case.names_for(case.arity)
@@ -160,7 +176,49 @@ def _with_count(witness: Witness, evaluations: int) -> Witness:
     return dataclasses.replace(witness, evaluations=evaluations)
 
 
+def _grid_worst(report: Report, count: int = 8) -> list[tuple]:
+    """The grid's worst points, failing or not: failures first, then the most
+    bits of error among the judged entries."""
+    points = [f.point for f in report.worst(count)]
+    judged = sorted((m for m in report.measured if not math.isnan(m.bits)), key=lambda m: -m.bits)
+    for m in judged[:4 * count]:
+        if len(points) >= count:
+            break
+        points.append(m.point)
+    out, keys = [], set()
+    for p in points:
+        key = b"".join(np.asarray(a, dtype=np.float64).tobytes() for a in p)
+        if key not in keys:
+            keys.add(key)
+            out.append(tuple(p))
+    return out
+
+
 # -- what is drawn -------------------------------------------------------------------------------
+def _point_strategy(case: Case, dtype: torch.dtype, starts: list[tuple]):
+    """A point drawn anew in the domain (scalars, or arrays of the case's
+    shapes, which shrink toward zeros), or, for a structured case, one of
+    the grid's worst and its pattern points: random arrays seldom hold a
+    dominant entry or a masked row. (The grid's worst are judged before the
+    search starts: an elementwise search spends its draws between them.)"""
+    from hypothesis import strategies as st
+
+    domains = case.domains_for(case.arity)
+    if case.elementwise:
+        return st.tuples(*[_strategy(d, dtype) for d in domains])
+    from hypothesis.extra import numpy as hnp
+
+    from .patterns import structured_grid
+
+    grid = [p.arrays for p in structured_grid(case.shape, dtype, domains, case.relation)]
+    drawn = st.tuples(*[hnp.arrays(np.float64, shape, elements=_strategy(d, dtype))
+                        for shape, d in zip(case.shape, domains)])
+    if case.relation is not None:
+        drawn = drawn.filter(lambda arrays: holds(case.relation, arrays))
+    return st.one_of(drawn, st.sampled_from(starts + grid))
+
+
+
 def _to_dtype(value: float, dtype: torch.dtype) -> float:
     return torch.tensor(value, dtype=torch.float64).to(dtype).item()
 
@@ -208,30 +266,38 @@ class _Search:
         self.worst: Witness | None = None
         self.broken: CaseError | None = None
 
-    def check(self, point: tuple[float, ...]) -> None:
-        from hypothesis import target
-
+    def seen(self, point: tuple) -> Witness | None:
+        """Judge ``point`` and keep it if it is the worst yet (None: nothing judged there)."""
         if self.broken is not None:
-            return  # the search is over: certify's error is raised once Hypothesis returns
+            return None
         try:
             witness = self.judge(point)
         except CaseError as err:
             self.broken = err
-            return
+            return None
+        if witness is not None and (self.worst is None or _rank(witness) > _rank(self.worst)):
+            self.worst = witness
+        return witness
+
+    def check(self, point: tuple) -> None:
+        from hypothesis import target
+
+        witness = self.seen(point)
         if witness is None:
-            return
+            return  # the search is over (certify's error is raised once Hypothesis returns), or no truth here
         target(witness.bits, label="bits of error")
         if math.isfinite(witness.budget_bits):  # no budget where the truth is 0 (kappa is inf)
             target(witness.bits - witness.budget_bits, label="bits over budget")
-        if self.worst is None or _rank(witness) > _rank(self.worst):
-            self.worst = witness
         if witness.fails:
             raise _OverBudget(witness)
 
     def judge(self, point: tuple[float, ...]) -> Witness | None:
         """The worst judged quantity at ``point``: failing kinds first, then bits."""
         self.evaluations += 1
-        sample = _Sample(tuple(np.array([v], dtype=np.float64) for v in point))
+        if self.case.elementwise:
+            sample = _Sample(tuple(np.array([v], dtype=np.float64) for v in point))
+        else:
+            sample = _Sample(tuple(np.asarray(a, dtype=np.float64) for a in point))
         try:
             _claimed(self.case, sample, self.dtype, self.device)
             units = _Units(self.case, [sample])
@@ -254,7 +320,7 @@ class _Search:
             if np.isnan(q.truth[j]):
                 continue  # no truth here: a kink
             kind = KIND_NAMES[kinds[j]] if kinds[j] >= 0 else None
-            out.append(Witness(self.case.name, self.f.name, self.names, tuple(point), q.name,
+            out.append(Witness(self.case.name, self.f.name, self.names, tuple(point), q.label(j),
                                float(q.claimed[j]), float(q.truth[j]), float(bits[j]),
                                float(np.log2(1.0 + allowed[j])), kind, 0))
         return out

@@ -109,7 +109,7 @@ def test_broken_case_is_a_case_error_at_the_point():
 
 def test_misuse_is_a_value_error():
     structured = harness.Case("sum", lambda x: x.sum(), lambda x: sum(x), grid=lambda dtype: [np.ones(3)])
-    with pytest.raises(ValueError, match="only elementwise"):
+    with pytest.raises(ValueError, match="give the case shape="):
         worst_input(structured)
     with pytest.raises(ValueError, match="needs a reference"):
         worst_input(harness.Case("fd only", torch.exp))
@@ -129,3 +129,30 @@ def test_plugin_option_adds_the_witness_to_the_report_and_keeps_the_verdict(pyte
         "*worst-input search*",
         "near-centre › float32: worst input x = 123[45].* bits (budget *) [[]lost-digits[]]",
     ])
+
+
+def _softmax_rows_last(z):
+    # Planted: the shift by the maximum is left out, so exp overflows once an
+    # entry passes log(max) (88.7 in float32); a shift-free softmax is right below it.
+    e = torch.exp(z)
+    return (e / e.sum(-1, keepdim=True))[..., -1]
+
+
+def test_a_structured_search_starts_from_the_grid_and_returns_arrays_of_the_shape():
+    case = harness.Case("softmax.unshifted", _softmax_rows_last, harness.exact(lambda z: torch.softmax(z, -1)[..., -1]),
+                        shape=(4,))
+    report = harness.certify(case, torch.float32)
+    worst_grid = max(f.bits for f in report.failures)
+    witness = worst_input(case, torch.float32, max_examples=30, report=report)
+    assert witness.fails and witness.bits >= worst_grid
+    assert all(np.shape(a) == (4,) for a in witness.point)
+    assert witness.kind == "non-finite"
+
+
+def test_an_elementwise_search_is_never_better_than_the_grid():
+    # The stable exp is within budget everywhere; the grid's worst error is the floor of the search's.
+    case = harness.Case("exp", torch.exp, mpmath.exp, domain=domains.interval(-20, 20))
+    report = harness.certify(case, torch.float32)
+    grid_worst = max(m.bits for m in report.measured if not np.isnan(m.bits))
+    witness = worst_input(case, torch.float32, max_examples=20, report=report)
+    assert witness.bits >= grid_worst
