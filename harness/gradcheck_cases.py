@@ -87,7 +87,7 @@ def _function_name(func) -> str:
 
 def _parameter_names(func, count: int) -> tuple[str, ...]:
     """Names of ``func``'s first ``count`` positional parameters (a Function's
-    ``forward`` without ``ctx``), else ``input0``, ``input1``..."""
+    ``forward`` without ``ctx``), else the harness's ``x`` or ``x0``, ``x1``..."""
     owner = getattr(func, "__self__", None)
     target = owner.forward if isinstance(owner, type) and issubclass(owner, torch.autograd.Function) else func
     try:
@@ -99,7 +99,7 @@ def _parameter_names(func, count: int) -> tuple[str, ...]:
         params = params[1:]
     if len(params) >= count:
         return tuple(params[:count])
-    return tuple(f"input{i}" for i in range(count))
+    return ("x",) if count == 1 else tuple(f"x{i}" for i in range(count))
 
 
 def output_picker(output: int | None, cotangent: torch.Tensor | None = None) -> Callable:
