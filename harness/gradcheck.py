@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import math
 import warnings
 from typing import Callable
@@ -153,7 +154,6 @@ def gradcheck(func: Callable, inputs, *, atol: float | None = None, rtol: float 
     """
     __tracebackhide__ = True
     _torch_flag_checks(check_forward_ad, check_backward_ad, check_batched_grad, check_batched_forward_grad)
-    _say_ignored(ignored, "gradcheck")
     checks = dict(check_undefined_grad=check_undefined_grad, check_grad_dtypes=check_grad_dtypes,
                   check_batched_grad=check_batched_grad, check_batched_forward_grad=check_batched_forward_grad,
                   check_forward_ad=check_forward_ad, check_backward_ad=check_backward_ad)
@@ -161,7 +161,7 @@ def gradcheck(func: Callable, inputs, *, atol: float | None = None, rtol: float 
                             backward_by_forward_mode=not check_backward_ad, domain=domain)
     allowance = _Allowance(atol, rtol, nondet_tol)
     run = lambda: _gradcheck(func, _as_tuple(inputs), judging, allowance, checks, reference, extremes,
-                             grid_size, dict(ignored, atol=atol, rtol=rtol, nondet_tol=nondet_tol, **checks))
+                             grid_size, dict(atol=atol, rtol=rtol, nondet_tol=nondet_tol, **checks), ignored)
     return _verdict(run, raise_exception)
 
 
@@ -189,7 +189,6 @@ def gradgradcheck(func: Callable, inputs, grad_outputs=None, *, atol: float | No
     __tracebackhide__ = True
     if not check_rev_over_rev:
         ignored = dict(ignored, check_rev_over_rev=False)
-    _say_ignored(ignored, "gradgradcheck")
     checks = dict(check_undefined_grad=check_undefined_grad, check_grad_dtypes=check_grad_dtypes,
                   check_batched_grad=check_batched_grad, check_batched_forward_grad=False,
                   check_forward_ad=False, check_backward_ad=True)
@@ -197,7 +196,7 @@ def gradgradcheck(func: Callable, inputs, grad_outputs=None, *, atol: float | No
     allowance = _Allowance(atol, rtol, nondet_tol)
     inputs = _as_tuple(inputs)
     run = lambda: _gradcheck(func, inputs, judging, allowance, checks, reference, extremes, grid_size,
-                             dict(ignored, atol=atol, rtol=rtol, nondet_tol=nondet_tol, **checks),
+                             dict(atol=atol, rtol=rtol, nondet_tol=nondet_tol, **checks), ignored,
                              grad_outputs=_as_tuple(grad_outputs) if grad_outputs is not None else None)
     return _verdict(run, raise_exception)
 
@@ -233,11 +232,12 @@ def _as_tuple(x) -> tuple:
 
 # -- one call ---------------------------------------------------------------------------------------------------
 def _gradcheck(func, inputs: tuple, judging: cases.Judging, allowance: _Allowance, checks: dict, reference,
-               extremes, grid_size, torch_keywords: dict, grad_outputs: tuple | None = None) -> None:
+               extremes, grid_size, keywords: dict, ignored: dict, grad_outputs: tuple | None = None) -> None:
     __tracebackhide__ = True
+    who = "gradgradcheck" if judging.order == 2 else "gradcheck"
     why_torch = _beyond_the_harness(inputs, grad_outputs)
     if why_torch:
-        return _torch_instead(func, inputs, grad_outputs, why_torch, torch_keywords)
+        return _torch_instead(who, func, inputs, grad_outputs, why_torch, dict(keywords, **ignored))
     if not any(isinstance(v, torch.Tensor) and v.requires_grad for v in inputs):
         raise ValueError("gradcheck expects at least one input tensor to require gradient, "
                          "but none of them have requires_grad=True.")
@@ -249,7 +249,8 @@ def _gradcheck(func, inputs: tuple, judging: cases.Judging, allowance: _Allowanc
         raise TypeError(f"harness.gradcheck: {call.name} returned {type(raw).__name__}, not a floating tensor "
                         f"or a tuple holding one: nothing to judge")
     if any(o.is_complex() for o in judged):
-        return _torch_instead(func, inputs, grad_outputs, "a complex output", torch_keywords)
+        return _torch_instead(who, func, inputs, grad_outputs, "a complex output", dict(keywords, **ignored))
+    _say_ignored(ignored, who)
     notes: list[str] = []
     reports = [allowance.apply(r) for r in _reports(call, raw, judged, judging, reference, extremes, grid_size,
                                                     grad_outputs, notes)]
@@ -285,27 +286,24 @@ def _beyond_the_harness(inputs: tuple, grad_outputs: tuple | None) -> str | None
     return None
 
 
-def _torch_instead(func, inputs, grad_outputs, why: str, keywords: dict) -> None:
-    """torch's own check, said once per reason: the harness has no truth for it."""
+def _torch_instead(who: str, func, inputs, grad_outputs, why: str, keywords: dict) -> None:
+    """torch's own ``gradcheck`` or ``gradgradcheck``, with the keywords it
+    takes, said once per reason: the harness has no truth for this call."""
     __tracebackhide__ = True
-    _say_once(f"torch {why}", f"harness.gradcheck: {why} is judged by torch.autograd.gradcheck "
-                              f"(finite differences in float64 with its tolerances), not against a truth")
-    given = {k: v for k, v in keywords.items() if v is not None and not (k == "nondet_tol" and v == 0.0)}
-    if "check_sparse_nnz" in given:
+    _say_once(f"torch {why}", f"harness.{who}: {why} is judged by torch.autograd.{who} (finite differences "
+                              f"in float64 with its tolerances), not against a truth")
+    check = getattr(torch.autograd, who)
+    given = {k: v for k, v in keywords.items() if v is not None}
+    if "check_sparse_nnz" in given:   # torch's older name of masked
         given["masked"] = given.pop("check_sparse_nnz")
-    if grad_outputs is not None or "check_rev_over_rev" in given:
-        allowed = set(_signature(torch.autograd.gradgradcheck))
-        given.pop("check_batched_forward_grad", None), given.pop("check_forward_ad", None)
-        given.pop("check_backward_ad", None)
-        torch.autograd.gradgradcheck(func, inputs, grad_outputs, **{k: v for k, v in given.items() if k in allowed})
-        return
-    allowed = set(_signature(torch.autograd.gradcheck))
-    torch.autograd.gradcheck(func, inputs, **{k: v for k, v in given.items() if k in allowed})
+    takes = set(inspect.signature(check).parameters)
+    _say_ignored({k: v for k, v in given.items() if k not in takes and k not in _HARNESS_ONLY}, who)
+    args = (func, inputs) if who == "gradcheck" else (func, inputs, grad_outputs)
+    check(*args, **{k: v for k, v in given.items() if k in takes})
 
 
-def _signature(fn) -> list[str]:
-    import inspect
-    return list(inspect.signature(fn).parameters)
+#: Keywords of the harness's calls that torch's never takes.
+_HARNESS_ONLY = {"check_batched_forward_grad", "check_forward_ad", "check_backward_ad"}
 
 
 def _vjp_function(func, inputs: tuple, outputs: tuple, grad_outputs: tuple | None):
