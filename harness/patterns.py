@@ -294,7 +294,7 @@ def input_patterns(shape: tuple[int, ...], dtype: torch.dtype, domain: Domain | 
     domain = domain or real()
     shape = tuple(shape)
     made: list[tuple[str, str | None, float, np.ndarray]] = []
-    typical = [(f"typical", None, math.nan, a) for a in typical_values(shape, dtype, domain, seed)]
+    typical = [("typical", None, math.nan, a) for a in typical_values(shape, dtype, domain, seed)]
     if domain.discrete:
         made = list(_discrete(domain, shape, seed))
     elif domain.simplex:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 import harness
 from harness.cache import fingerprint
 from harness.exact import ExactUnsupported, exact
+from harness.patterns import structured_grid
 from harness.truth import INFINITY_STANDIN, VERIFIED_BITS, ZERO_CHECK_BITS, solve_point
 
 BITS = 256
@@ -331,7 +332,9 @@ def test_softplus_family():
     xs = [(x,) for x in elementwise_points()]
     assert_agree(cases.naive, ref.softplus, xs)
     assert_agree(lambda x: F.softplus(x), ref.softplus, xs)
-    grid = cases.logsumexp_grid(torch.float64)
+    # Finite pattern points; none whose log(exp(x)) needs more than 256 bits to tell from 0.
+    grid = [p.arrays for p in structured_grid(((2, 3),), torch.float64)
+            if np.isfinite(p.arrays[0]).all() and not ((p.arrays[0] != 0) & (abs(p.arrays[0]) < 1e-60)).any()][::7]
     assert_agree(cases.logsumexp_naive, ref.logsumexp, grid)
     assert_agree(lambda a: torch.logsumexp(a, -1), ref.logsumexp, grid)
 
