@@ -12,60 +12,20 @@ torch's keywords means here: docs/gradcheck.md.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import inspect
 import math
-import warnings
 from typing import Callable
 
 import torch
 
 from . import gradcheck_cases as cases
+from . import gradcheck_torch as torch_side
 from .cache import TruthCache
 from .certify import certify
-from .errors import CaseError, format_point, warn_user
+from .errors import CaseError, format_point
+from .gradcheck_torch import GradcheckError, GradcheckWarning
 from .report import Failure, Report
 
-_torch_gradcheck = importlib.import_module("torch.autograd.gradcheck")
-
-
-class GradcheckError(_torch_gradcheck.GradcheckError):
-    """A failed check (a ``RuntimeError``, as torch's): the message holds the
-    harness's reports, ``reports`` the ``Report`` of each failing certification."""
-
-    def __init__(self, message: str, reports=()):
-        super().__init__(message)
-        self.reports = list(reports)
-
-
-class GradcheckWarning(UserWarning):
-    """A keyword ignored, or a check made another way than asked (said once)."""
-
-
-#: Keywords of torch's gradcheck and gradgradcheck that mean nothing here, and why.
-IGNORED = {
-    "eps": "the finite differences choose their own step per element (about a third of the significand "
-           "bits of |x|, with an error estimate) in the inputs' dtype",
-    "fast_mode": "one VJP per output is judged either way, with the harness's fixed positive cotangent",
-    "gen_non_contig_grad_outputs": "the cotangents are the harness's own (or the grad_outputs given)",
-    "check_fwd_over_rev": "second order is judged by reverse over reverse (double backward) only",
-    "check_rev_over_rev": "gradgradcheck judges reverse over reverse (double backward): that is its point",
-    "masked": "only sparse inputs have unspecified elements (they go to torch.autograd.gradcheck)",
-    "check_sparse_nnz": "only sparse inputs have unspecified elements (they go to torch.autograd.gradcheck)",
-}
-_SAID: set[str] = set()
-
-
-def _say_once(key: str, message: str) -> None:
-    if key not in _SAID:
-        _SAID.add(key)
-        warn_user(GradcheckWarning(message))
-
-
-def _say_ignored(keywords: dict, who: str) -> None:
-    for name in keywords:
-        why = IGNORED.get(name, f"not a keyword of torch.autograd.{who}")
-        _say_once(f"keyword {name}", f"harness.{who}: {name}= is ignored: {why}")
+__all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "GradcheckWarning"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,8 +120,9 @@ def gradcheck(func: Callable, inputs, *, atol: float | None = None, rtol: float 
     judging = cases.Judging(modes=("reverse", "forward") if check_forward_ad else ("reverse",),
                             backward_by_forward_mode=not check_backward_ad, domain=domain)
     allowance = _Allowance(atol, rtol, nondet_tol)
-    run = lambda: _gradcheck(func, _as_tuple(inputs), judging, allowance, checks, reference, extremes,
-                             grid_size, dict(atol=atol, rtol=rtol, nondet_tol=nondet_tol, **checks), ignored)
+    inputs = torch_side.as_tuple(inputs)
+    run = lambda: _gradcheck(func, inputs, judging, allowance, checks, reference, extremes, grid_size,
+                             dict(atol=atol, rtol=rtol, nondet_tol=nondet_tol, **checks), ignored)
     return _verdict(run, raise_exception)
 
 
@@ -194,10 +155,10 @@ def gradgradcheck(func: Callable, inputs, grad_outputs=None, *, atol: float | No
                   check_forward_ad=False, check_backward_ad=True)
     judging = cases.Judging(order=2, domain=domain)
     allowance = _Allowance(atol, rtol, nondet_tol)
-    inputs = _as_tuple(inputs)
+    inputs = torch_side.as_tuple(inputs)
     run = lambda: _gradcheck(func, inputs, judging, allowance, checks, reference, extremes, grid_size,
                              dict(atol=atol, rtol=rtol, nondet_tol=nondet_tol, **checks), ignored,
-                             grad_outputs=_as_tuple(grad_outputs) if grad_outputs is not None else None)
+                             grad_outputs=None if grad_outputs is None else torch_side.as_tuple(grad_outputs))
     return _verdict(run, raise_exception)
 
 
@@ -209,7 +170,7 @@ def _verdict(run: Callable[[], None], raise_exception: bool) -> bool:
     __tracebackhide__ = True
     try:
         run()
-    except _torch_gradcheck.GradcheckError:   # ours, or torch's own structural checks'
+    except torch_side.TorchGradcheckError:   # ours, or torch's own structural checks'
         if raise_exception:
             raise
         return False
@@ -226,31 +187,27 @@ def _torch_flag_checks(forward_ad: bool, backward_ad: bool, batched: bool, batch
         raise AssertionError("Setting check_batched_forward_grad=True requires check_forward_ad to be True")
 
 
-def _as_tuple(x) -> tuple:
-    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
-
-
-# -- one call ---------------------------------------------------------------------------------------------------
 def _gradcheck(func, inputs: tuple, judging: cases.Judging, allowance: _Allowance, checks: dict, reference,
                extremes, grid_size, keywords: dict, ignored: dict, grad_outputs: tuple | None = None) -> None:
     __tracebackhide__ = True
     who = "gradgradcheck" if judging.order == 2 else "gradcheck"
-    why_torch = _beyond_the_harness(inputs, grad_outputs)
+    why_torch = torch_side.beyond_the_harness(inputs, grad_outputs)
     if why_torch:
-        return _torch_instead(who, func, inputs, grad_outputs, why_torch, dict(keywords, **ignored))
+        return torch_side.torch_instead(who, func, inputs, grad_outputs, why_torch, dict(keywords, **ignored))
     if not any(isinstance(v, torch.Tensor) and v.requires_grad for v in inputs):
         raise ValueError("gradcheck expects at least one input tensor to require gradient, "
                          "but none of them have requires_grad=True.")
     call = cases.Call.of(func, inputs)
     raw = func(*inputs)
-    outputs = _as_tuple(raw)
-    judged = _judged_outputs(outputs)
+    outputs = torch_side.as_tuple(raw)
+    judged = torch_side.judged_outputs(outputs)
     if not judged:
         raise TypeError(f"harness.gradcheck: {call.name} returned {type(raw).__name__}, not a floating tensor "
                         f"or a tuple holding one: nothing to judge")
     if any(o.is_complex() for o in judged):
-        return _torch_instead(who, func, inputs, grad_outputs, "a complex output", dict(keywords, **ignored))
-    _say_ignored(ignored, who)
+        return torch_side.torch_instead(who, func, inputs, grad_outputs, "a complex output",
+                                        dict(keywords, **ignored))
+    torch_side.say_ignored(ignored, who)
     notes: list[str] = []
     reports = [allowance.apply(r) for r in _reports(call, raw, judged, judging, reference, extremes, grid_size,
                                                     grad_outputs, notes)]
@@ -260,132 +217,10 @@ def _gradcheck(func, inputs: tuple, judging: cases.Judging, allowance: _Allowanc
     # torch's checks of how the code behaves, after the numbers: a missing jvp
     # is then a finding in a report ("unsupported"), not a bare exception.
     if allowance.nondet_tol > 0:
-        _reentrant(call, judged, allowance.nondet_tol)
+        torch_side.reentrant(call, judged, allowance.nondet_tol)
     if judging.order == 2:
-        func, inputs = _vjp_function(func, inputs, outputs, grad_outputs)
-    _structural(func, inputs, checks)
-
-
-def _judged_outputs(outputs: tuple) -> list[torch.Tensor]:
-    """The outputs that require grad, as torch's; where none does, every
-    floating output (its gradient must then truly be zero)."""
-    tensors = [o for o in outputs if isinstance(o, torch.Tensor) and (o.is_floating_point() or o.is_complex())]
-    differentiable = [o for o in tensors if o.requires_grad]
-    return differentiable or tensors
-
-
-def _beyond_the_harness(inputs: tuple, grad_outputs: tuple | None) -> str | None:
-    """Why torch's own gradcheck judges this call (None: the harness does)."""
-    for v in inputs + (grad_outputs or ()):
-        if isinstance(v, torch.Tensor) and v.is_complex():
-            return "a complex input"
-        if isinstance(v, torch.Tensor) and v.layout != torch.strided:
-            return f"a {v.layout} input"
-        if isinstance(v, (tuple, list)) and any(isinstance(e, torch.Tensor) and e.requires_grad for e in v):
-            return "a tensor requiring grad inside a tuple or list"
-    return None
-
-
-def _torch_instead(who: str, func, inputs, grad_outputs, why: str, keywords: dict) -> None:
-    """torch's own ``gradcheck`` or ``gradgradcheck``, with the keywords it
-    takes, said once per reason: the harness has no truth for this call."""
-    __tracebackhide__ = True
-    _say_once(f"torch {why}", f"harness.{who}: {why} is judged by torch.autograd.{who} (finite differences "
-                              f"in float64 with its tolerances), not against a truth")
-    check = getattr(torch.autograd, who)
-    given = {k: v for k, v in keywords.items() if v is not None}
-    if "check_sparse_nnz" in given:   # torch's older name of masked
-        given["masked"] = given.pop("check_sparse_nnz")
-    takes = set(inspect.signature(check).parameters)
-    _say_ignored({k: v for k, v in given.items() if k not in takes and k not in _HARNESS_ONLY}, who)
-    args = (func, inputs) if who == "gradcheck" else (func, inputs, grad_outputs)
-    check(*args, **{k: v for k, v in given.items() if k in takes})
-
-
-#: Keywords of the harness's calls that torch's never takes.
-_HARNESS_ONLY = {"check_batched_forward_grad", "check_forward_ad", "check_backward_ad"}
-
-
-def _vjp_function(func, inputs: tuple, outputs: tuple, grad_outputs: tuple | None):
-    """torch's gradgradcheck checks ``(inputs, grad_outputs) -> VJP``: its
-    structural checks run on that function, as torch's do."""
-    if grad_outputs is None:
-        grad_outputs = tuple(torch.testing.make_tensor(o.shape, dtype=o.dtype, device=o.device, low=-1, high=1,
-                                                       requires_grad=True) for o in _judged_outputs(outputs))
-    n = len(grad_outputs)
-    free = [i for i, x in enumerate(inputs) if isinstance(x, torch.Tensor) and x.requires_grad]
-
-    def vjp(*args):
-        xs = [x.requires_grad_() if i in free else x for i, x in enumerate(args[:-n])]
-        ys = [o for o in _as_tuple(func(*xs)) if isinstance(o, torch.Tensor) and o.requires_grad]
-        grads = torch.autograd.grad(ys, [xs[i] for i in free], args[-n:], create_graph=True, allow_unused=True)
-        return tuple(g for g in grads if g is not None)
-    return vjp, inputs + tuple(grad_outputs)
-
-
-def _structural(func, inputs: tuple, checks: dict) -> None:
-    """torch's own structural checks (nothing numerical: a backward that
-    ignores ``grad_output``, that fails on undefined output grads, that vmap
-    cannot batch), run as ``torch.autograd.gradcheck`` runs them."""
-    __tracebackhide__ = True
-    outputs = tuple(o for o in _as_tuple(func(*inputs)) if isinstance(o, torch.Tensor) and o.requires_grad)
-    if checks["check_batched_forward_grad"]:
-        _torch_check("_test_batched_grad_forward_ad", func, inputs)
-    if checks["check_forward_ad"] and checks["check_undefined_grad"] and outputs:
-        _torch_check("_test_undefined_forward_mode", func, outputs, inputs)
-    if not checks["check_backward_ad"] or not outputs:
-        return
-    if checks["check_batched_grad"]:
-        for i, o in enumerate(outputs):
-            _torch_check("_test_batched_grad", inputs, o, i)
-    if checks["check_grad_dtypes"]:
-        _grad_dtypes(outputs, inputs)
-    _torch_check("_test_backward_mul_by_grad_output", outputs, inputs, False)
-    if checks["check_undefined_grad"]:
-        _torch_check("_test_undefined_backward_mode", func, outputs, inputs)
-
-
-def _torch_check(name: str, *args) -> None:
-    __tracebackhide__ = True
-    check = getattr(_torch_gradcheck, name, None)
-    if check is None:
-        _say_once(f"missing {name}", f"harness.gradcheck: this torch has no {name}; that check is not run")
-        return
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="There is a performance drop")
-        _quiet_forward_mode()
-        check(*args)
-
-
-def _quiet_forward_mode() -> None:
-    # torch 2.13 scripts its forward-mode decompositions on first use, with a
-    # DeprecationWarning about torch.jit.script: torch's, not the user's code's.
-    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=DeprecationWarning)
-
-
-def _grad_dtypes(outputs: tuple, inputs: tuple) -> None:
-    free = [x for x in inputs if isinstance(x, torch.Tensor) and x.requires_grad]
-    grads = torch.autograd.grad(outputs, free, [torch.ones_like(o) for o in outputs], retain_graph=True,
-                                allow_unused=True)
-    for x, g in zip(free, grads):
-        if g is not None and g.dtype != x.dtype:
-            raise GradcheckError(f"Gradient has dtype mismatch: {g.dtype} for an input of {x.dtype}")
-
-
-def _reentrant(call: cases.Call, outputs: list, tolerance: float) -> None:
-    """torch's reentrancy check with ``nondet_tol``: two backward calls on the
-    same inputs and cotangent differ by at most ``tolerance``."""
-    xs = [call.inputs[i] for i in call.free]
-    for k, y in enumerate(o for o in outputs if o.requires_grad):
-        ys = [o for o in _as_tuple(call.func(*call.inputs)) if isinstance(o, torch.Tensor) and o.requires_grad]
-        y = ys[k]
-        g = torch.ones_like(y)
-        first = torch.autograd.grad(y, xs, g, retain_graph=True, allow_unused=True)
-        second = torch.autograd.grad(y, xs, g, allow_unused=True)
-        for a, b in zip(first, second):
-            if a is not None and b is not None and a.numel() and float((a - b).abs().max()) > tolerance:
-                raise GradcheckError(f"Backward is not reentrant: two backward calls with the same inputs and "
-                                     f"grad_output differ by more than nondet_tol={tolerance}")
+        func, inputs = torch_side.vjp_function(func, inputs, outputs, grad_outputs)
+    torch_side.structural(func, inputs, checks)
 
 
 # -- the certifications ----------------------------------------------------------------------------------------------
@@ -394,7 +229,7 @@ def _reports(call: cases.Call, raw, judged: list, judging: cases.Judging, refere
     """Certify each judged output in each dtype group: at the given point and,
     with ``extremes``, on the extreme grid."""
     cache = TruthCache(None)   # fn may close over tensors the cache's fingerprint cannot tell apart
-    outputs = _as_tuple(raw)
+    outputs = torch_side.as_tuple(raw)
     several = isinstance(raw, (tuple, list))
     cotangents = _cotangents(judged, grad_outputs)
     reports = []
@@ -447,7 +282,7 @@ class _Target:
             said = (f"no truth for {self.call.name}: {why}; judged against finite differences of its own "
                     f"forward only (pass reference= an mpmath function for a truth)")
             notes.append(said)
-            _say_once(f"fallback {self.call.name} {why}", f"harness.gradcheck: {said}")
+            torch_side.say_once(f"fallback {self.call.name} {why}", f"harness.gradcheck: {said}")
         return of_free, forward, truth
 
     def point_case(self, cotangent, judging, reference, notes: list[str]):
@@ -469,7 +304,7 @@ class _Target:
         if case is None:
             said = "extremes: this harness's Case has no structured grid (shape=); only the given point was judged"
             notes.append(said)
-            _say_once("no structured grid", f"harness.gradcheck: {said}")
+            torch_side.say_once("no structured grid", f"harness.gradcheck: {said}")
             return []
         return [case]
 

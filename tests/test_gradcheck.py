@@ -100,7 +100,7 @@ def naive_softplus(x):
     return torch.log(1 + torch.exp(x))
 
 
-# -- agreement with torch ------------------------------------------------------------------------------------------
+# -- agreement with torch ------------------------------------------------------------------------------------
 AGREE = [
     ("elementwise", torch.tanh, lambda: (f64(*POINT),)),
     ("reduction", lambda x: torch.logsumexp(x, 0), lambda: (f64(*POINT),)),
@@ -133,7 +133,7 @@ def test_a_wrong_backward_is_convicted_by_both_raising_or_returning_false():
     assert harness.gradcheck(SoftplusWrongBackward.apply, (x,), raise_exception=False) is False
 
 
-# -- what torch cannot see --------------------------------------------------------------------------------------------
+# -- what torch cannot see -----------------------------------------------------------------------------------
 def test_extremes_convict_a_backward_that_torch_passes_at_its_point():
     assert torch.autograd.gradcheck(SigmoidOverflow.apply, (f64(*POINT),))
     x = f32(*POINT)
@@ -217,7 +217,7 @@ def erfcx_of(x):
     return torch.special.erfcx(x)
 
 
-# -- second order ------------------------------------------------------------------------------------------------------
+# -- second order --------------------------------------------------------------------------------------------
 def test_gradgradcheck_agrees_on_a_correct_function_and_convicts_a_second_order_bug():
     x = f64(*POINT)
     go = (torch.linspace(-1, 1, 5, dtype=torch.float64),)
@@ -235,7 +235,7 @@ def test_gradgradcheck_agrees_on_a_correct_function_and_convicts_a_second_order_
     assert harness.gradgradcheck(SoftplusWrongCurvature.apply, (x,), go, raise_exception=False) is False
 
 
-# -- torch's keywords ---------------------------------------------------------------------------------------------------
+# -- torch's keywords ----------------------------------------------------------------------------------------
 def test_a_keyword_without_meaning_here_is_said_once_to_be_ignored():
     x = f64(*POINT)
     with pytest.warns(GradcheckWarning) as said:
@@ -335,7 +335,7 @@ def test_check_forward_ad_judges_the_jvp_and_check_backward_ad_false_needs_no_ba
     assert harness.gradcheck(SineForwardOnly.apply, (x,), check_forward_ad=True, check_backward_ad=False)
 
 
-# -- inputs and outputs of every kind ------------------------------------------------------------------------------------
+# -- inputs and outputs of every kind ------------------------------------------------------------------------
 def test_inputs_of_every_kind_have_a_defined_behaviour():
     x = f64(*POINT)
     # Mixed dtypes: each group in its own dtype, the other held.
