@@ -450,7 +450,7 @@ def test_iwae_family():
 def test_norm2_family():
     from cases import norm2 as cases
     from references.norm2 import log_mean_squared_norm, mean_squared_norm
-    grid = cases.residual_grid(torch.float64)
+    grid = [p.arrays for p in structured_grid(((2, 3),), torch.float64) if np.isfinite(p.arrays[0]).all()][::5]
     assert_agree(cases.norm2_plain, mean_squared_norm, grid)
     assert_agree(cases.norm2_vector_norm, mean_squared_norm, grid)
     assert_agree(lambda d: torch.log(torch.sum(d ** 2, -1).mean()), log_mean_squared_norm, grid)
