@@ -198,6 +198,11 @@ def _scores(dtype: torch.dtype) -> list[float]:
 def vector_grid(dtype: torch.dtype) -> list[tuple[np.ndarray, np.ndarray]]:
     """Pairs ``(anchor, tag)`` of width ``WIDTH`` whose score sweeps ``_scores``.
 
+    Hand-made rather than ``shape=``: the losses break on the score, the dot
+    product of the two inputs, and the default grid varies one input's
+    patterns against typical values of the other, so its scores stay near
+    the typical ones; here each pair is built to land on a chosen score.
+
     The anchor has entries of mixed sign and size; the tag is the anchor
     scaled to the target score, so every product has the score's sign and the
     dot product does not cancel. The score is then whatever the rounded
