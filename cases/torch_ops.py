@@ -399,6 +399,8 @@ FINDINGS = {
                          "overflows, the order chosen by magnitude.", edge=True),
     "torch.xlogy": Finding("`x * log(y)` is `inf * 0` at (±inf, 1); the function is 0 on the whole line y = 1.",
                            fix="`where(y == 1, 0, xlogy(x, y))`.", edge=True),
+    "torch.special.xlog1py": Finding("`x * log1p(y)` is `inf * 0` at (±inf, ±0); the function is 0 on the whole "
+                                     "line y = 0.", fix="`where(y == 0, 0, xlog1py(x, y))`.", edge=True),
     "torch.logaddexp": Finding("`grad / (1 + exp(other - self))` is NaN at (-inf, -inf), log-space 0 + 0, where "
                                "`other - self` is NaN; the forward gives -inf there and the symmetric gradient is "
                                "1/2.", "logaddexp.stable"),
