@@ -17,7 +17,7 @@ import torch
 
 from . import grids, patterns
 from .cache import TruthCache, fingerprint, point_key, point_key_prefix
-from .case import Case, check_modes, check_order
+from .case import Case, check_modes, check_order, required_inputs
 from .directional import Directional
 from .errors import CaseError, warn_user
 from .expectations import expectation_for
@@ -383,7 +383,8 @@ def _run(case: Case, sample: _Sample, dtype, device) -> None:
         y = case.forward(*tensors)
     except Exception as exc:
         hint = ""
-        if isinstance(exc, TypeError) and "positional argument" in str(exc):
+        declared = isinstance(case.domain, tuple) or case.shape is not None or case.grid is not None
+        if isinstance(exc, TypeError) and not declared and required_inputs(case.forward) is None:
             hint = (f" (it was called with {len(tensors)} input{'s' * (len(tensors) != 1)}: a signature that "
                     f"does not say how many it takes needs domain=(d1, d2, ...), one per input)")
         raise CaseError(case.name, f"forward raised {type(exc).__name__}: {exc}{hint}") from exc
@@ -742,7 +743,14 @@ def _solve(case: Case, entries: list, options: _Options) -> dict:
 
 
 def _failure(case: Case, u: _Unit, exc: PointFailure) -> CaseError:
-    return CaseError(case.name, str(exc), u.point if not case.elementwise else tuple(float(a) for a in u.point))
+    cause = str(exc)
+    if "complex value" in cause and case.arity > 1 and case.relation is None:
+        # log(exp(x) - exp(y)) at x <= y: no one input's domain excludes it.
+        cause += f" (outside its domain: narrow it{_RELATION_HINT})"
+    elif "complex value" in cause and case.relation is not None:
+        cause += (" (a stencil of the difference engine crossed the relation between the inputs, which it does "
+                  "not see: write the reference with harness.exact, whose forward mode takes no stencils)")
+    return CaseError(case.name, cause, u.point if not case.elementwise else tuple(float(a) for a in u.point))
 
 
 def solve_prepared(prepared: list[Prepared], options: _Options) -> dict[int, CaseError]:
