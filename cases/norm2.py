@@ -14,8 +14,10 @@ Verdicts measured here:
 
 * ``loss.plain``, ``sum(d**2) / N``: ``d**2`` overflows once ``|d|`` passes
   ``sqrt(max)`` (1.8e19 in float32), while the mean of ``N`` rows stays finite
-  up to ``sqrt(N * max)``. Convicted of non-finite values in that window; the
-  gradient ``2 d / N`` never overflows.
+  up to ``sqrt(N * max)``. Convicted of non-finite values in that window, and
+  of an infinite gradient beyond ``max / 2``: autograd forms ``2 d`` before
+  dividing by ``N`` (the default grid's largest finite entries and ties; at
+  ``d = 3.4e38`` in float32 the truth ``2 d / 2`` is ``d`` itself).
 * ``loss.vector_norm``, ``torch.linalg.vector_norm(d)**2``: PyTorch's norm does
   not scale, so the same window fails in float64, float32 and bfloat16; in
   float16 it accumulates in float32 and only the final square can overflow.

@@ -865,15 +865,25 @@ class _Estimates:
     def __init__(self, case, samples, dtype, device, f, domains, of: Callable):
         self.case, self.samples, self.dtype, self.device, self.f, self.domains = case, samples, dtype, device, f, domains
         self.of = of
-        self.done: dict[int, object] = {}
+        self.done: dict[int, tuple] = {}
         self.calls = 0
 
     def __getitem__(self, s: int):
-        if s not in self.done:
-            est = self.of(self.case, self.samples[s], self.dtype, self.device, self.f, self.domains)
-            self.calls += est.calls
-            self.done[s] = est
-        return self.done[s]
+        return self.get(s, None)
+
+    def get(self, s: int, only: np.ndarray | None):
+        """Sample ``s``'s estimates, of the input elements ``only`` (flat over
+        every input's elements; None: all) at least: a structured point's
+        failing entries are often a few of its elements, and each costs four
+        forward calls."""
+        est, have = self.done.get(s, (None, None))   # have None: every element's
+        if est is not None and (have is None or (only is not None and not (only & ~have).any())):
+            return est
+        want = None if only is None else (only if est is None else only | have)
+        est = self.of(self.case, self.samples[s], self.dtype, self.device, self.f, self.domains, want)
+        self.calls += est.calls
+        self.done[s] = (est, want)
+        return est
 
     def entries(self, q, need: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Estimate and error for input ``q.input``'s entries, where ``need``
@@ -885,24 +895,28 @@ class _Estimates:
             est = self[0]
             return np.ravel(est.value[q.input]).copy(), np.ravel(est.error[q.input]).copy()
         for s in np.unique(q.unit[need]):   # unit s is sample s
-            est, here = self[int(s)], q.unit == s
+            here = q.unit == s
+            sizes = [int(np.size(a)) for a in self.samples[int(s)].arrays]
+            only = np.zeros(sum(sizes), dtype=bool)
+            only[sum(sizes[:q.input]) + q.elem[need & here]] = True
+            est = self.get(int(s), only)
             value[here], error[here] = np.ravel(est.value[q.input]), np.ravel(est.error[q.input])
         return value, error
 
 
-def _finite_differences(case: Case, sample: _Sample, dtype, device, f: Format, domains):
+def _finite_differences(case: Case, sample: _Sample, dtype, device, f: Format, domains, only=None):
     def evaluate(arrays):
         with torch.no_grad():
             y = case.forward(*[torch.tensor(a, dtype=dtype, device=device) for a in arrays])
         return y.to("cpu", torch.float64).numpy()
     try:
         return vjp_estimate(evaluate, sample.arrays, sample.cotangent, case.structure_or_default(), dtype, f, domains,
-                            case.relation)
+                            case.relation, only)
     except Exception as exc:
         raise CaseError(case.name, f"forward raised {type(exc).__name__} under finite differences: {exc}") from exc
 
 
-def _gradient_differences(case: Case, sample: _Sample, dtype, device, f: Format, domains):
+def _gradient_differences(case: Case, sample: _Sample, dtype, device, f: Format, domains, only=None):
     """Finite differences of ``<claimed VJP, v>``: does the Hessian-vector
     product belong to the claimed gradient? One number per grid point of an
     elementwise case (its inputs' terms summed), one per structured point."""
@@ -918,7 +932,7 @@ def _gradient_differences(case: Case, sample: _Sample, dtype, device, f: Format,
     cotangent = np.ones(np.shape(sample.arrays[0])) if case.elementwise else np.array(1.0)
     structure = elementwise() if case.elementwise else dense()
     try:
-        return vjp_estimate(evaluate, sample.arrays, cotangent, structure, dtype, f, domains, case.relation)
+        return vjp_estimate(evaluate, sample.arrays, cotangent, structure, dtype, f, domains, case.relation, only)
     except Exception as exc:
         raise CaseError(case.name, f"the claimed backward raised {type(exc).__name__} under finite "
                                    f"differences: {exc}") from exc
@@ -1196,14 +1210,15 @@ def _shown_differences(report: Report, entries: dict, estimates: dict, nan_unit:
             continue
         if est is None:   # the value: judged against the truth only, its column reads "-"
             continue
+        if forward_wrong[u]:
+            why.add("where the value itself fails, differences of the forward judge nothing and are not taken")
+            continue
         need = np.zeros(v.q.claimed.shape, dtype=bool)
         need[j] = True
         value, error = est.entries(v.q, need)
         if np.isfinite(value[j]) and np.isfinite(error[j]) and error[j] < abs(value[j]) + 2.0 ** -1022:
             at = report.failures.index(fl)
             report.failures[at] = dataclasses.replace(fl, finite_difference=float(value[j]))
-            if forward_wrong[u]:
-                why.add("where the value itself fails, the forward's differences are shown, not judged")
         else:
             why.add("the forward's differences are not informative there (an infinity in the stencil, or "
                     "rounding larger than the difference)")

@@ -69,14 +69,17 @@ def _inside(values: np.ndarray, domain: Domain) -> np.ndarray:
 
 def vjp_estimate(evaluate: Callable[[list[np.ndarray]], np.ndarray], inputs: Sequence[np.ndarray],
                  cotangent: np.ndarray, structure: Structure, dtype: torch.dtype, f: Format,
-                 domains: Sequence[Domain], relation: Callable | None = None) -> Estimate:
+                 domains: Sequence[Domain], relation: Callable | None = None,
+                 only: np.ndarray | None = None) -> Estimate:
     """Estimate ``cotangent · J`` for every input element from forward calls.
 
     ``evaluate`` takes float64 arrays (values of ``dtype``), runs the forward
     in ``dtype`` and returns its output as float64. A step that would leave
     the domain or break ``relation`` (a predicate over the inputs, answering
     per element or for the whole point) is not taken: that side's stencil is
-    dropped, as next to a domain's endpoint.
+    dropped, as next to a domain's endpoint. ``only`` (a flat mask over every
+    input's elements, concatenated): the groups holding none of them are not
+    taken, and their elements' estimates are NaN.
 
     Example:
         >>> import torch
@@ -91,7 +94,7 @@ def vjp_estimate(evaluate: Callable[[list[np.ndarray]], np.ndarray], inputs: Seq
     """
     inputs = [np.asarray(x, dtype=np.float64) for x in inputs]
     with np.errstate(over="ignore", invalid="ignore"):
-        return _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relation)
+        return _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relation, only)
 
 
 def _related(relation: Callable | None, moved: list[np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -105,7 +108,7 @@ def _related(relation: Callable | None, moved: list[np.ndarray], x: np.ndarray) 
     return np.full(x.shape, bool(np.all(answer)))
 
 
-def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relation=None) -> Estimate:
+def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relation=None, only=None) -> Estimate:
     base = evaluate(inputs)
     calls = 1
     flat_sizes = [x.size for x in inputs]
@@ -116,8 +119,20 @@ def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relatio
     central = np.zeros(total, dtype=bool)
     usable = np.zeros(total, dtype=bool)
     g = np.asarray(cotangent, dtype=np.float64)
+    # Every element's moved value, once: a group only picks its members' (a
+    # dense structure has one group per element, and most calls are dense).
+    stencil = {}
+    for k, x in enumerate(inputs):
+        if not domains[k].discrete:
+            h = steps_for(x, f, domains[k])
+            for scale in (1.0, 0.5):
+                for sign in (1, -1):
+                    y = _round(x + sign * scale * h, dtype)
+                    stencil[scale, sign, k] = (y, np.isfinite(x) & _inside(y, domains[k]))
     for group in structure.groups(tuple(x.shape for x in inputs), base.shape):
         if not any(m.any() and not domains[k].discrete for k, m in enumerate(group.members)):
+            continue
+        if only is not None and not np.concatenate([m.ravel() for m in group.members])[only].any():
             continue
         shifted = {}
         steps = {}
@@ -129,8 +144,8 @@ def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relatio
                         moved.append(x)
                         taken.append(np.zeros_like(x))
                         continue
-                    y = _round(x + sign * scale * steps_for(x, f, domains[k]), dtype)
-                    ok = m & np.isfinite(x) & _inside(y, domains[k])
+                    y, inside = stencil[scale, sign, k]
+                    ok = m & inside
                     if relation is not None:
                         ok &= _related(relation, [*inputs[:k], np.where(ok, y, x), *inputs[k + 1:]], x)
                     moved.append(np.where(ok, y, x))

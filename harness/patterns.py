@@ -17,6 +17,7 @@ entry point; ``Point`` is what it returns.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from itertools import product as cartesian
@@ -372,9 +373,16 @@ def structured_grid(shapes: tuple[tuple[int, ...], ...], dtype: torch.dtype,
         >>> any(p.pattern == "dominant first entry" and p.parameter == 88.0 for p in pts)
         True
     """
-    domains = domains or (real(),) * len(shapes)
+    domains = tuple(domains or (real(),) * len(shapes))
     if len(domains) != len(shapes):
         raise ValueError(f"{len(shapes)} shapes and {len(domains)} domains")
+    if relation is None:   # the same grid for every case of these shapes: made once
+        return list(_grid(tuple(map(tuple, shapes)), dtype, domains, seed))
+    return [p for p in _grid(tuple(map(tuple, shapes)), dtype, domains, seed) if holds(relation, p.arrays)]
+
+
+@functools.lru_cache(maxsize=64)
+def _grid(shapes, dtype, domains, seed) -> tuple[Point, ...]:
     own = [input_patterns(s, dtype, d, seed + 101 * k) for k, (s, d) in enumerate(zip(shapes, domains))]
     if len(shapes) == 1:
         points = own[0]
@@ -392,8 +400,6 @@ def structured_grid(shapes: tuple[tuple[int, ...], ...], dtype: torch.dtype,
                 points.append(Point(tuple(others), p.pattern, p.parameter_name, p.parameter, k))
         corners = list(cartesian(*[special_patterns(mine) for mine in own]))
         points += [Point(tuple(c.arrays[0] for c in combo), " / ".join(c.pattern for c in combo)) for combo in corners]
-    if relation is not None:
-        points = [p for p in points if holds(relation, p.arrays)]
     special = {id(p) for p in points if p.pattern in _SPECIAL_NAMES}
     if len(points) > POINT_CAP:   # a seeded subsample, the corners and special patterns kept
         keep = [p.input is None or id(p) in special for p in points]
@@ -401,7 +407,10 @@ def structured_grid(shapes: tuple[tuple[int, ...], ...], dtype: torch.dtype,
         rest = [i for i, k in enumerate(keep) if not k]
         drop = set(rng.choice(rest, max(0, len(points) - POINT_CAP), replace=False).tolist()) if rest else set()
         points = [p for i, p in enumerate(points) if i not in drop]
-    return points
+    for p in points:   # shared between cases: read only
+        for a in p.arrays:
+            a.setflags(write=False)
+    return tuple(points)
 
 
 def holds(relation: Callable[..., bool], arrays: tuple[np.ndarray, ...]) -> bool:
