@@ -27,6 +27,7 @@ the full grid take about 10 s.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import numpy as np
@@ -298,3 +299,23 @@ def test_second_order(benchmark, quantities, cache):
     report = benchmark.pedantic(run, rounds=1 if cache == "cold" else sized(benchmark, 5, 1))
     assert report.ok, str(report)
     benchmark.extra_info.update(points=report.stats["points"], quantities=sorted(report.worst_bits))
+
+
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_structured_default_grid(benchmark, cache):
+    """A structured case of 8 logits on its default grid (``shape=``), four
+    dtypes, truths by forward mode on an exact reference: the issue's targets
+    are 30 s cold and 1 s warm on 2 cores. Disabled, bfloat16 only."""
+    from tests.test_patterns import StableSoftmaxLoss, cross_entropy_reference
+
+    case = harness.Case("ce.stable", StableSoftmaxLoss.apply, cross_entropy_reference(), shape=(8,),
+                        domain=harness.domains.interval(-math.inf, math.inf))
+    jobs = [(case, d, "cpu") for d in sized(benchmark, DTYPES, (torch.bfloat16,))]
+    warm = TruthCache(None)
+    if cache == "warm":
+        certify_many(jobs, cache=warm)
+    benchmark.group = f"structured default grid ({cache})"
+    run = (lambda: certify_many(jobs, cache=TruthCache(None))) if cache == "cold" else (lambda: certify_many(jobs, cache=warm))
+    reports = benchmark.pedantic(run, rounds=1 if cache == "cold" else sized(benchmark, 3, 1))
+    assert all(r.ok for r in reports), [str(r) for r in reports if not r.ok]
+    benchmark.extra_info.update(certifications=len(jobs), points=sum(r.stats["points"] for r in reports))
