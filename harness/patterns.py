@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import dataclasses
 from dataclasses import dataclass
 from itertools import product as cartesian
 from typing import Callable, Iterator
@@ -377,9 +378,10 @@ def structured_grid(shapes: tuple[tuple[int, ...], ...], dtype: torch.dtype,
     domains = tuple(domains or (real(),) * len(shapes))
     if len(domains) != len(shapes):
         raise ValueError(f"{len(shapes)} shapes and {len(domains)} domains")
-    if relation is None:   # the same grid for every case of these shapes: made once
-        return list(_grid(tuple(map(tuple, shapes)), dtype, domains, seed))
-    return [p for p in _grid(tuple(map(tuple, shapes)), dtype, domains, seed) if holds(relation, p.arrays)]
+    # The same grid for every case of these shapes, made once; each caller gets its own arrays.
+    made = _grid(tuple(map(tuple, shapes)), dtype, domains, seed)
+    return [dataclasses.replace(p, arrays=tuple(a.copy() for a in p.arrays)) for p in made
+            if relation is None or holds(relation, p.arrays)]
 
 
 @functools.lru_cache(maxsize=64)
@@ -408,9 +410,6 @@ def _grid(shapes, dtype, domains, seed) -> tuple[Point, ...]:
         rest = [i for i, k in enumerate(keep) if not k]
         drop = set(rng.choice(rest, max(0, len(points) - POINT_CAP), replace=False).tolist()) if rest else set()
         points = [p for i, p in enumerate(points) if i not in drop]
-    for p in points:   # shared between cases: read only
-        for a in p.arrays:
-            a.setflags(write=False)
     return tuple(points)
 
 
