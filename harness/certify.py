@@ -879,11 +879,14 @@ class _Estimates:
         est, have = self.done.get(s, (None, None))   # have None: every element's
         if est is not None and (have is None or (only is not None and not (only & ~have).any())):
             return est
-        want = None if only is None else (only if est is None else only | have)
-        est = self.of(self.case, self.samples[s], self.dtype, self.device, self.f, self.domains, want)
-        self.calls += est.calls
-        self.done[s] = (est, want)
-        return est
+        want = None if only is None or est is None else only & ~have
+        new = self.of(self.case, self.samples[s], self.dtype, self.device, self.f, self.domains,
+                      only if est is None else want)
+        self.calls += new.calls
+        if est is not None:   # the elements asked for now join those taken before
+            new = _merged(est, new, want)
+        self.done[s] = (new, None if only is None else (only if have is None else only | have))
+        return new
 
     def entries(self, q, need: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Estimate and error for input ``q.input``'s entries, where ``need``
@@ -902,6 +905,18 @@ class _Estimates:
             est = self.get(int(s), only)
             value[here], error[here] = np.ravel(est.value[q.input]), np.ravel(est.error[q.input])
         return value, error
+
+
+def _merged(old, new, taken: np.ndarray | None):
+    """Estimates of two calls on one sample: ``new``'s where it took the
+    elements ``taken`` (flat over the inputs; None: all), ``old``'s elsewhere."""
+    if taken is None:
+        return new
+    sizes = np.cumsum([0] + [np.size(v) for v in old.value])
+    pick = [taken[sizes[k]:sizes[k + 1]].reshape(np.shape(v)) for k, v in enumerate(old.value)]
+    return dataclasses.replace(new, value=[np.where(m, n, o) for m, n, o in zip(pick, new.value, old.value)],
+                               error=[np.where(m, n, o) for m, n, o in zip(pick, new.error, old.error)],
+                               calls=old.calls + new.calls)
 
 
 def _finite_differences(case: Case, sample: _Sample, dtype, device, f: Format, domains, only=None):
