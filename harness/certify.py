@@ -1105,7 +1105,10 @@ def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
         # noise model assumes, which the value check judges.
         # A flush to zero is named by the truth too: the forward's noise adds nothing to it.
         confirmed = ~np.isnan(q.truth) & ((kind < 0) | flushed)
-        need = judged_fd & ~q.kink & ~confirmed
+        # A NaN or inf claim against a finite verified truth is convicted already:
+        # differences of the forward could only add that they disagree with it too.
+        settled = ~np.isnan(q.truth) & np.isfinite(q.truth) & ~np.isfinite(q.claimed)
+        need = judged_fd & ~q.kink & ~confirmed & ~settled
         estimate, error = estimates.entries(q, need)
         bad, informative = against_finite_differences(q.claimed, estimate, error, allowed, f)
         informative &= judged_fd
