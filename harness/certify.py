@@ -705,7 +705,7 @@ DIRECTIONAL = ":Jv"
 
 def _missing(case: Case, units: list[_Unit], domains, cache: TruthCache, keys: list[str] | None = None):
     """The units' cache keys (None without a reference) and a ``Task`` per truth
-    the cache lacks (points with a NaN input have none). Given the units'
+    the cache lacks (an elementwise point with a NaN input has none). Given the units'
     ``keys``: the truths of ``J(x) v`` (``harness.directional``) instead of ``f``."""
     if case.reference is None:
         return None, {}
@@ -714,6 +714,9 @@ def _missing(case: Case, units: list[_Unit], domains, cache: TruthCache, keys: l
     known = cache.get_many(keys)
     todo: dict[str, tuple[_Unit, Task]] = {}
     nan = units.nan()
+    # A structured point's outputs that its NaN entries do not reach have a truth
+    # (``truth._around_nan``); an elementwise point's one output is NaN.
+    nan = nan & (case.elementwise or directional)
     for j in [j for j, key in enumerate(keys) if key not in known and not nan[j]]:
         key, u = keys[j], units[j]
         if key in todo:
@@ -1086,8 +1089,9 @@ def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
     base = base_ulps(dtype, q.family, case.budget)
     allowed = allowed_ulps(base, q.kappa)
     at_zero = np.where(q.truth == 0, allowed_at_zero(base, q.scale, f), allowed)
-    # A value at a NaN input must be NaN; a gradient there is not judged.
-    nan_mask = nan_unit[q.unit] & (q.family == "value")
+    # A value at a NaN input must be NaN where the NaN reaches it (no truth says
+    # otherwise); a gradient there is not judged.
+    nan_mask = nan_unit[q.unit] & (q.family == "value") & np.isnan(q.truth)
     kind, ulps, bits = against_truth(q.claimed, q.truth, at_zero, f, nan_mask)
     # A flush to zero the policy only lists: the truth explains the claim to
     # within the format's range, so neither it nor finite differences fail it.

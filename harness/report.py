@@ -202,7 +202,7 @@ class Report:
         c = self.counts
         line = f"judged {c['judged']:,} of {c['entries']:,} entries"
         why = [f"{n:,} {_singular(reason) if n == 1 else reason}"
-               + (" (their value must be NaN: checked)" if reason == "gradients at NaN inputs" else "")
+               + (" (their values: NaN where a NaN input reaches them, checked)" if reason == "gradients at NaN inputs" else "")
                for reason, n in c.items() if reason not in ("entries", "judged") and n]
         return line + (f"; not judged: {', '.join(why)}" if why else "")
 

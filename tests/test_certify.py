@@ -292,3 +292,24 @@ def test_after_a_reference_fails_the_other_truths_are_not_computed_again():
     assert first > 0
     certify_module.certify_many(jobs[:1], cache=TruthCache(None), workers=1)
     assert len(calls) == 2 * first   # as many reference calls as one clean run: none repeated
+
+
+ROWS = harness.exact(lambda x: torch.logsumexp(x, -1))
+NAN_IN_FIRST_ROW = lambda dtype: [(np.array([[np.nan, 0.5, -1.0], [0.25, 2.0, -3.0]]),)]   # noqa: E731
+
+
+def test_a_nan_entry_reaches_only_the_outputs_that_depend_on_it():
+    # Rows are independent: the second row's logsumexp has a truth at this point.
+    right = harness.Case("logsumexp rows", lambda x: torch.logsumexp(x, -1), ROWS, grid=NAN_IN_FIRST_ROW)
+    assert harness.certify(right, torch.float64).ok
+
+    # A NaN spread to every row is convicted where the truth is a number ...
+    spread = harness.Case("spread", lambda x: torch.logsumexp(x, -1) + 0 * x.sum(), ROWS, grid=NAN_IN_FIRST_ROW)
+    report = harness.certify(spread, torch.float64)
+    assert {(f.quantity, f.kind) for f in report.failures} == {("value[1]", "non-finite")}
+
+    # ... and a NaN swallowed where it reaches the output still is.
+    swallowed = harness.Case("swallowed", lambda x: torch.logsumexp(torch.nan_to_num(x), -1), ROWS,
+                             grid=NAN_IN_FIRST_ROW)
+    report = harness.certify(swallowed, torch.float64)
+    assert {(f.quantity, f.kind) for f in report.failures} == {("value[0]", "nan-swallowed")}
