@@ -7,9 +7,11 @@ Every case of ``cases/torch_ops.py`` is certified in each dtype it runs in, on
 CPU and on CUDA when torch sees a GPU (the truths of all of them computed in
 one pool and kept in the truth cache pytest uses), and written as markdown:
 the findings first (real defects with the region, the cause in torch's
-formula and a certified alternative; underflow-only defects apart), the table
-(one row per op, dtype and device: worst bits and kind of the value and of
-each gradient, the failing regions in words), then hand checks: the worst
+formula and a certified alternative; underflow-only defects apart), the
+coverage (how many of torch's differentiable OpInfo ops the elementwise and
+structured tables certify together, ``harness.coverage``), the table (one
+row per op, dtype and device: worst bits and kind of the value and of each
+gradient, the failing regions in words), then hand checks: the worst
 failing point of each of the worst ops evaluated again in plain mpmath, with
 analytic derivatives, and in torch, with no part of the harness in between.
 """
@@ -235,8 +237,9 @@ def machine() -> str:
     return f"{model} ({cores}){gpu}"
 
 
-def render(entries: list[Entry], notes: dict, checks: list[str], meta: dict, harness_notes=()) -> str:
-    """The whole page."""
+def render(entries: list[Entry], notes: dict, checks: list[str], meta: dict, harness_notes=(),
+           coverage: str | None = None) -> str:
+    """The whole page; ``coverage`` is its coverage section (``coverage_of``), if any."""
     return "\n".join([
         "# The accuracy table of PyTorch's autograd",
         "",
@@ -252,6 +255,7 @@ def render(entries: list[Entry], notes: dict, checks: list[str], meta: dict, har
         "",
         findings(entries, notes, harness_notes),
         "",
+        *([coverage, ""] if coverage else []),
         "## The table",
         "",
         table(entries),
@@ -270,6 +274,45 @@ def render(entries: list[Entry], notes: dict, checks: list[str], meta: dict, har
         *checks,
         "",
     ])
+
+
+# -- coverage ---------------------------------------------------------------------------------
+
+#: The case modules of the published accuracy tables, elementwise and structured.
+TABLE_MODULES = ("cases.torch_ops", "cases.torch_structured")
+
+
+def coverage_modules(module: str, named: str | None = None) -> list[str]:
+    """The case modules whose cases the coverage counts: those ``named``
+    (comma-separated; ``"none"``: no coverage section), else every table module
+    that imports when ``module`` is one of them, else ``module`` alone."""
+    if named:
+        return [] if named.lower() == "none" else named.split(",")
+    if module not in TABLE_MODULES:
+        return [module]
+    found = []
+    for m in TABLE_MODULES:
+        try:
+            importlib.import_module(m)
+        except Exception:   # a table module that does not import yet is left out, not fatal
+            continue
+        found.append(m)
+    return found or [module]
+
+
+def coverage_of(modules: list[str]) -> str | None:
+    """The coverage section for the cases of ``modules`` (``harness.coverage``),
+    or one saying why it was not measured: the sweep's page is never lost to it."""
+    if not modules:
+        return None
+    paths = [f"[{m.replace('.', '/')}.py](../{m.replace('.', '/')}.py)" for m in modules]
+    try:
+        from .coverage import coverage_section
+
+        names = [c.name for m in modules for c in load(m)[0]]
+        return coverage_section(names, f"The cases of {' and '.join(paths)}")
+    except Exception as e:
+        return f"## Coverage\n\nNot measured ({type(e).__name__}: {e})."
 
 
 # -- hand checks ------------------------------------------------------------------------------
@@ -485,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid-size", type=int, default=None)
     parser.add_argument("--truth-cache", default=".pytest_cache/harness-truth.sqlite",
                         help="sqlite file of cached truths ('none': memory only); pytest's by default")
+    parser.add_argument("--coverage-modules", default=None,
+                        help="comma-separated case modules the coverage section counts together ('none': no "
+                             f"section); default: {', '.join(TABLE_MODULES)} when they import, else --module")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path.cwd()))
     from .cache import TruthCache
@@ -506,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine(), "grid_size": args.grid_size or DEFAULT_SIZE,
             "summary": f"{len(cases)} cases, {certified} certified and {convicted} convicted (op, dtype, device) "
                        f"entries, {len(entries) - certified - convicted} not run"}
-    page = render(entries, notes, hand_checks(entries), meta, harness_notes)
+    coverage = coverage_of(coverage_modules(args.module, args.coverage_modules))
+    page = render(entries, notes, hand_checks(entries), meta, harness_notes, coverage)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(page)
     print(f"{args.out}: {len(entries)} entries in {time.perf_counter() - started:.0f} s", file=sys.stderr)

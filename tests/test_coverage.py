@@ -102,3 +102,20 @@ def test_the_section_prints_the_coverage_and_the_family_table(ops, table_cases):
     unary, total = c.by_family["elementwise unary"]
     assert rows["elementwise unary"].startswith(f"| elementwise unary | {len(unary)} | {total} |") and "exp" in unary
     assert "- elementwise unary: `acos`" in text and "`expm1.stable`" in text.splitlines()[-1]
+
+
+def test_the_page_puts_coverage_between_findings_and_the_table(ops, table_cases):
+    section = accuracy_table.coverage_of(["cases.torch_ops"])
+    assert section.startswith("## Coverage") and "[cases/torch_ops.py](../cases/torch_ops.py)" in section
+    meta = {"torch": "t", "python": "p", "mpmath": "m", "machine": "x", "grid_size": 1, "summary": "s"}
+    page = accuracy_table.render([], {}, [], meta, coverage=section)
+    assert page.index("## Findings") < page.index("## Coverage") < page.index("## The table")
+    assert "## Coverage" not in accuracy_table.render([], {}, [], meta)
+
+
+def test_the_coverage_counts_both_tables_by_default():
+    modules = accuracy_table.coverage_modules("cases.torch_ops")
+    assert modules[0] == "cases.torch_ops" and set(modules) <= set(accuracy_table.TABLE_MODULES)
+    assert accuracy_table.coverage_modules("cases.torch_ops", "none") == []
+    assert accuracy_table.coverage_modules("cases.other") == ["cases.other"]
+    assert accuracy_table.coverage_modules("cases.x", "cases.a,cases.b") == ["cases.a", "cases.b"]
