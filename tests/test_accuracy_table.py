@@ -8,6 +8,7 @@ made by hand for the rendering, and collection only for the gate.
 import math
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -116,3 +117,33 @@ def test_the_command_writes_the_page(tmp_path):
     page = out.read_text()
     assert page.startswith("# The accuracy table of PyTorch's autograd")
     assert f"torch {torch.__version__}" in page and "| `torch.exp` | float16 | cpu | certified |" in page
+
+
+# -- part 2: structured hand checks ------------------------------------------------------------
+
+def test_a_structured_hand_check_agrees_with_the_harness_where_torch_is_wrong():
+    # log_softmax's dominant entry: torch's log(1 + tiny) is 0, the truth -tiny.
+    cases, _, _ = table.load("cases.torch_structured")
+    case = next(c for c in cases if c.name == "torch.nn.functional.log_softmax")
+    point = ((np.array([64.0, -0.25, 1.5, 0.875, 1.75, 1.125, 1.25, -1.5])),)
+    report = harness.certify(harness.Case(case.name, case.forward, case.reference, grid=lambda dtype: [point]),
+                             torch.float32)
+    entry = table.Entry(case, torch.float32, "cpu", report)
+    row = table.hand_check(entry)
+    assert row.startswith("| `torch.nn.functional.log_softmax` | float32 |") and "silent-zero" in row
+    assert row.endswith("| yes |")
+
+
+def test_a_structured_hand_check_says_no_to_a_wrong_truth():
+    cases, _, _ = table.load("cases.torch_structured")
+    case = next(c for c in cases if c.name == "torch.nn.functional.softmax")
+    x = np.array([-1.5, -1.5, 1.75, 2.0, 1.875, -1.0, 1.5, 707.2032713517042])
+    report = harness.certify(harness.Case(case.name, case.forward, case.reference, grid=lambda dtype: [(x,)]),
+                             torch.float64)
+    failure = next(f for f in report.failures if f.quantity == "gradient[7]")
+    assert failure.kind == "silent-zero"      # torch: 0, truth -1.25e-306
+    wrong = Report(report.case, "float64", "cpu", report.feature_name, failures=[
+        Failure(failure.point, failure.quantity, failure.kinds, failure.claimed, 2.5 * failure.truth, math.nan,
+                failure.ulps, failure.bits, failure.budget_bits, failure.feature)])
+    assert table.hand_check(table.Entry(case, torch.float64, "cpu", report)).endswith("| yes |")
+    assert table.hand_check(table.Entry(case, torch.float64, "cpu", wrong)).endswith("| **no** |")
