@@ -366,7 +366,8 @@ FINDINGS = {
     "torch.nn.functional.softmax": Finding(
         "`_softmax_backward_data` is `p * (g - sum(g * p))`: for the dominant entry (p ~ 1) `g_i - <g, p>` "
         "cancels, the true `sum_{j != i} p_j (g_i - g_j)` being of the size of the others' weights; its "
-        "gradient is 0 past a gap of ~38 (float64), ~17 (float32) and loses digits before. " + _INF,
+        "gradient is 0 at gaps from ~39 (float64) and ~64 (float32) and loses digits from a gap of a few units. "
+        + _INF,
         fix="the dominant entry's `g_i - <g, p>` as `sum_{j != i} p_j (g_i - g_j)`."),
     "torch.nn.functional.log_softmax": Finding(
         "the forward `x - max - log(sum(exp(x - max)))` is `-log(1 + tiny)`, 0 for the dominant entry where "

@@ -242,22 +242,24 @@ def cosine_similarity_vjp(a, b, g):
             np.array([d(list(s), list(r), gi) for r, s, gi in zip(ra, rb, gs)], dtype=object).reshape(b.shape))
 
 
-def _attention_parts(q, k, v):
+def _attention_parts(q, k, v, keep=None):
     d = mpmath.sqrt(q.shape[-1])
-    scores = [[mpmath.fsum(a * b for a, b in zip(qi, kj)) / d for kj in k] for qi in q]
+    scores = [[mpmath.fsum(a * b for a, b in zip(qi, kj)) / d if keep is None or keep(i, j) else mpmath.ninf
+               for j, kj in enumerate(k)] for i, qi in enumerate(q)]
     p = [_softmax(row) for row in scores]
     return p, d
 
 
-def attention(q, k, v):
-    """softmax(q k^T / sqrt(E)) v, q (L, E), k (S, E), v (S, Ev)."""
-    p, _ = _attention_parts(q, k, v)
+def attention(q, k, v, keep=None):
+    """softmax(q k^T / sqrt(E)) v, q (L, E), k (S, E), v (S, Ev); scores where
+    ``keep(i, j)`` is false are -inf (a mask)."""
+    p, _ = _attention_parts(q, k, v, keep)
     return np.array([[mpmath.fsum(p[i][j] * v[j][c] for j in range(len(k))) for c in range(v.shape[1])]
                      for i in range(len(q))], dtype=object)
 
 
-def attention_vjp(q, k, v, g):
-    p, d = _attention_parts(q, k, v)
+def attention_vjp(q, k, v, g, keep=None):
+    p, d = _attention_parts(q, k, v, keep)
     L, S = len(q), len(k)
     dv = [[mpmath.fsum(p[i][j] * g[i][c] for i in range(L)) for c in range(v.shape[1])] for j in range(S)]
     dp = [[mpmath.fsum(g[i][c] * v[j][c] for c in range(v.shape[1])) for j in range(S)] for i in range(L)]
@@ -278,6 +280,102 @@ def logcumsumexp_vjp(x, g):
     return (_pairs(row, x, g),)
 
 
+def _causal(i, j):
+    return j <= i
+
+
+def _unpadded(i, j):
+    return j < 2   # the padding mask hides the last of 3 keys
+
+
+def group_norm(x, groups=2):
+    return layer_norm(x.reshape(x.shape[0], groups, -1)).reshape(x.shape)
+
+
+def group_norm_vjp(x, g, groups=2):
+    return (layer_norm_vjp(x.reshape(x.shape[0], groups, -1), g.reshape(x.shape[0], groups, -1))[0]
+            .reshape(x.shape),)
+
+
+def cdist(a, b):
+    return np.array([[_norm([p - q for p, q in zip(ai, bj)]) for bj in b] for ai in a], dtype=object)
+
+
+def cdist_vjp(a, b, g):
+    # d |a_i - b_j| = (a_i - b_j) / |a_i - b_j| . (d a_i - d b_j)
+    unit = [[[(p - q) / _norm([p - q for p, q in zip(ai, bj)]) for p, q in zip(ai, bj)] for bj in b] for ai in a]
+    da = [[mpmath.fsum(g[i][j] * unit[i][j][e] for j in range(len(b))) for e in range(a.shape[1])]
+          for i in range(len(a))]
+    db = [[-mpmath.fsum(g[i][j] * unit[i][j][e] for i in range(len(a))) for e in range(a.shape[1])]
+          for j in range(len(b))]
+    return np.array(da, dtype=object), np.array(db, dtype=object)
+
+
+def dist(a, b):
+    return _norm([p - q for p, q in zip(a, b)])
+
+
+def dist_vjp(a, b, g):
+    d = dist(a, b)
+    da = np.array([g * (p - q) / d for p, q in zip(a, b)], dtype=object)
+    return da, -da
+
+
+#: torch's pairwise_distance (inside triplet_margin_loss) adds eps to the difference.
+PAIRWISE_EPS = mpmath.mpf("1e-6")
+
+
+def triplet(a, p, n, margin=1):
+    """mean over rows of max(|a - p + eps| - |a - n + eps| + margin, 0)."""
+    return mpmath.fsum(max(_norm([x - y + PAIRWISE_EPS for x, y in zip(ai, pi)])
+                           - _norm([x - y + PAIRWISE_EPS for x, y in zip(ai, ni)]) + margin, 0)
+                       for ai, pi, ni in zip(a, p, n)) / len(a)
+
+
+def triplet_vjp(a, p, n, g, margin=1):
+    rows = len(a)
+    da, dp, dn = [], [], []
+    for ai, pi, ni in zip(a, p, n):
+        u = [x - y + PAIRWISE_EPS for x, y in zip(ai, pi)]
+        w = [x - y + PAIRWISE_EPS for x, y in zip(ai, ni)]
+        nu, nw = _norm(u), _norm(w)
+        on = 1 if nu - nw + margin > 0 else 0
+        da.append([on * g * (x / nu - y / nw) / rows for x, y in zip(u, w)])
+        dp.append([-on * g * x / nu / rows for x in u])
+        dn.append([on * g * y / nw / rows for y in w])
+    return tuple(np.array(d, dtype=object) for d in (da, dp, dn))
+
+
+#: ATen's cosine_embedding_loss adds EPSILON to each squared norm.
+EMBEDDING_EPS = mpmath.mpf("1e-12")
+
+
+def _embedding_cos(r, s):
+    A = mpmath.fsum(x * x for x in r) + EMBEDDING_EPS
+    B = mpmath.fsum(x * x for x in s) + EMBEDDING_EPS
+    return mpmath.fsum(x * y for x, y in zip(r, s)) / mpmath.sqrt(A * B), A, B
+
+
+def cosine_embedding(a, b, y):
+    """mean over rows of 1 - cos (y = 1) or max(cos, 0) (y = -1, margin 0)."""
+    total = []
+    for r, s, label in zip(a, b, y):
+        c = _embedding_cos(list(r), list(s))[0]
+        total.append(1 - c if label > 0 else max(c, 0))
+    return mpmath.fsum(total) / len(a)
+
+
+def cosine_embedding_vjp(a, b, y, g):
+    da, db = [], []
+    for r, s, label in zip(a, b, y):
+        c, A, B = _embedding_cos(list(r), list(s))
+        root = mpmath.sqrt(A * B)
+        weight = -g if label > 0 else (g if c > 0 else 0)
+        da.append([weight * (q / root - c * p / A) / len(a) for p, q in zip(r, s)])
+        db.append([weight * (p / root - c * q / B) / len(a) for p, q in zip(r, s)])
+    return np.array(da, dtype=object), np.array(db, dtype=object), None
+
+
 #: Case name -> (f, vjp): the ops of cases/torch_structured.py with a hand formula.
 HAND = {
     "torch.nn.functional.softmax": (softmax, softmax_vjp),
@@ -295,6 +393,16 @@ HAND = {
     "torch.std": (std, std_vjp),
     "torch.nn.functional.cosine_similarity": (cosine_similarity, cosine_similarity_vjp),
     "torch.nn.functional.scaled_dot_product_attention": (attention, attention_vjp),
+    "torch.nn.functional.scaled_dot_product_attention(attn_mask)": (
+        lambda q, k, v: attention(q, k, v, _unpadded), lambda q, k, v, g: attention_vjp(q, k, v, g, _unpadded)),
+    "torch.nn.functional.scaled_dot_product_attention(is_causal=True)": (
+        lambda q, k, v: attention(q, k, v, _causal), lambda q, k, v, g: attention_vjp(q, k, v, g, _causal)),
+    "torch.nn.functional.instance_norm": (layer_norm, layer_norm_vjp),
+    "torch.nn.functional.group_norm": (group_norm, group_norm_vjp),
+    "torch.cdist": (cdist, cdist_vjp),
+    "torch.dist": (dist, dist_vjp),
+    "torch.nn.functional.triplet_margin_loss": (triplet, triplet_vjp),
+    "torch.nn.functional.cosine_embedding_loss": (cosine_embedding, cosine_embedding_vjp),
     "torch.logcumsumexp": (logcumsumexp, logcumsumexp_vjp),
 }
 
