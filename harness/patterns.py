@@ -223,6 +223,16 @@ def _into(domain: Domain, a: np.ndarray) -> np.ndarray | None:
     return a if inside.all() else None
 
 
+#: Parameters that are values of the entries: moved into a domain with them.
+_VALUE_PARAMETERS = ("tied value", "constant", "offset")
+
+
+def _moved(domain: Domain, name: str | None, v: float) -> float:
+    """A pattern's parameter as ``_into`` moves its entries (magnitudes for ``positive``):
+    a tie at 1e308 in a positive domain reads "tied value 1e308", not -1e308."""
+    return abs(v) if name in _VALUE_PARAMETERS and domain.lo == 0.0 and domain.hi is None else v
+
+
 def _generic(domain: Domain, dtype: torch.dtype, shape, seed: int) -> Iterator[tuple[str, str | None, float, np.ndarray]]:
     """Patterns any continuous domain has, from its 1-D extreme grid: a constant
     row at each of its values, one extreme entry among middling ones, entries
@@ -314,7 +324,7 @@ def input_patterns(shape: tuple[int, ...], dtype: torch.dtype, domain: Domain | 
                 for j, v in enumerate(p.sweep(SWEEP // 2 if short else SWEEP)):
                     a = _into(domain, _round(_tensor(p, shape, v, seed + 7919 * i + j), dtype))
                     if a is not None:
-                        made.append((p.name, p.parameter_name, float(v), a))
+                        made.append((p.name, p.parameter_name, _moved(domain, p.parameter_name, float(v)), a))
             # The finite reals keep every real pattern but the special ones: nothing to add.
             if domain != real() and not (domain.lo == -math.inf and domain.hi == math.inf):
                 made += list(_generic(domain, dtype, shape, seed))

@@ -179,3 +179,12 @@ def test_shape_and_grid_are_exclusive_and_shapes_are_checked():
         harness.Case("x", torch.exp, None, shape=(3,), grid=lambda dtype: [np.ones(3)])
     with pytest.raises(TypeError, match="tuple of positive ints"):
         harness.Case("x", torch.exp, None, shape=(0,))
+
+
+def test_a_positive_domain_names_its_patterns_by_the_values_it_holds():
+    # Entries moved into the domain as magnitudes: a "tied value" of -1e308 would name no entry there.
+    pts = structured_grid(((4,),), torch.float64, (domains.positive(),))
+    valued = [p for p in pts if p.parameter_name in ("tied value", "constant", "offset")]
+    assert valued and all(p.parameter >= 0 for p in valued)
+    tie = next(p for p in valued if p.pattern == "tie of two maxima" and p.parameter > 1e300)
+    assert np.sort(tie.arrays[0])[-2:].tolist() == [tie.parameter] * 2
