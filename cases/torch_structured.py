@@ -419,6 +419,52 @@ FINDINGS = {
         "0) but the gradient is the one at eps, `(1 / eps - (x - t)**2 / eps**2) / 2n` (-1e12 against 0, a "
         "straight-through estimate by design); `(x - t)**2` overflows for |x - t| > 1.3e154.",
         fix="`torch.clamp(var, min=eps)` with autograd, if the true gradient is wanted."),
+    "torch.nn.functional.kl_div": Finding(
+        "only at one-hot targets (entries 0, where d/dt of `xlogy(t, t)` is `log t + 1 = -inf`; torch's NaN "
+        "and the forward's differences disagree there), subnormal target entries (d/dt loses 43 bits in "
+        "float64) and ±inf inputs; the kernel's part in the subnormal case is not analysed further.", edge=True),
+    "torch.nn.functional.kl_div(log_target=True)": Finding(
+        "`exp(t) * (t - x)`: NaN at ±inf entries (`exp(-inf) * inf`), and `exp(t)` or `t - x` overflow near the "
+        "top of the format (d/dx -inf where the mean is -7.4e307).", edge=True),
+    "torch.nn.functional.poisson_nll_loss": Finding(
+        "`exp(x) - t x`: `exp(x)` overflows past 709.78 (float64) before the mean divides it by n, and "
+        "`inf - inf` at ±inf entries.", fix="the mean of `exp(x - log n) - t x / n`.", edge=True),
+    "torch.nn.functional.poisson_nll_loss(log_input=False)": Finding(
+        "`x - t log(x + eps)`: `t log(x + eps)` overflows for the largest targets (float16: -inf past 65504 "
+        "where the loss is -2.6e4), `inf - inf` at ±inf entries, and float16 loses 3 to 5 bits at subnormal x "
+        "where `log(x + 1e-8)` is rounded in half precision.", edge=True),
+    "torch.nn.functional.huber_loss": Finding("`x - t` overflows where both are near ±max with opposite signs "
+                                              "(inf where the mean loss is 1e308).", edge=True),
+    "torch.nn.functional.smooth_l1_loss": Finding("as huber_loss: `x - t` overflows.", edge=True),
+    "torch.nn.functional.l1_loss": Finding("as huber_loss: `|x - t|` overflows before the mean.", edge=True),
+    "torch.nn.functional.mse_loss": Finding("`(x - t)**2` overflows above 1.3e154 (float64) before the mean, and "
+                                            "at x = t = +inf the harness reads the diagonal limit (notes).",
+                                            edge=True),
+    "torch.nn.functional.margin_ranking_loss": Finding("`-y (x1 - x2)` overflows where both are near ±max.",
+                                                       edge=True),
+    "torch.linalg.vector_norm(ord=0.5)": Finding(
+        "the gradient `sign(x) |x|**(p - 1) norm**(1 - p)`: `norm**0.5` overflows with entries near max "
+        "(gradient ±inf against ±8), and `inf / inf` at ±inf entries.", edge=True),
+    "torch.cdist": Finding("as vector_norm: `|a_i - b_j|` unscaled, inf above 1.3e154 (float64) and 0 below "
+                           "1.5e-154; NaN gradients at ±inf entries (`inf / inf`).",
+                           fix="scale each difference by its max |entry| before the norm."),
+    "torch.nn.functional.pdist": Finding("as cdist, over the pairs of rows."),
+    "torch.nn.functional.pairwise_distance": Finding("as cdist: `|x1 - x2 + eps|` unscaled."),
+    "torch.dist": Finding("as cdist: `|x1 - x2|` unscaled."),
+    "torch.nn.functional.triplet_margin_loss": Finding(
+        "two pairwise distances, unscaled (inf above 1.3e154, so `inf - inf` NaN losses where both distances "
+        "overflow), and their gradients `u / |u|` lose the small entries of a difference dominated by one "
+        "entry (d/da 0 where the truth is 4e-17)."),
+    "torch.nn.functional.cosine_embedding_loss": Finding(
+        "ATen's `x1 . x2 / sqrt((|x1|**2 + eps) (|x2|**2 + eps))`: squared norms overflow (NaN gradients for "
+        "entries past 1.3e154) and underflow, and the gradient of the cosine loses the small entries beside a "
+        "dominant one (d/db 0 where the truth is 1.7e-51).",
+        fix="normalize each vector by its max |entry| first."),
+    "torch.nn.functional.scaled_dot_product_attention(attn_mask)": Finding(
+        "as without the mask, on the unmasked keys; the value is of the wrong sign where a key's score "
+        "overflows float32 (`q k^T` past 3.4e38)."),
+    "torch.nn.functional.scaled_dot_product_attention(is_causal=True)": Finding(
+        "as without the mask, per causal row."),
     "torch.linalg.vector_norm": Finding(
         "the CPU kernel sums squares unscaled: the 2-norm is inf above 1.3e154 and 0 below 1.5e-154 (float64; "
         "1.8e19 and 1e-19 in float32), and its gradient `x / norm` is 0 or NaN there; NaN at ±inf entries "
