@@ -91,4 +91,9 @@ def warn_user(warning: Warning, case=None) -> None:
         return
     # What warnings.warn passes: the registry keeps "default" to once per line.
     registry = where.setdefault("__warningregistry__", {}) if where is not None else None
-    warnings.warn_explicit(warning, type(warning), filename, lineno, module, registry, where)
+    try:
+        warnings.warn_explicit(warning, type(warning), filename, lineno, module, registry, where)
+    except ImportError:
+        # A module run with ``python -m`` is ``__main__``, which its loader will not
+        # fetch the source line of: the warning without it.
+        warnings.warn_explicit(warning, type(warning), filename, lineno, module, registry)

@@ -195,3 +195,25 @@ def test_structured_grid_outside_its_domain():
     broken(harness.Case("negative grid", lambda a: a.sum(), lambda a: mpmath.fsum(a),
                         grid=lambda dtype: points, domain=harness.domains.positive()),
            (points[1],), "grid holds -4")
+
+
+def test_a_warning_raised_from_a_harness_module_run_as_main_is_issued(tmp_path):
+    # `python -m harness.accuracy_table` is __main__: its loader refuses the source
+    # line warnings look up, which once ended a cold sweep with an ImportError.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import warnings\n"
+              "from harness.errors import warn_user\n"
+              "warnings.simplefilter('always')\n"
+              "import harness.accuracy_table as t\n"
+              "ns = {'__name__': '__main__', '__loader__': t.__loader__, '__spec__': t.__spec__, "
+              "'warn_user': warn_user, 'UserWarning': UserWarning}\n"
+              "exec(compile('warn_user(UserWarning(\"long\"))', t.__file__, 'exec'), ns)\n"
+              "print('issued')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    assert done.returncode == 0, done.stderr
+    assert "issued" in done.stdout and "long" in done.stderr
