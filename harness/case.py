@@ -67,6 +67,11 @@ class Case:
             also judges the JVP along ``v`` by forward-mode AD (a custom
             Function's ``jvp``); a Function without one is convicted of
             ``unsupported``, not crashed on.
+        compile: also certify ``torch.compile(forward)`` (and a claimed
+            backward, compiled), as items of their own (``[float32-cpu-compiled]``,
+            ``harness.execution``); a mapping of dtype names says in which dtypes
+            (``{"float32": True}``, ``"*"`` for the others). ``--compile`` asks it
+            of every case.
 
     Example:
         >>> import mpmath
@@ -95,6 +100,7 @@ class Case:
     underflow: str | None = None
     order: int = 1
     modes: tuple[str, ...] = ("reverse",)
+    compile: bool | Mapping[str, bool] = False
     #: ``(file, line, module)`` of the line that made this case: where the
     #: plugin's warnings about it point.
     defined_at: tuple[str, int, str] | None = field(default=None, init=False, repr=False, compare=False)

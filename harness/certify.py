@@ -230,9 +230,10 @@ def finish(p: Prepared, truth_stats: dict) -> Report:
     return report
 
 
-def check(case: Case, report: Report, dtype: torch.dtype) -> str | None:
-    """None when the report meets the case's expectation for ``dtype``, else why not."""
-    expectation = expectation_for(case.expect, dtype)
+def check(case: Case, report: Report, dtype: torch.dtype, compiled: bool = False) -> str | None:
+    """None when the report meets the case's expectation for ``dtype`` (compiled or
+    not, ``expectations.expectation_for``), else why not."""
+    expectation = expectation_for(case.expect, dtype, compiled)
     return meets(expectation, report.ok, report.kinds, [fl.feature for fl in report.failures])
 
 

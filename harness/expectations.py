@@ -62,11 +62,17 @@ def convicted(*kinds: str, within: tuple[float, float] | None = None) -> Expecta
 ExpectSpec = Union[Expectation, Mapping[Union[str, torch.dtype], Expectation]]
 
 
-def expectation_for(spec: ExpectSpec, dtype: torch.dtype) -> Expectation:
-    """Resolve a per-dtype mapping (keys: dtypes or their names, ``"*"`` = the rest)."""
+def expectation_for(spec: ExpectSpec, dtype: torch.dtype, compiled: bool = False) -> Expectation:
+    """Resolve a per-dtype mapping (keys: dtypes or their names, ``"*"`` = the rest);
+    a compiled item (``harness.execution``) reads ``"float16-compiled"`` or
+    ``"compiled"`` first, and the eager key where neither is given."""
     if isinstance(spec, Expectation):
         return spec
     name = str(dtype).removeprefix("torch.")
+    if compiled:
+        for key in (f"{name}-compiled", "compiled"):
+            if key in spec:
+                return spec[key]
     for key, value in spec.items():
         if key == dtype or key == name:
             return value

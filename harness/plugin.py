@@ -83,8 +83,11 @@ def pytest_addoption(parser):
                     help="write DIR/index.md and stability maps (DIR/maps/*.png) of every certified "
                          "case, also when some fail (needs matplotlib; not with xdist's -n)")
     group.addoption("--torch-ops", action="store_true", default=False,
-                    help="also run the sweep of torch's elementwise ops (items marked torch_ops: "
-                         "cases/torch_ops.py), which a plain run deselects")
+                    help="also run the sweeps of torch's ops (items marked torch_ops: cases/torch_ops.py, "
+                         "cases/torch_structured.py), which a plain run deselects")
+    group.addoption("--compile", action="store_true", default=False,
+                    help="also certify every case compiled by torch.compile (items [...-compiled], "
+                         "compared with the eager verdict; harness.execution), as Case(compile=True) asks")
     parser.addini("certify_dirs", "directories whose .py files hold cases", type="args", default=["cases"])
 
 
@@ -258,8 +261,11 @@ def _case_items(collector, found):
     labels: dict[str, list[str]] = {}
     for label, case in found:
         labels.setdefault(case.name, []).append(label)
+    from .execution import compiled_in
+
     dtypes = [DTYPE_NAMES[d] for d in _split(collector.config.getoption("--dtypes"))]
     devices = _split(collector.config.getoption("--devices"))
+    everywhere = collector.config.getoption("--compile")
     for label, case in found:
         if len(labels[case.name]) > 1:
             if label == labels[case.name][0]:
@@ -273,10 +279,13 @@ def _case_items(collector, found):
             if dtype not in case.dtypes:
                 continue
             for device in devices:
-                name = f"{case.name}[{str(dtype).removeprefix('torch.')}-{device}{_quantities_id(collector.config, case)}]"
-                item = CaseItem.from_parent(collector, name=name, case=case, dtype=dtype, device=device)
-                item.add_marker("certify")
-                yield item
+                for compiled in (False, True) if compiled_in(case, dtype, everywhere) else (False,):
+                    name = (f"{case.name}[{str(dtype).removeprefix('torch.')}-{device}"
+                            f"{_quantities_id(collector.config, case)}{'-compiled' if compiled else ''}]")
+                    item = CaseItem.from_parent(collector, name=name, case=case, dtype=dtype, device=device,
+                                                compiled=compiled)
+                    item.add_marker("certify")
+                    yield item
 
 
 def _quantities_id(config, case) -> str:
@@ -295,9 +304,23 @@ class CertificationMismatch(Exception):
 
 
 class CaseItem(pytest.Item):
-    def __init__(self, *, case, dtype, device, **kwargs):
+    def __init__(self, *, case, dtype, device, compiled=False, **kwargs):
         super().__init__(**kwargs)
-        self.case, self.dtype, self.device = case, dtype, device
+        self.case, self.dtype, self.device, self.compiled = case, dtype, device, compiled
+        self.compile_seconds = 0.0
+
+    @property
+    def subject(self):
+        """What this item runs: the case, or its ``torch.compile``'d twin (compiled on first use)."""
+        if not self.compiled:
+            return self.case
+        from .execution import compiled
+
+        if not self.device.startswith("cuda") or torch.cuda.is_available():
+            twin, seconds = compiled(self.case, self.dtype, self.device)
+            self.compile_seconds += seconds
+            return twin
+        return self.case
 
     def runtest(self):
         __tracebackhide__ = True
@@ -307,8 +330,13 @@ class CaseItem(pytest.Item):
             pytest.skip("CUDA is not available (torch.cuda.is_available() is False)")
         report = self._certify()
         # A failure prints the report in its message; a section would repeat it.
-        if not check(self.case, report, self.dtype):
+        if not check(self.case, report, self.dtype, self.compiled):
             self.add_report_section("call", "certification", str(report))
+        if self.compiled:
+            report.device = f"{self.device}, compiled"
+            report.stats["compile_seconds"] = self.compile_seconds
+            self.add_report_section("call", "compiled against eager",
+                                    f"compiled in {self.compile_seconds:.1f} s\n" + self._against_eager(report))
         examples = self.config.getoption("--certify-search")
         if examples:
             self.add_report_section("call", "worst-input search",
@@ -321,7 +349,7 @@ class CaseItem(pytest.Item):
             "kinks": len(report.kinks), "stats": report.stats,
             "underflows": [r.words(report.feature_name) for r in report.underflows], "counts": report.counts,
         }))
-        problem = check(self.case, report, self.dtype)
+        problem = check(self.case, report, self.dtype, self.compiled)
         _keep_for_report(self, report)
         if problem:
             raise CertificationMismatch(problem, report)
@@ -335,8 +363,17 @@ class CaseItem(pytest.Item):
             raise prepared
         with one_thread():
             if prepared is None:
-                return _certify(self.case, self.dtype, self.device, _run_options(self.config))
+                return _certify(self.subject, self.dtype, self.device, _run_options(self.config))
             return finish(prepared, {})
+
+    def _against_eager(self, report) -> str:
+        """The compiled verdict beside the eager one (certified here: its truths are the same)."""
+        from .certify import _certify, one_thread
+        from .execution import compared
+
+        with one_thread():
+            eager = _certify(self.case, self.dtype, self.device, _run_options(self.config))
+        return compared(eager, report)
 
     def repr_failure(self, excinfo, style=None):
         from .errors import CaseError
@@ -420,7 +457,7 @@ def pytest_collection_finish(session):
     _say(config, f"gradient certification: preparing {len(items)} certifications"
                  f" (truths on {'the executor' if options.executor else f'{default_workers()} core(s)'})")
     with one_thread():
-        prepared = prepare_all([(item.case, item.dtype, item.device) for item in items], options)
+        prepared = prepare_all([(item.subject, item.dtype, item.device) for item in items], options)
     for item, p in zip(items, prepared):
         item.prepared = p
     computed = len({key for p in prepared if not isinstance(p, Exception) for key in p.todo})

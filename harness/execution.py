@@ -1,0 +1,144 @@
+"""How the implementation under test is run: as written (eager), or compiled
+by ``torch.compile``.
+
+Inductor does not run eager's kernels: it decomposes ops into primitives
+(``torch/_decomp``), fuses them and keeps 16-bit intermediates in float32, and
+AOTAutograd compiles the backward with them. A compiled case is the same case
+with its forward (and a claimed backward, if it has one) compiled: one
+compiled callable per case and dtype, with dynamic shapes, so the grids of
+every size reuse it. Its compile time is measured apart, on a warm-up call
+before the grid runs, and the verdict is compared with the eager one point by
+point (``differences``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+
+import numpy as np
+import torch
+
+from .case import Case
+
+#: (id of the case, its name, dtype) -> (compiled case, compile seconds); the case
+#: object is kept alive by the entry, so its id is not reused while it is here.
+_COMPILED: dict[tuple, tuple[Case, float, Case]] = {}
+
+
+def compiled_in(case: Case, dtype: torch.dtype, everywhere: bool = False) -> bool:
+    """Whether ``case`` is certified compiled in ``dtype``: ``Case(compile=True)``,
+    a mapping of dtype names (``{"float32": True}``, ``"*"`` for the rest), or
+    ``everywhere`` (the plugin's ``--compile``)."""
+    spec = case.compile
+    if everywhere or spec is True:
+        return True
+    if isinstance(spec, dict):
+        name = str(dtype).removeprefix("torch.")
+        return bool(spec.get(name, spec.get("*", False)))
+    return False
+
+
+def compiled(case: Case, dtype: torch.dtype, device: str = "cpu") -> tuple[Case, float]:
+    """``case`` with ``torch.compile``'d callables for ``dtype``, and the seconds the
+    compilation took (0 when this process compiled it before)."""
+    key = (id(case), case.name, dtype, device)
+    if key not in _COMPILED:
+        forward = _compile(case.forward)
+        backward = _compile(case.backward) if case.backward is not None else None
+        twin = dataclasses.replace(case, forward=forward, backward=backward)
+        _COMPILED[key] = (twin, _warm_up(twin, dtype, device), case)
+        return _COMPILED[key][0], _COMPILED[key][1]
+    return _COMPILED[key][0], 0.0
+
+
+def _compile(fn):
+    """``torch.compile(fn, dynamic=True)``, keeping ``fn``'s signature for the
+    names and the number of inputs the harness reads from it."""
+    out = torch.compile(fn, dynamic=True)
+    functools.update_wrapper(out, fn)
+    return out
+
+
+def _warm_up(case: Case, dtype: torch.dtype, device: str) -> float:
+    """Run the compiled forward and backward once on inputs of the grid's kind
+    (1-D of 8 elements for an elementwise case, the case's shapes for a
+    structured one): the compilation, timed. A failure here is left for the
+    certification to report at a point."""
+    shapes = case.shape or ((8,),) * case.arity
+    xs = [torch.full(s, 0.5, dtype=dtype, device=device, requires_grad=True) for s in shapes]
+    started = time.perf_counter()
+    try:
+        y = case.forward(*xs)
+        if case.backward is not None:
+            case.backward(*[x.detach() for x in xs], torch.ones_like(y))
+        else:
+            torch.autograd.grad(y, xs, torch.ones_like(y), allow_unused=True)
+    except Exception:   # the grid's first point names the problem with its input
+        pass
+    return time.perf_counter() - started
+
+
+@dataclasses.dataclass
+class Difference:
+    """An entry the eager and the compiled verdicts judge differently."""
+
+    point: tuple
+    quantity: str
+    eager: str       # a kind, or "ok"
+    compiled: str
+    eager_bits: float
+    compiled_bits: float
+
+    def words(self) -> str:
+        point = ", ".join(_short(a) for a in self.point)
+        return (f"({point}) {self.quantity}: eager {self.eager} ({self.eager_bits:.1f} bits), "
+                f"compiled {self.compiled} ({self.compiled_bits:.1f} bits)")
+
+
+def _short(a) -> str:
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 0:
+        return f"{float(a):.6g}"
+    head = ", ".join(f"{v:.3g}" for v in a.ravel()[:6])
+    return f"[{head}{', …' if a.size > 6 else ''}] shape {a.shape}"
+
+
+def _key(point, quantity: str) -> tuple:
+    return tuple(np.asarray(a, dtype=np.float64).tobytes() for a in point) + (quantity,)
+
+
+def differences(eager, compiled_report, bits: float = 1.0) -> list[Difference]:
+    """Entries where the two reports' failing kinds differ, or where both fail
+    alike but more than ``bits`` apart: from each report's failures, so an entry
+    that passes in both is never listed."""
+    def table(report):
+        return {_key(f.point, f.quantity): f for f in report.failures}
+    a, b = table(eager), table(compiled_report)
+    out = []
+    for key in sorted(set(a) | set(b), key=repr):
+        fa, fb = a.get(key), b.get(key)
+        ka, kb = (fa.kind if fa else "ok"), (fb.kind if fb else "ok")
+        ba = fa.bits if fa else math.nan
+        bb = fb.bits if fb else math.nan
+        if ka != kb or (fa and fb and abs(fa.bits - fb.bits) > bits):
+            f = fa or fb
+            out.append(Difference(f.point, f.quantity, ka, kb, ba, bb))
+    return out
+
+
+def compared(eager, compiled_report, shown: int = 8) -> str:
+    """The section a compiled item prints: its verdict against eager's, and the
+    entries where they differ."""
+    diff = differences(eager, compiled_report)
+    verdicts = (f"eager: {'certified' if eager.ok else 'convicted ' + ', '.join(sorted(eager.kinds))}; "
+                f"compiled: {'certified' if compiled_report.ok else 'convicted ' + ', '.join(sorted(compiled_report.kinds))}")
+    if not diff:
+        return verdicts + "\nthe compiled verdict judges every entry as eager's does"
+    lines = [verdicts, f"{len(diff)} entries judged differently (kind, or more than a bit):"]
+    lines += ["  " + d.words() for d in diff[:shown]]
+    if len(diff) > shown:
+        lines.append(f"  and {len(diff) - shown} more")
+    return "\n".join(lines)
