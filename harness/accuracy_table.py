@@ -50,6 +50,8 @@ class Entry:
     device: str
     report: object | None = None
     error: str | None = None     # a CaseError, or "not run: ..." for a dtype the op lacks
+    compiled: bool = False       # torch.compile'd (harness.execution)
+    compile_seconds: float = 0.0
 
     @property
     def dtype_name(self) -> str:
@@ -74,7 +76,7 @@ class Entry:
             return None
         from .certify import check
 
-        return check(self.case, self.report, self.dtype) is None
+        return check(self.case, self.report, self.dtype, self.compiled) is None
 
 
 # -- measuring --------------------------------------------------------------------------------
@@ -90,16 +92,26 @@ def default_devices() -> list[str]:
     return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
 
-def sweep(cases, dtypes=DTYPES, devices=("cpu",), **options) -> list[Entry]:
-    """Certify every case in every dtype and device: truths in one pool
+def sweep(cases, dtypes=DTYPES, devices=("cpu",), compiled: bool = False, **options) -> list[Entry]:
+    """Certify every case in every dtype and device, and ``compiled`` by
+    ``torch.compile`` too (``harness.execution``): truths in one pool
     (``harness.certify.certify_many``); ``options`` are ``certify``'s keywords."""
+    from .execution import compiled as compile_case
+
     certify = importlib.import_module("harness.certify")
-    entries = [Entry(c, d, dev) for c in cases for d in dtypes for dev in devices]
+    entries = [Entry(c, d, dev, compiled=k) for c in cases for d in dtypes for dev in devices
+               for k in ((False, True) if compiled else (False,))]
     jobs = [e for e in entries if e.dtype in e.case.dtypes]
     for e in entries:
         if e.dtype not in e.case.dtypes:
             e.error = f"not run: no {e.dtype_name} kernel or backward on this op"
-    results = certify.certify_many([(e.case, e.dtype, e.device) for e in jobs], **options)
+    subjects = []
+    for e in jobs:
+        subject = e.case
+        if e.compiled:
+            subject, e.compile_seconds = compile_case(e.case, e.dtype, e.device)
+        subjects.append(subject)
+    results = certify.certify_many([(s, e.dtype, e.device) for s, e in zip(subjects, jobs)], **options)
     for e, r in zip(jobs, results):
         if isinstance(r, Exception):
             e.error = f"broken case: {r}"
@@ -135,7 +147,8 @@ def _regions_cell(entry: Entry) -> str:
 
 
 def _row(entry: Entry) -> str:
-    head = f"| `{entry.case.name}` | {entry.dtype_name} | {entry.device} |"
+    device = f"{entry.device}, compiled in {entry.compile_seconds:.1f} s" if entry.compiled else entry.device
+    head = f"| `{entry.case.name}` | {entry.dtype_name} | {device} |"
     if entry.report is None:
         return head + f" {entry.error} | | | |"
     verdict = "certified" if entry.report.ok else "**convicted**"
@@ -197,9 +210,37 @@ def _finding(name: str, bad: list[Entry], note, grouped) -> str:
     return text
 
 
+def compiled_findings(entries: list[Entry]) -> list[str]:
+    """Ops whose compiled entry is judged otherwise than the eager one: another
+    verdict or kinds, or entries more than a bit apart (``execution.differences``)."""
+    from .execution import differences
+
+    eager = {(e.case.name, e.dtype, e.device): e for e in entries if not e.compiled and e.report is not None}
+    lines = []
+    for e in entries:
+        twin = eager.get((e.case.name, e.dtype, e.device))
+        if not e.compiled or e.report is None or twin is None:
+            continue
+        diff = differences(twin.report, e.report)
+        if not diff and e.report.kinds == twin.report.kinds:
+            continue
+        worst = max(diff, key=lambda d: abs((d.compiled_bits if d.compiled_bits == d.compiled_bits else 0)
+                                            - (d.eager_bits if d.eager_bits == d.eager_bits else 0)))
+        lines.append(f"- **`{e.case.name}`** ({e.dtype_name}): eager {_verdict_words(twin.report)}, compiled "
+                     f"{_verdict_words(e.report)}; {len(diff)} entries judged differently, e.g. {worst.words()}.")
+    return lines
+
+
+def _verdict_words(report) -> str:
+    return "certified" if report.ok else "convicted (" + ", ".join(sorted(report.kinds)) + ")"
+
+
 def findings(entries: list[Entry], notes: dict, harness_notes=()) -> str:
     """Real defects per op, in ordinary ranges and at the edges of the format, then the
-    underflow-only ones, then what the harness itself gets wrong on these cases."""
+    underflow-only ones, then what the harness itself gets wrong on these cases; with
+    compiled entries, the ops whose compiled verdict differs from eager's."""
+    compiled = compiled_findings(entries) if any(e.compiled for e in entries) else None
+    entries = [e for e in entries if not e.compiled]
     grouped = _by_case(entries)
     ordinary, edge, underflow = [], [], []
     for name, group in grouped.items():
@@ -221,6 +262,10 @@ def findings(entries: list[Entry], notes: dict, harness_notes=()) -> str:
            "Results flushed to zero below the smallest normal, which the format's range explains: they fail "
            "in float16 only (harness.tolerance) and are listed, not failed, in the other dtypes (the table's "
            "last column counts them).", ""] + (underflow or ["None."])
+        + (["", "### Compiled against eager", "",
+            "`torch.compile` (Inductor, dynamic shapes; the backward AOTAutograd compiles) judged beside the "
+            "eager entry: the ops whose compiled verdict, kinds, or any entry's bits (by more than one) differ.",
+            ""] + (compiled or ["None."]) if compiled is not None else [])
         + (["", "### Harness notes", ""] + [f"- {n}" for n in harness_notes] if harness_notes else []))
 
 
@@ -537,6 +582,7 @@ def hand_checks(entries: list[Entry], count: int = HAND_CHECKED) -> list[str]:
     """Rows for the ``count`` ops with the most failing entries that have a hand formula,
     each in the dtype where it fails most, then ``ALSO_CHECKED``."""
     worst: dict[str, Entry] = {}
+    entries = [e for e in entries if not e.compiled]   # torch's eager call is what a hand check makes
     for e in entries:
         if e.report is None or not e.real_kinds or (e.case.name not in HAND and e.case.name not in hand_structured.HAND):
             continue
@@ -562,6 +608,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtypes", default="float64,float32,float16,bfloat16")
     parser.add_argument("--devices", default=None, help="default: cpu, and cuda when torch sees a GPU")
     parser.add_argument("--grid-size", type=int, default=None)
+    parser.add_argument("--compile", action="store_true",
+                        help="also certify each op compiled by torch.compile: a compiled row beside each eager one "
+                             "and the ops where they differ (harness.execution)")
     parser.add_argument("--truth-cache", default=".pytest_cache/harness-truth.sqlite",
                         help="sqlite file of cached truths ('none': memory only); pytest's by default")
     parser.add_argument("--coverage-modules", default=None,
@@ -581,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     devices = args.devices.split(",") if args.devices else default_devices()
     cache = None if args.truth_cache.lower() == "none" else TruthCache(Path(args.truth_cache))
     started = time.perf_counter()
-    entries = sweep(cases, dtypes, devices, grid_size=args.grid_size, cache=cache,
+    entries = sweep(cases, dtypes, devices, compiled=args.compile, grid_size=args.grid_size, cache=cache,
                     progress=lambda line: print(line, file=sys.stderr, flush=True))
     certified = sum(1 for e in entries if e.report is not None and e.report.ok)
     convicted = sum(1 for e in entries if e.report is not None and not e.report.ok)

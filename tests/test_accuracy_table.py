@@ -147,3 +147,18 @@ def test_a_structured_hand_check_says_no_to_a_wrong_truth():
                 failure.ulps, failure.bits, failure.budget_bits, failure.feature)])
     assert table.hand_check(table.Entry(case, torch.float64, "cpu", report)).endswith("| yes |")
     assert table.hand_check(table.Entry(case, torch.float64, "cpu", wrong)).endswith("| **no** |")
+
+
+def test_compiled_rows_stand_beside_eager_ones_and_their_differences_are_findings():
+    case = harness.Case("torch.fake", torch.exp, None)
+    eager = Report("torch.fake", "float32", "cpu", "x", worst_bits={"value": 1.0, "gradient": 1.0})
+    compiled = Report("torch.fake", "float32", "cpu", "x", worst_bits={"value": 29.7, "gradient": 1.0})
+    compiled.failures.append(Failure((1e-16,), "value", ("silent-zero",), 0.0, 1e-16, math.nan, 1.0, 29.7, 3.0,
+                                     1e-16))
+    entries = [table.Entry(case, torch.float32, "cpu", eager),
+               table.Entry(case, torch.float32, "cpu", compiled, compiled=True, compile_seconds=3.25)]
+    text = table.findings(entries, {})
+    section = text[text.index("### Compiled against eager"):]
+    assert "eager certified, compiled convicted (silent-zero)" in section and "compiled silent-zero" in section
+    assert "### In ordinary ranges\n\nNone." in text      # the compiled defect is not an eager finding
+    assert "| cpu, compiled in 3.2 s | **convicted**" in table._row(entries[1])
