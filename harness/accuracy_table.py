@@ -224,8 +224,7 @@ def compiled_findings(entries: list[Entry]) -> list[str]:
         diff = differences(twin.report, e.report)
         if not diff and e.report.kinds == twin.report.kinds:
             continue
-        worst = max(diff, key=lambda d: abs((d.compiled_bits if d.compiled_bits == d.compiled_bits else 0)
-                                            - (d.eager_bits if d.eager_bits == d.eager_bits else 0)))
+        worst = max(diff, key=lambda d: abs(np.nan_to_num(d.compiled_bits) - np.nan_to_num(d.eager_bits)))
         lines.append(f"- **`{e.case.name}`** ({e.dtype_name}): eager {_verdict_words(twin.report)}, compiled "
                      f"{_verdict_words(e.report)}; {len(diff)} entries judged differently, e.g. {worst.words()}.")
     return lines
@@ -521,30 +520,21 @@ def hand_check(entry: Entry) -> str | None:
     if failure is None:
         return None
     if entry.case.name in hand_structured.HAND:
-        return _structured_check(entry, failure)
-    f, derivatives = HAND[entry.case.name]
-    index = 0 if failure.quantity in ("value", "gradient") else \
-        entry.case.names_for(len(failure.point)).index(failure.quantity.removeprefix("d/d"))
-    exact = _evaluate(f if failure.quantity == "value" else derivatives[index], failure.point)
-    math_value = _round(exact, entry.dtype)
-    torch_value, torch_grad = _torch_at(entry.case, failure.point, entry.dtype, index)
-    claimed = torch_value if failure.quantity == "value" else torch_grad
-    agrees = _same(math_value, failure.truth) and _same(claimed, failure.claimed)
-    point = ", ".join(repr(v) for v in failure.point)
-    return (f"| `{entry.case.name}` | {entry.dtype_name} | ({point}) | {failure.quantity} | {_shown(exact)} | "
-            f"{claimed!r} | {failure.truth!r} | {failure.kind}, {failure.bits:.1f} bits | "
-            f"{'yes' if agrees else '**no**'} |")
-
-
-def _structured_check(entry: Entry, failure) -> str:
-    """``hand_check`` at a structured point: ``harness.hand_structured``'s formula
-    and torch called on the point's arrays with the harness's cotangent."""
-    names = entry.case.names_for(len(failure.point))
-    claimed, cotangent = hand_structured.torch_at(entry.case, failure.point, entry.dtype, failure.quantity, names)
-    exact = hand_structured.exact_at(entry.case.name, failure.point, failure.quantity, names, cotangent)
-    math_value = _round(exact, entry.dtype)
-    agrees = _same(math_value, failure.truth) and _same(claimed, failure.claimed)
-    point = ", ".join(_array_words(a) for a in failure.point)
+        # A structured point: hand-derived VJPs, torch on the point's arrays with the harness's cotangent.
+        names = entry.case.names_for(len(failure.point))
+        claimed, cotangent = hand_structured.torch_at(entry.case, failure.point, entry.dtype, failure.quantity,
+                                                      names)
+        exact = hand_structured.exact_at(entry.case.name, failure.point, failure.quantity, names, cotangent)
+        point = ", ".join(_array_words(a) for a in failure.point)
+    else:
+        f, derivatives = HAND[entry.case.name]
+        index = 0 if failure.quantity in ("value", "gradient") else \
+            entry.case.names_for(len(failure.point)).index(failure.quantity.removeprefix("d/d"))
+        exact = _evaluate(f if failure.quantity == "value" else derivatives[index], failure.point)
+        torch_value, torch_grad = _torch_at(entry.case, failure.point, entry.dtype, index)
+        claimed = torch_value if failure.quantity == "value" else torch_grad
+        point = ", ".join(repr(v) for v in failure.point)
+    agrees = _same(_round(exact, entry.dtype), failure.truth) and _same(claimed, failure.claimed)
     return (f"| `{entry.case.name}` | {entry.dtype_name} | ({point}) | {failure.quantity} | {_shown(exact)} | "
             f"{claimed!r} | {failure.truth!r} | {failure.kind}, {failure.bits:.1f} bits | "
             f"{'yes' if agrees else '**no**'} |")

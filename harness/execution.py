@@ -24,9 +24,9 @@ import torch
 
 from .case import Case
 
-#: (id of the case, its name, dtype) -> (compiled case, compile seconds); the case
-#: object is kept alive by the entry, so its id is not reused while it is here.
-_COMPILED: dict[tuple, tuple[Case, float, Case]] = {}
+#: (id of the case, its name, dtype, device) -> (the case, its compiled twin); the
+#: case is kept alive by its entry, so its id is not reused while it is here.
+_COMPILED: dict[tuple, tuple[Case, Case]] = {}
 
 
 def compiled_in(case: Case, dtype: torch.dtype, everywhere: bool = False) -> bool:
@@ -46,13 +46,12 @@ def compiled(case: Case, dtype: torch.dtype, device: str = "cpu") -> tuple[Case,
     """``case`` with ``torch.compile``'d callables for ``dtype``, and the seconds the
     compilation took (0 when this process compiled it before)."""
     key = (id(case), case.name, dtype, device)
-    if key not in _COMPILED:
-        forward = _compile(case.forward)
-        backward = _compile(case.backward) if case.backward is not None else None
-        twin = dataclasses.replace(case, forward=forward, backward=backward)
-        _COMPILED[key] = (twin, _warm_up(twin, dtype, device), case)
-        return _COMPILED[key][0], _COMPILED[key][1]
-    return _COMPILED[key][0], 0.0
+    if key in _COMPILED:
+        return _COMPILED[key][1], 0.0
+    backward = _compile(case.backward) if case.backward is not None else None
+    twin = dataclasses.replace(case, forward=_compile(case.forward), backward=backward)
+    _COMPILED[key] = (case, twin)
+    return twin, _warm_up(twin, dtype, device)
 
 
 _SERIAL = itertools.count()
@@ -104,9 +103,11 @@ class Difference:
     compiled_bits: float
 
     def words(self) -> str:
+        def side(kind: str, bits: float) -> str:
+            return kind if kind == "ok" else f"{kind} ({bits:.1f} bits)"
         point = ", ".join(_short(a) for a in self.point)
-        return (f"({point}) {self.quantity}: eager {self.eager} ({self.eager_bits:.1f} bits), "
-                f"compiled {self.compiled} ({self.compiled_bits:.1f} bits)")
+        return (f"({point}) {self.quantity}: eager {side(self.eager, self.eager_bits)}, "
+                f"compiled {side(self.compiled, self.compiled_bits)}")
 
 
 def _short(a) -> str:

@@ -350,6 +350,8 @@ class CaseItem(pytest.Item):
             "underflows": [r.words(report.feature_name) for r in report.underflows], "counts": report.counts,
         }))
         problem = check(self.case, report, self.dtype, self.compiled)
+        if not self.compiled and self._has_compiled_twin():   # what the twin compares with
+            self.config.stash.setdefault(_EAGER_KEY, {})[(id(self.case), self.dtype, self.device)] = report
         _keep_for_report(self, report)
         if problem:
             raise CertificationMismatch(problem, report)
@@ -366,13 +368,21 @@ class CaseItem(pytest.Item):
                 return _certify(self.subject, self.dtype, self.device, _run_options(self.config))
             return finish(prepared, {})
 
+    def _has_compiled_twin(self) -> bool:
+        from .execution import compiled_in
+
+        return compiled_in(self.case, self.dtype, self.config.getoption("--compile"))
+
     def _against_eager(self, report) -> str:
-        """The compiled verdict beside the eager one (certified here: its truths are the same)."""
+        """The compiled verdict beside the eager one: the eager item's report where
+        it ran before in this process (collection puts it first), else certified here."""
         from .certify import _certify, one_thread
         from .execution import compared
 
-        with one_thread():
-            eager = _certify(self.case, self.dtype, self.device, _run_options(self.config))
+        eager = self.config.stash.get(_EAGER_KEY, {}).get((id(self.case), self.dtype, self.device))
+        if eager is None:
+            with one_thread():
+                eager = _certify(self.case, self.dtype, self.device, _run_options(self.config))
         return compared(eager, report)
 
     def repr_failure(self, excinfo, style=None):
@@ -434,6 +444,8 @@ def pytest_collection_modifyitems(config, items):
 
 # -- every missing truth of the run at once ---------------------------------------------------
 _PREFETCH_KEY = pytest.StashKey()
+#: (id of a case, dtype, device) -> the eager report of that item, for its compiled twin.
+_EAGER_KEY = pytest.StashKey()
 
 
 def pytest_collection_finish(session):
