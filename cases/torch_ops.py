@@ -485,6 +485,116 @@ FINDINGS = {
     "torch.special.i1e": Finding("`i1e_backward` is `i0e(x) - i1e(x) * (sgn(x) + 1/x)`, which cancels for large |x|."),
 }
 
+# -- compiled findings: what torch.compile does otherwise ----------------------------------------
+
+class CompiledFinding(NamedTuple):
+    """Why an op's compiled verdict differs from eager's: the decomposition
+    (torch/_decomp, torch/_refs) or Inductor lowering (torch/_inductor/codegen/cpp.py,
+    ``CppVecOverrides``) responsible. ``kernel``: text the code Inductor generates for
+    the op must contain; the page quotes the line, or says the cause is stale."""
+
+    cause: str
+    kernel: str
+
+
+_EXPM1 = CompiledFinding(
+    "Inductor's vectorized CPU lowering of `expm1` is `x.exp() - 1` (`CppVecOverrides.expm1`, \"decompose for a "
+    "better performance\"), which cancels: 0 below 2**-53, digits lost up to |x| ~ 1. The scalar tail of the same "
+    "loop calls `std::expm1` and is right, so an entry's result depends on its position in the tensor.",
+    ".exp() - decltype(")
+_HALF_IN_FLOAT = ("Inductor computes the fused 16-bit kernel in float32 (`convert<float>` on load, `convert<"
+                  "at::Half>` or `<at::BFloat16>` on store): the backward's intermediate no longer overflows or "
+                  "flushes in the 16-bit format as eager's kernel does. A gain, not a defect.")
+_NEAR_BUDGET = ("Same formula as eager's; the fused kernel rounds otherwise (vectorized Sleef functions, another "
+                "order of products), and entries near the error budget fall on the other side of it.")
+
+#: Op (or (op, dtype)) -> why its compiled entry differs from eager's (docs/torch_ops.md,
+#: "Compiled against eager"); each value checked at the worst point by hand.
+COMPILED_FINDINGS = {
+    "torch.expm1": _EXPM1,
+    "expm1.stable": _EXPM1,
+    "torch.nn.functional.elu": CompiledFinding(
+        "elu's decomposition `alpha * expm1(x)` for x <= 0 meets Inductor's `expm1` lowering, `x.exp() - 1`: "
+        "value 0 or half the digits for small negative x, where eager's kernel is exact.", ".exp() - decltype("),
+    "torch.nn.functional.celu": CompiledFinding(
+        "celu is decomposed to elu, `alpha * expm1(x / alpha)`, and meets Inductor's `expm1` lowering, "
+        "`x.exp() - 1`.", ".exp() - decltype("),
+    "torch.nn.functional.selu": CompiledFinding(
+        "selu is decomposed to `scale * alpha * expm1(x)` for x <= 0, and meets Inductor's `expm1` lowering, "
+        "`x.exp() - 1`.", ".exp() - decltype("),
+    "torch.atanh": CompiledFinding(
+        "`CppVecOverrides.atanh` is `0.5 * log((1 + x) / (1 - x))`: `1 + x` keeps no digit of x below 2**-53, so "
+        "the value is 0 (float32) or twice the truth (float64, 1.1e-16 at 5.6e-17), and digits are lost for all "
+        "small x, where atanh(x) ~ x. The backward, `grad / (1 - x*x)`, is eager's.", "(0.5) * ((decltype("),
+    "torch.acosh": CompiledFinding(
+        "The forward is `Vectorized::acosh()`, Sleef's `acoshd4_u10` / `acoshf8_u10` (ATen vec256_double.h, "
+        "vec256_float.h), which returns +inf above sqrt of the format's maximum (1.34e154 in float64, 1.84e19 in "
+        "float32, bfloat16 through float32); eager's kernel is finite there (355.6 at 1.34e154).", ".acosh()"),
+    ("torch.acosh", "float16"): CompiledFinding(_HALF_IN_FLOAT + " Here `x*x - 1` under `rsqrt` no longer "
+                                                "overflows half above 256.", "convert<float>("),
+    "acosh.stable": CompiledFinding(
+        "The case's forward is `torch.acosh`, and compiled it is Sleef's `acosh`, +inf above sqrt of the format's "
+        "maximum; its backward `rsqrt(x - 1) * rsqrt(x + 1)` stays right.", ".acosh()"),
+    "torch.erf": CompiledFinding(
+        "Inductor calls `Vectorized<float>::erf()` (ATen vec256_float.h): Abramowitz and Stegun 7.1.26, "
+        "`1 - t (p1 + ... ) exp(-x*x)`, absolute error ~1e-7, so relative accuracy is lost near 0 and the value "
+        "is 0 at 1.19e-7. Eager's float32 erf is right there.", ".erf()"),
+    "torch.tanh": CompiledFinding(
+        "The forward is `Vectorized::tanh()` (Sleef, 1-ulp bound), which rounds tanh(x) to 1 from a smaller x "
+        "than eager's kernel (x = 19: 1.0 against 1 - 2**-53); the backward `grad * (1 - y*y)`, eager's formula, "
+        "then gives 0 where eager gives 2**-52 (both far from the truth, 4 exp(-2x)).", ".tanh()"),
+    "torch.special.xlog1py": CompiledFinding(
+        "`x * log1p(y)` with `Vectorized<float>::log1p()` (Sleef), which returns 0 for a subnormal y: `inf * 0` "
+        "= NaN at (inf, 1.4e-45), where eager's scalar `std::log1p` keeps y and the value is inf. The loop's "
+        "scalar tail is right.", ".log1p()"),
+    "torch.nn.functional.gelu": CompiledFinding(
+        "Compiled, gelu is its decomposition `x * 0.5 * (1 + erf(x * M_SQRT1_2))`, inf at +inf where eager's CPU "
+        "kernel returns NaN (compiled is right there); the backward's `x * exp(-x*x/2)` is NaN at ±inf alike.",
+        ".erf()"),
+    "torch.nn.functional.gelu(approximate=tanh)": CompiledFinding(_NEAR_BUDGET, ".tanh()"),
+    "torch.special.ndtr": CompiledFinding(
+        "Compiled, ndtr is torch/_refs/special.py's `(1 + erf(x * M_SQRT1_2)) * 0.5`, which cancels for x < 0 "
+        "(10 bits lost at -3.28 in float32); eager's kernel is `0.5 * erfc(-x / sqrt 2)`.", ".erf()"),
+    ("torch.special.ndtr", "float16"): CompiledFinding(
+        _HALF_IN_FLOAT + " The cancelling `1 + erf` of the decomposition, in float32, still keeps more digits "
+        "than half holds.", "convert<float>("),
+    ("torch.special.ndtr", "bfloat16"): CompiledFinding(
+        _HALF_IN_FLOAT + " The cancelling `1 + erf` of the decomposition, in float32, still keeps more digits "
+        "than bfloat16 holds.", "convert<float>("),
+    "torch.special.ndtri": CompiledFinding(
+        "The backward `sqrt(2 pi) exp(y*y / 2)`, eager's formula, multiplies the forward's last-bit difference "
+        "(ndtri(8.7e-23) = -9.7561007 compiled, -9.7560997 eager) by y*y ~ 95; entries near the budget fall on "
+        "either side.", ".exp()"),
+    "torch.erfinv": CompiledFinding(
+        "Inductor emits `Vectorized<double>::erfinv()`, ATen's `calc_erfinv` (Math.h: a rational first guess "
+        "and two Newton steps `x -= (erf(x) - y) / (2/sqrt(pi) exp(-x*x))`) compiled into the kernel, and near "
+        "|x| = 1 it returns another value than eager's build of the same source (5.805366 against the correct "
+        "5.805019 at 1 - 2**-52; `erf(x) - y` is a difference of two numbers within an ulp of 1, so how it is "
+        "evaluated decides every digit; which flag or libm makes the change is not established here). The "
+        "backward `sqrt(pi)/2 exp(y*y)` multiplies the error by 2 y*y ~ 67.", ".erfinv()"),
+    "torch.sinc": CompiledFinding(
+        "The backward `(pi x cos(pi x) - sin(pi x)) / (pi x*x)` (eager's derivatives.yaml formula and the "
+        "compiled graph alike) cancels for small x in both; Sleef's `sin`/`cos` round otherwise than eager's "
+        "kernels, so the cancelled digits differ (0 compiled, -0.00092 eager at 1e-4 in float32; truth -0.00033).",
+        ".cos()"),
+    ("torch.sinc", "float16"): CompiledFinding(_HALF_IN_FLOAT + " Here `pi x*x` no longer overflows half "
+                                               "above 144.", "convert<float>("),
+    ("torch.sinc", "bfloat16"): CompiledFinding(_HALF_IN_FLOAT + " Here the cancelling `pi x cos(pi x) - "
+                                                "sin(pi x)` keeps its sign.", "convert<float>("),
+    "torch.atan2": CompiledFinding(_HALF_IN_FLOAT + " Here `x*x + y*y` no longer flushes to 0 in half.",
+                                   "convert<float>("),
+    ("torch.atan2", "bfloat16"): CompiledFinding(
+        "The decomposition of atan2's backward forms `recip = (x*x + y*y).reciprocal()` once and multiplies "
+        "(`grad * y * recip`), guarding only `x*x + y*y == 0`; in float32 the sum underflows to a subnormal or "
+        "0 at tiny inputs and `recip` is inf: ±inf where eager's bfloat16 kernel gives 0 (both wrong; the truth "
+        "is huge but finite).", ".reciprocal()"),
+    "special.log_ndtr.stable": CompiledFinding(_NEAR_BUDGET, ".erfc()"),
+}
+for _op in ("torch.log10", "torch.rsqrt", "torch.pow", "torch.logaddexp", "torch.logaddexp2",
+            "torch.nn.functional.softsign", "torch.nn.functional.tanhshrink", "torch.asinh", "torch.atan",
+            "torch.polygamma(1, x)"):
+    COMPILED_FINDINGS[_op] = CompiledFinding(_HALF_IN_FLOAT, "convert<float>(")
+
 #: What the harness itself gets wrong on these cases (docs/torch_ops.md, "Harness notes").
 HARNESS_NOTES = (
     "**Two infinite inputs.** The truth at (±inf, ±inf) is the limit along the diagonal (both inputs at "

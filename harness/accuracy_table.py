@@ -210,35 +210,14 @@ def _finding(name: str, bad: list[Entry], note, grouped) -> str:
     return text
 
 
-def compiled_findings(entries: list[Entry]) -> list[str]:
-    """Ops whose compiled entry is judged otherwise than the eager one: another
-    verdict or kinds, or entries more than a bit apart (``execution.differences``)."""
-    from .execution import differences
-
-    eager = {(e.case.name, e.dtype, e.device): e for e in entries if not e.compiled and e.report is not None}
-    lines = []
-    for e in entries:
-        twin = eager.get((e.case.name, e.dtype, e.device))
-        if not e.compiled or e.report is None or twin is None:
-            continue
-        diff = differences(twin.report, e.report)
-        if not diff and e.report.kinds == twin.report.kinds:
-            continue
-        worst = max(diff, key=lambda d: abs(np.nan_to_num(d.compiled_bits) - np.nan_to_num(d.eager_bits)))
-        lines.append(f"- **`{e.case.name}`** ({e.dtype_name}): eager {_verdict_words(twin.report)}, compiled "
-                     f"{_verdict_words(e.report)}; {len(diff)} entries judged differently, e.g. {worst.words()}.")
-    return lines
-
-
-def _verdict_words(report) -> str:
-    return "certified" if report.ok else "convicted (" + ", ".join(sorted(report.kinds)) + ")"
-
-
-def findings(entries: list[Entry], notes: dict, harness_notes=()) -> str:
+def findings(entries: list[Entry], notes: dict, harness_notes=(), compiled_notes: dict | None = None) -> str:
     """Real defects per op, in ordinary ranges and at the edges of the format, then the
     underflow-only ones, then what the harness itself gets wrong on these cases; with
-    compiled entries, the ops whose compiled verdict differs from eager's."""
-    compiled = compiled_findings(entries) if any(e.compiled for e in entries) else None
+    compiled entries, the ops whose compiled verdict differs from eager's and why
+    (``compiled_notes``, a case file's ``COMPILED_FINDINGS``)."""
+    from .compiled_findings import compiled_findings
+
+    compiled = compiled_findings(entries, compiled_notes) if any(e.compiled for e in entries) else None
     entries = [e for e in entries if not e.compiled]
     grouped = _by_case(entries)
     ordinary, edge, underflow = [], [], []
@@ -263,8 +242,10 @@ def findings(entries: list[Entry], notes: dict, harness_notes=()) -> str:
            "last column counts them).", ""] + (underflow or ["None."])
         + (["", "### Compiled against eager", "",
             "`torch.compile` (Inductor, dynamic shapes; the backward AOTAutograd compiles) judged beside the "
-            "eager entry: the ops whose compiled verdict, kinds, or any entry's bits (by more than one) differ.",
-            ""] + (compiled or ["None."]) if compiled is not None else [])
+            "eager entry: the ops whose compiled verdict, kinds, or any entry's bits (by more than one) differ, "
+            "with the decomposition or lowering responsible and the line of Inductor's generated code that shows "
+            "it (found in this run's code, or flagged as stale); the hand checks below re-evaluate each worst "
+            "point.", ""] + (compiled or ["None."]) if compiled is not None else [])
         + (["", "### Harness notes", ""] + [f"- {n}" for n in harness_notes] if harness_notes else []))
 
 
@@ -284,8 +265,9 @@ def machine() -> str:
 
 
 def render(entries: list[Entry], notes: dict, checks: list[str], meta: dict, harness_notes=(),
-           coverage: str | None = None) -> str:
+           coverage: str | None = None, compiled_notes: dict | None = None) -> str:
     """The whole page; ``coverage`` is its coverage section (``coverage_of``), if any;
+    ``compiled_notes`` explain the compiled findings (``COMPILED_FINDINGS``);
     ``meta["module"]`` the case module (``cases.torch_ops`` by default), whose
     ``TITLE`` names the page."""
     module = meta.get("module", "cases.torch_ops")
@@ -307,7 +289,7 @@ def render(entries: list[Entry], notes: dict, checks: list[str], meta: dict, har
         f"- machine: {meta['machine']}",
         f"- grid: `--grid-size {meta['grid_size']}`; {meta['summary']}",
         "",
-        findings(entries, notes, harness_notes),
+        findings(entries, notes, harness_notes, compiled_notes),
         "",
         *([coverage, ""] if coverage else []),
         "## The table",
@@ -331,7 +313,21 @@ def render(entries: list[Entry], notes: dict, checks: list[str], meta: dict, har
         "",
         *checks,
         "",
+        *(_compiled_checks(entries) if any(e.compiled for e in entries) else []),
     ])
+
+
+def _compiled_checks(entries: list[Entry]) -> list[str]:
+    from . import compiled_findings
+
+    return ["### Compiled against eager, by hand", "",
+            "Each (op, dtype) of \"Compiled against eager\" with a hand formula: its worst finite differing",
+            "entry, in plain mpmath as above, and torch called directly on "
+            f"{COPIES} copies of the point, eager and",
+            "through the compiled callable the sweep certified (Inductor's vectorized loop; a 1-element call",
+            "would run its scalar tail, which can differ). `agrees` compares the mpmath number with the",
+            "harness's truth and each torch number with the claim the harness recorded where it failed.", "",
+            *compiled_findings.hand_checks(entries), ""]
 
 
 # -- coverage ---------------------------------------------------------------------------------
@@ -405,6 +401,10 @@ def _softplus(x):
     return mpmath.log1p(mpmath.exp(x))
 
 
+#: selu's constants (Klambauer et al. 2017, as torch.nn.SELU documents them).
+_SELU_ALPHA = mpmath.mpf("1.6732632423543772848170429916717")
+_SELU_SCALE = mpmath.mpf("1.0507009873554804934193349852946")
+
 #: Op -> (f, its derivatives), plain mpmath written from the textbook, not from
 #: references/ or harness.exact: an independent second opinion.
 HAND = {
@@ -456,7 +456,22 @@ HAND = {
     "torch.exp2": (lambda x: mpmath.power(2, x), (lambda x: mpmath.power(2, x) * mpmath.ln2,)),
     "torch.rsqrt": (lambda x: 1 / mpmath.sqrt(x), (lambda x: -x ** mpmath.mpf(-1.5) / 2,)),
     "torch.cosh": (mpmath.cosh, (mpmath.sinh,)),
+    "torch.atanh": (mpmath.atanh, (lambda x: 1 / (1 - x * x),)),
+    "torch.atan": (mpmath.atan, (lambda x: 1 / (1 + x * x),)),
+    "torch.log10": (mpmath.log10, (lambda x: 1 / (x * mpmath.ln10),)),
+    "torch.erfinv": (mpmath.erfinv, (lambda x: mpmath.sqrt(mpmath.pi) / 2 * mpmath.exp(mpmath.erfinv(x) ** 2),)),
+    "torch.nn.functional.elu": (lambda x: x if x > 0 else mpmath.expm1(x), (lambda x: 1 if x > 0 else mpmath.exp(x),)),
+    "torch.nn.functional.selu": (lambda x: _SELU_SCALE * (x if x > 0 else _SELU_ALPHA * mpmath.expm1(x)),
+                                 (lambda x: _SELU_SCALE * (1 if x > 0 else _SELU_ALPHA * mpmath.exp(x)),)),
+    "torch.logaddexp2": (lambda x, y: mpmath.log(mpmath.power(2, x) + mpmath.power(2, y), 2),
+                         (lambda x, y: _sigmoid((x - y) * mpmath.ln2), lambda x, y: _sigmoid((y - x) * mpmath.ln2))),
+    "torch.special.xlog1py": (lambda x, y: x * mpmath.log1p(y) if x else mpmath.mpf(0),
+                              (lambda x, y: mpmath.log1p(y), lambda x, y: x / (1 + y))),
 }
+HAND["torch.nn.functional.celu"] = HAND["torch.nn.functional.elu"]     # alpha = 1
+#: The certified alternatives of the case file compute the same functions.
+HAND.update({"expm1.stable": HAND["torch.expm1"], "acosh.stable": HAND["torch.acosh"],
+             "special.log_ndtr.stable": HAND["torch.special.log_ndtr"]})
 
 #: Precisions of the hand evaluation, tried in turn until two agree to 2**-64
 #: (``ndtri`` of a subnormal needs 1075 bits before ``2p - 1`` keeps ``p``).
@@ -614,6 +629,7 @@ def main(argv: list[str] | None = None) -> int:
     from .grids import DEFAULT_SIZE
 
     cases, notes, harness_notes = load(args.module)
+    compiled_notes = getattr(sys.modules[args.module], "COMPILED_FINDINGS", {})
     if args.ops:
         wanted = args.ops.split(",")
         cases = [c for c in cases if c.name in wanted]
@@ -630,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
             "summary": f"{len(cases)} cases, {certified} certified and {convicted} convicted (op, dtype, device) "
                        f"entries, {len(entries) - certified - convicted} not run"}
     coverage = coverage_of(coverage_modules(args.module, args.coverage_modules))
-    page = render(entries, notes, hand_checks(entries), meta, harness_notes, coverage)
+    page = render(entries, notes, hand_checks(entries), meta, harness_notes, coverage, compiled_notes)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(page)
     print(f"{args.out}: {len(entries)} entries in {time.perf_counter() - started:.0f} s", file=sys.stderr)

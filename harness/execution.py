@@ -18,6 +18,7 @@ import functools
 import itertools
 import math
 import time
+from unittest import mock
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from .case import Case
 #: (id of the case, its name, dtype, device) -> (the case, its compiled twin); the
 #: case is kept alive by its entry, so its id is not reused while it is here.
 _COMPILED: dict[tuple, tuple[Case, Case]] = {}
+#: The same key -> the Python modules Inductor generated for the twin (forward and
+#: backward graphs, their C++ or Triton kernels inline), caught at the warm-up.
+_SOURCES: dict[tuple, list[str]] = {}
 
 
 def compiled_in(case: Case, dtype: torch.dtype, everywhere: bool = False) -> bool:
@@ -51,7 +55,15 @@ def compiled(case: Case, dtype: torch.dtype, device: str = "cpu") -> tuple[Case,
     backward = _compile(case.backward) if case.backward is not None else None
     twin = dataclasses.replace(case, forward=_compile(case.forward), backward=backward)
     _COMPILED[key] = (case, twin)
-    return twin, _warm_up(twin, dtype, device)
+    seconds, _SOURCES[key] = _warm_up(twin, dtype, device)
+    return twin, seconds
+
+
+def generated_code(case: Case, dtype: torch.dtype, device: str = "cpu") -> str:
+    """What Inductor generated for ``case`` compiled in ``dtype`` (after ``compiled``):
+    the wrapper modules of its forward and backward graphs with their kernels, as
+    ``TORCH_LOGS=output_code`` prints them; "" when nothing was compiled."""
+    return "\n".join(_SOURCES.get((id(case), case.name, dtype, device), []))
 
 
 _SERIAL = itertools.count()
@@ -72,23 +84,28 @@ def _compile(fn):
     return out
 
 
-def _warm_up(case: Case, dtype: torch.dtype, device: str) -> float:
+def _warm_up(case: Case, dtype: torch.dtype, device: str) -> tuple[float, list[str]]:
     """Run the compiled forward and backward once on inputs of the grid's kind
     (1-D of 8 elements for an elementwise case, the case's shapes for a
-    structured one): the compilation, timed. A failure here is left for the
-    certification to report at a point."""
+    structured one): the compilation, timed, and the code Inductor generated
+    (handed to ``save_output_code`` whether compiled or loaded from its cache).
+    A failure here is left for the certification to report at a point."""
+    from torch._inductor.graph import GraphLowering
+
     shapes = case.shape or ((8,),) * case.arity
     xs = [torch.full(s, 0.5, dtype=dtype, device=device, requires_grad=True) for s in shapes]
+    sources: list[str] = []
     started = time.perf_counter()
-    try:
-        y = case.forward(*xs)
-        if case.backward is not None:
-            case.backward(*[x.detach() for x in xs], torch.ones_like(y))
-        else:
-            torch.autograd.grad(y, xs, torch.ones_like(y), allow_unused=True)
-    except Exception:   # the grid's first point names the problem with its input
-        pass
-    return time.perf_counter() - started
+    with mock.patch.object(GraphLowering, "save_output_code", sources.append):
+        try:
+            y = case.forward(*xs)
+            if case.backward is not None:
+                case.backward(*[x.detach() for x in xs], torch.ones_like(y))
+            else:
+                torch.autograd.grad(y, xs, torch.ones_like(y), allow_unused=True)
+        except Exception:   # the grid's first point names the problem with its input
+            pass
+    return time.perf_counter() - started, sources
 
 
 @dataclasses.dataclass

@@ -1,0 +1,138 @@
+"""The accuracy table's compiled findings: the ops whose ``torch.compile``d entry is
+judged otherwise than the eager one, why (a case file's ``COMPILED_FINDINGS``: the
+decomposition or Inductor lowering responsible, checked against the code Inductor
+generated in this run), and a hand check of each one's worst point, calling eager
+and compiled torch directly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import hand_structured
+from .execution import compiled as compile_case, differences, generated_code
+
+#: The longest quoted line of generated code.
+QUOTED = 160
+
+
+def _note(notes: dict, entry):
+    return notes.get((entry.case.name, entry.dtype_name)) or notes.get(entry.case.name)
+
+
+def _pairs(entries) -> list[tuple]:
+    """(eager entry, compiled entry, their differences) where they differ."""
+    eager = {(e.case.name, e.dtype, e.device): e for e in entries if not e.compiled and e.report is not None}
+    out = []
+    for e in entries:
+        twin = eager.get((e.case.name, e.dtype, e.device))
+        if not e.compiled or e.report is None or twin is None:
+            continue
+        diff = differences(twin.report, e.report)
+        if diff or e.report.kinds != twin.report.kinds:
+            out.append((twin, e, diff))
+    return out
+
+
+def _worst(diff, finite: bool = False):
+    """The entry judged most differently: the largest gap in bits (an entry that passes
+    on one side counts as 0 bits there)."""
+    if finite:
+        diff = [d for d in diff if hand_structured.finite(d.point)]
+    if not diff:
+        return None
+    return max(diff, key=lambda d: abs(np.nan_to_num(d.compiled_bits) - np.nan_to_num(d.eager_bits)))
+
+
+def kernel_line(entry, note) -> str:
+    """The generated line the note's ``kernel`` text names, quoted, or why there is none."""
+    code = generated_code(entry.case, entry.dtype, entry.device)
+    if not code:
+        return "Inductor's code was not captured in this run."
+    for line in code.splitlines():
+        if note.kernel in line:
+            line = line.strip()
+            return f"In the generated code: `{line[:QUOTED]}{' …' if len(line) > QUOTED else ''}`."
+    return (f"**`{note.kernel}` is not in the code this build generated: the cause above may be stale** "
+            "(see `TORCH_LOGS=output_code`).")
+
+
+def _verdict_words(report) -> str:
+    return "certified" if report.ok else "convicted (" + ", ".join(sorted(report.kinds)) + ")"
+
+
+def compiled_findings(entries, notes: dict | None = None) -> list[str]:
+    """One item per op and cause: the cause from ``notes`` (op, or (op, dtype name)
+    -> ``CompiledFinding``) with the generated line it names, then a line per dtype:
+    both verdicts, how many entries differ, the worst of them."""
+    notes = notes or {}
+    groups: dict[tuple, list] = {}
+    for twin, e, diff in _pairs(entries):
+        note = _note(notes, e)
+        groups.setdefault((e.case.name, id(note)), []).append((twin, e, diff, note))
+    lines = []
+    for (name, _), members in groups.items():
+        note = members[0][3]
+        dtypes = ", ".join(e.dtype_name for _, e, _, _ in members)
+        cause = f"Cause: {note.cause} {kernel_line(members[0][1], note)}" if note else "Cause: not analysed."
+        lines.append(f"- **`{name}`** ({dtypes}). {cause}")
+        for twin, e, diff, _ in members:
+            worst = _worst(diff)
+            example = f", e.g. {worst.words()}" if worst else ""
+            lines.append(f"  - {e.dtype_name}: eager {_verdict_words(twin.report)}, compiled "
+                         f"{_verdict_words(e.report)}; {len(diff)} entries judged differently{example}.")
+    return lines
+
+
+def _recorded(report, point, quantity):
+    """The failure a report holds for (point, quantity), or None where it passed."""
+    key = tuple(np.asarray(a, dtype=np.float64).tobytes() for a in point)
+    for f in report.failures:
+        if f.quantity == quantity and tuple(np.asarray(a, dtype=np.float64).tobytes() for a in f.point) == key:
+            return f
+    return None
+
+
+def hand_check(twin, entry, diff) -> str | None:
+    """A row re-evaluating the worst finite entry the two verdicts judge differently:
+    plain mpmath (``accuracy_table.HAND``), eager torch and compiled torch called on
+    copies of the point; None without a hand formula."""
+    from . import accuracy_table as table
+
+    if entry.case.name not in table.HAND:
+        return None
+    d = _worst(diff, finite=True)
+    if d is None:
+        return None
+    f, derivatives = table.HAND[entry.case.name]
+    names = entry.case.names_for(len(d.point))
+    index = 0 if d.quantity in ("value", "gradient") else names.index(d.quantity.removeprefix("d/d"))
+    point = [float(v) for v in d.point]
+    exact = table._evaluate(f if d.quantity == "value" else derivatives[index], point)
+    compiled_case, _ = compile_case(entry.case, entry.dtype, entry.device)
+    claims = []
+    for case in (entry.case, compiled_case):
+        value, grad = table._torch_at(case, point, entry.dtype, index)
+        claims.append(value if d.quantity == "value" else grad)
+    records = [_recorded(twin.report, d.point, d.quantity), _recorded(entry.report, d.point, d.quantity)]
+    truth = next(r.truth for r in records if r is not None)
+    agrees = table._same(table._round(exact, entry.dtype), truth) and all(
+        r is None or table._same(claim, r.claimed) for claim, r in zip(claims, records))
+    verdict = f"eager {_side(d.eager, d.eager_bits)}, compiled {_side(d.compiled, d.compiled_bits)}"
+    return (f"| `{entry.case.name}` | {entry.dtype_name} | ({', '.join(repr(v) for v in point)}) | {d.quantity} | "
+            f"{table._shown(exact)} | {claims[0]!r} | {claims[1]!r} | {verdict} | {'yes' if agrees else '**no**'} |")
+
+
+def _side(kind: str, bits: float) -> str:
+    return kind if kind == "ok" or math.isnan(bits) else f"{kind} ({bits:.1f} bits)"
+
+
+def hand_checks(entries) -> list[str]:
+    """A row per (op, dtype) whose compiled entry differs from eager's and whose op has
+    a hand formula."""
+    rows = [r for r in (hand_check(*pair) for pair in _pairs(entries)) if r]
+    head = ["| op | dtype | input | quantity | mpmath | torch eager | torch compiled | harness verdict | agrees |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    return head + rows if rows else ["No compiled entry judged otherwise than eager's has a hand formula."]

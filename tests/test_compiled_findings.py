@@ -1,0 +1,61 @@
+"""The compiled findings of the accuracy table (``harness.compiled_findings``): the
+cause a case file names is checked against the code Inductor generated, and the
+worst differing point is evaluated again by hand, eager and compiled torch alike.
+
+One real compilation (torch.expm1 in float64, whose vectorized lowering is
+``exp(x) - 1``), reports made by hand around it.
+"""
+
+import math
+
+import pytest
+import torch
+
+from cases.torch_ops import CompiledFinding
+from harness import accuracy_table as table
+from harness import compiled_findings, execution
+from harness.report import Failure, Report
+
+TINY = 1.1102230246251565e-16      # 2**-53: expm1(x) = x to the last bit, exp(x) - 1 = 0
+
+
+@pytest.fixture(scope="module")
+def expm1_entries():
+    """torch.expm1 in float64, eager certified, compiled (really) with one silent-zero recorded."""
+    case = next(c for c in table.load()[0] if c.name == "torch.expm1")
+    execution.compiled(case, torch.float64)
+    eager = Report(case.name, "float64", "cpu", "x", worst_bits={"value": 0.0, "gradient": 0.0})
+    compiled = Report(case.name, "float64", "cpu", "x", worst_bits={"value": 61.9, "gradient": 0.0})
+    compiled.failures.append(Failure((TINY,), "value", ("silent-zero",), 0.0, TINY, math.nan, math.inf, 61.9, 3.0,
+                                     TINY))
+    return [table.Entry(case, torch.float64, "cpu", eager),
+            table.Entry(case, torch.float64, "cpu", compiled, compiled=True)]
+
+
+def test_the_cause_is_quoted_from_the_generated_code_or_flagged_stale(expm1_entries):
+    named = {"torch.expm1": CompiledFinding("exp(x) - 1 cancels.", ".exp() - decltype(")}
+    (item, dtype_line) = compiled_findings.compiled_findings(expm1_entries, named)
+    assert item.startswith("- **`torch.expm1`** (float64). Cause: exp(x) - 1 cancels.")
+    assert "In the generated code: `auto tmp1 = tmp0.exp() - decltype(tmp0)(1);`" in item
+    assert "eager certified, compiled convicted (silent-zero)" in dtype_line and "compiled silent-zero" in dtype_line
+    stale = {"torch.expm1": CompiledFinding("exp(x) - 1 cancels.", "std::expm1_vectorized(")}
+    assert "may be stale" in compiled_findings.compiled_findings(expm1_entries, stale)[0]
+    assert "Cause: not analysed." in compiled_findings.compiled_findings(expm1_entries, {})[0]
+
+
+def test_the_hand_check_calls_eager_and_compiled_torch_at_the_worst_point(expm1_entries):
+    (row,) = compiled_findings.hand_checks(expm1_entries)[2:]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:4] == ["`torch.expm1`", "float64", f"({TINY!r})", "value"]
+    assert cells[5:7] == [repr(TINY), "0.0"]          # eager exact, compiled's vector loop exp(x) - 1
+    assert cells[-1] == "yes"
+
+
+def test_a_hand_check_says_no_when_the_recorded_claim_is_not_what_compiled_torch_returns(expm1_entries):
+    eager, compiled = expm1_entries
+    wrong = Report(compiled.report.case, "float64", "cpu", "x", worst_bits=compiled.report.worst_bits)
+    wrong.failures.append(Failure((TINY,), "value", ("silent-zero",), 5.0, TINY, math.nan, math.inf, 61.9, 3.0,
+                                  TINY))
+    entries = [eager, table.Entry(compiled.case, torch.float64, "cpu", wrong, compiled=True)]
+    (row,) = compiled_findings.hand_checks(entries)[2:]
+    assert row.rstrip(" |").endswith("**no**")
