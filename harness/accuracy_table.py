@@ -322,11 +322,11 @@ def _compiled_checks(entries: list[Entry]) -> list[str]:
 
     return ["### Compiled against eager, by hand", "",
             "Each (op, dtype) of \"Compiled against eager\" with a hand formula: its worst finite differing",
-            "entry, in plain mpmath as above, and torch called directly on "
-            f"{COPIES} copies of the point, eager and",
-            "through the compiled callable the sweep certified (Inductor's vectorized loop; a 1-element call",
-            "would run its scalar tail, which can differ). `agrees` compares the mpmath number with the",
-            "harness's truth and each torch number with the claim the harness recorded where it failed.", "",
+            "entry, in plain mpmath as above, and torch called directly, eager and through the compiled callable",
+            f"the sweep certified: on {COPIES} copies of an elementwise point (Inductor's vectorized loop; a",
+            "1-element call would run its scalar tail, which can differ), on a structured point's arrays with",
+            "the harness's cotangent. `agrees` compares the mpmath number with the harness's truth and each",
+            "torch number with the claim the harness recorded where it failed.", "",
             *compiled_findings.hand_checks(entries), ""]
 
 

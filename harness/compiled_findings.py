@@ -97,32 +97,44 @@ def _recorded(report, point, quantity):
 
 def hand_check(twin, entry, diff) -> str | None:
     """A row re-evaluating the worst finite entry the two verdicts judge differently:
-    plain mpmath (``accuracy_table.HAND``), eager torch and compiled torch called on
-    copies of the point; None without a hand formula."""
+    plain mpmath (``accuracy_table.HAND``, or ``hand_structured`` for a structured
+    op), eager torch and compiled torch called on the point; None without a hand
+    formula."""
     from . import accuracy_table as table
 
-    if entry.case.name not in table.HAND:
+    name = entry.case.name
+    structured = name in hand_structured.HAND
+    if name not in table.HAND and not structured:
         return None
     d = _worst(diff, finite=True)
     if d is None:
         return None
-    f, derivatives = table.HAND[entry.case.name]
     names = entry.case.names_for(len(d.point))
-    index = 0 if d.quantity in ("value", "gradient") else names.index(d.quantity.removeprefix("d/d"))
-    point = [float(v) for v in d.point]
-    exact = table._evaluate(f if d.quantity == "value" else derivatives[index], point)
     compiled_case, _ = compile_case(entry.case, entry.dtype, entry.device)
     claims = []
-    for case in (entry.case, compiled_case):
-        value, grad = table._torch_at(case, point, entry.dtype, index)
-        claims.append(value if d.quantity == "value" else grad)
+    if structured:
+        # Torch on the point's arrays with the harness's cotangent, and the VJP derived by hand.
+        for case in (entry.case, compiled_case):
+            claim, cotangent = hand_structured.torch_at(case, d.point, entry.dtype, d.quantity, names)
+            claims.append(claim)
+        exact = hand_structured.exact_at(name, d.point, d.quantity, names, cotangent)
+        point = ", ".join(table._array_words(a) for a in d.point)
+    else:
+        f, derivatives = table.HAND[name]
+        index = 0 if d.quantity in ("value", "gradient") else names.index(d.quantity.removeprefix("d/d"))
+        values = [float(v) for v in d.point]
+        exact = table._evaluate(f if d.quantity == "value" else derivatives[index], values)
+        for case in (entry.case, compiled_case):
+            value, grad = table._torch_at(case, values, entry.dtype, index)
+            claims.append(value if d.quantity == "value" else grad)
+        point = ", ".join(repr(v) for v in values)
     records = [_recorded(twin.report, d.point, d.quantity), _recorded(entry.report, d.point, d.quantity)]
     truth = next(r.truth for r in records if r is not None)
     agrees = table._same(table._round(exact, entry.dtype), truth) and all(
         r is None or table._same(claim, r.claimed) for claim, r in zip(claims, records))
     verdict = f"eager {_side(d.eager, d.eager_bits)}, compiled {_side(d.compiled, d.compiled_bits)}"
-    return (f"| `{entry.case.name}` | {entry.dtype_name} | ({', '.join(repr(v) for v in point)}) | {d.quantity} | "
-            f"{table._shown(exact)} | {claims[0]!r} | {claims[1]!r} | {verdict} | {'yes' if agrees else '**no**'} |")
+    return (f"| `{name}` | {entry.dtype_name} | ({point}) | {d.quantity} | {table._shown(exact)} | {claims[0]!r} | "
+            f"{claims[1]!r} | {verdict} | {'yes' if agrees else '**no**'} |")
 
 
 def _side(kind: str, bits: float) -> str:

@@ -67,6 +67,8 @@ def generated_code(case: Case, dtype: torch.dtype, device: str = "cpu") -> str:
 
 
 _SERIAL = itertools.count()
+#: Compiled versions Dynamo keeps of one frame before it runs the frame eagerly.
+RECOMPILE_LIMIT = 64
 
 
 def _compile(fn):
@@ -79,9 +81,25 @@ def _compile(fn):
     def call(*args):
         return fn(*args)
     call.__code__ = call.__code__.replace(co_name=f"compiled_{next(_SERIAL)}")
+    # The harness runs a backward twice on one graph (retain_graph, to see that it is
+    # deterministic) and differentiates it again for order 2 (create_graph);
+    # AOTAutograd's donated buffers forbid both ("broken case" on every such item),
+    # and without them no number changes. AOTAutograd reads the flag when it compiles
+    # the backward, at the first backward call, so it is set for the process.
+    import torch._dynamo.config as dynamo_config
+    import torch._functorch.config as functorch_config
+
+    functorch_config.donated_buffer = False
+    # A graph break (gaussian_nll_loss checks `any(var < 0)`) leaves the case's own
+    # forward to be compiled as a frame of its own, shared by the twins of every dtype
+    # and recompiled for each dtype and grad mode: past 8 Dynamo runs it eagerly,
+    # without a word, as above. The limit is raised, and reaching it is an error (the
+    # item is a broken case naming it) rather than an eager verdict called compiled.
+    dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, RECOMPILE_LIMIT)
+    dynamo_config.accumulated_recompile_limit = max(dynamo_config.accumulated_recompile_limit, 64 * RECOMPILE_LIMIT)
+    dynamo_config.fail_on_recompile_limit_hit = True
     out = torch.compile(call, dynamic=True)
-    functools.update_wrapper(out, fn)
-    return out
+    return functools.update_wrapper(out, fn)
 
 
 def _warm_up(case: Case, dtype: torch.dtype, device: str) -> tuple[float, list[str]]:

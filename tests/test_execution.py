@@ -105,3 +105,15 @@ def test_a_compiled_verdict_that_differs_from_eager_is_reported_with_its_points(
     text = "\n".join(result.outlines)
     assert "eager: convicted non-finite; compiled: certified" in text
     assert "entries judged differently" in text and "eager non-finite" in text and "compiled ok" in text
+
+
+def test_a_compiled_backward_runs_twice_on_one_graph():
+    """The harness calls a compiled backward twice (retain_graph) to see it is
+    deterministic; hardsigmoid's compiled backward donates a saved buffer, which
+    forbids that unless the harness turns donation off (it was a broken case)."""
+    from references import torch_ops as ref
+
+    case = harness.Case("hardsigmoid", torch.nn.functional.hardsigmoid, ref.hardsigmoid)
+    twin, _ = execution.compiled(case, torch.float32)
+    report = harness.certify(twin, torch.float32, grid_size=1)
+    assert report.ok, report.summary()
