@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from cases.torch_ops import CompiledFinding
+from harness.compiled_findings import CompiledFinding
 from harness import accuracy_table as table
 from harness import compiled_findings, execution
 from harness.report import Failure, Report
