@@ -54,14 +54,10 @@ def _pairs(entries) -> list[tuple]:
     return out
 
 
-def _worst(diff, finite: bool = False):
+def _worst(diff):
     """The entry judged most differently: the largest gap in bits (an entry that passes
     on one side counts as 0 bits there)."""
-    if finite:
-        diff = [d for d in diff if hand_structured.finite(d.point)]
-    if not diff:
-        return None
-    return max(diff, key=_gap)
+    return max(diff, key=_gap) if diff else None
 
 
 def kernel_line(entry, note) -> str:
