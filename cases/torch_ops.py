@@ -523,7 +523,7 @@ COMPILED_FINDINGS = {
         "vec256_float.h), which returns +inf above sqrt of the format's maximum (1.34e154 in float64, 1.84e19 in "
         "float32, bfloat16 through float32); eager's kernel is finite there (355.6 at 1.34e154).", ".acosh()"),
     ("torch.acosh", "float16"): CompiledFinding(_HALF_IN_FLOAT + " Here `x*x - 1` under `rsqrt` no longer "
-                                                "overflows half above 256.", "convert<float>("),
+                                                "overflows half above 256.", "at::vec::convert<float"),
     "acosh.stable": CompiledFinding(
         "The case's forward is `torch.acosh`, and compiled it is Sleef's `acosh`, +inf above sqrt of the format's "
         "maximum; its backward `rsqrt(x - 1) * rsqrt(x + 1)` stays right.", ".acosh()"),
@@ -545,17 +545,17 @@ COMPILED_FINDINGS = {
         "and is NaN at +inf; the backward's `x * exp(-x*x/2)` is NaN at ±inf in both.", ".erf()"),
     ("torch.nn.functional.gelu", "bfloat16"): CompiledFinding(
         _HALF_IN_FLOAT + " Here the gradient's tail below -6 no longer flushes to 0; at +inf the value is right "
-        "compiled, NaN eager, as in float32.", "convert<float>("),
+        "compiled, NaN eager, as in float32.", "at::vec::convert<float"),
     "torch.nn.functional.gelu(approximate=tanh)": CompiledFinding(_NEAR_BUDGET, ".tanh()"),
     "torch.special.ndtr": CompiledFinding(
         "Compiled, ndtr is torch/_refs/special.py's `(1 + erf(x * M_SQRT1_2)) * 0.5`, which cancels for x < 0 "
         "(10 bits lost at -3.28 in float32); eager's kernel is `0.5 * erfc(-x / sqrt 2)`.", ".erf()"),
     ("torch.special.ndtr", "float16"): CompiledFinding(
         _HALF_IN_FLOAT + " The cancelling `1 + erf` of the decomposition, in float32, still keeps more digits "
-        "than half holds.", "convert<float>("),
+        "than half holds.", "at::vec::convert<float"),
     ("torch.special.ndtr", "bfloat16"): CompiledFinding(
         _HALF_IN_FLOAT + " The cancelling `1 + erf` of the decomposition, in float32, still keeps more digits "
-        "than bfloat16 holds.", "convert<float>("),
+        "than bfloat16 holds.", "at::vec::convert<float"),
     "torch.special.ndtri": CompiledFinding(
         "The backward `sqrt(2 pi) exp(y*y / 2)`, eager's formula, multiplies the forward's last-bit difference "
         "(ndtri(8.7e-23) = -9.7561007 compiled, -9.7560997 eager) by y*y ~ 95; entries near the budget fall on "
@@ -573,11 +573,11 @@ COMPILED_FINDINGS = {
         "kernels, so the cancelled digits differ (0 compiled, -0.00092 eager at 1e-4 in float32; truth -0.00033).",
         ".cos()"),
     ("torch.sinc", "float16"): CompiledFinding(_HALF_IN_FLOAT + " Here `pi x*x` no longer overflows half "
-                                               "above 144.", "convert<float>("),
+                                               "above 144.", "at::vec::convert<float"),
     ("torch.sinc", "bfloat16"): CompiledFinding(_HALF_IN_FLOAT + " Here the cancelling `pi x cos(pi x) - "
-                                                "sin(pi x)` keeps its sign.", "convert<float>("),
+                                                "sin(pi x)` keeps its sign.", "at::vec::convert<float"),
     "torch.atan2": CompiledFinding(_HALF_IN_FLOAT + " Here `x*x + y*y` no longer flushes to 0 in half.",
-                                   "convert<float>("),
+                                   "at::vec::convert<float"),
     ("torch.atan2", "bfloat16"): CompiledFinding(
         "The decomposition of atan2's backward forms `recip = (x*x + y*y).reciprocal()` once and multiplies "
         "(`grad * y * recip`), guarding only `x*x + y*y == 0`; in float32 the sum underflows to a subnormal or "
@@ -587,31 +587,27 @@ COMPILED_FINDINGS = {
     "torch.nn.functional.hardsigmoid": CompiledFinding(
         "The decomposition's backward multiplies by 1/6 as a double (`0.16666666666666666`), where eager's "
         "float64 kernel uses the float constant 0.1666666716337204: compiled is right.", "0.16666666666666666"),
-    ("torch.special.i0e", "float16"): CompiledFinding(_HALF_IN_FLOAT, "convert<float>("),
+    ("torch.special.i0e", "float16"): CompiledFinding(_HALF_IN_FLOAT, "at::vec::convert<float"),
     ("torch.special.i0e", "bfloat16"): CompiledFinding(_HALF_IN_FLOAT + " Compiled also shows a wrong sign eager "
                                                        "does not (not analysed).",
-                                                       "convert<float>("),
+                                                       "at::vec::convert<float"),
     "torch.special.i0e": CompiledFinding(_NOT_ANALYSED, None),
     "torch.special.i1e": CompiledFinding(_NOT_ANALYSED, None),
     "torch.special.erfcx": CompiledFinding(_NOT_ANALYSED, None),
-    "torch.special.log_ndtr": CompiledFinding(
-        "Not established: a harness question. The claims the harness records for the compiled backward are not "
-        "what the compiled callable returns when called directly on the same inputs (float64 gradient at "
-        "19.76: 2.546e-86 recorded, 6.3816e-86 returned, as eager's; the hand check below says **no**), and in "
-        "float32 the harness sees the backward change between its two calls on one graph, which direct calls "
-        "(one or two, retain_graph or create_graph, 64 or 6253 elements, 1 or 2 threads) do not reproduce. "
-        "Until reproduced without the harness these rows are not findings about torch.", None),
+    "torch.special.log_ndtr": CompiledFinding(_NOT_ANALYSED, None),
 }
 for _op in ("torch.log10", "torch.rsqrt", "torch.pow", "torch.logaddexp", "torch.logaddexp2",
             "torch.nn.functional.softsign", "torch.nn.functional.tanhshrink", "torch.asinh", "torch.atan",
             "torch.polygamma(1, x)"):
-    COMPILED_FINDINGS[_op] = CompiledFinding(_HALF_IN_FLOAT, "convert<float>(")
+    COMPILED_FINDINGS[_op] = CompiledFinding(_HALF_IN_FLOAT, "at::vec::convert<float")
 
 #: The measured compiled verdicts where they differ from the eager expectation
 #: (`pytest cases/torch_ops.py --torch-ops --compile`; the causes are COMPILED_FINDINGS).
 COMPILED_EXPECT = {
     "torch.log10": {"float16-compiled": certified()},
     "torch.rsqrt": {"float16-compiled": certified()},
+    "torch.special.xlog1py": {"float64-compiled": convicted("lost-digits", "non-finite", "silent-zero"),
+                              "float32-compiled": convicted("lost-digits", "non-finite", "silent-zero")},
     "torch.nn.functional.elu": {"float64-compiled": convicted("lost-digits", "silent-zero"),
                                 "float32-compiled": convicted("lost-digits", "silent-zero"),
                                 "bfloat16-compiled": convicted("lost-digits", "silent-zero")},
@@ -622,6 +618,7 @@ COMPILED_EXPECT = {
                                  "float32-compiled": convicted("lost-digits", "silent-zero"),
                                  "bfloat16-compiled": convicted("lost-digits", "silent-zero")},
     "torch.nn.functional.tanhshrink": {"float16-compiled": certified()},
+    "torch.nn.functional.hardsigmoid": {"float64-compiled": certified()},
     "torch.asinh": {"float16-compiled": certified()},
     "torch.acosh": {"float64-compiled": convicted("non-finite", "silent-zero"),
                     "float32-compiled": convicted("non-finite", "silent-zero"),
@@ -634,6 +631,8 @@ COMPILED_EXPECT = {
     "torch.erf": {"float32-compiled": convicted("lost-digits", "silent-zero")},
     "torch.erfinv": {"float64-compiled": convicted("lost-digits")},
     "torch.special.ndtr": {"float16-compiled": certified()},
+    "torch.special.i0e": {"float16-compiled": certified(),
+                          "bfloat16-compiled": convicted("lost-digits", "silent-zero", "wrong-sign")},
     "expm1.stable": {"float64-compiled": convicted("lost-digits", "silent-zero"),
                      "float32-compiled": convicted("lost-digits", "silent-zero"),
                      "bfloat16-compiled": convicted("lost-digits", "silent-zero")},
@@ -641,12 +640,6 @@ COMPILED_EXPECT = {
                      "float32-compiled": convicted("non-finite"),
                      "bfloat16-compiled": convicted("non-finite")},
     "special.log_ndtr.stable": {"float64-compiled": convicted("lost-digits")},
-    "torch.special.xlog1py": {"float64-compiled": convicted("lost-digits", "non-finite", "silent-zero"),
-                              "float32-compiled": convicted("lost-digits", "non-finite", "silent-zero")},
-    "torch.nn.functional.hardsigmoid": {"float64-compiled": certified()},
-    "torch.special.log_ndtr": {"float32-compiled": convicted("non-deterministic", "non-finite", "silent-zero")},
-    "torch.special.i0e": {"float16-compiled": certified(),
-                          "bfloat16-compiled": convicted("lost-digits", "silent-zero", "wrong-sign")},
 }
 
 

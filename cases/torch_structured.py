@@ -521,7 +521,7 @@ _WELFORD = CompiledFinding(
     "the compiled statistics come out NaN where eager's are right or inf as the truth (var float64 at "
     "±1.34e154; float32 rows near 8.5e37); which step of the combination overflows is not established here. "
     "The 16-bit entries, computed in float32, lose the wrong signs of eager's half kernels.", "welford_combine(")
-_HALF = CompiledFinding(HALF_IN_FLOAT, "convert<float>(")
+_HALF = CompiledFinding(HALF_IN_FLOAT, "at::vec::convert<float")
 
 #: Op -> why its compiled entry differs from eager's (docs/torch_structured.md,
 #: "Compiled against eager"); ops not named here are listed as not analysed.
@@ -536,11 +536,16 @@ COMPILED_FINDINGS = {
                                 "torch.nn.functional.poisson_nll_loss(log_input=False)",
                                 "torch.nn.functional.mse_loss", "torch.nn.functional.pairwise_distance",
                                 "torch.nn.functional.cross_entropy(label_smoothing=0.1)")},
-    "torch.nn.functional.l1_loss": CompiledFinding(
-        "Not established: a harness question. With a NaN target the harness sees the compiled backward change "
-        "between its two calls on one graph (non-deterministic, ~3,000 entries per dtype), as it does for "
-        "compiled log_ndtr in docs/torch_ops.md, where direct calls do not reproduce it. Until reproduced "
-        "without the harness these rows are not findings about torch.", None),
+    "torch.prod": CompiledFinding(
+        "Compiled, prod's backward is the decomposition's product of the exclusive cumulative products from the "
+        "left and from the right (the kernel reads the input reversed), with no division: at an infinite entry "
+        "the gradient stays defined (1 for a row of one), where eager's `prod_backward` divides the result by "
+        "the input when no entry is 0 (inf / inf = NaN).", "((-1L) + ks0 + ((-1L)*x0))"),
+    "torch.nn.functional.kl_div(log_target=True)": CompiledFinding(
+        "Summation order: Inductor's reduction sums `exp(t) * (t - x)` in per-lane partial sums and then a tree "
+        "over the lanes, which adds two terms of -3.4e38 first and overflows (float32, bfloat16) where eager's "
+        "order does not and the mean (-8.5e37) is finite; in float16 the float32 accumulation is the gain.",
+        "vec_reduce_all"),
 }
 
 #: on these cases (the page's "Harness notes").

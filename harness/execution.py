@@ -81,15 +81,8 @@ def _compile(fn):
     def call(*args):
         return fn(*args)
     call.__code__ = call.__code__.replace(co_name=f"compiled_{next(_SERIAL)}")
-    # The harness runs a backward twice on one graph (retain_graph, to see that it is
-    # deterministic) and differentiates it again for order 2 (create_graph);
-    # AOTAutograd's donated buffers forbid both ("broken case" on every such item),
-    # and without them no number changes. AOTAutograd reads the flag when it compiles
-    # the backward, at the first backward call, so it is set for the process.
     import torch._dynamo.config as dynamo_config
-    import torch._functorch.config as functorch_config
 
-    functorch_config.donated_buffer = False
     # A graph break (gaussian_nll_loss checks `any(var < 0)`) leaves the case's own
     # forward to be compiled as a frame of its own, shared by the twins of every dtype
     # and recompiled for each dtype and grad mode: past 8 Dynamo runs it eagerly,
@@ -98,8 +91,14 @@ def _compile(fn):
     dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, RECOMPILE_LIMIT)
     dynamo_config.accumulated_recompile_limit = max(dynamo_config.accumulated_recompile_limit, 64 * RECOMPILE_LIMIT)
     dynamo_config.fail_on_recompile_limit_hit = True
-    out = torch.compile(call, dynamic=True)
-    return functools.update_wrapper(out, fn)
+    out = functools.update_wrapper(torch.compile(call, dynamic=True), fn)
+    # The harness runs a claimed backward twice on one graph (retain_graph) to see that
+    # it is deterministic; AOTAutograd's donated buffers forbid that ("broken case"), and
+    # turning them off for the process is no cure: Inductor's cache then serves backwards
+    # compiled with donation, which write into a saved tensor (log_ndtr's second gradient
+    # was off by sqrt(2 pi)). A compiled callable is run forward again instead.
+    out.harness_compiled = True
+    return out
 
 
 def _warm_up(case: Case, dtype: torch.dtype, device: str) -> tuple[float, list[str]]:
@@ -110,17 +109,23 @@ def _warm_up(case: Case, dtype: torch.dtype, device: str) -> tuple[float, list[s
     A failure here is left for the certification to report at a point."""
     from torch._inductor.graph import GraphLowering
 
+    from .certify import one_thread
+
     shapes = case.shape or ((8,),) * case.arity
     xs = [torch.full(s, 0.5, dtype=dtype, device=device, requires_grad=True) for s in shapes]
     sources: list[str] = []
     started = time.perf_counter()
-    with mock.patch.object(GraphLowering, "save_output_code", sources.append):
+    # In the thread count and grad modes certification runs in (Dynamo guards on both):
+    # the graphs the grid uses are compiled here, timed, and not inside the certification.
+    with mock.patch.object(GraphLowering, "save_output_code", sources.append), one_thread():
         try:
             y = case.forward(*xs)
             if case.backward is not None:
                 case.backward(*[x.detach() for x in xs], torch.ones_like(y))
             else:
                 torch.autograd.grad(y, xs, torch.ones_like(y), allow_unused=True)
+            with torch.no_grad():       # the finite differences' forward calls
+                case.forward(*[x.detach() for x in xs])
         except Exception:   # the grid's first point names the problem with its input
             pass
     return time.perf_counter() - started, sources

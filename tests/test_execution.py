@@ -107,10 +107,10 @@ def test_a_compiled_verdict_that_differs_from_eager_is_reported_with_its_points(
     assert "entries judged differently" in text and "eager non-finite" in text and "compiled ok" in text
 
 
-def test_a_compiled_backward_runs_twice_on_one_graph():
-    """The harness calls a compiled backward twice (retain_graph) to see it is
-    deterministic; hardsigmoid's compiled backward donates a saved buffer, which
-    forbids that unless the harness turns donation off (it was a broken case)."""
+def test_a_compiled_backward_is_called_twice_on_two_graphs():
+    """The harness calls a backward twice to see it is deterministic; hardsigmoid's
+    compiled backward donates a saved buffer, which forbids a second call on one graph
+    (it was a broken case), so a compiled forward is run again for the second."""
     from references import torch_ops as ref
 
     case = harness.Case("hardsigmoid", torch.nn.functional.hardsigmoid, ref.hardsigmoid)
