@@ -129,9 +129,12 @@ def wait_until(condition, seconds: float, every: float = 0.05) -> bool:
                          ids=["SIGTERM", "SIGKILL", "SIGINT"])
 def test_a_stopped_run_leaves_no_worker_and_keeps_its_truths(script, clean_run, tmp_path, signum):
     cache, stall = tmp_path / "truth.sqlite", tmp_path / "stall"
+    # SIG_DFL for SIGINT in the child: a shell's background job (`.ci/run &`) starts with
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt handler at all.
     run = subprocess.Popen([sys.executable, str(script), str(cache)], cwd=ROOT,
                            env={**os.environ, "HARNESS_TEST_STALL": str(stall)},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     descendants: list[int] = []
     try:
         assert wait_until(lambda: len(children(run.pid)) >= 2, 60), "the truth pool never started"
