@@ -473,9 +473,9 @@ HAND["torch.nn.functional.celu"] = HAND["torch.nn.functional.elu"]     # alpha =
 HAND.update({"expm1.stable": HAND["torch.expm1"], "acosh.stable": HAND["torch.acosh"],
              "special.log_ndtr.stable": HAND["torch.special.log_ndtr"]})
 
-#: Precisions of the hand evaluation, tried in turn until two agree to 2**-64
-#: (``ndtri`` of a subnormal needs 1075 bits before ``2p - 1`` keeps ``p``).
-HAND_BITS = (400, 800, 1600, 3200, 6400)
+#: The precision a hand number is rounded to a float at (the evaluation's own precisions are
+#: ``hand_structured.precisions``: ``ndtri`` of a subnormal needs 1075 bits before ``2p - 1`` keeps ``p``).
+HAND_BITS = 6400
 #: The point is handed to torch as this many copies: CPU kernels take another,
 #: vectorized path for tensors of more than a few elements (sinh does), and the
 #: harness hands torch the whole grid.
@@ -495,14 +495,18 @@ def _checked_failure(report):
 
 
 def _torch_at(case, point, dtype, index: int):
-    """torch's value and the gradient of input ``index`` at ``point``, no harness involved."""
+    """torch's value and the gradient of input ``index`` at ``point``, no harness involved
+    but the thread count it certifies in (``certify.one_thread``)."""
+    from .certify import one_thread
+
     xs = [torch.full((COPIES,), v, dtype=dtype, requires_grad=True) for v in point]
-    y = case.forward(*xs)
-    if case.backward is not None:
-        grads = case.backward(*[x.detach() for x in xs], torch.ones_like(y))
-        grads = (grads,) if isinstance(grads, torch.Tensor) else grads
-    else:
-        grads = torch.autograd.grad(y, xs, torch.ones_like(y), allow_unused=True)
+    with one_thread():
+        y = case.forward(*xs)
+        if case.backward is not None:
+            grads = case.backward(*[x.detach() for x in xs], torch.ones_like(y))
+            grads = (grads,) if isinstance(grads, torch.Tensor) else grads
+        else:
+            grads = torch.autograd.grad(y, xs, torch.ones_like(y), allow_unused=True)
     g = grads[index]
     return float(y.detach()[0].double()), (float(g[0].double()) if g is not None else 0.0)
 
@@ -510,7 +514,7 @@ def _torch_at(case, point, dtype, index: int):
 def _evaluate(fn, point) -> mpmath.mpf:
     """``fn`` at the exact float ``point``, at rising precision until two agree."""
     previous = None
-    for bits in HAND_BITS:
+    for bits in hand_structured.precisions(point):
         with mpmath.workprec(bits):
             value = fn(*[mpmath.mpf(v) for v in point])
             if previous is not None and (value == previous or abs(value - previous) <= abs(value) * 2 ** -64):
@@ -522,7 +526,7 @@ def _evaluate(fn, point) -> mpmath.mpf:
 def _round(value, dtype) -> float:
     """An mpmath number rounded to ``dtype`` (through float64: a double rounding
     only at ties, which the comparison's tolerance covers)."""
-    with mpmath.workprec(HAND_BITS[-1]):
+    with mpmath.workprec(HAND_BITS):
         as_double = float(value) if mpmath.isfinite(value) else (math.inf if value > 0 else -math.inf)
     return float(torch.tensor(as_double, dtype=torch.float64).to(dtype).double())
 
@@ -563,7 +567,7 @@ def _array_words(a) -> str:
 
 def _shown(value) -> str:
     """17 digits, or the decimal exponent alone for numbers far outside every format."""
-    with mpmath.workprec(HAND_BITS[-1]):
+    with mpmath.workprec(HAND_BITS):
         if mpmath.isfinite(value) and value != 0 and abs(mpmath.log10(abs(value))) > 400:
             return f"{'-' if value < 0 else ''}10^({mpmath.nstr(mpmath.log10(abs(value)), 6)})"
         return mpmath.nstr(value, 17)

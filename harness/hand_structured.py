@@ -14,14 +14,30 @@ g_j)``): the precision is raised until two evaluations agree anyway.
 
 from __future__ import annotations
 
+import math
 import re
 
 import mpmath
 import numpy as np
 import torch
 
-#: Precisions tried in turn until two agree to 2**-64 (as ``accuracy_table.HAND_BITS``).
-BITS = (400, 800, 1600, 3200, 6400)
+#: The least precision a hand evaluation starts at; ``precisions`` raises it with the inputs' span.
+BITS = 400
+
+
+def precisions(values) -> tuple[int, ...]:
+    """The precisions a hand evaluation at the float inputs ``values`` tries, until two agree to 2**-64.
+
+    Two precisions agreeing proves nothing where both are too short for a cancellation:
+    beside a value of 2.5e291, two scores 1.6e-5 apart round to the same number at 400 and
+    at 800 bits, and their difference reads as 0 twice. So the first precision holds every
+    product of two inputs, and any sum of such products, exactly: twice the span of their
+    exponents and of 1's (the formulas' constants: ``2p - 1`` keeps a subnormal ``p`` at
+    1075 bits), plus 53 bits each and a margin."""
+    exponents = [math.frexp(v)[1] for v in np.asarray(values, dtype=np.float64).ravel() if v and math.isfinite(v)]
+    span = max(exponents + [1]) - min(exponents + [1])
+    first = max(BITS, 2 * (span + 53) + 64)
+    return tuple(first << k for k in range(4))
 
 
 def _mp(a) -> np.ndarray:
@@ -424,7 +440,7 @@ def exact_at(name: str, point, quantity: str, names, cotangent: np.ndarray):
     f, vjp = HAND[name]
     what, k, index = parse(quantity, names)
     previous = None
-    for bits in BITS:
+    for bits in precisions(np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in point])):
         with mpmath.workprec(bits):
             xs = [_mp(a) for a in point]
             if what == "value":
@@ -443,16 +459,20 @@ def exact_at(name: str, point, quantity: str, names, cotangent: np.ndarray):
 
 def torch_at(case, point, dtype, quantity: str, names):
     """torch's number for ``quantity`` at ``point``: the case's forward and autograd, no harness in between
-    but the cotangent (``certify._cotangent``, the one the harness hands every structured backward)."""
-    from .certify import _cotangent
+    but the cotangent (``certify._cotangent``, the one the harness hands every structured backward)
+    and the thread count it certifies in (``certify.one_thread``: eager batch_norm's float32 variance
+    at -8.5e37 is NaN on one thread and finite on two, a reduction split otherwise)."""
+    from .certify import _cotangent, one_thread
 
     xs = [torch.tensor(np.asarray(a, dtype=np.float64), dtype=dtype, requires_grad=True) for a in point]
-    y = case.forward(*xs)
+    with one_thread():
+        y = case.forward(*xs)
     g = _cotangent(tuple(y.shape))
     what, k, index = parse(quantity, names)
     if what == "value":
         return float(y.detach().double()[index]), g
-    grads = torch.autograd.grad(y, xs, torch.tensor(g, dtype=dtype), allow_unused=True)
+    with one_thread():
+        grads = torch.autograd.grad(y, xs, torch.tensor(g, dtype=dtype), allow_unused=True)
     grad = grads[k]
     return (0.0 if grad is None else float(grad.double()[index])), g
 

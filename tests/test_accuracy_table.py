@@ -149,6 +149,48 @@ def test_a_structured_hand_check_says_no_to_a_wrong_truth():
     assert table.hand_check(table.Entry(case, torch.float64, "cpu", wrong)).endswith("| **no** |")
 
 
+def test_a_structured_hand_evaluation_starts_above_the_cancellation_of_its_inputs():
+    # The two scores' value rows share a 2.5e291 entry: dq's 1.37e-5 is their difference, which
+    # 400 and 800 bits both round to 0 (two agreeing precisions, both too short).
+    from harness import hand_structured
+    from harness.certify import _cotangent
+
+    name = "torch.nn.functional.scaled_dot_product_attention(attn_mask)"
+    q = np.array([[1.1222063866923024e-190, 2.256492969831037e-277, -3.814697265625e-06, -2.0078125],
+                  [2.117582368135751e-22, 1.4981364335015035e-95, 2.527783052008247e-33, 6.567258882077402e-288]])
+    k = np.array([[1.2638915260041235e-33, 4.527839539413356e-72, 8.0, 5.253807105661922e-287],
+                  [-4.2030456845295373e-286, 0.025634765625, 1.6016664761464807e-145, 11.089866488461018],
+                  [4.845781754539109e-268, 0.007812500000000003, -3.3927329811745276e-25, -6.018531076210112e-36]])
+    v = np.array([[1.0, 0.125, 0.875, 2.4948003869184e+291], [1.0, 1.375, -1.0, 2.4948003869184e+291],
+                  [2.0, 1.5, 0.0, 2.4948003869184e+291]])
+    got = hand_structured.exact_at(name, (q, k, v), "d/dq[0, 2]", ("q", "k", "v"), _cotangent((2, 4)))
+    assert float(got) == pytest.approx(1.3705151415484708e-05, rel=1e-12)
+
+
+def test_torch_in_a_structured_hand_check_runs_as_the_harness_runs_it():
+    # Eager batch_norm's float32 variance of a channel at -8.5e37: NaN on the one thread the
+    # harness certifies in, finite on two (another split of the reduction).
+    from harness import hand_structured
+    from harness.certify import _cotangent
+
+    cases, _, _ = table.load("cases.torch_structured")
+    case = next(c for c in cases if c.name == "torch.nn.functional.batch_norm")
+    x = np.array([[-8.507060187143942e+37, -8.507057144782501e+37, -8.507059173023462e+37],
+                  [-8.507056130662021e+37, -8.507058158902981e+37, -8.507063229505382e+37],
+                  [-8.507055116541541e+37, -8.507056130662021e+37, -8.507057144782501e+37],
+                  [-8.507056130662021e+37, -8.507062215384902e+37, -8.507057144782501e+37]])
+    report = harness.certify(harness.Case(case.name, case.forward, case.reference, grid=lambda dtype: [(x,)]),
+                             torch.float32)
+    failure = next(f for f in report.failures if f.quantity == "gradient[1, 2]")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        claim, _ = hand_structured.torch_at(case, (x,), torch.float32, "gradient[1, 2]", ("x",))
+    finally:
+        torch.set_num_threads(threads)
+    assert math.isnan(failure.claimed) and math.isnan(claim)
+
+
 def test_compiled_rows_stand_beside_eager_ones_and_their_differences_are_findings():
     case = harness.Case("torch.fake", torch.exp, None)
     eager = Report("torch.fake", "float32", "cpu", "x", worst_bits={"value": 1.0, "gradient": 1.0})
