@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import hand_structured
-from .execution import compiled as compile_case, differences, generated_code
+from .execution import compiled as compile_case, decomposed, decompositions, differences, generated_code
 
 
 class CompiledFinding(NamedTuple):
@@ -92,14 +92,64 @@ def compiled_findings(entries, notes: dict | None = None) -> list[str]:
     for (name, _), members in groups.items():
         note = members[0][3]
         dtypes = ", ".join(e.dtype_name for _, e, _, _ in members)
-        cause = f"Cause: {note.cause} {kernel_line(members[0][1], note)}".rstrip() if note else "Cause: not analysed."
-        lines.append(f"- **`{name}`** ({dtypes}). {cause}")
+        cause = (f"Cause: {note.cause} {kernel_line(members[0][1], note)}".rstrip() if note else
+                 "Cause: not named by hand; where it lies is measured below, per dtype.")
+        lines.append(f"- **`{name}`** ({dtypes}). {cause} {_decomposed_ops(members[0][1])}")
         for twin, e, diff, _ in members:
             worst = _worst(diff)
-            example = f", e.g. {worst.words()}" if worst else ""
+            example = f", e.g. {worst.words()}. {attribution(e, worst)}" if worst else "."
             lines.append(f"  - {e.dtype_name}: eager {_verdict_words(twin.report)}, compiled "
-                         f"{_verdict_words(e.report)}; {len(diff)} entries judged differently{example}.")
+                         f"{_verdict_words(e.report)}; {len(diff)} entries judged differently{example}")
     return lines
+
+
+def _decomposed_ops(entry) -> str:
+    try:
+        ops = decompositions(entry.case, entry.dtype, entry.device)
+    except Exception as exc:     # the page says so and goes on
+        return f"(Its graphs' decompositions could not be listed: {type(exc).__name__}: {exc}.)"
+    if not ops:
+        return "No op of its graphs is decomposed: Inductor lowers each one itself."
+    return "Decomposed in its graphs: " + ", ".join(f"`{op}`" for op in ops) + "."
+
+
+def _claims(entry, point, quantity: str, subjects) -> list[float]:
+    """torch's number for ``quantity`` at ``point`` from each case of ``subjects``, called
+    directly as the hand checks call it (64 copies of an elementwise point; a structured
+    point's arrays with the harness's cotangent), on the harness's one thread."""
+    from . import accuracy_table as table
+
+    names = entry.case.names_for(len(point))
+    if entry.case.elementwise:
+        index = 0 if quantity in ("value", "gradient") else names.index(quantity.removeprefix("d/d"))
+        values = [float(np.asarray(v, dtype=np.float64)) for v in point]
+        return [table._torch_at(c, values, entry.dtype, index)[0 if quantity == "value" else 1] for c in subjects]
+    return [hand_structured.torch_at(c, point, entry.dtype, quantity, names)[0] for c in subjects]
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def attribution(entry, d) -> str:
+    """Where the compiled difference at entry ``d`` lies: eager, Inductor's decompositions
+    run with eager's kernels (``execution.decomposed``), and compiled torch at the point."""
+    try:
+        compiled_case, _ = compile_case(entry.case, entry.dtype, entry.device)
+        subjects = (entry.case, decomposed(entry.case, entry.dtype, entry.device), compiled_case)
+        eager, middle, compiled = _claims(entry, d.point, d.quantity, subjects)
+    except Exception as exc:     # one op's measurement never takes the page down
+        return f"Decomposed run: raised {type(exc).__name__}: {exc}."
+    numbers = f"eager {eager!r}, decomposed {middle!r}, compiled {compiled!r}"
+    if _same(middle, compiled) and not _same(middle, eager):
+        where = "the decomposition's formula gives the compiled number"
+    elif _same(middle, eager) and not _same(middle, compiled):
+        where = "the decomposition gives eager's number: Inductor's generated code makes the difference"
+    elif _same(eager, compiled):
+        where = "torch called directly gives one number three ways: the difference is not reproduced outside the run"
+    else:
+        where = "the decomposition already differs from eager, and Inductor's code again"
+    return f"There, torch gives {numbers}: {where}."
 
 
 def _recorded(report, point, quantity):

@@ -59,6 +59,54 @@ def compiled(case: Case, dtype: torch.dtype, device: str = "cpu") -> tuple[Case,
     return twin, seconds
 
 
+def decomposed(case: Case, dtype: torch.dtype, device: str = "cpu") -> Case:
+    """``case`` run through what Inductor compiles, minus Inductor's code: Dynamo's graph,
+    Inductor's decompositions and AOTAutograd's forward/backward partition, each remaining
+    aten op run by eager's kernel (the ``aot_eager_decomp_partition`` backend).
+
+    Beside eager and compiled torch it places a compiled difference: where it gives the
+    compiled number, the decomposition's formula is responsible; where it gives eager's,
+    Inductor's generated code is (its fusion, vectorized math, reduction order, float32
+    intermediates)."""
+    key = (id(case), case.name, dtype, device, "decomposed")
+    if key not in _COMPILED:
+        backward = _compile(case.backward, "aot_eager_decomp_partition") if case.backward is not None else None
+        twin = dataclasses.replace(case, forward=_compile(case.forward, "aot_eager_decomp_partition"),
+                                   backward=backward)
+        _COMPILED[key] = (case, twin)
+        _warm_up(twin, dtype, device)
+    return _COMPILED[key][1]
+
+
+#: Decomposed ops that compute nothing otherwise: they create, view or move data, or turn a
+#: Scalar overload into its Tensor one.
+NO_ARITHMETIC = frozenset({"detach", "_to_copy", "arange", "cat", "empty_like", "fill", "flip", "ones", "ones_like",
+                           "zeros", "zeros_like", "stack", "t", "transpose", "masked_fill", "tril", "add.Scalar",
+                           "rsub.Scalar"})
+
+
+def decompositions(case: Case, dtype: torch.dtype, device: str = "cpu") -> list[str]:
+    """The aten ops of ``case``'s forward and backward graphs (as AOTAutograd traces them,
+    before any decomposition) that Inductor decomposes (``select_decomp_table``), by name,
+    less ``NO_ARITHMETIC``."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+    from torch._inductor.compile_fx import select_decomp_table
+
+    table, found = select_decomp_table(), set()
+
+    def record(gm, _inputs):
+        found.update(str(n.target) for n in gm.graph.nodes if n.op == "call_function" and n.target in table)
+        return make_boxed_func(gm.forward)
+
+    forward = _compile(case.forward, aot_autograd(fw_compiler=record, bw_compiler=record))
+    _warm_up(dataclasses.replace(case, forward=forward,
+                                 backward=_compile(case.backward, aot_autograd(fw_compiler=record, bw_compiler=record))
+                                 if case.backward is not None else None), dtype, device)
+    return sorted(op for op in found if op.split(".")[1] not in NO_ARITHMETIC
+                  and ".".join(op.split(".")[1:3]) not in NO_ARITHMETIC)
+
+
 def generated_code(case: Case, dtype: torch.dtype, device: str = "cpu") -> str:
     """What Inductor generated for ``case`` compiled in ``dtype`` (after ``compiled``):
     the wrapper modules of its forward and backward graphs with their kernels, as
@@ -71,7 +119,7 @@ _SERIAL = itertools.count()
 RECOMPILE_LIMIT = 64
 
 
-def _compile(fn):
+def _compile(fn, backend="inductor"):
     """``torch.compile(fn, dynamic=True)`` of a call of ``fn`` with a code object of
     its own, keeping ``fn``'s signature for the names and the number of inputs the
     harness reads from it. Dynamo caches compiled graphs per code object, up to
@@ -91,7 +139,7 @@ def _compile(fn):
     dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, RECOMPILE_LIMIT)
     dynamo_config.accumulated_recompile_limit = max(dynamo_config.accumulated_recompile_limit, 64 * RECOMPILE_LIMIT)
     dynamo_config.fail_on_recompile_limit_hit = True
-    out = functools.update_wrapper(torch.compile(call, dynamic=True), fn)
+    out = functools.update_wrapper(torch.compile(call, dynamic=True, backend=backend), fn)
     # The harness runs a claimed backward twice on one graph (retain_graph) to see that
     # it is deterministic; AOTAutograd's donated buffers forbid that ("broken case"), and
     # turning them off for the process is no cure: Inductor's cache then serves backwards

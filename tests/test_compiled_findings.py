@@ -8,6 +8,7 @@ One real compilation (torch.expm1 in float64, whose vectorized lowering is
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -40,7 +41,26 @@ def test_the_cause_is_quoted_from_the_generated_code_or_flagged_stale(expm1_entr
     assert "eager certified, compiled convicted (silent-zero)" in dtype_line and "compiled silent-zero" in dtype_line
     stale = {"torch.expm1": CompiledFinding("exp(x) - 1 cancels.", "std::expm1_vectorized(")}
     assert "may be stale" in compiled_findings.compiled_findings(expm1_entries, stale)[0]
-    assert "Cause: not analysed." in compiled_findings.compiled_findings(expm1_entries, {})[0]
+    assert "Cause: not named by hand" in compiled_findings.compiled_findings(expm1_entries, {})[0]
+
+
+def test_a_difference_made_by_inductors_code_is_told_from_one_made_by_a_decomposition(expm1_entries):
+    # expm1 has no decomposition: run op by op, the compiled graph is eager's kernel (exact);
+    # only Inductor's vectorized exp(x) - 1 gives 0.
+    (item, dtype_line) = compiled_findings.compiled_findings(expm1_entries, {})
+    assert "No op of its graphs is decomposed" in item
+    assert (f"torch gives eager {TINY!r}, decomposed {TINY!r}, compiled 0.0: the decomposition gives eager's "
+            "number: Inductor's generated code makes the difference") in dtype_line
+    # smooth_l1_loss at input = target = inf: the decomposed backward takes sign(inf - inf),
+    # which is 0 in torch, where eager's kernel divides NaN by beta.
+    case = next(c for c in table.load("cases.torch_structured")[0] if c.name == "torch.nn.functional.smooth_l1_loss")
+    point = (np.array([np.inf, 0.625, 0.0, -1.0]), np.array([np.inf, 1.875, 0.75, -0.625]))
+    entry = table.Entry(case, torch.float32, "cpu", None, compiled=True)
+    difference = execution.Difference(point, "d/dt[0]", "non-finite", "ok", 32.0, math.nan)
+    assert compiled_findings.attribution(entry, difference) == (
+        "There, torch gives eager nan, decomposed 0.0, compiled 0.0: the decomposition's formula gives the "
+        "compiled number.")
+    assert "`aten.smooth_l1_loss_backward.default`" in compiled_findings._decomposed_ops(entry)
 
 
 def test_the_hand_check_calls_eager_and_compiled_torch_at_the_worst_point(expm1_entries):
