@@ -78,10 +78,10 @@ def decomposed(case: Case, dtype: torch.dtype, device: str = "cpu") -> Case:
     return _COMPILED[key][1]
 
 
-#: Decomposed ops that compute nothing otherwise: they create, view or move data, or turn a
-#: Scalar overload into its Tensor one.
+#: Decomposed ops that compute nothing otherwise: they create, view or move data, fold add's
+#: ``alpha`` into a product, or turn a Scalar overload into its Tensor one.
 NO_ARITHMETIC = frozenset({"detach", "_to_copy", "arange", "cat", "empty_like", "fill", "flip", "ones", "ones_like",
-                           "zeros", "zeros_like", "stack", "t", "transpose", "masked_fill", "tril", "add.Scalar",
+                           "zeros", "zeros_like", "stack", "t", "transpose", "masked_fill", "tril", "add",
                            "rsub.Scalar"})
 
 
