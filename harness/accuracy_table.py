@@ -245,7 +245,13 @@ def findings(entries: list[Entry], notes: dict, harness_notes=(), compiled_notes
             "eager entry: the ops whose compiled verdict, kinds, or any entry's bits (by more than one) differ, "
             "with the decomposition or lowering responsible and the line of Inductor's generated code that shows "
             "it (found in this run's code, or flagged as stale); the hand checks below re-evaluate each worst "
-            "point.", ""] + (compiled or ["None."]) if compiled is not None else [])
+            "point. Each op lists the ops of its graphs that Inductor decomposes (`torch/_decomp`; those that "
+            "only create, view or move data left out), and each dtype's worst entry is measured three ways, by "
+            "calling torch on the point: eager, *decomposed* (Inductor's decompositions and AOTAutograd's "
+            "partition, each remaining op run by eager's kernel: the `aot_eager_decomp_partition` backend) and "
+            "compiled. Where the decomposed number is the compiled one, the decomposition's formula makes the "
+            "difference; where it is eager's, Inductor's generated code does (fusion, its vectorized math, its "
+            "reduction order, float32 intermediates).", ""] + (compiled or ["None."]) if compiled is not None else [])
         + (["", "### Harness notes", ""] + [f"- {n}" for n in harness_notes] if harness_notes else []))
 
 
