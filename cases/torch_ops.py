@@ -12,7 +12,6 @@ and ``HARNESS_NOTES`` below, beside the comments above each convicted op.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import NamedTuple
 
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 import harness
 from harness import certified, convicted, domains
 from harness.compiled_findings import HALF_IN_FLOAT as _HALF_IN_FLOAT, CompiledFinding
+from harness.expectations import with_compiled
 from references import torch_ops as ref
 
 exact = harness.exact
@@ -643,17 +643,7 @@ COMPILED_EXPECT = {
 }
 
 
-def _with_compiled(spec, compiled: dict):
-    """The case's expectation with its compiled keys added (``"float64-compiled"``)."""
-    return {**(spec if isinstance(spec, dict) else {"*": spec}), **compiled}
-
-
-# One replacement per case object, put into both lists: STABLE's cases are also in CASES, and the
-# plugin collects a case once only when both lists hold the same object.
-_REPLACED = {id(c): dataclasses.replace(c, expect=_with_compiled(c.expect, COMPILED_EXPECT[c.name]))
-             for c in CASES if c.name in COMPILED_EXPECT}
-for _cases in (CASES, STABLE):
-    _cases[:] = [_REPLACED.get(id(c), c) for c in _cases]
+with_compiled(COMPILED_EXPECT, CASES, STABLE)
 
 #: What the harness itself gets wrong on these cases (docs/torch_ops.md, "Harness notes").
 HARNESS_NOTES = (

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 import harness
 from harness import certified, convicted, domains
 from harness.compiled_findings import HALF_IN_FLOAT, CompiledFinding
+from harness.expectations import with_compiled
 
 exact = harness.exact
 
@@ -510,8 +511,6 @@ FINDINGS = {
     "torch.cumprod": Finding("as prod: `cumprod_backward` divides the outputs by the entries."),
 }
 
-#: What the harness does where the truth is undefined or a choice, and what it gets wrong
-
 # -- compiled findings: what torch.compile does otherwise ----------------------------------------
 
 _WELFORD = CompiledFinding(
@@ -548,6 +547,26 @@ COMPILED_FINDINGS = {
         "vec_reduce_all"),
 }
 
+#: The measured compiled verdicts where they differ from the eager expectation
+#: (`pytest cases/torch_structured.py --torch-ops --compile`; why: COMPILED_FINDINGS).
+COMPILED_EXPECT = {
+    "torch.nn.functional.softmax": {"float32-compiled": convicted("lost-digits", "non-finite", "silent-zero",
+                                                                  "wrong-sign")},
+    "torch.nn.functional.softmin": {"float64-compiled": convicted("lost-digits", "non-finite", "silent-zero",
+                                                                  "wrong-sign"),
+                                    "float32-compiled": convicted("lost-digits", "non-finite", "silent-zero",
+                                                                  "wrong-sign")},
+    "torch.nn.functional.binary_cross_entropy": {"float16-compiled": certified()},
+    "torch.nn.functional.normalize": {"float16-compiled": convicted("lost-digits", "non-finite", "silent-zero",
+                                                                    "underflow", "wrong-sign")},
+    "torch.var_mean": {"float64-compiled": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
+                       "float32-compiled": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign")},
+    "torch.nn.functional.cosine_similarity": {"float16-compiled": convicted("finite-vs-inf", "lost-digits",
+                                                                            "non-finite", "wrong-sign")},
+}
+with_compiled(COMPILED_EXPECT, CASES)
+
+#: What the harness does where the truth is undefined or a choice, and what it gets wrong
 #: on these cases (the page's "Harness notes").
 HARNESS_NOTES = (
     "**Several infinite entries: a limit along the diagonal.** The truth at a point with ±inf entries is the "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Mapping, Union
 
@@ -77,3 +78,21 @@ def expectation_for(spec: ExpectSpec, dtype: torch.dtype, compiled: bool = False
         if key == dtype or key == name:
             return value
     return spec.get("*", certified())
+
+
+def with_compiled(compiled: Mapping[str, Mapping[str, Expectation]], *lists: list) -> None:
+    """Add measured compiled expectations (case name -> ``{"float64-compiled": ...}``) to
+    the cases of ``lists``, in place. A case held by several lists (a case file's
+    ``STABLE`` inside its ``CASES``) is replaced by one new case in all of them: the
+    plugin collects a case once only while every list holds the same object. A name
+    that no case has is an error, not an expectation that silently applies nowhere."""
+    replaced = {}
+    for cases in lists:
+        for c in cases:
+            if c.name in compiled and id(c) not in replaced:
+                spec = c.expect if isinstance(c.expect, Mapping) else {"*": c.expect}
+                replaced[id(c)] = dataclasses.replace(c, expect={**spec, **compiled[c.name]})
+        cases[:] = [replaced.get(id(c), c) for c in cases]
+    missing = set(compiled) - {c.name for c in replaced.values()}
+    if missing:
+        raise KeyError(f"compiled expectations for no case: {sorted(missing)}")

@@ -56,6 +56,38 @@ def test_compile_everywhere_adds_a_compiled_item_per_dtype(pytester):
     assert names == ["exp[float32-cpu-compiled]", "exp[float32-cpu]", "exp[float64-cpu-compiled]", "exp[float64-cpu]"]
 
 
+STABLE_TOO = """
+    import torch
+    import harness
+    from harness.expectations import with_compiled
+
+    CASES = [harness.Case("exp", torch.exp, harness.exact(torch.exp))]
+    STABLE = [harness.Case("exp.stable", torch.exp, harness.exact(torch.exp))]
+    CASES += STABLE
+    with_compiled({"exp.stable": {"float32-compiled": harness.convicted("lost-digits")}}, CASES, STABLE)
+"""
+
+
+def test_compiled_expectations_keep_one_case_where_two_lists_hold_it(pytester):
+    pytester.makeini("[pytest]\naddopts = -p no:hypothesispytest\n")
+    (pytester.mkdir("cases") / "exp.py").write_text(textwrap.dedent(STABLE_TOO))
+    reprec = pytester.inline_run("--collect-only", "--compile", "--dtypes", "float32", "--devices", "cpu")
+    (call,) = reprec.getcalls("pytest_collection_finish")
+    items = {item.name: item for item in call.session.items}
+    assert sorted(items) == ["exp.stable[float32-cpu-compiled]", "exp.stable[float32-cpu]",
+                             "exp[float32-cpu-compiled]", "exp[float32-cpu]"]
+    expect = items["exp.stable[float32-cpu-compiled]"].case.expect
+    assert expect["float32-compiled"] == harness.convicted("lost-digits") and expect["*"] == harness.certified()
+
+
+def test_compiled_expectations_for_no_case_are_an_error():
+    from harness.expectations import with_compiled
+
+    cases = [harness.Case("exp", torch.exp, None)]
+    with pytest.raises(KeyError, match="torch.exp"):
+        with_compiled({"torch.exp": {"float32-compiled": harness.certified()}}, cases)
+
+
 def test_which_dtypes_a_case_compiles_in():
     case = harness.Case("c", torch.exp, None, compile={"float16": True, "*": False})
     assert execution.compiled_in(case, torch.float16) and not execution.compiled_in(case, torch.float32)
