@@ -21,10 +21,13 @@ class CompiledFinding(NamedTuple):
     (torch/_decomp, torch/_refs) or Inductor lowering (torch/_inductor/codegen/cpp.py,
     ``CppVecOverrides``) responsible. ``kernel``: text the code Inductor generates for
     the op must contain; the page quotes the line, or says the cause is stale (None:
-    the cause names no line)."""
+    the cause names no line). ``lies_in``: ``"decomposition"`` or ``"inductor"``, where
+    the cause puts the difference; the page says so in bold where the measurement at a
+    dtype's worst entry (``attribution``) puts it in the other (None: not claimed)."""
 
     cause: str
     kernel: str | None
+    lies_in: str | None = None
 
 
 #: The cause shared by 16-bit entries that Inductor computes in float32.
@@ -97,7 +100,10 @@ def compiled_findings(entries, notes: dict | None = None) -> list[str]:
         lines.append(f"- **`{name}`** ({dtypes}). {cause} {_decomposed_ops(members[0][1])}")
         for twin, e, diff, _ in members:
             worst = _worst(diff)
-            example = f", e.g. {worst.words()}. {attribution(e, worst)}" if worst else "."
+            example = "."
+            if worst:
+                words, where = attribution(e, worst)
+                example = f", e.g. {worst.words()}. {words}{_contradiction(note, where)}"
             lines.append(f"  - {e.dtype_name}: eager {_verdict_words(twin.report)}, compiled "
                          f"{_verdict_words(e.report)}; {len(diff)} entries judged differently{example}")
     return lines
@@ -131,25 +137,41 @@ def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-def attribution(entry, d) -> str:
-    """Where the compiled difference at entry ``d`` lies: eager, Inductor's decompositions
-    run with eager's kernels (``execution.decomposed``), and compiled torch at the point."""
+#: What each outcome of ``attribution`` says.
+WHERE = {
+    "decomposition": "the decomposition's formula gives the compiled number",
+    "inductor": "the decomposition gives eager's number: Inductor's generated code makes the difference",
+    "neither": "torch called directly gives one number three ways: the difference is not reproduced outside the run",
+    "both": "the decomposition already differs from eager, and Inductor's code again",
+}
+
+
+def attribution(entry, d) -> tuple[str, str | None]:
+    """Where the compiled difference at entry ``d`` lies, measured: eager, Inductor's
+    decompositions run with eager's kernels (``execution.decomposed``), and compiled torch
+    at the point. The sentence, and a key of ``WHERE`` (None where it could not be run)."""
     try:
         compiled_case, _ = compile_case(entry.case, entry.dtype, entry.device)
         subjects = (entry.case, decomposed(entry.case, entry.dtype, entry.device), compiled_case)
         eager, middle, compiled = _claims(entry, d.point, d.quantity, subjects)
     except Exception as exc:     # one op's measurement never takes the page down
-        return f"Decomposed run: raised {type(exc).__name__}: {exc}."
-    numbers = f"eager {eager!r}, decomposed {middle!r}, compiled {compiled!r}"
+        return f"Decomposed run: raised {type(exc).__name__}: {exc}.", None
     if _same(middle, compiled) and not _same(middle, eager):
-        where = "the decomposition's formula gives the compiled number"
+        where = "decomposition"
     elif _same(middle, eager) and not _same(middle, compiled):
-        where = "the decomposition gives eager's number: Inductor's generated code makes the difference"
-    elif _same(eager, compiled):
-        where = "torch called directly gives one number three ways: the difference is not reproduced outside the run"
+        where = "inductor"
     else:
-        where = "the decomposition already differs from eager, and Inductor's code again"
-    return f"There, torch gives {numbers}: {where}."
+        where = "neither" if _same(eager, compiled) else "both"
+    return f"There, torch gives eager {eager!r}, decomposed {middle!r}, compiled {compiled!r}: {WHERE[where]}.", where
+
+
+def _contradiction(note, where: str | None) -> str:
+    """A bold warning where the measurement puts the difference elsewhere than the cause does."""
+    if note is None or note.lies_in is None or where not in ("decomposition", "inductor") or where == note.lies_in:
+        return ""
+    place = {"decomposition": "the decomposition", "inductor": "Inductor's generated code"}
+    return (f" **The cause above puts the difference in {place[note.lies_in]}; measured, it lies in "
+            f"{place[where]}: the cause does not hold for this dtype.**")
 
 
 def _recorded(report, point, quantity):

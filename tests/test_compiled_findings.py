@@ -59,7 +59,7 @@ def test_a_difference_made_by_inductors_code_is_told_from_one_made_by_a_decompos
     difference = execution.Difference(point, "d/dt[0]", "non-finite", "ok", 32.0, math.nan)
     assert compiled_findings.attribution(entry, difference) == (
         "There, torch gives eager nan, decomposed 0.0, compiled 0.0: the decomposition's formula gives the "
-        "compiled number.")
+        "compiled number.", "decomposition")
     assert "`aten.smooth_l1_loss_backward.default`" in compiled_findings._decomposed_ops(entry)
 
 
@@ -79,3 +79,12 @@ def test_a_hand_check_says_no_when_the_recorded_claim_is_not_what_compiled_torch
     entries = [eager, table.Entry(compiled.case, torch.float64, "cpu", wrong, compiled=True)]
     (row,) = compiled_findings.hand_checks(entries)[2:]
     assert row.rstrip(" |").endswith("**no**")
+
+
+def test_a_cause_that_puts_the_difference_where_the_measurement_does_not_is_flagged(expm1_entries):
+    inductor = CompiledFinding("Inductor's vectorized expm1 is exp(x) - 1.", None, lies_in="inductor")
+    wrong = CompiledFinding("The decomposition of expm1 cancels.", None, lies_in="decomposition")
+    assert "does not hold" not in "".join(compiled_findings.compiled_findings(expm1_entries, {"torch.expm1": inductor}))
+    flagged = "".join(compiled_findings.compiled_findings(expm1_entries, {"torch.expm1": wrong}))
+    assert ("**The cause above puts the difference in the decomposition; measured, it lies in Inductor's generated "
+            "code: the cause does not hold for this dtype.**") in flagged
