@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 import harness
 from harness import certified, convicted, domains
-from harness.compiled_findings import HALF_IN_FLOAT as _HALF_IN_FLOAT, CompiledFinding
+from harness.compiled_findings import HALF_IN_DECOMPOSITION, HALF_IN_FLOAT as _HALF_IN_FLOAT, CompiledFinding
 from harness.expectations import with_compiled
 from references import torch_ops as ref
 
@@ -494,11 +494,11 @@ _EXPM1 = CompiledFinding(
     "better performance\"), which cancels: 0 at |x| <= 2**-53 (float64), digits lost up to |x| ~ 1. The "
     "scalar tail of the same loop calls `std::expm1` and is right, so an entry's result depends on its position "
     "in the tensor.",
-    ".exp() - decltype(")
+    ".exp() - decltype(", "inductor")
 _NOT_ANALYSED = ("Not analysed beyond the hand check below: a few entries, a bit or two apart, near the error "
                  "budget.")
-_NEAR_BUDGET = ("Same formula as eager's; the fused kernel rounds otherwise (vectorized Sleef functions, another "
-                "order of products), and entries near the error budget fall on the other side of it.")
+_NEAR_BUDGET = ("The decomposition computes eager's formula op by op and rounds otherwise (another order of "
+                "products), and entries near the error budget fall on the other side of it.")
 
 #: Op (or (op, dtype)) -> why its compiled entry differs from eager's (docs/torch_ops.md,
 #: "Compiled against eager"); each value checked at the worst point by hand.
@@ -507,90 +507,99 @@ COMPILED_FINDINGS = {
     "expm1.stable": _EXPM1,
     "torch.nn.functional.elu": CompiledFinding(
         "elu's decomposition `alpha * expm1(x)` for x <= 0 meets Inductor's `expm1` lowering, `x.exp() - 1`: "
-        "value 0 or half the digits for small negative x, where eager's kernel is exact.", ".exp() - decltype("),
+        "value 0 or half the digits for small negative x, where eager's kernel is exact.", ".exp() - decltype(",
+        "inductor"),
     "torch.nn.functional.celu": CompiledFinding(
         "celu is decomposed to elu, `alpha * expm1(x / alpha)`, and meets Inductor's `expm1` lowering, "
-        "`x.exp() - 1`.", ".exp() - decltype("),
+        "`x.exp() - 1`.", ".exp() - decltype(", "inductor"),
     "torch.nn.functional.selu": CompiledFinding(
         "selu is decomposed to `scale * alpha * expm1(x)` for x <= 0, and meets Inductor's `expm1` lowering, "
-        "`x.exp() - 1`.", ".exp() - decltype("),
+        "`x.exp() - 1`.", ".exp() - decltype(", "inductor"),
     "torch.atanh": CompiledFinding(
         "`CppVecOverrides.atanh` is `0.5 * log((1 + x) / (1 - x))`: the value is 0 where `1 ± x` both round to 1 "
         "(|x| <= 2**-54 in float64, 2**-25 in float32), twice the truth just above, and digits are lost for all "
-        "small x, where atanh(x) ~ x. The backward, `grad / (1 - x*x)`, is eager's.", "(0.5) * ((decltype("),
+        "small x, where atanh(x) ~ x. The backward, `grad / (1 - x*x)`, is eager's.", "(0.5) * ((decltype(",
+        "inductor"),
     "torch.acosh": CompiledFinding(
         "The forward is `Vectorized::acosh()`, Sleef's `acoshd4_u10` / `acoshf8_u10` (ATen vec256_double.h, "
         "vec256_float.h), which returns +inf above sqrt of the format's maximum (1.34e154 in float64, 1.84e19 in "
-        "float32, bfloat16 through float32); eager's kernel is finite there (355.6 at 1.34e154).", ".acosh()"),
+        "float32, bfloat16 through float32); eager's kernel is finite there (355.6 at 1.34e154).", ".acosh()",
+        "inductor"),
     ("torch.acosh", "float16"): CompiledFinding(_HALF_IN_FLOAT + " Here `x*x - 1` under `rsqrt` no longer "
-                                                "overflows half above 256.", "at::vec::convert<float"),
+                                                "overflows half above 256.", "at::vec::convert<float",
+                                                "inductor"),
     "acosh.stable": CompiledFinding(
         "The case's forward is `torch.acosh`, and compiled it is Sleef's `acosh`, +inf above sqrt of the format's "
-        "maximum; its backward `rsqrt(x - 1) * rsqrt(x + 1)` stays right.", ".acosh()"),
+        "maximum; its backward `rsqrt(x - 1) * rsqrt(x + 1)` stays right.", ".acosh()", "inductor"),
     "torch.erf": CompiledFinding(
         "Inductor calls `Vectorized<float>::erf()` (ATen vec256_float.h): Abramowitz and Stegun 7.1.26, "
         "`1 - t (p1 + ... ) exp(-x*x)`, absolute error ~1e-7, so relative accuracy is lost near 0 and the value "
-        "is 0 at 1.19e-7. Eager's float32 erf is right there.", ".erf()"),
+        "is 0 at 1.19e-7. Eager's float32 erf is right there.", ".erf()", "inductor"),
     "torch.tanh": CompiledFinding(
         "The forward is `Vectorized::tanh()` (Sleef, 1-ulp bound), which rounds tanh(x) to 1 from a smaller x "
         "than eager's kernel (x = 19: 1.0 against 1 - 2**-53); the backward `grad * (1 - y*y)`, eager's formula, "
-        "then gives 0 where eager gives 2**-52 (both far from the truth, 4 exp(-2x)).", ".tanh()"),
+        "then gives 0 where eager gives 2**-52 (both far from the truth, 4 exp(-2x)).", ".tanh()", "inductor"),
     "torch.special.xlog1py": CompiledFinding(
-        "`x * log1p(y)` with `Vectorized<float>::log1p()` (Sleef), which returns 0 for a subnormal y: `inf * 0` "
-        "= NaN at (inf, 1.4e-45), where eager's scalar `std::log1p` keeps y and the value is inf. The loop's "
-        "scalar tail is right.", ".log1p()"),
+        "Compiled, xlog1py is its decomposition (torch/_refs/special: `where(x == 0, 0, x * log1p(y))`), and "
+        "`log1p` of a subnormal y is 0 in torch (eager's `torch.log1p` as Inductor's, on one element or 64): "
+        "`inf * 0` = NaN at (inf, 1.4e-45), where eager's xlog1py kernel keeps y and the value is inf.",
+        ".log1p()", "decomposition"),
     "torch.nn.functional.gelu": CompiledFinding(
         "Compiled, gelu is its decomposition `x * 0.5 * (1 + erf(x * M_SQRT1_2))`, right at the top of the range, "
         "where eager's vectorized CPU kernel overflows (inf from x = 2**127 in float32: an intermediate twice x) "
-        "and is NaN at +inf; the backward's `x * exp(-x*x/2)` is NaN at ±inf in both.", ".erf()"),
+        "and is NaN at +inf; the backward's `x * exp(-x*x/2)` is NaN at ±inf in both.", ".erf()", "decomposition"),
     ("torch.nn.functional.gelu", "bfloat16"): CompiledFinding(
-        _HALF_IN_FLOAT + " Here the gradient's tail below -6 no longer flushes to 0; at +inf the value is right "
-        "compiled, NaN eager, as in float32.", "at::vec::convert<float"),
-    "torch.nn.functional.gelu(approximate=tanh)": CompiledFinding(_NEAR_BUDGET, ".tanh()"),
+        HALF_IN_DECOMPOSITION + " Here the gradient's tail below -6 no longer flushes to 0; at +inf the value is "
+        "right compiled, NaN eager, as in float32.", "at::vec::convert<float", "decomposition"),
+    "torch.nn.functional.gelu(approximate=tanh)": CompiledFinding(_NEAR_BUDGET, ".tanh()", "decomposition"),
     "torch.special.ndtr": CompiledFinding(
-        "Compiled, ndtr is torch/_refs/special.py's `(1 + erf(x * M_SQRT1_2)) * 0.5`, which cancels for x < 0 "
-        "(10 bits lost at -3.28 in float32); eager's kernel is `0.5 * erfc(-x / sqrt 2)`.", ".erf()"),
+        "Inductor lowers ndtr (no decomposition: its lowering) to torch/_refs/special.py's formula "
+        "`(1 + erf(x * M_SQRT1_2)) * 0.5`, which cancels for x < 0 (10 bits lost at -3.28 in float32); eager's "
+        "kernel is `0.5 * erfc(-x / sqrt 2)`.", ".erf()", "inductor"),
     ("torch.special.ndtr", "float16"): CompiledFinding(
         _HALF_IN_FLOAT + " The cancelling `1 + erf` of the decomposition, in float32, still keeps more digits "
-        "than half holds.", "at::vec::convert<float"),
+        "than half holds.", "at::vec::convert<float", "inductor"),
     ("torch.special.ndtr", "bfloat16"): CompiledFinding(
         _HALF_IN_FLOAT + " The cancelling `1 + erf` of the decomposition, in float32, still keeps more digits "
-        "than bfloat16 holds.", "at::vec::convert<float"),
+        "than bfloat16 holds.", "at::vec::convert<float", "inductor"),
     "torch.special.ndtri": CompiledFinding(
         "The backward `sqrt(2 pi) exp(y*y / 2)`, eager's formula, multiplies the forward's last-bit difference "
         "(ndtri(8.7e-23) = -9.7561007 compiled, -9.7560997 eager) by y*y ~ 95; entries near the budget fall on "
-        "either side.", ".exp()"),
+        "either side.", ".exp()", "inductor"),
     "torch.erfinv": CompiledFinding(
         "Inductor emits `Vectorized<double>::erfinv()`, ATen's `calc_erfinv` (Math.h: a rational first guess "
         "and two Newton steps `x -= (erf(x) - y) / (2/sqrt(pi) exp(-x*x))`) compiled into the kernel, and near "
         "|x| = 1 it returns another value than eager's build of the same source (5.805366 against the correct "
         "5.805019 at 1 - 2**-52; `erf(x) - y` is a difference of two numbers within an ulp of 1, so how it is "
         "evaluated decides every digit; which flag or libm makes the change is not established here). The "
-        "backward `sqrt(pi)/2 exp(y*y)` multiplies the error by 2 y*y ~ 67.", ".erfinv()"),
+        "backward `sqrt(pi)/2 exp(y*y)` multiplies the error by 2 y*y ~ 67.", ".erfinv()", "inductor"),
     "torch.sinc": CompiledFinding(
         "The backward `(pi x cos(pi x) - sin(pi x)) / (pi x*x)` (eager's derivatives.yaml formula and the "
         "compiled graph alike) cancels for small x in both; Sleef's `sin`/`cos` round otherwise than eager's "
         "kernels, so the cancelled digits differ (0 compiled, -0.00092 eager at 1e-4 in float32; truth -0.00033).",
-        ".cos()"),
+        ".cos()", "inductor"),
     ("torch.sinc", "float16"): CompiledFinding(_HALF_IN_FLOAT + " Here `pi x*x` no longer overflows half "
-                                               "above 144.", "at::vec::convert<float"),
+                                               "above 144.", "at::vec::convert<float", "inductor"),
     ("torch.sinc", "bfloat16"): CompiledFinding(_HALF_IN_FLOAT + " Here the cancelling `pi x cos(pi x) - "
-                                                "sin(pi x)` keeps its sign.", "at::vec::convert<float"),
+                                                "sin(pi x)` keeps its sign.", "at::vec::convert<float",
+                                                "inductor"),
     "torch.atan2": CompiledFinding(_HALF_IN_FLOAT + " Here `x*x + y*y` no longer flushes to 0 in half.",
-                                   "at::vec::convert<float"),
+                                   "at::vec::convert<float", "inductor"),
     ("torch.atan2", "bfloat16"): CompiledFinding(
-        "The decomposition of atan2's backward forms `recip = (x*x + y*y).reciprocal()` once and multiplies "
-        "(`grad * y * recip`), guarding only `x*x + y*y == 0`; in float32 the sum underflows to a subnormal or "
-        "0 at tiny inputs and `recip` is inf: ±inf where eager's bfloat16 kernel gives 0 (both wrong; the truth "
-        "is huge but finite).", ".reciprocal()"),
-    "special.log_ndtr.stable": CompiledFinding(_NEAR_BUDGET, ".erfc()"),
+        "atan2's backward (`atan2_backward` in FunctionsManual.cpp, traced as it is) forms `recip = (x*x + "
+        "y*y).reciprocal()` once and multiplies (`grad * y * recip`), guarding only `x*x + y*y == 0`; Inductor "
+        "computes it in float32, where the sum underflows to a subnormal or 0 at tiny inputs and `recip` is inf: "
+        "±inf where eager's bfloat16 kernels give 0 (both wrong; the truth is huge but finite).", ".reciprocal()",
+        "inductor"),
+    "special.log_ndtr.stable": CompiledFinding(_NEAR_BUDGET, ".erfc()", "decomposition"),
     "torch.nn.functional.hardsigmoid": CompiledFinding(
         "The decomposition's backward multiplies by 1/6 as a double (`0.16666666666666666`), where eager's "
-        "float64 kernel uses the float constant 0.1666666716337204: compiled is right.", "0.16666666666666666"),
-    ("torch.special.i0e", "float16"): CompiledFinding(_HALF_IN_FLOAT, "at::vec::convert<float"),
+        "float64 kernel uses the float constant 0.1666666716337204: compiled is right.", "0.16666666666666666",
+        "decomposition"),
+    ("torch.special.i0e", "float16"): CompiledFinding(_HALF_IN_FLOAT, "at::vec::convert<float", "inductor"),
     ("torch.special.i0e", "bfloat16"): CompiledFinding(_HALF_IN_FLOAT + " Compiled also shows a wrong sign eager "
                                                        "does not (not analysed).",
-                                                       "at::vec::convert<float"),
+                                                       "at::vec::convert<float", "inductor"),
     "torch.special.i0e": CompiledFinding(_NOT_ANALYSED, None),
     "torch.special.i1e": CompiledFinding(_NOT_ANALYSED, None),
     "torch.special.erfcx": CompiledFinding(_NOT_ANALYSED, None),
@@ -599,7 +608,7 @@ COMPILED_FINDINGS = {
 for _op in ("torch.log10", "torch.rsqrt", "torch.pow", "torch.logaddexp", "torch.logaddexp2",
             "torch.nn.functional.softsign", "torch.nn.functional.tanhshrink", "torch.asinh", "torch.atan",
             "torch.polygamma(1, x)"):
-    COMPILED_FINDINGS[_op] = CompiledFinding(_HALF_IN_FLOAT, "at::vec::convert<float")
+    COMPILED_FINDINGS[_op] = CompiledFinding(_HALF_IN_FLOAT, "at::vec::convert<float", "inductor")
 
 #: The measured compiled verdicts where they differ from the eager expectation
 #: (`pytest cases/torch_ops.py --torch-ops --compile`; the causes are COMPILED_FINDINGS).

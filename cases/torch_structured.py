@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 import harness
 from harness import certified, convicted, domains
-from harness.compiled_findings import HALF_IN_FLOAT, CompiledFinding
+from harness.compiled_findings import HALF_IN_DECOMPOSITION, HALF_IN_FLOAT, CompiledFinding
 from harness.expectations import with_compiled
 
 exact = harness.exact
@@ -519,32 +519,82 @@ _WELFORD = CompiledFinding(
     "vector lanes, then across them), where eager's kernels reduce otherwise: at entries of large magnitude "
     "the compiled statistics come out NaN where eager's are right or inf as the truth (var float64 at "
     "±1.34e154; float32 rows near 8.5e37); which step of the combination overflows is not established here. "
-    "The 16-bit entries, computed in float32, lose the wrong signs of eager's half kernels.", "welford_combine(")
-_HALF = CompiledFinding(HALF_IN_FLOAT, "at::vec::convert<float")
+    "The 16-bit entries, computed in float32, lose the wrong signs of eager's half kernels.", "welford_combine(",
+    "inductor")
+#: Where the normalization's decomposition, run op by op, already gives the compiled number.
+_NORM_DECOMPOSED = CompiledFinding(
+    "The normalization's decomposition (`native_layer_norm`, `native_group_norm`, `_native_batch_norm_legit` "
+    "in torch/_decomp: the statistics by `var_mean(x, correction=0)`, then `rsqrt(var + eps)`, in float32 for "
+    "16-bit inputs), run op by op with eager's kernels, already gives the compiled number at the worst entry, "
+    "where eager's fused kernel gives NaN (float32 and bfloat16 rows near ±8.5e37) or 0 (group_norm float64): "
+    "a gain of the decomposition, which Inductor's Welford reduction keeps.", "welford_combine(", "decomposition")
+_HALF = CompiledFinding(HALF_IN_FLOAT, "at::vec::convert<float", "inductor")
+_HALF_DECOMPOSED = CompiledFinding(HALF_IN_DECOMPOSITION, None, "decomposition")
+#: The tree in which Inductor's vectorized reductions add their lanes (a line of the generated code).
+_LANE_SUM = "{ return x + y; }, tmp_acc0_vec)"
+_SOFTMAX = CompiledFinding(
+    "The backward (`_softmax_backward_data` in torch/_decomp: `g*y - y * sum(g*y)`) cancels where g_i is close to "
+    "`sum(g*y)` (1.5 against 1.4955 at the float32 worst entry). Compiled, Inductor contracts it to "
+    "`fmadd(-y, s, g*y)` and sums `g*y` as its vectorized reductions do, in lanes and then a tree across them; "
+    "by hand in float32, that fma with the tree-ordered sum gives compiled's -0.00159316347 exactly, and with the "
+    "sum in sequence eager's -0.00159312226 (truth -0.00159311115): the order of one sum, multiplied by the "
+    "cancellation, is the 8.8 bits. In float64 the orders fall the other way (eager 8.8 bits off, compiled "
+    "right). Softmin is softmax of -x.", _LANE_SUM, "inductor")
+_LOG_SOFTMAX = CompiledFinding(
+    "The forward is the decomposition `_log_softmax` (torch/_decomp: `(x - max) - log(sum(exp(x - max)))`, in "
+    "float32 for 16-bit inputs), and the backward `g - exp(out) * sum(g)` (`_log_softmax_backward_data`) "
+    "cancels and multiplies the forward's rounding: at the float32 worst entry the decomposition's output is "
+    "-2.07944131 where eager's is -2.07944155, the correctly rounded one (truth -2.0794414821), and "
+    "`1.25 - 0.125 * 10.875` loses 5.2 bits with it. In float16 and bfloat16 the float32 computation keeps the "
+    "dominant logit's small gradient where eager's kernel gives 0.", None, "decomposition")
+_CROSS_ENTROPY = CompiledFinding(
+    "log_softmax's `log(sum(exp(x - max)))` in Inductor's vectorized sum, lanes then a tree across them: at the "
+    "row (17.83, 1.125, -0.5, 0.75) the three small terms (5.6e-8 and less) are added to each other before they "
+    "meet the dominant 1 and survive, sum 1 + 2**-23 and log-sum 1.19e-7, where eager adds them to 1 one by one "
+    "and each is absorbed (log-sum 0). By hand in float32 the tree order gives compiled's gradient -5.96e-8 "
+    "(and -out/2 = 5.96e-8 for the target probability), the sequence eager's 0; truth -5.25e-8.", _LANE_SUM,
+    "inductor")
 
 #: Op -> why its compiled entry differs from eager's (docs/torch_structured.md,
-#: "Compiled against eager"); ops not named here are listed as not analysed.
+#: "Compiled against eager"); ops not named here are measured but not named by hand.
 COMPILED_FINDINGS = {
     **{name: _WELFORD for name in ("torch.var", "torch.std", "torch.var_mean", "torch.nn.functional.layer_norm",
                                    "torch.nn.functional.group_norm", "torch.nn.functional.batch_norm",
                                    "torch.nn.functional.instance_norm")},
-    **{name: _HALF for name in ("torch.nn.functional.binary_cross_entropy",
-                                "torch.nn.functional.binary_cross_entropy_with_logits",
+    **{key: _NORM_DECOMPOSED for key in (("torch.nn.functional.layer_norm", "float32"),
+                                         ("torch.nn.functional.layer_norm", "bfloat16"),
+                                         ("torch.nn.functional.batch_norm", "float32"),
+                                         ("torch.nn.functional.batch_norm", "bfloat16"),
+                                         ("torch.nn.functional.group_norm", "float64"))},
+    **{name: _HALF for name in ("torch.nn.functional.binary_cross_entropy_with_logits",
                                 "torch.nn.functional.binary_cross_entropy_with_logits(pos_weight)",
                                 "torch.nn.functional.kl_div", "torch.nn.functional.poisson_nll_loss",
                                 "torch.nn.functional.poisson_nll_loss(log_input=False)",
-                                "torch.nn.functional.mse_loss", "torch.nn.functional.pairwise_distance",
+                                "torch.nn.functional.pairwise_distance",
                                 "torch.nn.functional.cross_entropy(label_smoothing=0.1)")},
+    **{name: _HALF_DECOMPOSED for name in ("torch.nn.functional.binary_cross_entropy",
+                                           "torch.nn.functional.mse_loss")},
+    "torch.nn.functional.softmax": _SOFTMAX,
+    "torch.nn.functional.softmin": _SOFTMAX,
+    "torch.nn.functional.log_softmax": _LOG_SOFTMAX,
+    **{(name, dtype): finding for name in ("torch.nn.functional.cross_entropy",
+                                           "torch.nn.functional.cross_entropy(probabilities)")
+       for dtype, finding in (("float32", _CROSS_ENTROPY), ("float16", _HALF), ("bfloat16", _HALF_DECOMPOSED))},
+    "torch.nn.functional.smooth_l1_loss": CompiledFinding(
+        "The backward's decomposition (`smooth_l1_loss_backward` in torch/_decomp: `where(|x| < beta, "
+        "norm*g*x/beta, norm*g*sign(x))`, x = input - target) takes `sign(x)` at input = target = inf, where x is "
+        "NaN, and torch's sign of NaN is 0: the gradient is 0, the truth's limit along the diagonal, where "
+        "eager's kernel gives NaN.", None, "decomposition"),
     "torch.prod": CompiledFinding(
         "Compiled, prod's backward is the decomposition's product of the exclusive cumulative products from the "
         "left and from the right (the kernel reads the input reversed), with no division: at an infinite entry "
         "the gradient stays defined (1 for a row of one), where eager's `prod_backward` divides the result by "
-        "the input when no entry is 0 (inf / inf = NaN).", "((-1L) + ks0 + ((-1L)*x0))"),
+        "the input when no entry is 0 (inf / inf = NaN).", "((-1L) + ks0 + ((-1L)*x0))", "decomposition"),
     "torch.nn.functional.kl_div(log_target=True)": CompiledFinding(
         "Summation order: Inductor's reduction sums `exp(t) * (t - x)` in per-lane partial sums and then a tree "
         "over the lanes, which adds two terms of -3.4e38 first and overflows (float32, bfloat16) where eager's "
         "order does not and the mean (-8.5e37) is finite; in float16 the float32 accumulation is the gain.",
-        "vec_reduce_all"),
+        "vec_reduce_all", "inductor"),
 }
 
 #: The measured compiled verdicts where they differ from the eager expectation
