@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import hand_structured
-from .execution import compiled as compile_case, decomposed, decompositions, differences, generated_code
+from .execution import compiled as compile_case, decomposed, decompositions, differences, generated_code, unvectorized
 
 
 class CompiledFinding(NamedTuple):
@@ -151,12 +151,20 @@ WHERE = {
     "neither": "torch called directly gives one number three ways: the difference is not reproduced outside the run",
     "both": "the decomposition already differs from eager, and Inductor's code again",
 }
+#: What the unvectorized compile adds where Inductor's code makes the difference.
+VECTORIZED = {
+    True: "; unvectorized (`cpp.simdlen = 1`) it gives eager's number: the vectorized code makes it (vector math "
+          "functions, reductions in lanes and then a tree)",
+    False: "; unvectorized (`cpp.simdlen = 1`) it still gives the compiled number: the scalar code makes it too",
+}
 
 
 def attribution(entry, d) -> tuple[str, str | None]:
     """Where the compiled difference at entry ``d`` lies, measured: eager, Inductor's
     decompositions run with eager's kernels (``execution.decomposed``), and compiled torch
-    at the point. The sentence, and a key of ``WHERE`` (None where it could not be run)."""
+    at the point, and on CPU where Inductor's code makes it, that code unvectorized
+    (``execution.unvectorized``). The sentence, and a key of ``WHERE`` (None where it
+    could not be run)."""
     try:
         compiled_case, _ = compile_case(entry.case, entry.dtype, entry.device)
         subjects = (entry.case, decomposed(entry.case, entry.dtype, entry.device), compiled_case)
@@ -169,7 +177,16 @@ def attribution(entry, d) -> tuple[str, str | None]:
         where = "inductor"
     else:
         where = "neither" if _same(eager, compiled) else "both"
-    return f"There, torch gives eager {eager!r}, decomposed {middle!r}, compiled {compiled!r}: {WHERE[where]}.", where
+    numbers, detail = f"eager {eager!r}, decomposed {middle!r}, compiled {compiled!r}", ""
+    if where == "inductor" and entry.device == "cpu":
+        try:
+            (scalar,) = _claims(entry, d.point, d.quantity, (unvectorized(entry.case, entry.dtype, entry.device),))
+            numbers += f", unvectorized {scalar!r}"
+            detail = VECTORIZED[True] if _same(scalar, eager) else VECTORIZED[False] if _same(scalar, compiled) else (
+                "; unvectorized it gives a third number")
+        except Exception as exc:
+            detail = f"; unvectorized it raised {type(exc).__name__}: {exc}"
+    return f"There, torch gives {numbers}: {WHERE[where]}{detail}.", where
 
 
 def _contradiction(note, where: str | None) -> str:

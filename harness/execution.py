@@ -85,6 +85,35 @@ NO_ARITHMETIC = frozenset({"detach", "_to_copy", "arange", "cat", "empty_like", 
                            "rsub.Scalar"})
 
 
+#: Inductor's setting that turns its CPU vectorization off: one element per step, reductions in sequence.
+SCALAR = {"cpp.simdlen": 1}
+
+
+def unvectorized(case: Case, dtype: torch.dtype, device: str = "cpu") -> Case:
+    """``case`` compiled by Inductor with its CPU vectorization off (``SCALAR``): the same
+    graphs, decompositions and fusions, each kernel a scalar loop. Where it gives eager's
+    number and the vectorized compile does not, the vectorized code is responsible (its
+    vector math functions, Sleef's among them, and its reductions in lanes and then a
+    tree across them)."""
+    import torch._inductor.config as inductor_config
+
+    key = (id(case), case.name, dtype, device, "unvectorized")
+    if key not in _COMPILED:
+        def scalar(fn):
+            compiled_fn = _compile(fn)
+
+            def call(*args):
+                with inductor_config.patch(SCALAR):      # a recompile (new guard) stays scalar too
+                    return compiled_fn(*args)
+            return functools.update_wrapper(call, fn)
+        twin = dataclasses.replace(case, forward=scalar(case.forward),
+                                   backward=scalar(case.backward) if case.backward is not None else None)
+        with inductor_config.patch(SCALAR):              # the backward graph compiles at the first backward
+            _warm_up(twin, dtype, device)
+        _COMPILED[key] = (case, twin)
+    return _COMPILED[key][1]
+
+
 def decompositions(case: Case, dtype: torch.dtype, device: str = "cpu") -> list[str]:
     """The aten ops of ``case``'s forward and backward graphs (as AOTAutograd traces them,
     before any decomposition) that Inductor decomposes (``select_decomp_table``), by name,

@@ -46,11 +46,12 @@ def test_the_cause_is_quoted_from_the_generated_code_or_flagged_stale(expm1_entr
 
 def test_a_difference_made_by_inductors_code_is_told_from_one_made_by_a_decomposition(expm1_entries):
     # expm1 has no decomposition: run op by op, the compiled graph is eager's kernel (exact);
-    # only Inductor's vectorized exp(x) - 1 gives 0.
+    # only Inductor's vectorized exp(x) - 1 gives 0, and its scalar loop (std::expm1) is exact.
     (item, dtype_line) = compiled_findings.compiled_findings(expm1_entries, {})
     assert "No op of its graphs is decomposed" in item
-    assert (f"torch gives eager {TINY!r}, decomposed {TINY!r}, compiled 0.0: the decomposition gives eager's "
-            "number: Inductor's generated code makes the difference") in dtype_line
+    assert (f"torch gives eager {TINY!r}, decomposed {TINY!r}, compiled 0.0, unvectorized {TINY!r}: the "
+            "decomposition gives eager's number: Inductor's generated code makes the difference; unvectorized "
+            "(`cpp.simdlen = 1`) it gives eager's number: the vectorized code makes it") in dtype_line
     # smooth_l1_loss at input = target = inf: the decomposed backward takes sign(inf - inf),
     # which is 0 in torch, where eager's kernel divides NaN by beta.
     case = next(c for c in table.load("cases.torch_structured")[0] if c.name == "torch.nn.functional.smooth_l1_loss")
