@@ -564,6 +564,15 @@ _REDUCTION_ORDER = CompiledFinding(
     "gradient of a norm along the entry that makes it), so a sum's last bit is most of its digits.", _LANE_SUM,
     "inductor")
 
+_ATTENTION = CompiledFinding(
+    "The graph is eager's math path (`_safe_softmax`, `_softmax_backward_data` and `mm` decomposed, which "
+    "run op by op give eager's number at the float64 and bfloat16 worst entries); Inductor fuses the softmax "
+    "backward into `fmadd(-y, s, dP*y)` with its own order of `s = sum(dP*y)`, vectorized or not. At the worst "
+    "entries `dP - s` cancels terms of 1.6e308 (values near -4.5e307 times the cotangent), so the last bits of "
+    "that sum are ±1e292 in dq under any order: eager's 2.8e278 and compiled's -1.7e292 at the float64 worst "
+    "entry, and 1.9e278 to 5.5e292 by hand for the orders and forms tried (sequence or tree; `y (dP - s)`, "
+    "`dP y - y s`, fma). Which side of the budget an entry falls on is the order's.", "fmadd(", "inductor")
+
 #: Op -> why its compiled entry differs from eager's (docs/torch_structured.md,
 #: "Compiled against eager"); ops not named here are measured but not named by hand.
 COMPILED_FINDINGS = {
@@ -586,9 +595,18 @@ COMPILED_FINDINGS = {
     "torch.nn.functional.softmax": _SOFTMAX,
     "torch.nn.functional.softmin": _SOFTMAX,
     "torch.nn.functional.log_softmax": _LOG_SOFTMAX,
-    **{name: _REDUCTION_ORDER for name in ("torch.nn.functional.normalize", "torch.nn.functional.rms_norm",
-                                           "torch.nn.functional.cosine_similarity",
-                                           "torch.nn.functional.triplet_margin_loss")},
+    **{(name, "float32"): _REDUCTION_ORDER for name in ("torch.nn.functional.normalize",
+                                                        "torch.nn.functional.rms_norm",
+                                                        "torch.nn.functional.cosine_similarity",
+                                                        "torch.nn.functional.triplet_margin_loss")},
+    ("torch.nn.functional.rms_norm", "bfloat16"): _REDUCTION_ORDER,
+    **{(name, dtype): _HALF for name in ("torch.nn.functional.normalize", "torch.nn.functional.cosine_similarity",
+                                         "torch.nn.functional.triplet_margin_loss")
+       for dtype in ("float16", "bfloat16")},
+    ("torch.nn.functional.cosine_embedding_loss", "float16"): _HALF,
+    **{name: _ATTENTION for name in ("torch.nn.functional.scaled_dot_product_attention",
+                                     "torch.nn.functional.scaled_dot_product_attention(attn_mask)",
+                                     "torch.nn.functional.scaled_dot_product_attention(is_causal=True)")},
     **{(name, dtype): finding for name in ("torch.nn.functional.cross_entropy",
                                            "torch.nn.functional.cross_entropy(probabilities)")
        for dtype, finding in (("float32", _CROSS_ENTROPY), ("float16", _HALF), ("bfloat16", _HALF_DECOMPOSED))},
