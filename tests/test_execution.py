@@ -149,3 +149,15 @@ def test_a_compiled_backward_is_called_twice_on_two_graphs():
     twin, _ = execution.compiled(case, torch.float32)
     report = harness.certify(twin, torch.float32, grid_size=1)
     assert report.ok, report.summary()
+
+
+def test_a_compiled_second_order_is_judged_unsupported_with_torchs_reason():
+    # AOTAutograd does not differentiate its compiled backward again: the HVP entries are
+    # 'unsupported', with torch's message, and the first order is judged as usual.
+    case = harness.Case("square", lambda x: x * x, lambda x: x * x, order=2, dtypes=(torch.float64,),
+                        domain=harness.domains.interval(1, 2))
+    twin, _ = execution.compiled(case, torch.float64)
+    report = harness.certify(twin, torch.float64, grid_size=1)
+    assert {f.kind for f in report.failures} == {"unsupported"}
+    assert {f.quantity for f in report.failures} == {"hvp"}
+    assert any("does not currently support double backward" in note for note in report.notes)
