@@ -604,6 +604,13 @@ COMPILED_FINDINGS = {
                                          "torch.nn.functional.triplet_margin_loss")
        for dtype in ("float16", "bfloat16")},
     ("torch.nn.functional.cosine_embedding_loss", "float16"): _HALF,
+    **{("torch.nn.functional.cosine_embedding_loss", dtype): CompiledFinding(
+        "Reduction order again, through an overflow: the vectorized sum of `a*b`, lanes then a tree, adds the row "
+        "(-1.875, -1.5, 1.375, 1.875) x 1.7e38 as (a0 b0 + a2 b2) + (a1 b1 + a3 b3) = -2.13e37, where the sequence "
+        "of eager's kernel (and of the unvectorized compile) overflows float32 at its second term (-3.19e38 - "
+        "2.55e38 = -inf); `|b|^2` is inf in both, so compiled `cos` is finite / inf = 0 and its gradient 0 (truth "
+        "8.1e-40), eager's -inf / inf = NaN. By hand in float32: sequence -inf, tree -2.13e37. bfloat16 inputs are "
+        "summed in float32 the same way.", _LANE_SUM, "inductor") for dtype in ("float32", "bfloat16")},
     **{name: _ATTENTION for name in ("torch.nn.functional.scaled_dot_product_attention",
                                      "torch.nn.functional.scaled_dot_product_attention(attn_mask)",
                                      "torch.nn.functional.scaled_dot_product_attention(is_causal=True)")},
