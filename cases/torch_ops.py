@@ -570,11 +570,12 @@ COMPILED_FINDINGS = {
         "(ndtri(8.7e-23) = -9.7561007 compiled, -9.7560997 eager) by y*y ~ 95; entries near the budget fall on "
         "either side.", ".exp()", "inductor"),
     "torch.erfinv": CompiledFinding(
-        "Inductor emits `Vectorized<double>::erfinv()`, ATen's `calc_erfinv` (Math.h: a rational first guess "
-        "and two Newton steps `x -= (erf(x) - y) / (2/sqrt(pi) exp(-x*x))`) compiled into the kernel, and near "
-        "|x| = 1 it returns another value than eager's build of the same source (5.805366 against the correct "
-        "5.805019 at 1 - 2**-52; `erf(x) - y` is a difference of two numbers within an ulp of 1, so how it is "
-        "evaluated decides every digit; which flag or libm makes the change is not established here). The "
+        "Two implementations. Inductor emits `calc_erfinv` (ATen/native/Math.h: a rational first guess and two "
+        "Newton steps `x -= (erf(x) - y) / (2/sqrt(pi) exp(-x*x))`, vectorized or not), while eager's CPU kernel "
+        "on this MKL build calls MKL's `vdErfInv` (ATen/cpu/vml.h, `IMPLEMENT_VML_MKL(erfinv, ErfInv)`). Near "
+        "|y| = 1, `erf(x) - y` is a difference of two numbers within an ulp of 1 and the Newton steps cannot "
+        "resolve it: `calc_erfinv`, compiled alone with g++ at -O2, at -O3, with Inductor's flags or with "
+        "-mfma, gives 5.8053657 at 1 - 2**-52, the compiled number, where MKL gives the correct 5.8050187. The "
         "backward `sqrt(pi)/2 exp(y*y)` multiplies the error by 2 y*y ~ 67.", ".erfinv()", "inductor"),
     "torch.sinc": CompiledFinding(
         "The backward `(pi x cos(pi x) - sin(pi x)) / (pi x*x)` (eager's derivatives.yaml formula and the "
