@@ -181,11 +181,14 @@ def attribution(entry, d) -> tuple[str, str | None]:
     if where == "inductor" and entry.device == "cpu":
         try:
             (scalar,) = _claims(entry, d.point, d.quantity, (unvectorized(entry.case, entry.dtype, entry.device),))
-            numbers += f", unvectorized {scalar!r}"
-            detail = VECTORIZED[True] if _same(scalar, eager) else VECTORIZED[False] if _same(scalar, compiled) else (
-                "; unvectorized it gives a third number")
         except Exception as exc:
             detail = f"; unvectorized it raised {type(exc).__name__}: {exc}"
+        else:
+            numbers += f", unvectorized {scalar!r}"
+            if _same(scalar, eager) or _same(scalar, compiled):
+                detail = VECTORIZED[_same(scalar, eager)]
+            else:
+                detail = "; unvectorized it gives a third number"
     return f"There, torch gives {numbers}: {WHERE[where]}{detail}.", where
 
 

@@ -78,13 +78,6 @@ def decomposed(case: Case, dtype: torch.dtype, device: str = "cpu") -> Case:
     return _COMPILED[key][1]
 
 
-#: Decomposed ops that compute nothing otherwise: they create, view or move data, fold add's
-#: ``alpha`` into a product, or turn a Scalar overload into its Tensor one.
-NO_ARITHMETIC = frozenset({"detach", "_to_copy", "arange", "cat", "empty_like", "fill", "flip", "ones", "ones_like",
-                           "zeros", "zeros_like", "stack", "t", "transpose", "masked_fill", "tril", "add",
-                           "rsub.Scalar"})
-
-
 #: Inductor's setting that turns its CPU vectorization off: one element per step, reductions in sequence.
 SCALAR = {"cpp.simdlen": 1}
 
@@ -114,6 +107,13 @@ def unvectorized(case: Case, dtype: torch.dtype, device: str = "cpu") -> Case:
     return _COMPILED[key][1]
 
 
+#: Decomposed ops that compute nothing otherwise: they create, view or move data, fold add's
+#: ``alpha`` into a product, or turn a Scalar overload into its Tensor one.
+NO_ARITHMETIC = frozenset({"detach", "_to_copy", "arange", "cat", "empty_like", "fill", "flip", "ones", "ones_like",
+                           "zeros", "zeros_like", "stack", "t", "transpose", "masked_fill", "tril", "add",
+                           "rsub.Scalar"})
+
+
 def decompositions(case: Case, dtype: torch.dtype, device: str = "cpu") -> list[str]:
     """The aten ops of ``case``'s forward and backward graphs (as AOTAutograd traces them,
     before any decomposition) that Inductor decomposes (``select_decomp_table``), by name,
@@ -128,12 +128,11 @@ def decompositions(case: Case, dtype: torch.dtype, device: str = "cpu") -> list[
         found.update(str(n.target) for n in gm.graph.nodes if n.op == "call_function" and n.target in table)
         return make_boxed_func(gm.forward)
 
-    forward = _compile(case.forward, aot_autograd(fw_compiler=record, bw_compiler=record))
-    _warm_up(dataclasses.replace(case, forward=forward,
-                                 backward=_compile(case.backward, aot_autograd(fw_compiler=record, bw_compiler=record))
-                                 if case.backward is not None else None), dtype, device)
-    return sorted(op for op in found if op.split(".")[1] not in NO_ARITHMETIC
-                  and ".".join(op.split(".")[1:3]) not in NO_ARITHMETIC)
+    recorder = aot_autograd(fw_compiler=record, bw_compiler=record)
+    backward = _compile(case.backward, recorder) if case.backward is not None else None
+    _warm_up(dataclasses.replace(case, forward=_compile(case.forward, recorder), backward=backward), dtype, device)
+    # "aten.add.Scalar": the op ("add") and the op with its overload ("add.Scalar").
+    return sorted(op for op in found if not {op.split(".")[1], ".".join(op.split(".")[1:3])} & NO_ARITHMETIC)
 
 
 def generated_code(case: Case, dtype: torch.dtype, device: str = "cpu") -> str:
