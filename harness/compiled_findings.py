@@ -13,7 +13,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import hand_structured
-from .execution import compiled as compile_case, decomposed, decompositions, differences, generated_code, unvectorized
+from .execution import (compiled as compile_case, contracted, decomposed, decompositions, differences, generated_code,
+                        unvectorized)
 
 
 class CompiledFinding(NamedTuple):
@@ -189,7 +190,22 @@ def attribution(entry, d) -> tuple[str, str | None]:
                 detail = VECTORIZED[_same(scalar, eager)]
             else:
                 detail = "; unvectorized it gives a third number"
+            if _same(scalar, compiled):
+                detail += _contraction(entry, d, eager)
     return f"There, torch gives {numbers}: {WHERE[where]}{detail}.", where
+
+
+def _contraction(entry, d, eager: float) -> str:
+    """Where Inductor's scalar code makes the difference: whether fma contraction, which
+    eager's kernels are built with and Inductor's are not, accounts for it."""
+    try:
+        (fused,) = _claims(entry, d.point, d.quantity, (contracted(entry.case, entry.dtype, entry.device),))
+    except Exception as exc:
+        return f"; with contraction it raised {type(exc).__name__}: {exc}"
+    if _same(fused, eager):
+        return ("; with multiply-adds contracted into fma (`-ffp-contract=fast`; Inductor's default is off) it gives "
+                "eager's number: the difference is the contraction")
+    return f"; with multiply-adds contracted into fma it gives {fused!r}, not eager's number"
 
 
 def _contradiction(note, where: str | None) -> str:

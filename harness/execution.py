@@ -80,6 +80,9 @@ def decomposed(case: Case, dtype: torch.dtype, device: str = "cpu") -> Case:
 
 #: Inductor's setting that turns its CPU vectorization off: one element per step, reductions in sequence.
 SCALAR = {"cpp.simdlen": 1}
+#: Inductor's setting that lets the C++ compiler contract ``a * b + c`` into an fma
+#: (``-ffp-contract=fast``; Inductor's default is ``off``).
+CONTRACTED = {"cpp.enable_floating_point_contract_flag": "fast"}
 
 
 def unvectorized(case: Case, dtype: torch.dtype, device: str = "cpu") -> Case:
@@ -88,20 +91,33 @@ def unvectorized(case: Case, dtype: torch.dtype, device: str = "cpu") -> Case:
     number and the vectorized compile does not, the vectorized code is responsible (its
     vector math functions, Sleef's among them, and its reductions in lanes and then a
     tree across them)."""
+    return _configured(case, dtype, device, SCALAR)
+
+
+def contracted(case: Case, dtype: torch.dtype, device: str = "cpu") -> Case:
+    """``case`` compiled by Inductor with multiply-adds contracted into fma (``CONTRACTED``).
+    Where it gives eager's number and the default compile does not, the difference is the
+    contraction: the same C++ source (``calc_i0e``) rounds otherwise with and without it,
+    and eager's kernel evidently fuses those multiply-adds."""
+    return _configured(case, dtype, device, CONTRACTED)
+
+
+def _configured(case: Case, dtype: torch.dtype, device: str, patch: dict) -> Case:
+    """``case`` compiled by Inductor under the config ``patch``, once per case and dtype."""
     import torch._inductor.config as inductor_config
 
-    key = (id(case), case.name, dtype, device, "unvectorized")
+    key = (id(case), case.name, dtype, device, tuple(sorted(patch.items())))
     if key not in _COMPILED:
-        def scalar(fn):
+        def configured(fn):
             compiled_fn = _compile(fn)
 
             def call(*args):
-                with inductor_config.patch(SCALAR):      # a recompile (new guard) stays scalar too
+                with inductor_config.patch(patch):      # a recompile (new guard) keeps the setting
                     return compiled_fn(*args)
             return functools.update_wrapper(call, fn)
-        twin = dataclasses.replace(case, forward=scalar(case.forward),
-                                   backward=scalar(case.backward) if case.backward is not None else None)
-        with inductor_config.patch(SCALAR):              # the backward graph compiles at the first backward
+        twin = dataclasses.replace(case, forward=configured(case.forward),
+                                   backward=configured(case.backward) if case.backward is not None else None)
+        with inductor_config.patch(patch):              # the backward graph compiles at the first backward
             _warm_up(twin, dtype, device)
         _COMPILED[key] = (case, twin)
     return _COMPILED[key][1]

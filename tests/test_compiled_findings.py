@@ -89,3 +89,16 @@ def test_a_cause_that_puts_the_difference_where_the_measurement_does_not_is_flag
     flagged = "".join(compiled_findings.compiled_findings(expm1_entries, {"torch.expm1": wrong}))
     assert ("**The cause above puts the difference in the decomposition; measured, it lies in Inductor's generated "
             "code: the cause does not hold for this dtype.**") in flagged
+
+
+def test_a_difference_made_by_fma_contraction_is_named():
+    # i0e's gradient i1e(x) - i0e(x) cancels at 43.5; Inductor's calc_i0e, compiled without
+    # contraction (its default), is an ulp from eager's, scalar or vectorized; contracted it is eager's.
+    case = next(c for c in table.load()[0] if c.name == "torch.special.i0e")
+    entry = table.Entry(case, torch.float64, "cpu", None, compiled=True)
+    difference = execution.Difference((43.5,), "gradient", "lost-digits", "ok", 6.4, math.nan)
+    words, where = compiled_findings.attribution(entry, difference)
+    assert where == "inductor"
+    assert "unvectorized (`cpp.simdlen = 1`) it still gives the compiled number" in words
+    assert words.endswith("with multiply-adds contracted into fma (`-ffp-contract=fast`; Inductor's default is off) "
+                          "it gives eager's number: the difference is the contraction.")
