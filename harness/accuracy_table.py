@@ -252,7 +252,9 @@ def findings(entries: list[Entry], notes: dict, harness_notes=(), compiled_notes
             "compiled. Where the decomposed number is the compiled one, the decomposition's formula makes the "
             "difference; where it is eager's, Inductor's generated code does (fusion, its vectorized math, its "
             "reduction order, float32 intermediates), and on CPU the same compile with vectorization off "
-            "(`cpp.simdlen = 1`, a scalar loop per kernel) says whether the vectorized code is the one.", ""]
+            "(`cpp.simdlen = 1`, a scalar loop per kernel) says whether the vectorized code is the one; where "
+            "the scalar code is, the compile with fma contraction (`-ffp-contract=fast`, off in Inductor) says "
+            "whether contraction is.", ""]
            + (compiled or ["None."]) if compiled is not None else [])
         + (["", "### Harness notes", ""] + [f"- {n}" for n in harness_notes] if harness_notes else []))
 
