@@ -68,14 +68,7 @@ def decomposed(case: Case, dtype: torch.dtype, device: str = "cpu") -> Case:
     compiled number, the decomposition's formula is responsible; where it gives eager's,
     Inductor's generated code is (its fusion, vectorized math, reduction order, float32
     intermediates)."""
-    key = (id(case), case.name, dtype, device, "decomposed")
-    if key not in _COMPILED:
-        backward = _compile(case.backward, "aot_eager_decomp_partition") if case.backward is not None else None
-        twin = dataclasses.replace(case, forward=_compile(case.forward, "aot_eager_decomp_partition"),
-                                   backward=backward)
-        _COMPILED[key] = (case, twin)
-        _warm_up(twin, dtype, device)
-    return _COMPILED[key][1]
+    return _configured(case, dtype, device, {}, backend="aot_eager_decomp_partition")
 
 
 #: Inductor's setting that turns its CPU vectorization off: one element per step, reductions in sequence.
@@ -102,14 +95,14 @@ def contracted(case: Case, dtype: torch.dtype, device: str = "cpu") -> Case:
     return _configured(case, dtype, device, CONTRACTED)
 
 
-def _configured(case: Case, dtype: torch.dtype, device: str, patch: dict) -> Case:
-    """``case`` compiled by Inductor under the config ``patch``, once per case and dtype."""
+def _configured(case: Case, dtype: torch.dtype, device: str, patch: dict, backend: str = "inductor") -> Case:
+    """``case`` compiled by ``backend`` under Inductor's config ``patch``, once per case and dtype."""
     import torch._inductor.config as inductor_config
 
-    key = (id(case), case.name, dtype, device, tuple(sorted(patch.items())))
+    key = (id(case), case.name, dtype, device, backend, tuple(sorted(patch.items())))
     if key not in _COMPILED:
         def configured(fn):
-            compiled_fn = _compile(fn)
+            compiled_fn = _compile(fn, backend)
 
             def call(*args):
                 with inductor_config.patch(patch):      # a recompile (new guard) keeps the setting
