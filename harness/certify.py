@@ -28,6 +28,7 @@ from .report import Failure, Measures, Report, boxes, regions
 from .structure import dense, elementwise
 from .tolerance import allowed_at_zero, allowed_ulps, base_ulps, underflow_policy
 from .truth import ReferenceFailure
+from .truth_ball import solve_tasks
 from .truth_pool import PointFailure, Task, default_workers, solve_all, unwind_on_sigterm
 from .truth_table import TruthTable, encode
 from .verdict import against_finite_differences, against_truth, meets
@@ -694,6 +695,14 @@ class _FlatReference:
         """An ``exact`` reference gives its derivatives (``harness.dual``)."""
         return hasattr(self.reference, "jacobian")
 
+    @property
+    def elementwise_formula(self) -> Callable | None:
+        """The torch formula of an elementwise ``exact`` reference (one number per
+        input, one output), which the interval engine runs over a whole grid."""
+        if self.out_size != 1 or any(self.shapes):
+            return None
+        return getattr(self.reference, "formula", None)
+
     def derivatives(self, values: list, active) -> tuple[list, list, str | None]:
         """Values, their tangents (dicts by flat input index) and why the
         point is not differentiable by rules (None when it is)."""
@@ -801,12 +810,19 @@ def _solve_batch(batch: list, options: _Options, what: str, case: Case | None = 
     """Truths of ``batch`` (key, (unit, task)) into the cache; raises ``PointFailure``.
     ``case``: the one whose definition a warning from the plugin points at."""
     tasks = [task for _, (_, task) in batch]
-    _warn_if_long(what, tasks, options, case)
     # Cached as they arrive: an interrupted run keeps what it computed, also
     # when stopped by SIGTERM (the writer's last batch is written on the way out).
     with unwind_on_sigterm(), (options.cache or _MEMORY_CACHE).writer() as put:
-        solve_all(tasks, options.workers, _reporter(options.progress), options.executor, encode,
-                  keep=lambda k, record: put(batch[k][0], record))
+        # Proven by enclosure where it can (elementwise exact formulas, a grid per
+        # pass); the rest by the mpmath engine, point by point.
+        left = solve_tasks(tasks, keep=lambda k, record: put(batch[k][0], record))
+        rest = [tasks[k] for k in left]
+        _warn_if_long(what, rest, options, case)
+        try:
+            solve_all(rest, options.workers, _reporter(options.progress), options.executor, encode,
+                      keep=lambda j, record: put(batch[left[j]][0], record))
+        except PointFailure as exc:
+            raise PointFailure(left[exc.index], str(exc)) from exc
 
 
 def _table(keys: list[str] | None, units: list, cache: TruthCache) -> TruthTable:
