@@ -163,12 +163,7 @@ def _intersect(a, b):
     """Both balls hold the number: their intersection does too, and is the
     tighter (``1 - s`` read as ``(1 - 1) - (s - 1)`` where ``s`` carries its
     distance from 1). Disjoint balls would be a bug in a rule: the wider one stands."""
-    def one(x, y):
-        try:
-            return x.intersection(y)
-        except ValueError:
-            return x if x.rad() < y.rad() else y
-    return _each(one, a, b)
+    return _each(_tighter, a, b)
 
 
 def _add(a: Jet, b: Jet) -> Jet:
@@ -268,10 +263,23 @@ def _exp2(x, u):
     return p, p * ln2, p * ln2 * ln2, (x * ln2).expm1()
 
 
+def _tighter(a, b):
+    """The intersection of two enclosures of one number, or the one that is finite."""
+    if not b.is_finite():
+        return a
+    if not a.is_finite():
+        return b
+    try:
+        return a.intersection(b)
+    except ValueError:
+        return a if a.rad() < b.rad() else b
+
+
 def _log(x, u):
     r = 1 / x
-    # log of a number near 1 is log1p of its distance from 1.
-    v = x.log() if u is None else u.log1p()
+    # log of a number near 1 is log1p of its distance from 1; near 0 the distance
+    # holds -1 and the number itself is the better enclosure.
+    v = x.log() if u is None else _tighter(x.log(), u.log1p())
     return v, r, -r * r, None
 
 

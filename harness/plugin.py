@@ -529,6 +529,13 @@ def pytest_terminal_summary(terminalreporter, config):
         f"{computed} truth points computed in {seconds:.1f} s{rate}, "
         f"{sum(s.get('points', 0) for s in stats)} points judged, "
         f"{sum(s.get('fd_forward_calls', 0) for s in stats)} finite-difference forward calls")
+    from .truth_ball import HANDOVER
+    if HANDOVER.proven or HANDOVER.handed:
+        # This process's share (an xdist controller computes none).
+        causes = "; ".join(f"{n} {cause}" for cause, n in HANDOVER.causes.most_common())
+        terminalreporter.write_line(
+            f"interval engine: {HANDOVER.proven} truths proven by enclosure; {HANDOVER.handed} points of exact "
+            f"formulas handed to the mpmath engine" + (f" ({causes})" if causes else ""))
 
 
 # -- the certification report (--certify-report DIR) -----------------------------------------

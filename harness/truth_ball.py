@@ -35,7 +35,7 @@ import numpy as np
 from .exact_ball import BallUnsupported, evaluate
 from .floats import FORMATS, round_split
 from .truth import sign_patterns
-from .truth_table import encode_columns
+from .truth_table import decode, encode_columns
 
 arb = flint.arb
 
@@ -127,10 +127,11 @@ _FLOAT = np.frompyfunc(_as_float, 1, 1)
 
 
 def _kappa(s, v) -> float:
-    """``s / |v|``: inf at a zero value, as ``truth.value_condition`` has it."""
+    """``|s / v|``: inf at a zero value, as ``truth.value_condition`` has it (in
+    balls: both may lie past float64, and their ratio not)."""
     if v.is_zero() or not s.is_finite():
         return math.inf
-    return _as_float(s / abs(v))
+    return _as_float(abs(s / v))
 
 
 _KAPPA = np.frompyfunc(_kappa, 2, 1)
@@ -156,36 +157,66 @@ def solve_grid(formula, x: np.ndarray, cotangent: np.ndarray, active: list[bool]
     handover.add("±inf or NaN inputs (limits)", int((~finite).sum()))
     todo = rows[finite]
     records: dict[int, bytes] = {}
-    for bits in SCHEDULE:
-        if not todo.size:
-            break
-        with _precision(bits):
-            try:
-                jet, marks = evaluate(formula, [x[todo, i] for i in range(x.shape[1])], active)
-            except BallUnsupported as exc:
-                handover.add(f"no ball rule: {exc}", len(todo))
-                return records, sorted(set(rows.tolist()) - set(records))
-            except Exception as exc:   # the mpmath engine reports the reference's own errors
-                handover.add(f"raised {type(exc).__name__}", len(todo))
-                return records, sorted(set(rows.tolist()) - set(records))
-            c = np.empty(len(todo), dtype=object)
-            c[:] = [arb(float(v)) for v in cotangent[todo]]
-            grads = [None if t is None else c * t for t in jet.d]
-            ok = ~marks.switching & ~marks.undecided & _decided(jet.v)
-            for g in grads:
-                if g is not None:
-                    ok &= _decided(g)
-            for h in jet.h.values():
-                ok &= _FINITE(h).astype(bool)
-            done = np.flatnonzero(ok)
-            if done.size:
-                for row, rec in zip(todo[done], _records(x[todo[done]], jet, grads, c, active, done, bits)):
-                    records[int(row)] = rec
-        handover.add("a switching point met exactly", int(marks.switching.sum()))
-        todo = todo[~ok & ~marks.switching]
-    handover.add(f"undecided at {SCHEDULE[-1]} bits", len(todo))
+    try:
+        for bits in SCHEDULE:
+            if not todo.size:
+                break
+            found, switching, undecided = _pass(formula, x, cotangent, active, todo, bits)
+            records.update(found)
+            handover.add("a switching point met exactly", len(switching))
+            todo = undecided
+        handover.add(f"undecided at {SCHEDULE[-1]} bits", len(todo))
+        if records and not _repeatable(formula, x, cotangent, active, records):
+            handover.add("not a function of its inputs (two evaluations disagree)", len(records))
+            records = {}
+    except BallUnsupported as exc:
+        handover.add(f"no ball rule: {exc}", len(todo))
+    except Exception as exc:   # the mpmath engine reports the reference's own errors, with the point
+        handover.add(f"raised {type(exc).__name__}", len(todo))
     handover.proven += len(records)
     return records, sorted(set(rows.tolist()) - set(records))
+
+
+def _pass(formula, x, cotangent, active, todo: np.ndarray, bits: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """One evaluation of the rows ``todo`` at ``bits``: the records of the rows it
+    decides, the rows at a switching point, and the rows a higher precision may decide."""
+    with _precision(bits):
+        jet, marks = evaluate(formula, [x[todo, i] for i in range(x.shape[1])], active)
+        c = np.empty(len(todo), dtype=object)
+        c[:] = [arb(float(v)) for v in cotangent[todo]]
+        grads = [None if t is None else c * t for t in jet.d]
+        ok = ~marks.switching & ~marks.undecided & _decided(jet.v)
+        for g in grads:
+            if g is not None:
+                ok &= _decided(g)
+        for h in jet.h.values():
+            ok &= _FINITE(h).astype(bool)
+        done = np.flatnonzero(ok)
+        found = {}
+        if done.size:
+            found = dict(zip(todo[done].tolist(), _records(x[todo[done]], jet, grads, c, active, done, bits)))
+    return found, todo[marks.switching], todo[~ok & ~marks.switching]
+
+
+#: Proven rows read again by ``_repeatable``.
+RECHECK = 16
+
+
+def _repeatable(formula, x, cotangent, active, records: dict) -> bool:
+    """Whether a second evaluation at another precision rounds as the first did,
+    at ``RECHECK`` rows spread over the proven ones. Balls of a function both
+    hold its value; a formula that draws a random number (``torch.rand``)
+    gives balls that cannot both hold it, which no enclosure can see alone."""
+    rows = sorted(records)
+    sample = np.array(rows[::max(1, len(rows) // RECHECK)][:RECHECK])
+    again, _, _ = _pass(formula, x, cotangent, active, sample, SCHEDULE[1] + 32)
+    return all(_same_rounding(records[r], again[r]) for r in again)
+
+
+def _same_rounding(a: bytes, b: bytes) -> bool:
+    ta, tb = decode(a), decode(b)
+    return all(np.array_equal(ta.value_in(f), tb.value_in(f), equal_nan=True)
+               and np.array_equal(ta.grad_in(f), tb.grad_in(f), equal_nan=True) for f in FORMATS.values())
 
 
 def _records(x: np.ndarray, jet, grads: list, c: np.ndarray, active: list[bool], done: np.ndarray,
@@ -214,28 +245,28 @@ def _records(x: np.ndarray, jet, grads: list, c: np.ndarray, active: list[bool],
         value_kappa = _KAPPA(s, v).astype(np.float64)
     patterns = sign_patterns(n_in)
     for k, i in enumerate(directions):
-        if grads[k] is None:
-            g = np.zeros(len(done))
+        g = grads[k][done] if grads[k] is not None else None
+        if g is None:
             grad[:, i], grad_side[:, i] = 0.0, 0
         else:
-            hi, side = _SPLIT(grads[k][done])
+            hi, side = _SPLIT(g)
             grad[:, i], grad_side[:, i] = hi.astype(np.float64), side.astype(np.int8)
-            g = np.abs(_FLOAT(grads[k][done]).astype(np.float64))
-        change = np.zeros(len(done))
+        # The change of entry i when every input moves by a relative delta, over delta.
+        kappa, change = np.ones(len(done)), np.zeros(len(done))
         for signs in patterns:
             total = None
             for l, xl in enumerate(xs):
                 h = jet.h.get((min(k, l), max(k, l)))
-                if h is None:
-                    continue
-                term = xl * h[done] * c[done] * signs[directions[l]]
-                total = term if total is None else total + term
+                if h is not None:
+                    term = xl * h[done] * c[done] * signs[directions[l]]
+                    total = term if total is None else total + term
             if total is not None:
                 change = np.maximum(change, _FLOAT(abs(total)).astype(np.float64))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kappa = np.where(g == 0, np.inf, change / np.where(g == 0, 1.0, g))
-        grad_kappa[:, i] = np.maximum(1.0, kappa)
-        grad_scale[:, i] = change
+                ratio = np.inf if g is None else _KAPPA(total, g).astype(np.float64)
+                kappa = np.maximum(kappa, ratio)
+            elif g is None:
+                kappa[:] = np.inf
+        grad_kappa[:, i], grad_scale[:, i] = kappa, change
     return encode_columns(value[:, None], value_side[:, None], value_kappa[:, None], value_scale[:, None],
                           grad, grad_side, grad_kappa, grad_scale, bits)
 
