@@ -17,6 +17,7 @@ import hashlib
 import sqlite3
 import time
 import types
+import warnings
 from pathlib import Path
 
 import mpmath
@@ -111,6 +112,12 @@ def fingerprint(reference) -> str:
 
 #: The table of records; the JSON table of earlier versions (``truth``) is left alone.
 TABLE = "truth_records"
+#: The engine version that wrote the records (a file of an older one is emptied, with a warning).
+META = "truth_meta"
+
+
+class CacheWarning(UserWarning):
+    """The truth cache was set aside or emptied, and why."""
 #: Keys per query (sqlite allows 32,766 parameters since 3.32; older ones 999).
 CHUNK = 900
 
@@ -124,18 +131,57 @@ class TruthCache:
         self.memory: dict[str, bytes] = {}
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = self._connect()
+            self._guarded(self._open)
+
+    def _open(self) -> None:
+        db = self._connect()
+        try:
+            # Once per file (it persists): switching the journal mode needs
+            # the file to itself, which xdist workers opening it do not give.
             try:
-                # Once per file (it persists): switching the journal mode needs
-                # the file to itself, which xdist workers opening it do not give.
+                db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+                # another worker is switching it right now
+            db.execute("BEGIN IMMEDIATE")   # one worker at a time decides about an older engine's file
+            try:
+                db.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+                db.execute(f"CREATE TABLE IF NOT EXISTS {META} (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                row = db.execute(f"SELECT value FROM {META} WHERE name = 'engine'").fetchone()
+                if row is not None and row[0] != ENGINE_VERSION:
+                    warnings.warn(CacheWarning(
+                        f"truth cache {self.path}: written by engine {row[0]}, this is {ENGINE_VERSION}; its truths "
+                        f"are not used (they are computed again)"), stacklevel=4)
+                    db.execute(f"DELETE FROM {TABLE}")
+                db.execute(f"INSERT OR REPLACE INTO {META} (name, value) VALUES ('engine', ?)", (ENGINE_VERSION,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            db.close()
+
+    def _guarded(self, operation, *args):
+        """``operation(*args)``; a file that is not a database (a truncated copy,
+        a full disk, another program's file) is set aside under another name,
+        with a warning that says so, and a new one takes its place."""
+        try:
+            return operation(*args)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            for suffix in ("", "-wal", "-shm"):
                 try:
-                    db.execute("PRAGMA journal_mode=WAL")
-                except sqlite3.OperationalError:
-                    pass  # another worker is switching it right now
-                with db:
-                    db.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-            finally:
-                db.close()
+                    Path(f"{self.path}{suffix}").rename(f"{aside}{suffix}")
+                except FileNotFoundError:
+                    pass   # another worker moved it first, or there was none
+            warnings.warn(CacheWarning(
+                f"truth cache {self.path} could not be read ({exc}): set aside as {aside.name}; "
+                f"a new cache is built in its place"), stacklevel=4)
+            self._open()
+            return operation(*args)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=120)
@@ -145,17 +191,22 @@ class TruthCache:
         found = {k: memory[k] for k in keys if k in memory}
         missing = [k for k in keys if k not in found] if len(found) < len(keys) else []
         if self.path and missing:
-            db = self._connect()
-            try:
-                for start in range(0, len(missing), CHUNK):
-                    chunk = missing[start:start + CHUNK]
-                    rows = db.execute(f"SELECT key, value FROM {TABLE} WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-                    read = dict(rows.fetchall())
-                    found.update(read)
-                    # Kept: the next dtype or case with this reference reads memory.
-                    self.memory.update(read)
-            finally:
-                db.close()
+            found.update(self._guarded(self._read, missing))
+        return found
+
+    def _read(self, missing: list[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        db = self._connect()
+        try:
+            for start in range(0, len(missing), CHUNK):
+                chunk = missing[start:start + CHUNK]
+                rows = db.execute(f"SELECT key, value FROM {TABLE} WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                read = dict(rows.fetchall())
+                found.update(read)
+                # Kept: the next dtype or case with this reference reads memory.
+                self.memory.update(read)
+        finally:
+            db.close()
         return found
 
     @contextlib.contextmanager
@@ -180,12 +231,15 @@ class TruthCache:
         encoded = dict(items)
         self.memory.update(encoded)
         if self.path and encoded:
-            db = self._connect()
-            try:
-                with db:
-                    db.executemany(f"INSERT OR REPLACE INTO {TABLE} (key, value) VALUES (?, ?)", encoded.items())
-            finally:
-                db.close()
+            self._guarded(self._write, encoded)
+
+    def _write(self, encoded: dict[str, bytes]) -> None:
+        db = self._connect()
+        try:
+            with db:
+                db.executemany(f"INSERT OR REPLACE INTO {TABLE} (key, value) VALUES (?, ?)", encoded.items())
+        finally:
+            db.close()
 
 
 class _Writer:

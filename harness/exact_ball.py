@@ -259,8 +259,20 @@ def _expm1(x, u):
 
 def _exp2(x, u):
     ln2 = arb.const_log2()
-    p = (x * ln2).exp()
+    # 2**k is exact at an integer k; exp(k ln 2) is a ball around it, which
+    # cannot decide where 2**k is a narrower format's midpoint.
+    exact = x.is_exact() and x.is_integer() and abs(x) < 1 << 20
+    p = arb(2) ** x if exact else (x * ln2).exp()
     return p, p * ln2, p * ln2 * ln2, (x * ln2).expm1()
+
+
+def _log2(x, u):
+    v, r, rr, _ = _log(x, u)
+    ln2 = arb.const_log2()
+    if x.is_exact() and x > 0 and x.man_exp()[0] == 1:
+        # log2(2**k) = k exactly (-606 is a bfloat16 midpoint: a ball around it never decides).
+        return arb(x.man_exp()[1]), r / ln2, rr / ln2, None
+    return v / ln2, r / ln2, rr / ln2, None
 
 
 def _tighter(a, b):
@@ -428,7 +440,7 @@ def _softplus_rule(beta):
 
 _UNARY = {
     "exp": _exp, "expm1": _expm1, "exp2": _exp2, "log": _log, "log1p": _log1p,
-    "log2": _log_base(arb.const_log2), "log10": _log_base(arb.const_log10),
+    "log2": _log2, "log10": _log_base(arb.const_log10),
     "sqrt": _sqrt, "rsqrt": _rsqrt, "sigmoid": _sigmoid, "expit": _sigmoid,
     "logsigmoid": _logsigmoid, "log_sigmoid": _logsigmoid, "tanh": _tanh,
     "sinh": _sinh, "cosh": _cosh, "asinh": _asinh, "acosh": _acosh, "atanh": _atanh,

@@ -209,3 +209,48 @@ def test_a_writer_keeps_what_arrived_before_an_interrupt(tmp_path):
                 put(f"k{k}", b"r")
             raise KeyboardInterrupt
     assert len(TruthCache(tmp_path / "c.sqlite").get_many([f"k{k}" for k in range(5)])) == 5
+
+
+# -- a cache that cannot be read is set aside, not fatal ---------------------------------------------------
+
+def _filled(path: Path, n: int = 2000) -> TruthCache:
+    cache = TruthCache(path)
+    cache.put_many({f"k{i}": bytes(64) + i.to_bytes(4, "little") for i in range(n)})
+    return cache
+
+
+@pytest.mark.parametrize("damage", ["not a database", "truncated"])
+def test_a_damaged_cache_is_set_aside_with_a_warning_and_rebuilt(tmp_path, damage):
+    path = tmp_path / "truth.sqlite"
+    _filled(path)
+    if damage == "not a database":
+        path.write_bytes(b"partial copy " * 100)
+    else:   # a full disk or an interrupted copy: the first pages survive
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    with pytest.warns(UserWarning, match="could not be read .* set aside as truth.sqlite.corrupt-"):
+        cache = TruthCache(path)
+        found = cache.get_many([f"k{i}" for i in range(2000)])
+    assert len(found) < 2000   # what was lost is computed again
+    cache.put_many({"new": b"record"})
+    assert TruthCache(path).get_many(["new"]) == {"new": b"record"}
+    assert list(tmp_path.glob("truth.sqlite.corrupt-*"))
+
+
+def test_a_cache_of_an_older_engine_is_ignored_with_one_line_that_says_why(tmp_path, monkeypatch):
+    import harness.cache
+
+    path = tmp_path / "truth.sqlite"
+    monkeypatch.setattr(harness.cache, "ENGINE_VERSION", "truth-old")
+    _filled(path, 10)
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match=r"written by engine truth-old, this is truth-\d+; its truths are not used") as seen:
+        cache = TruthCache(path)
+    assert len(seen) == 1
+    assert cache.get_many(["k1"]) == {}
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TruthCache(path)   # now the file is this engine's: no second warning

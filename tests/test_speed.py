@@ -319,3 +319,40 @@ def test_structured_default_grid(benchmark, cache):
     reports = benchmark.pedantic(run, rounds=1 if cache == "cold" else sized(benchmark, 3, 1))
     assert all(r.ok for r in reports), [str(r) for r in reports if not r.ok]
     benchmark.extra_info.update(certifications=len(jobs), points=sum(r.stats["points"] for r in reports))
+
+
+# -- the interval engine against the engines it replaces ----------------------------------------------------
+# The target: softplus's float32 grid at grid_size=64 (18,283 finite
+# points), log(1 + exp(x)) as exact(torch formula) through the interval engine
+# against the same mathematics as a hand-written mpmath reference through the
+# difference engine, cold, one process each. Disabled: the first 200 points.
+
+@pytest.mark.parametrize("engine", ["differences", "intervals"])
+def test_interval_engine_softplus_grid(benchmark, engine):
+    import mpmath
+
+    from harness.certify import _FlatReference
+    from harness.exact import exact
+    from harness.truth_ball import solve_tasks
+
+    grid = harness.grids.extreme(torch.float32, harness.domains.real(), sized(benchmark, 64, 2))
+    grid = grid[np.isfinite(grid)][: sized(benchmark, None, 200)]
+    if engine == "intervals":
+        formula = _FlatReference(exact(lambda x: torch.log(1 + torch.exp(x))), ((),), 1)
+        tasks = [Task(formula, [float(x)], [1.0], [harness.domains.real()]) for x in grid]
+
+        def run():
+            kept = {}
+            left = solve_tasks(tasks, keep=kept.__setitem__)
+            return kept, left
+        kept, left = benchmark.pedantic(run, rounds=sized(benchmark, 3, 1))
+        assert left == [] and len(kept) == len(tasks)
+    else:
+        hand = lambda v: [mpmath.log(1 + mpmath.exp(v[0]))]   # noqa: E731
+        tasks = [Task(hand, [float(x)], [1.0], [harness.domains.real()]) for x in grid]
+        truths = benchmark.pedantic(solve_all, args=(tasks,), kwargs={"workers": 1}, rounds=1)
+        assert all(t is not None for t in truths)
+    benchmark.group = "truth engines: softplus float32 grid, grid_size=64"
+    benchmark.extra_info.update(points=len(tasks), engine=engine)
+    if benchmark.enabled:
+        benchmark.extra_info["points_per_second"] = len(tasks) / benchmark.stats.stats.mean
