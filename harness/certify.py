@@ -696,11 +696,9 @@ class _FlatReference:
         return hasattr(self.reference, "jacobian")
 
     @property
-    def elementwise_formula(self) -> Callable | None:
-        """The torch formula of an elementwise ``exact`` reference (one number per
-        input, one output), which the interval engine runs over a whole grid."""
-        if self.out_size != 1 or any(self.shapes):
-            return None
+    def ball_formula(self) -> Callable | None:
+        """The torch formula of an ``exact`` reference, which the interval engine
+        runs over a whole grid of points of these shapes."""
         return getattr(self.reference, "formula", None)
 
     def derivatives(self, values: list, active) -> tuple[list, list, str | None]:

@@ -1,23 +1,18 @@
 """``harness.exact``'s formula over a whole grid at once, in ball arithmetic.
 
-The stand-in (``BallTensor``) holds every point of an elementwise grid: each
-element is an Arb ball (python-flint's ``arb``: a midpoint and a radius that
-provably contain the true number), and each torch operation of the formula is
-dispatched once for the whole grid. The formula sees a 0-d tensor, as it does
-under ``exact``; the points are a hidden batch axis.
+The stand-in (``BallTensor``) holds every point of a grid: each element is an
+Arb ball (python-flint's ``arb``: a midpoint and a radius that provably contain
+the true number), and each torch operation of the formula is dispatched once
+for the whole grid. The formula sees the point's own shape (0-d for an
+elementwise case); the points are a hidden leading batch axis.
 
-Each element is a second-order jet: the value, the partial derivatives along
-every input (forward mode) and the second partials, all balls. The first
-partials are the VJP; the second give the gradient's condition number with no
-moved reading. An operation takes part through its rule: the derivatives of
-its result at its arguments (``_UNARY``, ``_binary``).
+Each element is a second-order jet (``harness.ball_jet``): the value, the
+partial derivatives along every input element and the second partials. The
+first partials give the VJP, the second the gradient's condition number with
+no moved reading.
 
 What a ball cannot carry, it says, never rounds past:
 
-* A number near 1 keeps its distance from 1 (``Jet.m1``), as ``exact`` does:
-  ``1 - sigmoid(x)`` is ``-(sigmoid(x) - 1) = sigmoid(-x)`` and ``log(1 +
-  exp(x))`` is ``log1p(exp(x))``, where the plain balls would hold ``1 ±
-  2**-prec`` and never decide ``exp(-1e30)``.
 * A comparison whose balls overlap is not decided. Where both are exact and
   equal (``abs``, ``clamp``, ``where``, ``max``, ``relu`` at their switching
   points) no precision will decide it: the point is ``switching`` and goes to
@@ -30,21 +25,25 @@ What a ball cannot carry, it says, never rounds past:
 from __future__ import annotations
 
 import functools
+import math
 
 import flint
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .ball_jet import (
+    _UNARY, BallUnsupported, Jet, _add, _binary_rule, _div, _erfc, _expm1, _hypot_partials, _atan2_partials,
+    _is_array, _log, _log1p, _logaddexp, _mul, _neg, _pairs, _pow_jets, _sigmoid, _softplus_rule, _sub, _tanh,
+    _unary_rule, _vectorized)
 from .exact import _ForwardOnly
 
 arb = flint.arb
 
-__all__ = ["BallTensor", "BallUnsupported", "Jet", "evaluate"]
+__all__ = ["BallTensor", "BallUnsupported", "evaluate", "MAX_DIRECTIONS"]
 
-
-class BallUnsupported(NotImplementedError):
-    """The formula uses something the ball stand-in does not implement."""
+#: Input elements a structured point may have: its second partials are this many squared, halved.
+MAX_DIRECTIONS = 12
 
 
 class _Marks:
@@ -56,421 +55,42 @@ class _Marks:
         self.undecided = np.zeros(n_points, dtype=bool)
 
 
-_MARKS: list[_Marks] = []
+class _Evaluation:
+    """What the evaluation in progress shares: its marks and its directions."""
+
+    def __init__(self, points: int, directions: int):
+        self.marks, self.n = _Marks(points), directions
+
+
+_NOW: list[_Evaluation] = []
 
 
 def _marks() -> _Marks:
-    return _MARKS[-1]
+    return _NOW[-1].marks
 
 
-# -- elementwise helpers -------------------------------------------------------------------------------------
-
-def _is_array(v) -> bool:
-    return isinstance(v, np.ndarray)
-
-
-@functools.lru_cache(maxsize=None)
-def _vectorized(f, nin: int, nout: int):
-    return np.frompyfunc(f, nin, nout)
-
-
-def _each(f, *args, nout: int = 1):
-    """``f`` of the elements (arrays broadcast, scalars as they are)."""
-    if not any(_is_array(a) for a in args):
-        return f(*args)
-    return _vectorized(f, len(args), nout)(*args)
-
-
-def _plus(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a + b
-
-
-def _times(a, b):
-    """``a * b`` where None is an exact 0."""
-    if a is None or b is None:
-        return None
-    return a * b
-
-
-def _const(c) -> arb:
-    if isinstance(c, arb):
-        return c
-    if isinstance(c, bool):
-        return arb(int(c))
-    if isinstance(c, (int, float)):
-        return arb(c)
-    raise BallUnsupported(f"a {type(c).__name__} as a number")
-
-
-# -- jets ------------------------------------------------------------------------------------------------------
-
-class Jet:
-    """A value with its first and second partial derivatives along ``n``
-    inputs, each an array of balls over the grid (or one ball for a
-    constant), None where identically 0. ``m1`` is ``v - 1`` where it is
-    known better than ``v`` itself (None otherwise)."""
-
-    __slots__ = ("v", "d", "h", "m1")
-
-    def __init__(self, v, d: tuple, h: dict, m1=None):
-        self.v, self.d, self.h, self.m1 = v, d, h, m1
-
-    @classmethod
-    def constant(cls, c, n: int) -> "Jet":
-        v = _const(c)
-        return cls(v, (None,) * n, {}, v - 1)
-
-    @property
-    def n(self) -> int:
-        return len(self.d)
-
-
-def _chain(a: Jet, f0, f1, f2, m1=None) -> Jet:
-    """``f(a)`` from ``f``, ``f'`` and ``f''`` at ``a``'s value."""
-    d = tuple(_times(f1, t) for t in a.d)
-    h = {kl: f1 * t for kl, t in a.h.items()}
-    for (k, l) in _pairs(a.n):
-        if a.d[k] is not None and a.d[l] is not None:
-            h[k, l] = _plus(h.get((k, l)), f2 * a.d[k] * a.d[l])
-    return Jet(f0, d, h, m1)
-
-
-def _chain2(a: Jet, b: Jet, f0, fa, fb, faa, fab, fbb) -> Jet:
-    """``f(a, b)`` from its partials at the values."""
-    n = a.n
-    d = tuple(_plus(_times(fa, a.d[k]), _times(fb, b.d[k])) for k in range(n))
-    h = {}
-    for (k, l) in _pairs(n):
-        t = _plus(_times(fa, a.h.get((k, l))), _times(fb, b.h.get((k, l))))
-        t = _plus(t, _times(faa, _times(a.d[k], a.d[l])))
-        t = _plus(t, _times(fbb, _times(b.d[k], b.d[l])))
-        t = _plus(t, _times(fab, _plus(_times(a.d[k], b.d[l]), _times(a.d[l], b.d[k]))))
-        if t is not None:
-            h[k, l] = t
-    return Jet(f0, d, h)
-
-
-@functools.lru_cache(maxsize=None)
-def _pairs(n: int) -> tuple:
-    return tuple((k, l) for k in range(n) for l in range(k, n))
-
-
-def _intersect(a, b):
-    """Both balls hold the number: their intersection does too, and is the
-    tighter (``1 - s`` read as ``(1 - 1) - (s - 1)`` where ``s`` carries its
-    distance from 1). Disjoint balls would be a bug in a rule: the wider one stands."""
-    return _each(_tighter, a, b)
-
-
-def _add(a: Jet, b: Jet) -> Jet:
-    m1 = None
-    if a.m1 is not None and b.m1 is not None:
-        m1 = _intersect(a.m1 + b.v, a.v + b.m1)
-    elif a.m1 is not None:
-        m1 = a.m1 + b.v
-    elif b.m1 is not None:
-        m1 = a.v + b.m1
-    d = tuple(_plus(x, y) for x, y in zip(a.d, b.d))
-    h = {kl: _plus(a.h.get(kl), b.h.get(kl)) for kl in set(a.h) | set(b.h)}
-    return Jet(a.v + b.v, d, h, m1)
-
-
-def _neg(a: Jet) -> Jet:
-    return Jet(-a.v, tuple(None if t is None else -t for t in a.d), {kl: -t for kl, t in a.h.items()})
-
-
-def _sub(a: Jet, b: Jet) -> Jet:
-    out = _add(a, _neg(b))
-    # Two numbers near 1: their difference is the difference of their
-    # distances from 1, exact where the distances are (1 - sigmoid(30)).
-    if a.m1 is not None and b.m1 is not None:
-        out.v = _intersect(out.v, a.m1 - b.m1)
-    out.m1 = a.m1 - b.v if a.m1 is not None else None
-    return out
-
-
-def _mul(a: Jet, b: Jet) -> Jet:
-    n = a.n
-    d = tuple(_plus(_times(a.v, b.d[k]), _times(b.v, a.d[k])) for k in range(n))
-    h = {}
-    for (k, l) in _pairs(n):
-        t = _plus(_times(a.v, b.h.get((k, l))), _times(b.v, a.h.get((k, l))))
-        t = _plus(t, _plus(_times(a.d[k], b.d[l]), _times(a.d[l], b.d[k])))
-        if t is not None:
-            h[k, l] = t
-    m1 = None
-    if a.m1 is not None and b.m1 is not None:
-        m1 = a.m1 * b.m1 + a.m1 + b.m1
-    return Jet(a.v * b.v, d, h, m1)
-
-
-def _reciprocal(a: Jet) -> Jet:
-    def rule(x, u):
-        r = 1 / x
-        return r, -r * r, 2 * r * r * r, (None if u is None else -u * r)
-    return _unary_rule(rule)(a)
-
-
-def _div(a: Jet, b: Jet) -> Jet:
-    out = _mul(a, _reciprocal(b))
-    if not any(t is not None for t in b.d):   # by a constant: one rounding, not two
-        out.v = _intersect(out.v, a.v / b.v)
-    if a.m1 is not None and b.m1 is not None:
-        out.m1 = (a.m1 - b.m1) / b.v
-    return out
-
-
-def _unary_rule(rule):
-    """A jet function from ``rule(x, u) -> (f, f', f'', f - 1 or None)`` of
-    one ball ``x`` (``u``: ``x - 1`` where known, else None)."""
-    def f(a: Jet) -> Jet:
-        u = a.m1
-        if _is_array(a.v) or _is_array(u):
-            f0, f1, f2, m1 = _vectorized(rule, 2, 4)(a.v, u)
-            if any(m is None for m in np.ravel(m1)):
-                m1 = None
-        else:
-            f0, f1, f2, m1 = rule(a.v, u)
-        return _chain(a, f0, f1, f2, m1)
-    return f
-
-
-# -- the rules (each says why it is written as it is where another form would lose digits) -------------------
-
-def _sigmoid_pair(x):
-    """``(sigmoid(x), sigmoid(-x))``, each from its own exp: ``1 - sigmoid(x)``
-    would cancel for large x."""
-    return 1 / (1 + (-x).exp()), 1 / (1 + x.exp())
-
-
-def _exp(x, u):
-    e = x.exp()
-    return e, e, e, x.expm1()
-
-
-def _expm1(x, u):
-    e = x.exp()
-    return x.expm1(), e, e, None
-
-
-def _exp2(x, u):
-    ln2 = arb.const_log2()
-    # 2**k is exact at an integer k; exp(k ln 2) is a ball around it, which
-    # cannot decide where 2**k is a narrower format's midpoint.
-    exact = x.is_exact() and x.is_integer() and abs(x) < 1 << 20
-    p = arb(2) ** x if exact else (x * ln2).exp()
-    return p, p * ln2, p * ln2 * ln2, (x * ln2).expm1()
-
-
-def _log2(x, u):
-    v, r, rr, _ = _log(x, u)
-    ln2 = arb.const_log2()
-    if x.is_exact() and x > 0 and x.man_exp()[0] == 1:
-        # log2(2**k) = k exactly (-606 is a bfloat16 midpoint: a ball around it never decides).
-        return arb(x.man_exp()[1]), r / ln2, rr / ln2, None
-    return v / ln2, r / ln2, rr / ln2, None
-
-
-def _tighter(a, b):
-    """The intersection of two enclosures of one number, or the one that is finite."""
-    if not b.is_finite():
-        return a
-    if not a.is_finite():
-        return b
-    try:
-        return a.intersection(b)
-    except ValueError:
-        return a if a.rad() < b.rad() else b
-
-
-def _log(x, u):
-    r = 1 / x
-    # log of a number near 1 is log1p of its distance from 1; near 0 the distance
-    # holds -1 and the number itself is the better enclosure.
-    v = x.log() if u is None else _tighter(x.log(), u.log1p())
-    return v, r, -r * r, None
-
-
-def _log_base(base_log):
-    def rule(x, u):
-        v, r, rr, _ = _log(x, u)
-        c = base_log()
-        return v / c, r / c, rr / c, None
-    return rule
-
-
-def _log1p(x, u):
-    r = 1 / (1 + x)
-    return x.log1p(), r, -r * r, None
-
-
-def _sqrt(x, u):
-    s = x.sqrt()
-    r = 1 / (2 * s)
-    return s, r, -r / (2 * x), (None if u is None else u / (s + 1))
-
-
-def _rsqrt(x, u):
-    r = x.rsqrt()
-    return r, -r / (2 * x), 3 * r / (4 * x * x), None
-
-
-def _sigmoid(x, u):
-    s, t = _sigmoid_pair(x)
-    d = s * t
-    # 1 - 2s is -tanh(x/2): no cancellation near 0.
-    return s, d, -d * (x / 2).tanh(), -t
-
-
-def _logsigmoid(x, u):
-    s, t = _sigmoid_pair(x)
-    return -(-x).exp().log1p(), t, -s * t, None
-
-
-def _tanh(x, u):
-    c = x.cosh()
-    sech2 = 1 / (c * c)   # 1 - tanh**2 cancels for large |x|
-    t = x.tanh()
-    _, minus = _sigmoid_pair(2 * x)
-    return t, sech2, -2 * t * sech2, -2 * minus   # tanh(x) - 1 = -2 sigmoid(-2x)
-
-
-def _sinh(x, u):
-    s, c = x.sinh(), x.cosh()
-    return s, c, s, None
-
-
-def _cosh(x, u):
-    s, c = x.sinh(), x.cosh()
-    half = (x / 2).sinh()
-    return c, s, c, 2 * half * half   # cosh(x) - 1 = 2 sinh(x/2)**2
-
-
-def _asinh(x, u):
-    r = (1 + x * x).rsqrt()
-    return x.asinh(), r, -x * r * r * r, None
-
-
-def _acosh(x, u):
-    r = ((x - 1) * (x + 1)).rsqrt()   # x*x - 1 rounds at x near 1; the factors are exact
-    return x.acosh(), r, -x * r * r * r, None
-
-
-def _atanh(x, u):
-    w = (1 - x) * (1 + x)
-    return x.atanh(), 1 / w, 2 * x / (w * w), None
-
-
-def _sin(x, u):
-    s, c = x.sin(), x.cos()
-    return s, c, -s, None
-
-
-def _cos(x, u):
-    s, c = x.sin(), x.cos()
-    half = (x / 2).sin()
-    return c, -s, -c, -2 * half * half   # cos(x) - 1 = -2 sin(x/2)**2
-
-
-def _tan(x, u):
-    t = x.tan()
-    c = x.cos()
-    d = 1 / (c * c)
-    return t, d, 2 * t * d, None
-
-
-def _asin(x, u):
-    r = ((1 - x) * (1 + x)).rsqrt()
-    return x.asin(), r, x * r * r * r, None
-
-
-def _acos(x, u):
-    r = ((1 - x) * (1 + x)).rsqrt()
-    return x.acos(), -r, -x * r * r * r, None
-
-
-def _atan(x, u):
-    w = 1 + x * x
-    return x.atan(), 1 / w, -2 * x / (w * w), None
-
-
-def _erf(x, u):
-    g = 2 * arb.pi().rsqrt() * (-x * x).exp()
-    return x.erf(), g, -2 * x * g, -x.erfc()
-
-
-def _erfc(x, u):
-    g = 2 * arb.pi().rsqrt() * (-x * x).exp()
-    return x.erfc(), -g, 2 * x * g, -x.erf()
-
-
-def _erfinv(x, u):
-    w = x.erfinv()
-    d = arb.pi().sqrt() / 2 * (w * w).exp()
-    return w, d, 2 * w * d * d, None
-
-
-def _trigamma(x):
-    # psi'(x) = zeta(2, x), Hurwitz's zeta, for x > 0 (the cases' domain; NaN elsewhere).
-    return arb(2).zeta(x) if x > 0 else arb("nan")
-
-
-def _lgamma(x, u):
-    if not x > 0:
-        return (arb("nan"),) * 3 + (None,)
-    return x.lgamma(), x.digamma(), _trigamma(x), None
-
-
-def _digamma(x, u):
-    if not x > 0:
-        return (arb("nan"),) * 3 + (None,)
-    return x.digamma(), _trigamma(x), -2 * arb(3).zeta(x), None
-
-
-def _softplus_rule(beta):
-    def rule(z, u):   # z = beta * x; the 1/beta and beta factors are the caller's
-        s, t = _sigmoid_pair(z)
-        return z.exp().log1p(), s, s * t, None
-    return rule
-
-
-_UNARY = {
-    "exp": _exp, "expm1": _expm1, "exp2": _exp2, "log": _log, "log1p": _log1p,
-    "log2": _log2, "log10": _log_base(arb.const_log10),
-    "sqrt": _sqrt, "rsqrt": _rsqrt, "sigmoid": _sigmoid, "expit": _sigmoid,
-    "logsigmoid": _logsigmoid, "log_sigmoid": _logsigmoid, "tanh": _tanh,
-    "sinh": _sinh, "cosh": _cosh, "asinh": _asinh, "acosh": _acosh, "atanh": _atanh,
-    "sin": _sin, "cos": _cos, "tan": _tan, "asin": _asin, "acos": _acos, "atan": _atan,
-    "erf": _erf, "erfc": _erfc, "erfinv": _erfinv, "lgamma": _lgamma, "gammaln": _lgamma,
-    "digamma": _digamma, "psi": _digamma,
-}
+def _points(a: np.ndarray) -> np.ndarray:
+    """Any of ``a``'s entries per point (its batch axis first), over the grid."""
+    if a.ndim == 0:
+        return np.full(_marks().switching.shape, bool(a))
+    return np.broadcast_to(a.reshape(a.shape[0], -1).any(axis=1), _marks().switching.shape)
 
 
 # -- comparisons and the non-smooth operations built on them ---------------------------------------------------
 
-def _order(a, b):
-    """Per point: -1, 0 or 1 for ``a`` below, equal to or above ``b``;
-    equal exact balls count as a switching point, overlapping ones as
-    undecided (both marked; their result is then not used)."""
+def _order(a, b) -> np.ndarray:
+    """Elementwise -1, 0 or 1 for ``a`` below, equal to or above ``b``; a
+    point with equal exact balls is marked switching, one with overlapping
+    balls undecided (the result is then not used)."""
     def one(x, y):
         if x.overlaps(y):
             return 0, bool(x.is_exact() and y.is_exact() and not x.is_nan() and not y.is_nan())
-        return (1 if x > y else -1), None
-    if not (_is_array(a) or _is_array(b)):
-        sign, exact = one(a, b)
-        if sign == 0:
-            (_marks().switching if exact else _marks().undecided)[:] = True
-        return np.int8(sign)
+        return (1 if x > y else -1), False
     sign, exact = _vectorized(one, 2, 2)(a, b)
-    sign = np.broadcast_to(sign, _marks().switching.shape).astype(np.int8)
-    exact = np.broadcast_to(exact, sign.shape)
+    sign, exact = np.asarray(sign).astype(np.int8), np.asarray(exact).astype(bool)
     tie = sign == 0
-    _marks().switching[tie & (exact == True)] = True   # noqa: E712 (an object array)
-    _marks().undecided[tie & (exact != True)] = True   # noqa: E712
+    _marks().switching[_points(tie & exact)] = True
+    _marks().undecided[_points(tie & ~exact)] = True
     return sign
 
 
@@ -489,12 +109,12 @@ def _select(mask, a: Jet, b: Jet) -> Jet:
 # -- the stand-in ----------------------------------------------------------------------------------------------
 
 class BallTensor:
-    """A 0-d tensor to the formula, a jet over the whole grid inside."""
+    """A tensor of the point's shape to the formula, a jet over the whole grid inside."""
 
-    __slots__ = ("jet",)
+    __slots__ = ("jet", "pshape")
 
-    def __init__(self, jet: Jet):
-        self.jet = jet
+    def __init__(self, jet: Jet, pshape=()):
+        self.jet, self.pshape = jet, tuple(pshape)
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
@@ -510,11 +130,18 @@ class BallTensor:
             raise BallUnsupported(f"Tensor.{name}")
         return functools.partial(impl, self)
 
-    shape = property(lambda self: torch.Size([]))
-    ndim = property(lambda self: 0)
+    shape = property(lambda self: torch.Size(self.pshape))
+    ndim = property(lambda self: len(self.pshape))
     dtype = property(lambda self: torch.float64)
     device = property(lambda self: torch.device("cpu"))
     requires_grad = property(lambda self: False)
+    T = property(lambda self: _permute(self, *reversed(range(len(self.pshape)))))
+    mT = property(lambda self: _transpose(self, -2, -1))
+
+    def __len__(self):
+        if not self.pshape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.pshape[0]
 
     def __bool__(self):
         raise BallUnsupported("a Python branch on a tensor (bool())")
@@ -522,9 +149,11 @@ class BallTensor:
     def __float__(self):
         raise BallUnsupported("float() of a tensor")
 
+    __hash__ = object.__hash__
+
 
 class BallBool:
-    """A boolean 0-d tensor to the formula: one flag per point."""
+    """A boolean tensor to the formula: one flag per element and point."""
 
     __slots__ = ("mask",)
 
@@ -557,26 +186,74 @@ def _mask(x) -> np.ndarray:
     if isinstance(x, BallBool):
         return x.mask
     if isinstance(x, bool):
-        return np.full(_marks().switching.shape, x)
+        return np.asarray(x)
     raise BallUnsupported(f"a {type(x).__name__} as a mask")
 
 
-_N = [0]   # directions of the evaluation in progress
-
-
-def _jet(x) -> Jet:
+def _operand(x) -> BallTensor:
+    """Anything a formula mixes with stand-ins, as a stand-in (numbers and
+    torch tensors are exact constants at their binary values)."""
     if isinstance(x, BallTensor):
-        return x.jet
+        return x
+    n = _NOW[-1].n
     if isinstance(x, torch.Tensor):
-        if x.dim() != 0 or not (x.dtype.is_floating_point or x.dtype in (torch.int64, torch.int32, torch.bool)):
-            raise BallUnsupported(f"a tensor constant of shape {tuple(x.shape)}")
-        x = x.item()
-    return Jet.constant(x, _N[-1])
+        if not (x.dtype.is_floating_point or x.dtype in (torch.int64, torch.int32, torch.bool)):
+            raise BallUnsupported(f"a tensor constant of dtype {x.dtype}")
+        if x.dim() == 0:
+            return BallTensor(Jet.constant(x.item(), n))
+        values = x.detach().cpu().double().numpy()
+        v = np.empty((1,) + values.shape, dtype=object)
+        v.reshape(-1)[:] = [arb(float(e)) for e in values.reshape(-1)]
+        return BallTensor(Jet(v, (None,) * n, {}, v - 1), values.shape)
+    if isinstance(x, (bool, int, float)):
+        return BallTensor(Jet.constant(x, n))
+    raise BallUnsupported(f"a {type(x).__name__} as a tensor")
 
 
-def _wrap(f):
-    """A jet function as a torch function of stand-ins and numbers."""
-    return lambda *args: BallTensor(f(*[_jet(a) for a in args]))
+def _map_parts(jet: Jet, fn, pshape) -> Jet:
+    """``fn`` (of an array with the batch axis first) applied to every part;
+    a constant's single ball is spread over the point's shape first."""
+    def one(a):
+        if a is None:
+            return None
+        if not _is_array(a):
+            full = np.empty((1,) + tuple(pshape), dtype=object)
+            full.fill(a)
+            a = full
+        # A part that broadcasts along a point axis (a sum's derivative beside an
+        # input's) is spread over it first: sum, index and reshape count its elements.
+        return fn(np.broadcast_to(a, a.shape[:1] + tuple(pshape)))
+    return Jet(one(jet.v), tuple(one(t) for t in jet.d), {kl: one(t) for kl, t in jet.h.items()}, one(jet.m1))
+
+
+def _aligned(t: BallTensor, ndim: int) -> Jet:
+    """``t``'s jet with its point axes on the right of ``ndim`` (numpy
+    broadcasting then matches torch's, the batch axis first)."""
+    extra = ndim - len(t.pshape)
+    if extra == 0:
+        return t.jet
+
+    def lift(a):
+        return a if not _is_array(a) else a.reshape(a.shape[:1] + (1,) * extra + a.shape[1:])
+    jet = t.jet
+    return Jet(lift(jet.v), tuple(None if d is None else lift(d) for d in jet.d),
+               {kl: lift(h) for kl, h in jet.h.items()}, None if jet.m1 is None else lift(jet.m1))
+
+
+def _elementwise(f):
+    """A jet function of several jets as a torch function of stand-ins and numbers, broadcasting as torch does."""
+    def impl(*args):
+        ts = [_operand(a) for a in args]
+        shape = tuple(np.broadcast_shapes(*[t.pshape for t in ts]))
+        return BallTensor(f(*[_aligned(t, len(shape)) for t in ts]), shape)
+    return impl
+
+
+def _unary(f):
+    def impl(input, *args, **kwargs):
+        t = _operand(input)
+        return BallTensor(f(t.jet, *args, **kwargs), t.pshape)
+    return impl
 
 
 def _unary_op(rule):
@@ -585,55 +262,42 @@ def _unary_op(rule):
     def impl(input, *, out=None):
         if out is not None:
             raise BallUnsupported("out=")
-        return BallTensor(f(_jet(input)))
+        t = _operand(input)
+        return BallTensor(f(t.jet), t.pshape)
     return impl
+
+
+def _constant(c, n):
+    return Jet.constant(c, n)
 
 
 def _alpha(f):
     def impl(input, other, *, alpha=1, out=None):
-        b = _jet(other)
         if alpha != 1:
-            b = _mul(b, Jet.constant(alpha, _N[-1]))
-        return BallTensor(f(_jet(input), b))
+            other = _elementwise(_mul)(other, alpha)
+        return _elementwise(f)(input, other)
     return impl
 
 
 def _div_op(input, other, *, rounding_mode=None, out=None):
     if rounding_mode is not None:
         raise BallUnsupported(f"div(rounding_mode={rounding_mode!r})")
-    return BallTensor(_div(_jet(input), _jet(other)))
-
-
-def _pow_jets(a: Jet, b: Jet) -> Jet:
-    if any(t is not None for t in b.d) or _is_array(b.v):
-        # x**y = exp(y log x), x > 0 (the cases' domain; NaN balls elsewhere).
-        return _unary_rule(_exp)(_mul(b, _unary_rule(_log)(a)))
-    c = b.v
-    if c.is_exact() and c.is_integer() and abs(float(c)) <= 64:
-        k = int(float(c))
-        if k == 2:
-            return _mul(a, a)
-        rule = lambda x, u: (x ** k, k * x ** (k - 1), k * (k - 1) * x ** (k - 2),   # noqa: E731
-                             None if u is None else None)
-    else:
-        rule = lambda x, u: (x ** c, c * x ** (c - 1), c * (c - 1) * x ** (c - 2),   # noqa: E731
-                             None if u is None else (c * u.log1p()).expm1())
-    return _unary_rule(rule)(a)
+    return _elementwise(_div)(input, other)
 
 
 def _pow_op(input, exponent, *, out=None):
-    return BallTensor(_pow_jets(_jet(input), _jet(exponent)))
+    return _elementwise(_pow_jets)(input, exponent)
 
 
 def _square(input, *, out=None):
-    a = _jet(input)
-    return BallTensor(_mul(a, a))
+    return _elementwise(lambda a: _mul(a, a))(input)
 
 
 def _compare(op):
     def impl(a, b):
-        sign = _order(_jet(a).v, _jet(b).v)
-        return BallBool(np.broadcast_to(op(sign), _marks().switching.shape).copy())
+        a, b = _operand(a), _operand(b)
+        ndim = max(len(a.pshape), len(b.pshape))
+        return BallBool(op(_order(_aligned(a, ndim).v, _aligned(b, ndim).v)))
     return impl
 
 
@@ -644,133 +308,318 @@ _COMPARE = {"lt": _compare(lambda s: s < 0), "le": _compare(lambda s: s <= 0), "
 def _where(condition, input=None, other=None):
     if input is None:
         raise BallUnsupported("where(condition) without values")
-    return BallTensor(_select(_mask(condition), _jet(input), _jet(other)))
+    mask = _mask(condition)
+    return _elementwise(lambda a, b: _select(mask, a, b))(input, other)
 
 
 def _maximum(input, other, *, out=None):
-    a, b = _jet(input), _jet(other)
-    return BallTensor(_select(_order(a.v, b.v) > 0, a, b))
+    return _elementwise(lambda a, b: _select(_order(a.v, b.v) > 0, a, b))(input, other)
 
 
 def _minimum(input, other, *, out=None):
-    a, b = _jet(input), _jet(other)
-    return BallTensor(_select(_order(a.v, b.v) < 0, a, b))
+    return _elementwise(lambda a, b: _select(_order(a.v, b.v) < 0, a, b))(input, other)
 
 
 def _clamp(input, min=None, max=None, *, out=None):
-    t = input
+    t = _operand(input)
     if min is not None:
         t = _maximum(t, min)
     if max is not None:
         t = _minimum(t, max)
-    return t if isinstance(t, BallTensor) else BallTensor(_jet(t))
+    return t
 
 
 def _abs(input, *, out=None):
-    a = _jet(input)
-    return BallTensor(_select(_order(a.v, arb(0)) >= 0, a, _neg(a)))
+    return _unary(lambda a: _select(_order(a.v, arb(0)) >= 0, a, _neg(a)))(input)
 
 
 def _relu(input, inplace=False):
-    a = _jet(input)
-    return BallTensor(_select(_order(a.v, arb(0)) > 0, a, Jet.constant(0, a.n)))
+    return _unary(lambda a: _select(_order(a.v, arb(0)) > 0, a, _constant(0, a.n)))(input)
 
 
 def _softplus(input, beta=1, threshold=20):
     # Exact: no threshold (torch returns x above it), as in harness.exact.
-    a = _jet(input)
-    b = Jet.constant(beta, a.n)
-    return BallTensor(_div(_unary_rule(_softplus_rule(beta))(_mul(b, a)), b))
+    def f(a):
+        b = _constant(beta, a.n)
+        return _div(_unary_rule(_softplus_rule(beta))(_mul(b, a)), b)
+    return _unary(f)(input)
 
 
 def _silu(input, inplace=False):
-    a = _jet(input)
-    return BallTensor(_mul(a, _unary_rule(_sigmoid)(a)))
+    return _unary(lambda a: _mul(a, _unary_rule(_sigmoid)(a)))(input)
 
 
 def _mish(input, inplace=False):
-    a = _jet(input)
-    sp = _unary_rule(_softplus_rule(1))(a)
-    return BallTensor(_mul(a, _unary_rule(_tanh)(sp)))
+    return _unary(lambda a: _mul(a, _unary_rule(_tanh)(_unary_rule(_softplus_rule(1))(a))))(input)
 
 
 def _gelu(input, approximate="none"):
-    a = _jet(input)
-    n = a.n
-    if approximate == "none":
-        # x Phi(x) = x/2 erfc(-x/sqrt 2): no 1 + erf(x) to cancel for x << 0.
-        inner = _mul(a, Jet.constant(-arb(2).rsqrt(), n))
-        return BallTensor(_mul(_mul(a, Jet.constant(arb(0.5), n)), _unary_rule(_erfc)(inner)))
-    if approximate == "tanh":
-        # 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x**3),
-        # with Hendrycks and Gimpel's decimal constant (as harness.exact has it).
-        cube = _mul(a, _mul(a, a))
-        u = _add(a, _mul(Jet.constant(arb("0.044715"), n), cube))
-        two_u = _mul(Jet.constant(2 * (2 / arb.pi()).sqrt(), n), u)
-        return BallTensor(_mul(a, _unary_rule(_sigmoid)(two_u)))
-    raise BallUnsupported(f"gelu(approximate={approximate!r})")
+    def f(a):
+        n = a.n
+        if approximate == "none":
+            # x Phi(x) = x/2 erfc(-x/sqrt 2): no 1 + erf(x) to cancel for x << 0.
+            inner = _mul(a, _constant(-arb(2).rsqrt(), n))
+            return _mul(_mul(a, _constant(arb(0.5), n)), _unary_rule(_erfc)(inner))
+        if approximate == "tanh":
+            # 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x**3),
+            # with Hendrycks and Gimpel's decimal constant (as harness.exact has it).
+            cube = _mul(a, _mul(a, a))
+            u = _add(a, _mul(_constant(arb("0.044715"), n), cube))
+            return _mul(a, _unary_rule(_sigmoid)(_mul(_constant(2 * (2 / arb.pi()).sqrt(), n), u)))
+        raise BallUnsupported(f"gelu(approximate={approximate!r})")
+    return _unary(f)(input)
 
 
-def _binary_rule(partials):
-    """A jet function of two jets from ``partials(a, b) -> (f, fa, fb, faa, fab, fbb)``."""
-    def f(a: Jet, b: Jet) -> Jet:
-        if _is_array(a.v) or _is_array(b.v):
-            parts = _vectorized(partials, 2, 6)(a.v, b.v)
-        else:
-            parts = partials(a.v, b.v)
-        return _chain2(a, b, *parts)
-    return f
-
-
-def _logaddexp_partials(a, b):
-    # Its weights are sigmoid(a - b) and sigmoid(b - a), from the exact difference
-    # of the inputs: no exp of a huge number to subtract.
-    hi, lo = (a, b) if a.mid() >= b.mid() else (b, a)
-    v = hi + (lo - hi).exp().log1p()
-    sa, sb = _sigmoid_pair(a - b)
-    w = sa * sb
-    return v, sa, sb, w, -w, w
-
-
-def _hypot_partials(x, y):
-    r = (x * x + y * y).sqrt()
-    r3 = r * r * r
-    return r, x / r, y / r, y * y / r3, -x * y / r3, x * x / r3
-
-
-def _atan2_partials(y, x):
-    w = x * x + y * y
-    w2 = w * w
-    return arb.atan2(y, x), x / w, -y / w, -2 * x * y / w2, (y * y - x * x) / w2, 2 * x * y / w2
-
-
-_logaddexp = _binary_rule(_logaddexp_partials)
-
-
-def _logaddexp2_op(input, other, *, out=None):
-    a, b = _jet(input), _jet(other)
-    ln2 = Jet.constant(arb.const_log2(), a.n)
-    return BallTensor(_div(_logaddexp(_mul(a, ln2), _mul(b, ln2)), ln2))
+def _logaddexp2(a, b):
+    ln2 = _constant(arb.const_log2(), a.n)
+    return _div(_logaddexp(_mul(a, ln2), _mul(b, ln2)), ln2)
 
 
 def _xlogy_with(log_rule):
-    def impl(input, other, *, out=None):
-        x, y = _jet(input), _jet(other)
+    def f(x, y):
         # x = 0 gives 0 whatever log y is: a switching point, as in harness.exact.
         _order(x.v, arb(0))
-        return BallTensor(_mul(x, _unary_rule(log_rule)(y)))
-    return impl
+        return _mul(x, _unary_rule(log_rule)(y))
+    return _elementwise(f)
 
 
 def _leaky_relu(input, negative_slope=0.01, inplace=False):
-    a = _jet(input)
-    return BallTensor(_select(_order(a.v, arb(0)) > 0, a, _mul(a, Jet.constant(negative_slope, a.n))))
+    return _unary(lambda a: _select(_order(a.v, arb(0)) > 0, a, _mul(a, _constant(negative_slope, a.n))))(input)
 
 
 def _elu(input, alpha=1.0, inplace=False):
-    a = _jet(input)
-    return BallTensor(_select(_order(a.v, arb(0)) > 0, a,
-                              _mul(Jet.constant(alpha, a.n), _unary_rule(_expm1)(a))))
+    return _unary(lambda a: _select(_order(a.v, arb(0)) > 0, a,
+                                    _mul(_constant(alpha, a.n), _unary_rule(_expm1)(a))))(input)
+
+
+# -- shapes: the same indexing of every part, the batch axis untouched ------------------------------------------
+
+def _dims(dim, ndim) -> list[int]:
+    if dim is None:
+        return list(range(ndim))
+    dims = [dim] if isinstance(dim, int) else list(dim)
+    return sorted({d % ndim for d in dims}) if ndim else []
+
+
+def _restructure(t, fn, pshape) -> BallTensor:
+    t = _operand(t)
+    return BallTensor(_map_parts(t.jet, fn, t.pshape), pshape)
+
+
+def _shape_after(pshape, fn) -> tuple:
+    return tuple(fn(np.empty(pshape, dtype=np.int8)).shape)
+
+
+def _reshape(input, *shape):
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)) else shape
+    t = _operand(input)
+    new = _shape_after(t.pshape, lambda a: a.reshape(shape))
+    return _restructure(t, lambda a: a.reshape(a.shape[:1] + new), new)
+
+
+def _index(index):
+    index = index if isinstance(index, tuple) else (index,)
+    for i in index:
+        if not (i is None or i is Ellipsis or isinstance(i, (int, slice))):
+            raise BallUnsupported(f"an index of type {type(i).__name__}")
+    return index
+
+
+def _getitem(input, index):
+    t = _operand(input)
+    index = _index(index)
+    new = _shape_after(t.pshape, lambda a: a[index])
+    return _restructure(t, lambda a: a[(slice(None),) + index], new)
+
+
+def _unsqueeze(input, dim):
+    t = _operand(input)
+    d = dim % (len(t.pshape) + 1)
+    new = t.pshape[:d] + (1,) + t.pshape[d:]
+    return _restructure(t, lambda a: np.expand_dims(a, d + 1), new)
+
+
+def _squeeze(input, dim=None):
+    t = _operand(input)
+    dims = [i for i, s in enumerate(t.pshape) if s == 1] if dim is None else \
+        [d % len(t.pshape) for d in ([dim] if isinstance(dim, int) else dim) if t.pshape[d % len(t.pshape)] == 1]
+    new = tuple(s for i, s in enumerate(t.pshape) if i not in dims)
+    return _restructure(t, lambda a: a.reshape(a.shape[:1] + new), new)
+
+
+def _permute(input, *dims):
+    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    t = _operand(input)
+    dims = tuple(d % len(t.pshape) for d in dims)
+    return _restructure(t, lambda a: np.transpose(a, (0,) + tuple(d + 1 for d in dims)),
+                        tuple(t.pshape[d] for d in dims))
+
+
+def _transpose(input, dim0, dim1):
+    t = _operand(input)
+    order = list(range(len(t.pshape)))
+    a, b = dim0 % len(order), dim1 % len(order)
+    order[a], order[b] = order[b], order[a]
+    return _permute(t, *order)
+
+
+def _flatten(input, start_dim=0, end_dim=-1):
+    t = _operand(input)
+    if not t.pshape:
+        return _reshape(t, (1,))
+    s, e = start_dim % len(t.pshape), end_dim % len(t.pshape)
+    return _reshape(t, t.pshape[:s] + (-1,) + t.pshape[e + 1:])
+
+
+def _expand(input, *sizes):
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list, torch.Size)) else sizes
+    t = _operand(input)
+    lead = len(sizes) - len(t.pshape)
+    new = tuple(s if s != -1 else t.pshape[i - lead] for i, s in enumerate(sizes))
+    jet = _aligned(t, len(new))
+    return BallTensor(_map_parts(jet, lambda a: np.broadcast_to(a, a.shape[:1] + new).copy(), (1,) * lead + t.pshape),
+                      new)
+
+
+def _joined(tensors, dim, stack: bool) -> BallTensor:
+    ts = [_operand(t) for t in tensors]
+    shape = ts[0].pshape
+    nd = len(shape) + (1 if stack else 0)
+    d = dim % nd
+    n = _NOW[-1].n
+    parts = [_map_parts(t.jet, lambda a: a, t.pshape) for t in ts]
+    points = max(p.v.shape[0] for p in parts)
+
+    def join(get):
+        arrays = [get(p) for p in parts]
+        if all(a is None for a in arrays):
+            return None
+        full = []
+        for a, t in zip(arrays, ts):
+            if a is None:
+                a = np.full((1,) + t.pshape, arb(0), dtype=object)
+            a = np.broadcast_to(a, (points,) + a.shape[1:])
+            full.append(a)
+        return np.stack(full, d + 1) if stack else np.concatenate(full, d + 1)
+    h_keys = set().union(*[p.h for p in parts])
+    jet = Jet(join(lambda p: p.v), tuple(join(lambda p, k=k: p.d[k]) for k in range(n)),
+              {kl: join(lambda p, kl=kl: p.h.get(kl)) for kl in h_keys})
+    dummies = [np.empty(t.pshape, dtype=np.int8) for t in ts]
+    new = (np.stack(dummies, d) if stack else np.concatenate(dummies, d)).shape
+    return BallTensor(jet, new)
+
+
+def _cat(tensors, dim=0, *, out=None):
+    return _joined(tensors, dim, stack=False)
+
+
+def _stack(tensors, dim=0, *, out=None):
+    return _joined(tensors, dim, stack=True)
+
+
+# -- reductions ------------------------------------------------------------------------------------------------
+
+def _sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    t = _operand(input)
+    dims = _dims(dim, len(t.pshape))
+    axes = tuple(d + 1 for d in dims)
+    new = tuple(1 if i in dims else s for i, s in enumerate(t.pshape)) if keepdim else \
+        tuple(s for i, s in enumerate(t.pshape) if i not in dims)
+    jet = _map_parts(t.jet, lambda a: a.sum(axis=axes, keepdims=keepdim) if axes else a, t.pshape)
+    jet.m1 = None
+    return BallTensor(jet, new)
+
+
+def _count(t: BallTensor, dim) -> int:
+    return int(np.prod([t.pshape[d] for d in _dims(dim, len(t.pshape))])) if t.pshape else 1
+
+
+def _mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    t = _operand(input)
+    return _div_op(_sum(t, dim, keepdim), _count(t, dim))
+
+
+def _var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+    c = correction if correction is not None else (0 if unbiased is False else 1)
+    t = _operand(input)
+    centred = _elementwise(_sub)(t, _mean(t, dim, keepdim=True))
+    return _div_op(_sum(_square(centred), dim, keepdim), _count(t, dim) - c)
+
+
+def _std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+    return _TABLE[torch.sqrt](_var(input, dim, unbiased, keepdim, correction=correction))
+
+
+def _logsumexp(input, dim, keepdim=False, *, out=None):
+    # exp does not overflow in balls: the definition itself, no shift by the maximum.
+    return _TABLE[torch.log](_sum(_TABLE[torch.exp](input), dim, keepdim))
+
+
+def _softmax(input, dim=None, _stacklevel=3, dtype=None, *, out=None):
+    if dim is None:
+        raise BallUnsupported("softmax without dim")
+    e = _TABLE[torch.exp](input)
+    return _div_op(e, _sum(e, dim, keepdim=True))
+
+
+def _log_softmax(input, dim=None, _stacklevel=3, dtype=None, *, out=None):
+    if dim is None:
+        raise BallUnsupported("log_softmax without dim")
+    return _elementwise(_sub)(input, _logsumexp(input, dim, keepdim=True))
+
+
+def _vector_norm(input, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
+    if ord != 2:
+        raise BallUnsupported(f"vector_norm(ord={ord})")
+    return _TABLE[torch.sqrt](_sum(_square(input), dim, keepdim))
+
+
+def _norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+    return _vector_norm(input, 2 if p in ("fro", None) else p, dim, keepdim)
+
+
+def _layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    t = _operand(input)
+    k = len(normalized_shape) if isinstance(normalized_shape, (tuple, list, torch.Size)) else 1
+    dims = list(range(len(t.pshape) - k, len(t.pshape)))
+    centred = _elementwise(_sub)(t, _mean(t, dims, keepdim=True))
+    var = _div_op(_sum(_square(centred), dims, keepdim=True), _count(t, dims))
+    out = _div_op(centred, _TABLE[torch.sqrt](_elementwise(_add)(var, eps)))
+    if weight is not None:
+        out = _elementwise(_mul)(out, weight)
+    if bias is not None:
+        out = _elementwise(_add)(out, bias)
+    return out
+
+
+def _matmul(input, other, *, out=None):
+    a, b = _operand(input), _operand(other)
+    if len(a.pshape) < 2 or len(b.pshape) < 2:
+        raise BallUnsupported("matmul of a vector")
+    shape = tuple(np.broadcast_shapes(a.pshape[:-2], b.pshape[:-2])) + \
+        (a.pshape[-2], b.pshape[-1])
+    x, y = (_map_parts(_aligned(t, len(shape)), lambda v: v, (1,) * (len(shape) - len(t.pshape)) + t.pshape)
+            for t in (a, b))
+    n = x.n
+
+    def mm(p, q):
+        return None if p is None or q is None else np.matmul(p, q)
+
+    def plus(*terms):
+        terms = [t for t in terms if t is not None]
+        return None if not terms else functools.reduce(lambda s, t: s + t, terms)
+    d = tuple(plus(mm(x.d[k], y.v), mm(x.v, y.d[k])) for k in range(n))
+    h = {}
+    for (k, l) in _pairs(n):
+        t = plus(mm(x.h.get((k, l)), y.v), mm(x.v, y.h.get((k, l))), mm(x.d[k], y.d[l]), mm(x.d[l], y.d[k]))
+        if t is not None:
+            h[k, l] = t
+    return BallTensor(Jet(np.matmul(x.v, y.v), d, h), shape)
+
+
+def _size(input, dim=None):
+    t = _operand(input)
+    return torch.Size(t.pshape) if dim is None else t.pshape[dim]
 
 
 def _same(input, *args, **kwargs):
@@ -783,7 +632,9 @@ def _dtype_cast(input, *args, **kwargs):
     return input
 
 
-_NAMESPACES = (torch, torch.Tensor, torch.special, F)
+# -- the table ---------------------------------------------------------------------------------------------------
+
+_NAMESPACES = (torch, torch.Tensor, torch.special, F, torch.linalg)
 _TABLE: dict = {}
 
 
@@ -801,14 +652,14 @@ def _build_table():
     _register(_alpha(_add), "add", "__add__", "__radd__")
     _register(_alpha(_sub), "sub", "subtract", "__sub__")
     _register(lambda a, b, *, alpha=1: _alpha(_sub)(b, a, alpha=alpha), "rsub", "__rsub__")
-    _register(_wrap(_mul), "mul", "multiply", "__mul__", "__rmul__")
+    _register(_elementwise(_mul), "mul", "multiply", "__mul__", "__rmul__")
     _register(_div_op, "div", "divide", "true_divide", "__truediv__")
     _register(lambda a, b: _div_op(b, a), "__rtruediv__", "__rdiv__")
     _register(_unary_op(lambda x, u: (1 / x, -1 / (x * x), 2 / (x * x * x), None)), "reciprocal")
     _register(_pow_op, "pow", "float_power", "__pow__")
     _register(lambda a, b: _pow_op(b, a), "__rpow__")
     _register(_square, "square")
-    _register(_wrap(_neg), "neg", "negative", "__neg__")
+    _register(_unary(_neg), "neg", "negative", "__neg__")
     _register(_abs, "abs", "absolute", "__abs__")
     _register(_relu, "relu")
     _register(_softplus, "softplus")
@@ -817,10 +668,10 @@ def _build_table():
     _register(_gelu, "gelu")
     _register(_leaky_relu, "leaky_relu")
     _register(_elu, "elu")
-    _register(_wrap(_logaddexp), "logaddexp")
-    _register(_logaddexp2_op, "logaddexp2")
-    _register(_wrap(_binary_rule(_hypot_partials)), "hypot")
-    _register(_wrap(_binary_rule(_atan2_partials)), "atan2", "arctan2")
+    _register(_elementwise(_logaddexp), "logaddexp")
+    _register(_elementwise(_logaddexp2), "logaddexp2")
+    _register(_elementwise(_binary_rule(_hypot_partials)), "hypot")
+    _register(_elementwise(_binary_rule(_atan2_partials)), "atan2", "arctan2")
     _register(_xlogy_with(_log), "xlogy")
     _register(_xlogy_with(_log1p), "xlog1py")
     _register(_maximum, "maximum", "fmax")
@@ -834,74 +685,109 @@ def _build_table():
         aliases = {"lt": ("less",), "le": ("less_equal",), "gt": ("greater",), "ge": ("greater_equal",),
                    "eq": (), "ne": ("not_equal",)}[name]
         _register(impl, name, f"__{name}__", *aliases)
+    _register(_sum, "sum")
+    _register(_mean, "mean")
+    _register(_var, "var")
+    _register(_std, "std")
+    _register(_logsumexp, "logsumexp")
+    _register(_softmax, "softmax")
+    _register(_log_softmax, "log_softmax")
+    _register(_vector_norm, "vector_norm")
+    _register(_norm, "norm", namespaces=(torch, torch.Tensor))
+    _register(_layer_norm, "layer_norm", namespaces=(F, torch))
+    _register(_matmul, "matmul", "mm", "bmm", "__matmul__")
+    _register(_reshape, "reshape", "view")
+    _register(_flatten, "flatten", "ravel")
+    _register(_getitem, "__getitem__")
+    _register(_unsqueeze, "unsqueeze")
+    _register(_squeeze, "squeeze")
+    _register(_permute, "permute")
+    _register(_transpose, "transpose", "swapaxes", "swapdims")
+    _register(lambda t: _transpose(t, 0, 1) if len(_operand(t).pshape) == 2 else t, "t")
+    _register(_expand, "expand", "broadcast_to")
+    _register(_cat, "cat", "concat", "concatenate")
+    _register(_stack, "stack")
+    _register(_size, "size")
+    _register(lambda t: len(_operand(t).pshape), "dim", "ndimension")
+    _register(lambda t: int(np.prod(_operand(t).pshape)), "numel", "nelement")
     _register(_same, "contiguous", "clone", "detach", "cpu")
     _register(_dtype_cast, "to", "double", "float")
 
 
 _build_table()
 
-for _name in ("add", "sub", "mul", "truediv", "pow"):
+for _name in ("add", "sub", "mul", "truediv", "pow", "matmul"):
     _forward_impl = _TABLE[getattr(torch.Tensor, f"__{_name}__")]
     setattr(BallTensor, f"__{_name}__", (lambda impl: lambda self, other: impl(self, other))(_forward_impl))
     setattr(BallTensor, f"__r{_name}__", (lambda impl: lambda self, other: impl(other, self))(_forward_impl))
 for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
     setattr(BallTensor, f"__{_name}__", (lambda impl: lambda self, other: impl(self, other))(_COMPARE[_name]))
-BallTensor.__neg__ = lambda self: BallTensor(_neg(self.jet))
+BallTensor.__neg__ = lambda self: BallTensor(_neg(self.jet), self.pshape)
 BallTensor.__pos__ = lambda self: self
 BallTensor.__abs__ = lambda self: _abs(self)
-BallTensor.__hash__ = object.__hash__
+BallTensor.__getitem__ = _getitem
 
 
 # -- evaluation -------------------------------------------------------------------------------------------------
 
-def evaluate(formula, inputs: list[np.ndarray], active: list[bool]) -> tuple[Jet, _Marks]:
+def evaluate(formula, inputs: list[np.ndarray], active: list[np.ndarray]) -> tuple[Jet, _Marks]:
     """The jet of ``formula`` over the grid at the context's precision.
 
     Args:
-        formula: the torch function ``exact`` wraps, of one 0-d tensor per input.
-        inputs: one float64 array per input, the grid's points along it (finite).
-        active: per input, whether to differentiate along it (labels are not).
+        formula: the torch function ``exact`` wraps, of one tensor per input
+            of the point's shape.
+        inputs: per input, the grid's points (points first, float64, finite).
+        active: per input, a boolean array of its point's shape: the elements
+            to differentiate along (labels are not). The directions are the
+            active elements in order, input after input.
 
     Returns:
-        The output's jet (one ball per point in each part) and the marks.
-        Raises ``BallUnsupported`` where the formula leaves the table.
+        The output's jet, every part of shape (points, output elements), and
+        the marks. Raises ``BallUnsupported`` where the formula leaves the table.
     """
-    n = sum(active)
     points = len(inputs[0])
+    n = int(sum(np.count_nonzero(a) for a in active))
+    if n > MAX_DIRECTIONS and any(np.ndim(x) > 1 for x in inputs):
+        raise BallUnsupported(f"{n} input elements (second-order jets hold at most {MAX_DIRECTIONS})")
+    zero, one = arb(0), arb(1)
     args, k = [], 0
     for values, on in zip(inputs, active):
-        v = np.empty(points, dtype=object)
-        v[:] = [arb(float(x)) for x in values]
+        shape = values.shape[1:]
+        v = np.empty(values.shape, dtype=object)
+        v.reshape(-1)[:] = [arb(x) for x in values.reshape(-1).tolist()]
         d = [None] * n
-        if on:
-            one = np.empty(points, dtype=object)
-            one[:] = [arb(1)] * points
-            d[k] = one
+        for e in np.flatnonzero(np.ravel(on)):
+            t = np.full(values.shape, zero, dtype=object)
+            t.reshape(points, -1)[:, e] = one
+            d[k] = t
             k += 1
-        args.append(BallTensor(Jet(v, tuple(d), {}, None)))
-    _MARKS.append(_Marks(points))
-    _N.append(n)
+        args.append(BallTensor(Jet(v, tuple(d), {}, None), shape))
+    _NOW.append(_Evaluation(points, n))
     try:
         with _ForwardOnly():
             out = formula(*args)
         marks = _marks()
     finally:
-        _MARKS.pop()
-        _N.pop()
+        _NOW.pop()
     if isinstance(out, (tuple, list)) and len(out) == 1:
         out = out[0]
     if not isinstance(out, BallTensor):
         raise BallUnsupported(f"a result that is a {type(out).__name__}, not a tensor of the inputs")
-    return _full(out.jet, points), marks
+    return _flat(out, points), marks
 
 
-def _full(jet: Jet, points: int) -> Jet:
-    """Every part as an array over the grid (a constant result broadcast)."""
+def _flat(out: BallTensor, points: int) -> Jet:
+    """Every part as an array (points, output elements)."""
+    size = int(np.prod(out.pshape)) if out.pshape else 1
+
     def spread(x):
-        if x is None or _is_array(x):
-            return x
-        a = np.empty(points, dtype=object)
-        a[:] = [x] * points
-        return a
+        if x is None:
+            return None
+        if not _is_array(x):
+            a = np.empty((points, size), dtype=object)
+            a.fill(x)
+            return a
+        return np.broadcast_to(x, (points,) + tuple(out.pshape)).reshape(points, size)
+    jet = out.jet
     return Jet(spread(jet.v), tuple(spread(t) for t in jet.d), {kl: spread(t) for kl, t in jet.h.items()},
                spread(jet.m1))

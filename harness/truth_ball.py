@@ -96,13 +96,14 @@ def _decided(balls: np.ndarray) -> np.ndarray:
     one around ``1 + 2**-24``, float32's midpoint, does not). Within half the
     smallest subnormal of 0 both ends round to ±0: the sign of a zero is not
     judged."""
-    lo, hi, holds = _ENDS(balls)
+    shape = np.shape(balls)
+    lo, hi, holds = _ENDS(np.asarray(balls).reshape(-1))
     lo, hi, holds = lo.astype(np.float64), hi.astype(np.float64), holds.astype(bool)
     tie = np.zeros(len(lo), dtype=bool)
     up, down = np.ones(len(lo)), -np.ones(len(lo))
     for f in FORMATS.values():
         tie |= round_split(lo, up, f) != round_split(lo, down, f)
-    return (lo == hi) & (~holds | ~tie)
+    return ((lo == hi) & (~holds | ~tie)).reshape(shape)
 
 
 def _split(b) -> tuple[float, int]:
@@ -137,10 +138,33 @@ def _kappa(s, v) -> float:
 _KAPPA = np.frompyfunc(_kappa, 2, 1)
 
 
-def solve_grid(formula, x: np.ndarray, cotangent: np.ndarray, active: list[bool],
-               handover: Handover | None = None) -> tuple[dict[int, bytes], list[int]]:
-    """Proven truths of ``formula`` (an elementwise ``exact`` formula) at the
-    rows of ``x`` (points by inputs, float64), as ``truth_table`` records.
+class _Grid:
+    """A formula's points: flat input elements by row, the inputs' shapes, the
+    cotangents (rows by output elements) and which elements are differentiated."""
+
+    def __init__(self, formula, x, shapes, cotangent, active):
+        self.formula, self.x, self.shapes = formula, x, shapes
+        self.cotangent = cotangent.reshape(len(x), -1)
+        self.active = np.asarray(active, dtype=bool)
+        sizes = [int(np.prod(s)) if s else 1 for s in shapes]
+        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+
+    def inputs(self, rows: np.ndarray) -> list[np.ndarray]:
+        return [self.x[rows, a:b].reshape((len(rows),) + tuple(s))
+                for a, b, s in zip(self.starts[:-1], self.starts[1:], self.shapes)]
+
+    def active_by_input(self) -> list[np.ndarray]:
+        return [self.active[a:b].reshape(s) for a, b, s in zip(self.starts[:-1], self.starts[1:], self.shapes)]
+
+
+def solve_grid(formula, x: np.ndarray, cotangent: np.ndarray, active, handover: Handover | None = None,
+               shapes: tuple | None = None) -> tuple[dict[int, bytes], list[int]]:
+    """Proven truths of the ``exact`` formula ``formula`` at the rows of ``x``
+    (points by flat input elements, float64), as ``truth_table`` records.
+
+    ``shapes``: the inputs' shapes (default: one number per column, an
+    elementwise formula); ``cotangent``: per row, one weight per output
+    element; ``active``: per input element, whether it is differentiated.
 
     Returns ``(records by row, rows left to the mpmath engine)``.
 
@@ -152,6 +176,7 @@ def solve_grid(formula, x: np.ndarray, cotangent: np.ndarray, active: list[bool]
         ([0, 1], [])
     """
     handover = handover if handover is not None else Handover()
+    grid = _Grid(formula, x, shapes if shapes is not None else ((),) * x.shape[1], cotangent, active)
     rows = np.arange(len(x))
     finite = np.isfinite(x).all(axis=1)
     handover.add("±inf or NaN inputs (limits)", int((~finite).sum()))
@@ -161,40 +186,43 @@ def solve_grid(formula, x: np.ndarray, cotangent: np.ndarray, active: list[bool]
         for bits in SCHEDULE:
             if not todo.size:
                 break
-            found, switching, undecided = _pass(formula, x, cotangent, active, todo, bits)
+            found, switching, undecided = _pass(grid, todo, bits)
             records.update(found)
             handover.add("a switching point met exactly", len(switching))
             todo = undecided
         handover.add(f"undecided at {SCHEDULE[-1]} bits", len(todo))
-        if records and not _repeatable(formula, x, cotangent, active, records):
+        if records and not _repeatable(grid, records):
             handover.add("not a function of its inputs (two evaluations disagree)", len(records))
             records = {}
     except BallUnsupported as exc:
         handover.add(f"no ball rule: {exc}", len(todo))
+        records = {}
     except Exception as exc:   # the mpmath engine reports the reference's own errors, with the point
         handover.add(f"raised {type(exc).__name__}", len(todo))
+        records = {}
     handover.proven += len(records)
     return records, sorted(set(rows.tolist()) - set(records))
 
 
-def _pass(formula, x, cotangent, active, todo: np.ndarray, bits: int) -> tuple[dict, np.ndarray, np.ndarray]:
+def _pass(grid: _Grid, todo: np.ndarray, bits: int) -> tuple[dict, np.ndarray, np.ndarray]:
     """One evaluation of the rows ``todo`` at ``bits``: the records of the rows it
     decides, the rows at a switching point, and the rows a higher precision may decide."""
     with _precision(bits):
-        jet, marks = evaluate(formula, [x[todo, i] for i in range(x.shape[1])], active)
-        c = np.empty(len(todo), dtype=object)
-        c[:] = [arb(float(v)) for v in cotangent[todo]]
-        grads = [None if t is None else c * t for t in jet.d]
-        ok = ~marks.switching & ~marks.undecided & _decided(jet.v)
+        jet, marks = evaluate(grid.formula, grid.inputs(todo), grid.active_by_input())
+        c = np.empty(grid.cotangent[todo].shape, dtype=object)
+        c.reshape(-1)[:] = [arb(float(v)) for v in grid.cotangent[todo].reshape(-1)]
+        # The VJP along each direction: sum over the outputs of cotangent times partial.
+        grads = [None if t is None else (c * t).sum(axis=1) for t in jet.d]
+        ok = ~marks.switching & ~marks.undecided & _decided(jet.v).all(axis=1)
         for g in grads:
             if g is not None:
                 ok &= _decided(g)
         for h in jet.h.values():
-            ok &= _FINITE(h).astype(bool)
+            ok &= _FINITE(h).astype(bool).all(axis=1)
         done = np.flatnonzero(ok)
         found = {}
         if done.size:
-            found = dict(zip(todo[done].tolist(), _records(x[todo[done]], jet, grads, c, active, done, bits)))
+            found = dict(zip(todo[done].tolist(), _records(grid, todo[done], jet, grads, c, done, bits)))
     return found, todo[marks.switching], todo[~ok & ~marks.switching]
 
 
@@ -202,14 +230,14 @@ def _pass(formula, x, cotangent, active, todo: np.ndarray, bits: int) -> tuple[d
 RECHECK = 16
 
 
-def _repeatable(formula, x, cotangent, active, records: dict) -> bool:
+def _repeatable(grid: _Grid, records: dict) -> bool:
     """Whether a second evaluation at another precision rounds as the first did,
     at ``RECHECK`` rows spread over the proven ones. Balls of a function both
     hold its value; a formula that draws a random number (``torch.rand``)
     gives balls that cannot both hold it, which no enclosure can see alone."""
     rows = sorted(records)
     sample = np.array(rows[::max(1, len(rows) // RECHECK)][:RECHECK])
-    again, _, _ = _pass(formula, x, cotangent, active, sample, SCHEDULE[1] + 32)
+    again, _, _ = _pass(grid, sample, SCHEDULE[1] + 32)
     return all(_same_rounding(records[r], again[r]) for r in again)
 
 
@@ -219,31 +247,34 @@ def _same_rounding(a: bytes, b: bytes) -> bool:
                and np.array_equal(ta.grad_in(f), tb.grad_in(f), equal_nan=True) for f in FORMATS.values())
 
 
-def _records(x: np.ndarray, jet, grads: list, c: np.ndarray, active: list[bool], done: np.ndarray,
+def _records(grid: _Grid, rows: np.ndarray, jet, grads: list, c: np.ndarray, done: np.ndarray,
              bits: int) -> list[bytes]:
-    """The records of the decided points ``done`` (positions in the jet's arrays)."""
-    n_in = len(active)
-    value, value_side = (np.asarray(a, dtype=t) for a, t in zip(_SPLIT(jet.v[done]), (np.float64, np.int8)))
-    grad = np.full((len(done), n_in), np.nan)
-    grad_side = np.zeros((len(done), n_in), np.int8)
-    grad_kappa = np.full((len(done), n_in), np.nan)
-    grad_scale = np.zeros((len(done), n_in))
-    directions = [i for i in range(n_in) if active[i]]
-    xs = [np.array([arb(float(v)) for v in x[:, i]], dtype=object) for i in directions]
+    """The records of the decided points ``done`` (positions in the jet's
+    arrays; ``rows`` of the grid)."""
+    m = len(done)
+    n_in = len(grid.active)
+    directions = np.flatnonzero(grid.active)
+    v = jet.v[done]                                    # points by outputs
+    value, value_side = (np.asarray(a).astype(t) for a, t in zip(_SPLIT(v), (np.float64, np.int8)))
+    xs = [np.array([arb(float(e)) for e in grid.x[rows, i]], dtype=object)[:, None] for i in directions]
     # sum_i |x_i df/dx_i|: the value's condition number times |f| (in balls: |f| may lie past float64).
     s = None
-    for xi, di in zip(xs, jet.d):
-        if di is not None:
-            term = abs(xi * di[done])
+    for xk, dk in zip(xs, jet.d):
+        if dk is not None:
+            term = abs(xk * dk[done])
             s = term if s is None else s + term
-    v = jet.v[done]
     if s is None:
-        value_scale = np.zeros(len(done))
+        value_scale = np.zeros(v.shape)
         value_kappa = np.where(_FLOAT(v).astype(np.float64) == 0, np.inf, 0.0)
     else:
         value_scale = _FLOAT(s).astype(np.float64)
         value_kappa = _KAPPA(s, v).astype(np.float64)
+    grad = np.full((m, n_in), np.nan)
+    grad_side = np.zeros((m, n_in), np.int8)
+    grad_kappa = np.full((m, n_in), np.nan)
+    grad_scale = np.zeros((m, n_in))
     patterns = sign_patterns(n_in)
+    cd = c[done]
     for k, i in enumerate(directions):
         g = grads[k][done] if grads[k] is not None else None
         if g is None:
@@ -252,13 +283,13 @@ def _records(x: np.ndarray, jet, grads: list, c: np.ndarray, active: list[bool],
             hi, side = _SPLIT(g)
             grad[:, i], grad_side[:, i] = hi.astype(np.float64), side.astype(np.int8)
         # The change of entry i when every input moves by a relative delta, over delta.
-        kappa, change = np.ones(len(done)), np.zeros(len(done))
+        kappa, change = np.ones(m), np.zeros(m)
         for signs in patterns:
             total = None
             for l, xl in enumerate(xs):
                 h = jet.h.get((min(k, l), max(k, l)))
                 if h is not None:
-                    term = xl * h[done] * c[done] * signs[directions[l]]
+                    term = (xl * h[done] * cd).sum(axis=1) * signs[directions[l]]
                     total = term if total is None else total + term
             if total is not None:
                 change = np.maximum(change, _FLOAT(abs(total)).astype(np.float64))
@@ -267,8 +298,7 @@ def _records(x: np.ndarray, jet, grads: list, c: np.ndarray, active: list[bool],
             elif g is None:
                 kappa[:] = np.inf
         grad_kappa[:, i], grad_scale[:, i] = kappa, change
-    return encode_columns(value[:, None], value_side[:, None], value_kappa[:, None], value_scale[:, None],
-                          grad, grad_side, grad_kappa, grad_scale, bits)
+    return encode_columns(value, value_side, value_kappa, value_scale, grad, grad_side, grad_kappa, grad_scale, bits)
 
 
 #: What the interval engine proved and handed over in this process (the plugin's summary line).
@@ -278,22 +308,23 @@ HANDOVER = Handover()
 def solve_tasks(tasks: list, keep) -> list[int]:
     """Prove what can be proven of ``tasks`` (``truth_pool.Task``), calling
     ``keep(index, record)`` for each; returns the indices left to the mpmath
-    engine. A task takes part when its reference has an ``elementwise_formula``
-    (``certify._FlatReference`` of an elementwise ``exact`` reference); tasks
-    of one formula and one set of label inputs are one grid."""
+    engine. A task takes part when its reference has a ``ball_formula``
+    (``certify._FlatReference`` of an ``exact`` reference: the torch formula
+    and its inputs' shapes); tasks of one formula, one set of shapes and one
+    set of label elements are one grid."""
     grids: dict = {}
     left = []
     for k, task in enumerate(tasks):
-        formula = getattr(task.reference, "elementwise_formula", None)
+        formula = getattr(task.reference, "ball_formula", None)
         if formula is None:
             left.append(k)
             continue
         active = tuple(not d.discrete for d in task.domains)
-        grids.setdefault((formula, active), []).append(k)
-    for (formula, active), members in grids.items():
+        grids.setdefault((formula, task.reference.shapes, active), []).append(k)
+    for (formula, shapes, active), members in grids.items():
         x = np.array([tasks[k].x for k in members], dtype=np.float64)
-        g = np.array([tasks[k].cotangent[0] for k in members], dtype=np.float64)
-        records, rest = solve_grid(formula, x, g, list(active), HANDOVER)
+        g = np.array([tasks[k].cotangent for k in members], dtype=np.float64)
+        records, rest = solve_grid(formula, x, g, list(active), HANDOVER, shapes=shapes)
         for row, record in records.items():
             keep(members[row], record)
         left.extend(members[row] for row in rest)

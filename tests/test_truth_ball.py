@@ -123,14 +123,41 @@ def test_the_issue_points(formula, x, value, grad):
     assert tables[0].value[0] == value and tables[0].grad[0] == grad
 
 
-def test_only_elementwise_exact_formulas_take_part():
-    exact = harness.exact(lambda x: torch.exp(x))
-    tasks = [Task(_FlatReference(exact, ((),), 1), [1.0], [1.0], [harness.domains.real()]),
+def test_exact_formulas_take_part_and_hand_written_references_do_not():
+    tasks = [Task(_FlatReference(harness.exact(torch.exp), ((),), 1), [1.0], [1.0], [harness.domains.real()]),
              Task(lambda v: [mpmath.exp(v[0])], [1.0], [1.0], [harness.domains.real()]),
              Task(_FlatReference(harness.exact(lambda z: z.sum()), ((2,),), 1), [1.0, 2.0], [1.0],
                   [harness.domains.real()] * 2)]
     kept = {}
-    assert solve_tasks(tasks, keep=kept.__setitem__) == [1, 2]
+    assert solve_tasks(tasks, keep=kept.__setitem__) == [1]
     table = decode(kept[0])
     for dtype, f in FORMATS.items():
         assert table.value_in(f)[0] == torch.tensor(float(mpmath.e), dtype=torch.float64).to(dtype).item()
+    assert decode(kept[2]).value.tolist() == [3.0] and decode(kept[2]).grad.tolist() == [1.0, 1.0]
+
+
+def test_a_structured_point_is_judged_with_its_vjp_and_condition_numbers():
+    # -log_softmax(z)[0] over 3 logits: the VJP is softmax(z) - e_0.
+    z = [0.5, -1.0, 2.0]
+    x = np.array([z])
+    records, left = solve_grid(lambda v: -torch.log_softmax(v, -1)[..., 0], x, np.ones((1, 1)), [True] * 3,
+                               shapes=((3,),))
+    assert left == []
+    table = decode(records[0])
+    with mpmath.workprec(200):
+        e = [mpmath.exp(mpmath.mpf(v)) for v in z]
+        s = [v / sum(e) for v in e]
+        assert table.value[0] == float(-mpmath.log(s[0]))
+        assert table.grad.tolist() == [float(s[0] - 1), float(s[1]), float(s[2])]
+
+
+def test_a_structured_formula_of_too_many_elements_is_handed_over():
+    x = np.ones((2, 16))
+    _, left, causes = solved_shape(lambda v: v.sum(), x, ((16,),))
+    assert left == [0, 1] and causes == {"no ball rule: 16 input elements (second-order jets hold at most 12)": 2}
+
+
+def solved_shape(formula, x, shapes):
+    handover = Handover()
+    records, left = solve_grid(formula, x, np.ones((len(x), 1)), [True] * x.shape[1], handover, shapes=shapes)
+    return records, left, dict(handover.causes)
