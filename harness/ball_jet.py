@@ -117,8 +117,18 @@ def _chain2(a: Jet, b: Jet, f0, fa, fb, faa, fab, fbb) -> Jet:
     return Jet(f0, d, h)
 
 
-@functools.lru_cache(maxsize=None)
+#: Whether the jets carry second partials (elementwise grids: the condition
+#: numbers come from them); ``[False]`` for first-order jets.
+SECOND_ORDER = [True]
+
+
 def _pairs(n: int) -> tuple:
+    """The second partials (k <= l) a jet of ``n`` directions carries (none for first-order jets)."""
+    return _all_pairs(n) if SECOND_ORDER[-1] else ()
+
+
+@functools.lru_cache(maxsize=None)
+def _all_pairs(n: int) -> tuple:
     return tuple((k, l) for k in range(n) for l in range(k, n))
 
 

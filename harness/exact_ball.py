@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .ball_jet import (
-    _UNARY, BallUnsupported, Jet, _add, _binary_rule, _div, _erfc, _expm1, _hypot_partials, _atan2_partials,
+    _UNARY, SECOND_ORDER, BallUnsupported, Jet, _add, _binary_rule, _div, _erfc, _expm1, _hypot_partials, _atan2_partials,
     _is_array, _log, _log1p, _logaddexp, _mul, _neg, _pairs, _pow_jets, _sigmoid, _softplus_rule, _sub, _tanh,
     _unary_rule, _vectorized)
 from .exact import _ForwardOnly
@@ -42,7 +42,7 @@ arb = flint.arb
 
 __all__ = ["BallTensor", "BallUnsupported", "evaluate", "MAX_DIRECTIONS"]
 
-#: Input elements a structured point may have: its second partials are this many squared, halved.
+#: Input elements a point may have where the jets carry second partials (this many squared, halved).
 MAX_DIRECTIONS = 12
 
 
@@ -617,6 +617,85 @@ def _matmul(input, other, *, out=None):
     return BallTensor(Jet(np.matmul(x.v, y.v), d, h), shape)
 
 
+def _reduced(loss: BallTensor, reduction: str) -> BallTensor:
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return _sum(loss)
+    if reduction == "mean":
+        return _mean(loss)
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _pointwise_loss(f):
+    def impl(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+        if size_average is not None or reduce is not None:
+            raise BallUnsupported("size_average and reduce (deprecated)")
+        loss = _elementwise(f)(input, target)
+        if weight is not None:
+            loss = _elementwise(_mul)(loss, weight)
+        return _reduced(loss, reduction)
+    return impl
+
+
+def _weighted_log(w: Jet, log_p: Jet) -> Jet:
+    """``w * log_p``, 0 where ``w`` is 0 (``0 * log 0 = 0``, as in harness.exact). A
+    label weight that is exactly 0 selects 0; a differentiated one that meets 0 is
+    a switching point, as harness.exact's comparison makes it."""
+    if any(t is not None for t in w.d):
+        return _select(_order(w.v, arb(0)) != 0, _mul(w, log_p), _constant(0, w.n))
+    zero = _vectorized(lambda v: v.is_zero(), 1, 1)(w.v).astype(bool)
+    return _select(~zero, _mul(w, log_p), _constant(0, w.n))
+
+
+def _bce(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    # The mathematics, without torch's clamp of the log at -100 (as harness.exact).
+    def f(p, y):
+        one = _constant(1, p.n)
+        return _neg(_add(_weighted_log(y, _unary_rule(_log)(p)),
+                         _weighted_log(_sub(one, y), _unary_rule(_log)(_sub(one, p)))))
+    return _pointwise_loss(f)(input, target, size_average, reduce, reduction, weight)
+
+
+def _bce_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                     pos_weight=None):
+    def f(x, y, w):
+        # -(w y log sigmoid(x) + (1 - y) log sigmoid(-x)); log sigmoid(x) = -softplus(-x).
+        one = _constant(1, x.n)
+        softplus = _unary_rule(_softplus_rule(1))
+        return _neg(_add(_weighted_log(_mul(w, y), _neg(softplus(_neg(x)))),
+                         _weighted_log(_sub(one, y), _neg(softplus(x)))))
+    if size_average is not None or reduce is not None:
+        raise BallUnsupported("size_average and reduce (deprecated)")
+    loss = _elementwise(f)(input, target, 1 if pos_weight is None else pos_weight)
+    if weight is not None:
+        loss = _elementwise(_mul)(loss, weight)
+    return _reduced(loss, reduction)
+
+
+def _normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    return _div_op(input, _clamp(_vector_norm(input, p, dim, keepdim=True), min=eps))
+
+
+def _cumsum(input, dim, *, dtype=None, out=None):
+    t = _operand(input)
+    axis = dim % len(t.pshape) + 1
+    jet = _map_parts(t.jet, lambda a: np.cumsum(a, axis=axis), t.pshape)
+    jet.m1 = None
+    return BallTensor(jet, t.pshape)
+
+
+def _prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    """The product rule, factor by factor along the axis (each a jet)."""
+    t = _operand(input)
+    if dim is None:
+        t, dim = _reshape(t, (-1,)), 0
+    d = dim % len(t.pshape)
+    factors = [_getitem(t, (slice(None),) * d + (i,)) for i in range(t.pshape[d])]
+    out = functools.reduce(lambda a, b: BallTensor(_mul(a.jet, b.jet), a.pshape), factors)
+    return _unsqueeze(out, d) if keepdim else out
+
+
 def _size(input, dim=None):
     t = _operand(input)
     return torch.Size(t.pshape) if dim is None else t.pshape[dim]
@@ -707,6 +786,14 @@ def _build_table():
     _register(_expand, "expand", "broadcast_to")
     _register(_cat, "cat", "concat", "concatenate")
     _register(_stack, "stack")
+    _register(_pointwise_loss(lambda x, y: _mul(_sub(x, y), _sub(x, y))), "mse_loss", namespaces=(F,))
+    _register(_pointwise_loss(lambda x, y: _select(_order(x.v, y.v) >= 0, _sub(x, y), _sub(y, x))), "l1_loss",
+              namespaces=(F,))
+    _register(_bce, "binary_cross_entropy", namespaces=(F,))
+    _register(_bce_with_logits, "binary_cross_entropy_with_logits", namespaces=(F,))
+    _register(_normalize, "normalize", namespaces=(F,))
+    _register(_cumsum, "cumsum")
+    _register(_prod, "prod")
     _register(_size, "size")
     _register(lambda t: len(_operand(t).pshape), "dim", "ndimension")
     _register(lambda t: int(np.prod(_operand(t).pshape)), "numel", "nelement")
@@ -730,16 +817,19 @@ BallTensor.__getitem__ = _getitem
 
 # -- evaluation -------------------------------------------------------------------------------------------------
 
-def evaluate(formula, inputs: list[np.ndarray], active: list[np.ndarray]) -> tuple[Jet, _Marks]:
+def evaluate(formula, inputs: list[np.ndarray], active: list[np.ndarray], second_order: bool = True
+             ) -> tuple[Jet, _Marks]:
     """The jet of ``formula`` over the grid at the context's precision.
 
     Args:
         formula: the torch function ``exact`` wraps, of one tensor per input
             of the point's shape.
-        inputs: per input, the grid's points (points first, float64, finite).
+        inputs: per input, the grid's points (points first; float64, finite,
+            or already balls).
         active: per input, a boolean array of its point's shape: the elements
             to differentiate along (labels are not). The directions are the
             active elements in order, input after input.
+        second_order: whether the jets carry second partials.
 
     Returns:
         The output's jet, every part of shape (points, output elements), and
@@ -747,14 +837,17 @@ def evaluate(formula, inputs: list[np.ndarray], active: list[np.ndarray]) -> tup
     """
     points = len(inputs[0])
     n = int(sum(np.count_nonzero(a) for a in active))
-    if n > MAX_DIRECTIONS and any(np.ndim(x) > 1 for x in inputs):
+    if n > MAX_DIRECTIONS and second_order:
         raise BallUnsupported(f"{n} input elements (second-order jets hold at most {MAX_DIRECTIONS})")
     zero, one = arb(0), arb(1)
     args, k = [], 0
     for values, on in zip(inputs, active):
         shape = values.shape[1:]
-        v = np.empty(values.shape, dtype=object)
-        v.reshape(-1)[:] = [arb(x) for x in values.reshape(-1).tolist()]
+        if values.dtype == object:
+            v = values
+        else:
+            v = np.empty(values.shape, dtype=object)
+            v.reshape(-1)[:] = [arb(x) for x in values.reshape(-1).tolist()]
         d = [None] * n
         for e in np.flatnonzero(np.ravel(on)):
             t = np.full(values.shape, zero, dtype=object)
@@ -763,12 +856,14 @@ def evaluate(formula, inputs: list[np.ndarray], active: list[np.ndarray]) -> tup
             k += 1
         args.append(BallTensor(Jet(v, tuple(d), {}, None), shape))
     _NOW.append(_Evaluation(points, n))
+    SECOND_ORDER.append(second_order)
     try:
         with _ForwardOnly():
             out = formula(*args)
         marks = _marks()
     finally:
         _NOW.pop()
+        SECOND_ORDER.pop()
     if isinstance(out, (tuple, list)) and len(out) == 1:
         out = out[0]
     if not isinstance(out, BallTensor):

@@ -34,7 +34,7 @@ import numpy as np
 
 from .exact_ball import BallUnsupported, evaluate
 from .floats import FORMATS, round_split
-from .truth import sign_patterns
+from .truth import KAPPA_STEP, sign_patterns
 from .truth_table import decode, encode_columns
 
 arb = flint.arb
@@ -140,31 +140,62 @@ _KAPPA = np.frompyfunc(_kappa, 2, 1)
 
 class _Grid:
     """A formula's points: flat input elements by row, the inputs' shapes, the
-    cotangents (rows by output elements) and which elements are differentiated."""
+    cotangents (rows by output elements), which elements are differentiated,
+    and the elements' domains (where a moved reading must stay)."""
 
-    def __init__(self, formula, x, shapes, cotangent, active):
+    def __init__(self, formula, x, shapes, cotangent, active, domains=None):
         self.formula, self.x, self.shapes = formula, x, shapes
         self.cotangent = cotangent.reshape(len(x), -1)
         self.active = np.asarray(active, dtype=bool)
+        self.domains = domains
         sizes = [int(np.prod(s)) if s else 1 for s in shapes]
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        #: Structured points read their gradient's condition number at moved points (``_pass``).
+        self.structured = any(len(s) for s in shapes)
 
     def inputs(self, rows: np.ndarray) -> list[np.ndarray]:
-        return [self.x[rows, a:b].reshape((len(rows),) + tuple(s))
+        return self._by_input(self.x[rows])
+
+    def _by_input(self, flat: np.ndarray) -> list[np.ndarray]:
+        return [flat[:, a:b].reshape((len(flat),) + tuple(s))
                 for a, b, s in zip(self.starts[:-1], self.starts[1:], self.shapes)]
 
     def active_by_input(self) -> list[np.ndarray]:
         return [self.active[a:b].reshape(s) for a, b, s in zip(self.starts[:-1], self.starts[1:], self.shapes)]
 
+    def moved(self, rows: np.ndarray, signs: list[int]) -> list[np.ndarray]:
+        """The points ``rows`` with every differentiated element moved by a
+        relative ``2**-KAPPA_STEP`` (sign ``signs[i]``), the other way where that
+        leaves its domain, exactly (balls of no radius): as ``truth.PointSolver.moved``."""
+        delta = arb(2) ** -KAPPA_STEP
+        out = np.empty(self.x[rows].shape, dtype=object)
+        for i in range(self.x.shape[1]):
+            column = [arb(v) for v in self.x[rows, i].tolist()]
+            if self.active[i]:
+                step = signs[i] * delta
+                domain = self.domains[i] if self.domains is not None else None
+                column = [self._inside(v + step * v, domain, v - step * v) for v in column]
+            out[:, i] = column
+        return self._by_input(out)
+
+    @staticmethod
+    def _inside(y, domain, other):
+        if domain is None:
+            return y
+        lo, hi = (domain.lo, domain.hi) if not domain.simplex else (None, None)
+        inside = (lo is None or y > lo) and (hi is None or y < hi) and (not domain.simplex or 0 <= y <= 1)
+        return y if inside else other
+
 
 def solve_grid(formula, x: np.ndarray, cotangent: np.ndarray, active, handover: Handover | None = None,
-               shapes: tuple | None = None) -> tuple[dict[int, bytes], list[int]]:
+               shapes: tuple | None = None, domains: list | None = None) -> tuple[dict[int, bytes], list[int]]:
     """Proven truths of the ``exact`` formula ``formula`` at the rows of ``x``
     (points by flat input elements, float64), as ``truth_table`` records.
 
     ``shapes``: the inputs' shapes (default: one number per column, an
     elementwise formula); ``cotangent``: per row, one weight per output
-    element; ``active``: per input element, whether it is differentiated.
+    element; ``active``: per input element, whether it is differentiated;
+    ``domains``: per input element, its ``Domain`` (default: unbounded).
 
     Returns ``(records by row, rows left to the mpmath engine)``.
 
@@ -176,7 +207,7 @@ def solve_grid(formula, x: np.ndarray, cotangent: np.ndarray, active, handover: 
         ([0, 1], [])
     """
     handover = handover if handover is not None else Handover()
-    grid = _Grid(formula, x, shapes if shapes is not None else ((),) * x.shape[1], cotangent, active)
+    grid = _Grid(formula, x, shapes if shapes is not None else ((),) * x.shape[1], cotangent, active, domains)
     rows = np.arange(len(x))
     finite = np.isfinite(x).all(axis=1)
     handover.add("±inf or NaN inputs (limits)", int((~finite).sum()))
@@ -206,24 +237,62 @@ def solve_grid(formula, x: np.ndarray, cotangent: np.ndarray, active, handover: 
 
 def _pass(grid: _Grid, todo: np.ndarray, bits: int) -> tuple[dict, np.ndarray, np.ndarray]:
     """One evaluation of the rows ``todo`` at ``bits``: the records of the rows it
-    decides, the rows at a switching point, and the rows a higher precision may decide."""
+    decides, the rows at a switching point, and the rows a higher precision may decide.
+
+    An elementwise grid's jets carry second partials, which give the gradient's
+    condition number. A structured grid's points are read also moved by a
+    relative ``2**-KAPPA_STEP`` (one copy per sign pattern, in the same batch,
+    first-order jets): a gradient can be singular on that scale with a first
+    derivative of 0 (layer_norm at a constant row of 1.8e19: moved by float32's
+    rounding, its variance passes eps and the gradient changes completely), and
+    the budget must allow what a rounding of the inputs does."""
+    patterns = sign_patterns(len(grid.active)) if grid.structured else []
+    inputs = grid.inputs(todo)
+    if patterns:
+        inputs = [np.concatenate([_balls(a)] + list(m)) for a, *m in
+                  zip(inputs, *[grid.moved(todo, signs) for signs in patterns])]
     with _precision(bits):
-        jet, marks = evaluate(grid.formula, grid.inputs(todo), grid.active_by_input())
-        c = np.empty(grid.cotangent[todo].shape, dtype=object)
-        c.reshape(-1)[:] = [arb(float(v)) for v in grid.cotangent[todo].reshape(-1)]
+        jet, marks = evaluate(grid.formula, inputs, grid.active_by_input(), second_order=not patterns)
+        cot = np.tile(grid.cotangent[todo], (len(patterns) + 1, 1))
+        c = np.empty(cot.shape, dtype=object)
+        c.reshape(-1)[:] = [arb(float(v)) for v in cot.reshape(-1)]
         # The VJP along each direction: sum over the outputs of cotangent times partial.
         grads = [None if t is None else (c * t).sum(axis=1) for t in jet.d]
-        ok = ~marks.switching & ~marks.undecided & _decided(jet.v).all(axis=1)
+        b = len(todo)
+        ok = ~marks.switching[:b] & ~marks.undecided[:b] & _decided(jet.v[:b]).all(axis=1)
         for g in grads:
             if g is not None:
-                ok &= _decided(g)
+                ok &= _decided(g[:b])
         for h in jet.h.values():
             ok &= _FINITE(h).astype(bool).all(axis=1)
         done = np.flatnonzero(ok)
         found = {}
         if done.size:
-            found = dict(zip(todo[done].tolist(), _records(grid, todo[done], jet, grads, c, done, bits)))
-    return found, todo[marks.switching], todo[~ok & ~marks.switching]
+            moved = [([None if g is None else g[b * p:b * (p + 1)][done] for g in grads],
+                      ~(marks.switching | marks.undecided)[b * p:b * (p + 1)][done])
+                     for p in range(1, len(patterns) + 1)]
+            found = dict(zip(todo[done].tolist(), _records(grid, todo[done], jet, grads, c, done, bits, moved)))
+    switching = marks.switching[:b]
+    return found, todo[switching], todo[~ok & ~switching]
+
+
+def _balls(a: np.ndarray) -> np.ndarray:
+    out = np.empty(a.shape, dtype=object)
+    out.reshape(-1)[:] = [arb(v) for v in a.reshape(-1).tolist()]
+    return out
+
+
+def _reading(g0, g1) -> tuple[float, float]:
+    """``(relative, absolute)`` change of a VJP entry from ``g0`` to ``g1`` under a
+    relative move ``2**-KAPPA_STEP`` of the inputs (``truth.kappa_reading``);
+    NaN where the moved ball is not finite (no reading there)."""
+    if not g1.is_finite():
+        return math.nan, math.nan
+    change = abs(g1 - g0) * 2 ** KAPPA_STEP
+    return (math.inf if g0.is_zero() else _as_float(change / abs(g0))), _as_float(change)
+
+
+_READING = np.frompyfunc(_reading, 2, 2)
 
 
 #: Proven rows read again by ``_repeatable``.
@@ -248,9 +317,10 @@ def _same_rounding(a: bytes, b: bytes) -> bool:
 
 
 def _records(grid: _Grid, rows: np.ndarray, jet, grads: list, c: np.ndarray, done: np.ndarray,
-             bits: int) -> list[bytes]:
+             bits: int, moved: list) -> list[bytes]:
     """The records of the decided points ``done`` (positions in the jet's
-    arrays; ``rows`` of the grid)."""
+    arrays; ``rows`` of the grid). ``moved``: per sign pattern, the VJP entries
+    at the moved points and whether each was read (structured grids), else []."""
     m = len(done)
     n_in = len(grid.active)
     directions = np.flatnonzero(grid.active)
@@ -275,6 +345,18 @@ def _records(grid: _Grid, rows: np.ndarray, jet, grads: list, c: np.ndarray, don
     grad_scale = np.zeros((m, n_in))
     patterns = sign_patterns(n_in)
     cd = c[done]
+    n = len(directions)
+    # The cotangent-weighted second partials, points by directions by directions
+    # (symmetric), and the inputs along each direction.
+    zero = arb(0)
+    hc = np.full((m, n, n), zero, dtype=object)
+    for (k, l), h in jet.h.items():
+        hc[:, k, l] = hc[:, l, k] = (h[done] * cd).sum(axis=1)
+    xd = np.concatenate(xs, axis=1) if xs else np.empty((m, 0), dtype=object)
+    # The change of each VJP entry when every input moves by a relative delta
+    # (signs of a pattern), over delta: H_c (s * x), one product per pattern.
+    changes = [np.matmul(hc, (xd * np.asarray(signs)[directions])[:, :, None])[:, :, 0] for signs in patterns] \
+        if jet.h else []
     for k, i in enumerate(directions):
         g = grads[k][done] if grads[k] is not None else None
         if g is None:
@@ -282,21 +364,19 @@ def _records(grid: _Grid, rows: np.ndarray, jet, grads: list, c: np.ndarray, don
         else:
             hi, side = _SPLIT(g)
             grad[:, i], grad_side[:, i] = hi.astype(np.float64), side.astype(np.int8)
-        # The change of entry i when every input moves by a relative delta, over delta.
         kappa, change = np.ones(m), np.zeros(m)
-        for signs in patterns:
-            total = None
-            for l, xl in enumerate(xs):
-                h = jet.h.get((min(k, l), max(k, l)))
-                if h is not None:
-                    term = (xl * h[done] * cd).sum(axis=1) * signs[directions[l]]
-                    total = term if total is None else total + term
-            if total is not None:
-                change = np.maximum(change, _FLOAT(abs(total)).astype(np.float64))
-                ratio = np.inf if g is None else _KAPPA(total, g).astype(np.float64)
-                kappa = np.maximum(kappa, ratio)
-            elif g is None:
-                kappa[:] = np.inf
+        for moved_grads, read in moved:
+            if g is None or moved_grads[k] is None:
+                continue
+            k_p, change_p = (a.astype(np.float64) for a in _READING(g, moved_grads[k]))
+            use = read & ~np.isnan(k_p)
+            kappa = np.where(use, np.maximum(kappa, k_p), kappa)
+            change = np.where(use, np.maximum(change, change_p), change)
+        for total in changes:
+            change = np.maximum(change, _FLOAT(abs(total[:, k])).astype(np.float64))
+            kappa = np.maximum(kappa, np.inf if g is None else _KAPPA(total[:, k], g).astype(np.float64))
+        if g is None and not (changes or moved):
+            kappa[:] = np.inf
         grad_kappa[:, i], grad_scale[:, i] = kappa, change
     return encode_columns(value, value_side, value_kappa, value_scale, grad, grad_side, grad_kappa, grad_scale, bits)
 
@@ -319,12 +399,12 @@ def solve_tasks(tasks: list, keep) -> list[int]:
         if formula is None:
             left.append(k)
             continue
-        active = tuple(not d.discrete for d in task.domains)
-        grids.setdefault((formula, task.reference.shapes, active), []).append(k)
-    for (formula, shapes, active), members in grids.items():
+        grids.setdefault((formula, task.reference.shapes, tuple(task.domains)), []).append(k)
+    for (formula, shapes, domains), members in grids.items():
         x = np.array([tasks[k].x for k in members], dtype=np.float64)
         g = np.array([tasks[k].cotangent for k in members], dtype=np.float64)
-        records, rest = solve_grid(formula, x, g, list(active), HANDOVER, shapes=shapes)
+        active = [not d.discrete for d in domains]
+        records, rest = solve_grid(formula, x, g, active, HANDOVER, shapes=shapes, domains=list(domains))
         for row, record in records.items():
             keep(members[row], record)
         left.extend(members[row] for row in rest)

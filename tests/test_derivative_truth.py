@@ -321,7 +321,12 @@ def test_intervals_and_forward_mode_round_alike_on_structured_formulas(case):
         t = tasks[k]
         a, b = decode(record), decode(encode(solve_point(t.reference, t.x, t.cotangent, t.domains)))
         for f in FORMATS:
+            # Where the mpmath engine judged no derivative (a kink its differences
+            # saw, or an unresolved entry), the enclosure may still prove one: the
+            # triplet margin loss at a row 6e-29 from its clamp, inside every
+            # stencil but not at the point, is smooth there, with derivative 0.
+            judged = ~np.isnan(b.grad_in(f))
             if not (np.array_equal(a.value_in(f), b.value_in(f), equal_nan=True)
-                    and np.array_equal(a.grad_in(f), b.grad_in(f), equal_nan=True)):
+                    and np.array_equal(a.grad_in(f)[judged], b.grad_in(f)[judged], equal_nan=True)):
                 differ.append((t.x, f.name, a.value_in(f), b.value_in(f), a.grad_in(f), b.grad_in(f)))
     assert not differ, differ[:3]
