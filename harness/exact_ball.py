@@ -205,7 +205,7 @@ def _operand(x) -> BallTensor:
         v = np.empty((1,) + values.shape, dtype=object)
         v.reshape(-1)[:] = [arb(float(e)) for e in values.reshape(-1)]
         return BallTensor(Jet(v, (None,) * n, {}, v - 1), values.shape)
-    if isinstance(x, (bool, int, float)):
+    if isinstance(x, (bool, int, float, arb)):
         return BallTensor(Jet.constant(x, n))
     raise BallUnsupported(f"a {type(x).__name__} as a tensor")
 
@@ -644,7 +644,7 @@ def _weighted_log(w: Jet, log_p: Jet) -> Jet:
     a switching point, as harness.exact's comparison makes it."""
     if any(t is not None for t in w.d):
         return _select(_order(w.v, arb(0)) != 0, _mul(w, log_p), _constant(0, w.n))
-    zero = _vectorized(lambda v: v.is_zero(), 1, 1)(w.v).astype(bool)
+    zero = np.asarray(_ZERO(w.v), dtype=bool)
     return _select(~zero, _mul(w, log_p), _constant(0, w.n))
 
 
@@ -694,6 +694,99 @@ def _prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
     factors = [_getitem(t, (slice(None),) * d + (i,)) for i in range(t.pshape[d])]
     out = functools.reduce(lambda a, b: BallTensor(_mul(a.jet, b.jet), a.pshape), factors)
     return _unsqueeze(out, d) if keepdim else out
+
+
+_INTEGRAL = np.frompyfunc(lambda b: b.is_exact() and b.is_integer(), 1, 1)
+_INDEX = np.frompyfunc(lambda b: int(b.unique_fmpz()), 1, 1)
+_ZERO = np.frompyfunc(lambda b: b.is_zero(), 1, 1)
+
+
+def _long(input, *args, **kwargs):
+    """Class indices: a label input (no derivative) whose values are exact
+    integers, as the same balls (``cross_entropy`` and ``nll_loss`` read them)."""
+    t = _operand(input)
+    if any(d is not None for d in t.jet.d):
+        raise BallUnsupported("an integer cast of a differentiated tensor")
+    whole = _INTEGRAL(t.jet.v)
+    if not np.all(np.asarray(whole, dtype=bool)):
+        raise BallUnsupported("an integer cast of a tensor that is not integral")
+    return BallTensor(Jet(t.jet.v, t.jet.d, {}), t.pshape)
+
+
+def _classes(t: BallTensor) -> np.ndarray:
+    """The class index of each entry of a label tensor, points first."""
+    return np.asarray(_INDEX(_map_parts(t.jet, lambda a: a, t.pshape).v), dtype=np.int64)
+
+
+def _weights(weight, classes: int) -> np.ndarray:
+    if weight is None:
+        return np.full(classes, arb(1), dtype=object)
+    values = weight.detach().cpu().double().numpy().reshape(-1)
+    return np.array([arb(float(v)) for v in values], dtype=object)
+
+
+def _nll_from_log_p(log_p: BallTensor, target, weight, ignore_index, reduction, smoothing) -> BallTensor:
+    """Class-index or class-probability targets against log-probabilities of
+    shape (C,) or (N, C), as harness.exact defines them (torch's definition,
+    the weighted mean over the rows not ignored)."""
+    target = _operand(target)
+    if len(log_p.pshape) not in (1, 2):
+        raise BallUnsupported(f"class losses of logits of shape {log_p.pshape}")
+    classes = log_p.pshape[-1]
+    w = _weights(weight, classes)
+    n = _NOW[-1].n
+    if any(d is not None for d in target.jet.d) or len(target.pshape) == len(log_p.pshape):
+        # Class probabilities (possibly differentiated), the shape of the logits.
+        # The constants' arithmetic is exact (1 - 0.1 is not the double 0.9), as in harness.exact.
+        p = target if not smoothing else _elementwise(_add)(
+            _elementwise(_mul)(target, 1 - arb(smoothing)), arb(smoothing) / classes)
+        losses = _neg_op(_sum(_elementwise(_mul)(_elementwise(_mul)(p, _const_tensor(w, (classes,), n)), log_p), -1))
+        return _reduced(losses, reduction)
+    y = _classes(target)                                    # points by rows (or points)
+    y = y.reshape(y.shape[0], -1)
+    hot = y[..., None] == np.arange(classes)                # points by rows by classes
+    kept = (y != ignore_index)
+    row_w = np.where(kept, (hot * np.array([float(v.mid()) if v.is_exact() else 0 for v in w])).sum(-1), 0)
+    if weight is not None and not all(v.is_exact() for v in w):
+        raise BallUnsupported("class weights that are not floats")
+    picks = np.where(hot, w, arb(0))
+    if len(log_p.pshape) == 1:
+        picks = picks[:, 0]
+    chosen = _sum(_elementwise(_mul)(log_p, _const_tensor(picks, log_p.pshape, n, batched=True)), -1)
+    losses = _neg_op(chosen)
+    if smoothing:
+        spread = _neg_op(_div_op(_sum(_elementwise(_mul)(log_p, _const_tensor(w, (classes,), n)), -1), classes))
+        losses = _elementwise(_add)(_elementwise(_mul)(losses, 1 - arb(smoothing)),
+                                    _elementwise(_mul)(spread, smoothing))
+    mask = kept if len(log_p.pshape) == 2 else kept[:, 0]
+    losses = _elementwise(lambda a, m: _select(mask, a, _constant(0, a.n)))(losses, 0)
+    if reduction == "mean":
+        total = np.array([arb(float(v)) for v in row_w.sum(-1)], dtype=object)
+        return _div_op(_sum(losses), _const_tensor(total, (), n, batched=True))
+    return _reduced(losses, reduction)
+
+
+def _const_tensor(values: np.ndarray, pshape, n: int, batched: bool = False) -> BallTensor:
+    """Balls as a constant of the point's shape (``batched``: one per point, points first)."""
+    v = values if batched else values.reshape((1,) + tuple(pshape))
+    return BallTensor(Jet(v, (None,) * n, {}), pshape)
+
+
+def _neg_op(t: BallTensor) -> BallTensor:
+    return BallTensor(_neg(t.jet), t.pshape)
+
+
+def _cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                   reduction="mean", label_smoothing=0.0):
+    if size_average is not None or reduce is not None:
+        raise BallUnsupported("size_average and reduce (deprecated)")
+    return _nll_from_log_p(_log_softmax(input, -1), target, weight, ignore_index, reduction, label_smoothing)
+
+
+def _nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    if size_average is not None or reduce is not None:
+        raise BallUnsupported("size_average and reduce (deprecated)")
+    return _nll_from_log_p(_operand(input), target, weight, ignore_index, reduction, 0.0)
 
 
 def _size(input, dim=None):
@@ -799,6 +892,9 @@ def _build_table():
     _register(lambda t: int(np.prod(_operand(t).pshape)), "numel", "nelement")
     _register(_same, "contiguous", "clone", "detach", "cpu")
     _register(_dtype_cast, "to", "double", "float")
+    _register(_long, "long", "int", namespaces=(torch.Tensor,))
+    _register(_cross_entropy, "cross_entropy", namespaces=(F,))
+    _register(_nll_loss, "nll_loss", namespaces=(F,))
 
 
 _build_table()

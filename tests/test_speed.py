@@ -356,3 +356,52 @@ def test_interval_engine_softplus_grid(benchmark, engine):
     benchmark.extra_info.update(points=len(tasks), engine=engine)
     if benchmark.enabled:
         benchmark.extra_info["points_per_second"] = len(tasks) / benchmark.stats.stats.mean
+
+
+# Structured: softmax cross-entropy over 8 logits (label 0) and layer_norm over
+# 8 entries, on their default float32 grids, cold, one process: the difference
+# engine (a hand-written mpmath reference), forward mode and the interval engine
+# (both on the exact formula). Disabled: every twentieth point.
+
+def _structured_tasks(name: str, engine: str, every: int) -> list:
+    import mpmath
+
+    from harness.certify import _Options, prepare
+
+    if name == "cross-entropy":
+        formula = lambda z: -torch.log_softmax(z, -1)[..., 0]   # noqa: E731
+        hand = _mp_cross_entropy
+    else:
+        formula = lambda x: F.layer_norm(x, x.shape[-1:])   # noqa: E731
+
+        def hand(v):
+            mean = mpmath.fsum(v) / len(v)
+            var = mpmath.fsum((e - mean) ** 2 for e in v) / len(v)
+            return [(e - mean) / mpmath.sqrt(var + mpmath.mpf(1e-5)) for e in v]
+    case = harness.Case(name, formula, harness.exact(formula), shape=(8,))
+    prepared = prepare(case, torch.float32, "cpu", _Options(cache=TruthCache(None)))
+    tasks = [task for _, (_, task) in prepared.todo.items()][::every]
+    if engine == "differences":
+        tasks = [Task(hand, t.x, t.cotangent, t.domains) for t in tasks]
+    return tasks
+
+
+@pytest.mark.parametrize("engine", ["differences", "forward mode", "intervals"])
+@pytest.mark.parametrize("name", ["cross-entropy", "layer_norm"])
+def test_structured_engines(benchmark, name, engine):
+    from harness.truth_ball import solve_tasks
+
+    tasks = _structured_tasks(name, engine, sized(benchmark, 1, 20))
+    if engine == "intervals":
+        def run():
+            kept = {}
+            solve_tasks(tasks, keep=kept.__setitem__)
+            return kept
+        kept = benchmark.pedantic(run, rounds=sized(benchmark, 3, 1))
+        assert len(kept) >= 0.9 * len(tasks)
+    else:
+        benchmark.pedantic(solve_all, args=(tasks,), kwargs={"workers": 1}, rounds=1)
+    benchmark.group = f"truth engines: {name}, float32 default grid of 8 entries"
+    benchmark.extra_info.update(points=len(tasks), engine=engine)
+    if benchmark.enabled:
+        benchmark.extra_info["points_per_second"] = len(tasks) / benchmark.stats.stats.mean
