@@ -746,10 +746,9 @@ def _nll_from_log_p(log_p: BallTensor, target, weight, ignore_index, reduction, 
     y = y.reshape(y.shape[0], -1)
     hot = y[..., None] == np.arange(classes)                # points by rows by classes
     kept = (y != ignore_index)
-    row_w = np.where(kept, (hot * np.array([float(v.mid()) if v.is_exact() else 0 for v in w])).sum(-1), 0)
-    if weight is not None and not all(v.is_exact() for v in w):
-        raise BallUnsupported("class weights that are not floats")
     picks = np.where(hot, w, arb(0))
+    # Each row's class weight (0 where ignored), summed in balls: doubles' sum rounds.
+    row_w = np.where(kept, picks.sum(-1), arb(0))
     if len(log_p.pshape) == 1:
         picks = picks[:, 0]
     chosen = _sum(_elementwise(_mul)(log_p, _const_tensor(picks, log_p.pshape, n, batched=True)), -1)
@@ -761,7 +760,7 @@ def _nll_from_log_p(log_p: BallTensor, target, weight, ignore_index, reduction, 
     mask = kept if len(log_p.pshape) == 2 else kept[:, 0]
     losses = _elementwise(lambda a, m: _select(mask, a, _constant(0, a.n)))(losses, 0)
     if reduction == "mean":
-        total = np.array([arb(float(v)) for v in row_w.sum(-1)], dtype=object)
+        total = row_w.sum(-1)
         return _div_op(_sum(losses), _const_tensor(total, (), n, batched=True))
     return _reduced(losses, reduction)
 
