@@ -1,9 +1,8 @@
-"""Ball jets: a value, its partial derivatives and its second partials, all Arb balls.
+"""Ball jets: a value and its partial derivatives, all Arb balls.
 
-A ``Jet`` holds one part per quantity (the value ``v``, the first partials
-``d`` along each input direction, the second partials ``h``), each a numpy
-object array of python-flint ``arb`` balls over a grid of points (or one ball
-for a constant). Each operation takes part through its rule: the derivatives
+A ``Jet`` holds one part per quantity (the value ``v`` and the partials ``d``
+along each input direction), each a numpy object array of python-flint
+``arb`` balls over a grid of points (or one ball for a constant). Each operation takes part through its rule: the derivatives
 of its result at its arguments (``_UNARY`` for one argument, ``_binary_rule``
 for two, ``add``, ``mul`` and ``div`` written out). A number near 1 carries
 its distance from 1 (``m1``), intersected with the plain ball wherever both
@@ -15,7 +14,6 @@ digits; the stand-in that applies them to a formula is ``harness.exact_ball``.
 
 from __future__ import annotations
 
-import functools
 
 import flint
 import numpy as np
@@ -32,7 +30,6 @@ def _is_array(v) -> bool:
     return isinstance(v, np.ndarray)
 
 
-@functools.lru_cache(maxsize=None)
 def _vectorized(f, nin: int, nout: int):
     return np.frompyfunc(f, nin, nout)
 
@@ -72,64 +69,34 @@ def _const(c) -> arb:
 # -- jets ------------------------------------------------------------------------------------------------------
 
 class Jet:
-    """A value with its first and second partial derivatives along ``n``
-    inputs, each an array of balls over the grid (or one ball for a
-    constant), None where identically 0. ``m1`` is ``v - 1`` where it is
-    known better than ``v`` itself (None otherwise)."""
+    """A value with its partial derivatives along ``n`` inputs, each an array
+    of balls over the grid (or one ball for a constant), None where
+    identically 0. ``m1`` is ``v - 1`` where it is known better than ``v``
+    itself (None otherwise)."""
 
-    __slots__ = ("v", "d", "h", "m1")
+    __slots__ = ("v", "d", "m1")
 
-    def __init__(self, v, d: tuple, h: dict, m1=None):
-        self.v, self.d, self.h, self.m1 = v, d, h, m1
+    def __init__(self, v, d: tuple, m1=None):
+        self.v, self.d, self.m1 = v, d, m1
 
     @classmethod
     def constant(cls, c, n: int) -> "Jet":
         v = _const(c)
-        return cls(v, (None,) * n, {}, v - 1)
+        return cls(v, (None,) * n, v - 1)
 
     @property
     def n(self) -> int:
         return len(self.d)
 
 
-def _chain(a: Jet, f0, f1, f2, m1=None) -> Jet:
-    """``f(a)`` from ``f``, ``f'`` and ``f''`` at ``a``'s value."""
-    d = tuple(_times(f1, t) for t in a.d)
-    h = {kl: f1 * t for kl, t in a.h.items()}
-    for (k, l) in _pairs(a.n):
-        if a.d[k] is not None and a.d[l] is not None:
-            h[k, l] = _plus(h.get((k, l)), f2 * a.d[k] * a.d[l])
-    return Jet(f0, d, h, m1)
+def _chain(a: Jet, f0, f1, m1=None) -> Jet:
+    """``f(a)`` from ``f`` and ``f'`` at ``a``'s value."""
+    return Jet(f0, tuple(_times(f1, t) for t in a.d), m1)
 
 
-def _chain2(a: Jet, b: Jet, f0, fa, fb, faa, fab, fbb) -> Jet:
+def _chain2(a: Jet, b: Jet, f0, fa, fb) -> Jet:
     """``f(a, b)`` from its partials at the values."""
-    n = a.n
-    d = tuple(_plus(_times(fa, a.d[k]), _times(fb, b.d[k])) for k in range(n))
-    h = {}
-    for (k, l) in _pairs(n):
-        t = _plus(_times(fa, a.h.get((k, l))), _times(fb, b.h.get((k, l))))
-        t = _plus(t, _times(faa, _times(a.d[k], a.d[l])))
-        t = _plus(t, _times(fbb, _times(b.d[k], b.d[l])))
-        t = _plus(t, _times(fab, _plus(_times(a.d[k], b.d[l]), _times(a.d[l], b.d[k]))))
-        if t is not None:
-            h[k, l] = t
-    return Jet(f0, d, h)
-
-
-#: Whether the jets carry second partials (elementwise grids: the condition
-#: numbers come from them); ``[False]`` for first-order jets.
-SECOND_ORDER = [True]
-
-
-def _pairs(n: int) -> tuple:
-    """The second partials (k <= l) a jet of ``n`` directions carries (none for first-order jets)."""
-    return _all_pairs(n) if SECOND_ORDER[-1] else ()
-
-
-@functools.lru_cache(maxsize=None)
-def _all_pairs(n: int) -> tuple:
-    return tuple((k, l) for k in range(n) for l in range(k, n))
+    return Jet(f0, tuple(_plus(_times(fa, x), _times(fb, y)) for x, y in zip(a.d, b.d)))
 
 
 def _intersect(a, b):
@@ -147,13 +114,11 @@ def _add(a: Jet, b: Jet) -> Jet:
         m1 = a.m1 + b.v
     elif b.m1 is not None:
         m1 = a.v + b.m1
-    d = tuple(_plus(x, y) for x, y in zip(a.d, b.d))
-    h = {kl: _plus(a.h.get(kl), b.h.get(kl)) for kl in set(a.h) | set(b.h)}
-    return Jet(a.v + b.v, d, h, m1)
+    return Jet(a.v + b.v, tuple(_plus(x, y) for x, y in zip(a.d, b.d)), m1)
 
 
 def _neg(a: Jet) -> Jet:
-    return Jet(-a.v, tuple(None if t is None else -t for t in a.d), {kl: -t for kl, t in a.h.items()})
+    return Jet(-a.v, tuple(None if t is None else -t for t in a.d))
 
 
 def _sub(a: Jet, b: Jet) -> Jet:
@@ -167,24 +132,17 @@ def _sub(a: Jet, b: Jet) -> Jet:
 
 
 def _mul(a: Jet, b: Jet) -> Jet:
-    n = a.n
-    d = tuple(_plus(_times(a.v, b.d[k]), _times(b.v, a.d[k])) for k in range(n))
-    h = {}
-    for (k, l) in _pairs(n):
-        t = _plus(_times(a.v, b.h.get((k, l))), _times(b.v, a.h.get((k, l))))
-        t = _plus(t, _plus(_times(a.d[k], b.d[l]), _times(a.d[l], b.d[k])))
-        if t is not None:
-            h[k, l] = t
+    d = tuple(_plus(_times(a.v, y), _times(b.v, x)) for x, y in zip(a.d, b.d))
     m1 = None
     if a.m1 is not None and b.m1 is not None:
         m1 = a.m1 * b.m1 + a.m1 + b.m1
-    return Jet(a.v * b.v, d, h, m1)
+    return Jet(a.v * b.v, d, m1)
 
 
 def _reciprocal(a: Jet) -> Jet:
     def rule(x, u):
         r = 1 / x
-        return r, -r * r, 2 * r * r * r, (None if u is None else -u * r)
+        return r, -r * r, (None if u is None else -u * r)
     return _unary_rule(rule)(a)
 
 
@@ -198,17 +156,17 @@ def _div(a: Jet, b: Jet) -> Jet:
 
 
 def _unary_rule(rule):
-    """A jet function from ``rule(x, u) -> (f, f', f'', f - 1 or None)`` of
-    one ball ``x`` (``u``: ``x - 1`` where known, else None)."""
+    """A jet function from ``rule(x, u) -> (f, f', f - 1 or None)`` of one
+    ball ``x`` (``u``: ``x - 1`` where known, else None)."""
     def f(a: Jet) -> Jet:
         u = a.m1
         if _is_array(a.v) or _is_array(u):
-            f0, f1, f2, m1 = _vectorized(rule, 2, 4)(a.v, u)
+            f0, f1, m1 = _vectorized(rule, 2, 3)(a.v, u)
             if any(m is None for m in np.ravel(m1)):
                 m1 = None
         else:
-            f0, f1, f2, m1 = rule(a.v, u)
-        return _chain(a, f0, f1, f2, m1)
+            f0, f1, m1 = rule(a.v, u)
+        return _chain(a, f0, f1, m1)
     return f
 
 
@@ -222,12 +180,12 @@ def _sigmoid_pair(x):
 
 def _exp(x, u):
     e = x.exp()
-    return e, e, e, x.expm1()
+    return e, e, x.expm1()
 
 
 def _expm1(x, u):
     e = x.exp()
-    return x.expm1(), e, e, None
+    return x.expm1(), e, None
 
 
 def _exp2(x, u):
@@ -236,16 +194,16 @@ def _exp2(x, u):
     # cannot decide where 2**k is a narrower format's midpoint.
     exact = x.is_exact() and x.is_integer() and abs(x) < 1 << 20
     p = arb(2) ** x if exact else (x * ln2).exp()
-    return p, p * ln2, p * ln2 * ln2, (x * ln2).expm1()
+    return p, p * ln2, (x * ln2).expm1()
 
 
 def _log2(x, u):
-    v, r, rr, _ = _log(x, u)
+    v, r, _ = _log(x, u)
     ln2 = arb.const_log2()
     if x.is_exact() and x > 0 and x.man_exp()[0] == 1:
         # log2(2**k) = k exactly (-606 is a bfloat16 midpoint: a ball around it never decides).
-        return arb(x.man_exp()[1]), r / ln2, rr / ln2, None
-    return v / ln2, r / ln2, rr / ln2, None
+        return arb(x.man_exp()[1]), r / ln2, None
+    return v / ln2, r / ln2, None
 
 
 def _tighter(a, b):
@@ -265,43 +223,43 @@ def _log(x, u):
     # log of a number near 1 is log1p of its distance from 1; near 0 the distance
     # holds -1 and the number itself is the better enclosure.
     v = x.log() if u is None else _tighter(x.log(), u.log1p())
-    return v, r, -r * r, None
+    return v, r, None
 
 
 def _log_base(base_log):
     def rule(x, u):
-        v, r, rr, _ = _log(x, u)
+        v, r, _ = _log(x, u)
         c = base_log()
-        return v / c, r / c, rr / c, None
+        return v / c, r / c, None
     return rule
 
 
 def _log1p(x, u):
     r = 1 / (1 + x)
-    return x.log1p(), r, -r * r, None
+    return x.log1p(), r, None
 
 
 def _sqrt(x, u):
     s = x.sqrt()
     r = 1 / (2 * s)
-    return s, r, -r / (2 * x), (None if u is None else u / (s + 1))
+    return s, r, (None if u is None else u / (s + 1))
 
 
 def _rsqrt(x, u):
     r = x.rsqrt()
-    return r, -r / (2 * x), 3 * r / (4 * x * x), None
+    return r, -r / (2 * x), None
 
 
 def _sigmoid(x, u):
     s, t = _sigmoid_pair(x)
     d = s * t
     # 1 - 2s is -tanh(x/2): no cancellation near 0.
-    return s, d, -d * (x / 2).tanh(), -t
+    return s, s * t, -t
 
 
 def _logsigmoid(x, u):
     s, t = _sigmoid_pair(x)
-    return -(-x).exp().log1p(), t, -s * t, None
+    return -(-x).exp().log1p(), t, None
 
 
 def _tanh(x, u):
@@ -309,82 +267,82 @@ def _tanh(x, u):
     sech2 = 1 / (c * c)   # 1 - tanh**2 cancels for large |x|
     t = x.tanh()
     _, minus = _sigmoid_pair(2 * x)
-    return t, sech2, -2 * t * sech2, -2 * minus   # tanh(x) - 1 = -2 sigmoid(-2x)
+    return t, sech2, -2 * minus   # tanh(x) - 1 = -2 sigmoid(-2x)
 
 
 def _sinh(x, u):
     s, c = x.sinh(), x.cosh()
-    return s, c, s, None
+    return s, c, None
 
 
 def _cosh(x, u):
     s, c = x.sinh(), x.cosh()
     half = (x / 2).sinh()
-    return c, s, c, 2 * half * half   # cosh(x) - 1 = 2 sinh(x/2)**2
+    return c, s, 2 * half * half   # cosh(x) - 1 = 2 sinh(x/2)**2
 
 
 def _asinh(x, u):
     r = (1 + x * x).rsqrt()
-    return x.asinh(), r, -x * r * r * r, None
+    return x.asinh(), r, None
 
 
 def _acosh(x, u):
     r = ((x - 1) * (x + 1)).rsqrt()   # x*x - 1 rounds at x near 1; the factors are exact
-    return x.acosh(), r, -x * r * r * r, None
+    return x.acosh(), r, None
 
 
 def _atanh(x, u):
     w = (1 - x) * (1 + x)
-    return x.atanh(), 1 / w, 2 * x / (w * w), None
+    return x.atanh(), 1 / w, None
 
 
 def _sin(x, u):
     s, c = x.sin(), x.cos()
-    return s, c, -s, None
+    return s, c, None
 
 
 def _cos(x, u):
     s, c = x.sin(), x.cos()
     half = (x / 2).sin()
-    return c, -s, -c, -2 * half * half   # cos(x) - 1 = -2 sin(x/2)**2
+    return c, -s, -2 * half * half   # cos(x) - 1 = -2 sin(x/2)**2
 
 
 def _tan(x, u):
     t = x.tan()
     c = x.cos()
     d = 1 / (c * c)
-    return t, d, 2 * t * d, None
+    return t, d, None
 
 
 def _asin(x, u):
     r = ((1 - x) * (1 + x)).rsqrt()
-    return x.asin(), r, x * r * r * r, None
+    return x.asin(), r, None
 
 
 def _acos(x, u):
     r = ((1 - x) * (1 + x)).rsqrt()
-    return x.acos(), -r, -x * r * r * r, None
+    return x.acos(), -r, None
 
 
 def _atan(x, u):
     w = 1 + x * x
-    return x.atan(), 1 / w, -2 * x / (w * w), None
+    return x.atan(), 1 / w, None
 
 
 def _erf(x, u):
     g = 2 * arb.pi().rsqrt() * (-x * x).exp()
-    return x.erf(), g, -2 * x * g, -x.erfc()
+    return x.erf(), g, -x.erfc()
 
 
 def _erfc(x, u):
     g = 2 * arb.pi().rsqrt() * (-x * x).exp()
-    return x.erfc(), -g, 2 * x * g, -x.erf()
+    return x.erfc(), -g, -x.erf()
 
 
 def _erfinv(x, u):
     w = x.erfinv()
     d = arb.pi().sqrt() / 2 * (w * w).exp()
-    return w, d, 2 * w * d * d, None
+    return w, d, None
 
 
 def _trigamma(x):
@@ -394,20 +352,20 @@ def _trigamma(x):
 
 def _lgamma(x, u):
     if not x > 0:
-        return (arb("nan"),) * 3 + (None,)
-    return x.lgamma(), x.digamma(), _trigamma(x), None
+        return arb("nan"), arb("nan"), None
+    return x.lgamma(), x.digamma(), None
 
 
 def _digamma(x, u):
     if not x > 0:
-        return (arb("nan"),) * 3 + (None,)
-    return x.digamma(), _trigamma(x), -2 * arb(3).zeta(x), None
+        return arb("nan"), arb("nan"), None
+    return x.digamma(), _trigamma(x), None
 
 
 def _softplus_rule(beta):
     def rule(z, u):   # z = beta * x; the 1/beta and beta factors are the caller's
         s, t = _sigmoid_pair(z)
-        return z.exp().log1p(), s, s * t, None
+        return z.exp().log1p(), s, None
     return rule
 
 
@@ -433,20 +391,18 @@ def _pow_jets(a: Jet, b: Jet) -> Jet:
         k = int(float(c))
         if k == 2:
             return _mul(a, a)
-        rule = lambda x, u: (x ** k, k * x ** (k - 1), k * (k - 1) * x ** (k - 2),   # noqa: E731
-                             None if u is None else None)
+        rule = lambda x, u: (x ** k, k * x ** (k - 1), None)   # noqa: E731
     else:
-        rule = lambda x, u: (x ** c, c * x ** (c - 1), c * (c - 1) * x ** (c - 2),   # noqa: E731
-                             None if u is None else (c * u.log1p()).expm1())
+        rule = lambda x, u: (x ** c, c * x ** (c - 1), None if u is None else (c * u.log1p()).expm1())   # noqa: E731
     return _unary_rule(rule)(a)
 
 
 
 def _binary_rule(partials):
-    """A jet function of two jets from ``partials(a, b) -> (f, fa, fb, faa, fab, fbb)``."""
+    """A jet function of two jets from ``partials(a, b) -> (f, fa, fb)``."""
     def f(a: Jet, b: Jet) -> Jet:
         if _is_array(a.v) or _is_array(b.v):
-            parts = _vectorized(partials, 2, 6)(a.v, b.v)
+            parts = _vectorized(partials, 2, 3)(a.v, b.v)
         else:
             parts = partials(a.v, b.v)
         return _chain2(a, b, *parts)
@@ -459,20 +415,17 @@ def _logaddexp_partials(a, b):
     hi, lo = (a, b) if a.mid() >= b.mid() else (b, a)
     v = hi + (lo - hi).exp().log1p()
     sa, sb = _sigmoid_pair(a - b)
-    w = sa * sb
-    return v, sa, sb, w, -w, w
+    return v, sa, sb
 
 
 def _hypot_partials(x, y):
     r = (x * x + y * y).sqrt()
-    r3 = r * r * r
-    return r, x / r, y / r, y * y / r3, -x * y / r3, x * x / r3
+    return r, x / r, y / r
 
 
 def _atan2_partials(y, x):
     w = x * x + y * y
-    w2 = w * w
-    return arb.atan2(y, x), x / w, -y / w, -2 * x * y / w2, (y * y - x * x) / w2, 2 * x * y / w2
+    return arb.atan2(y, x), x / w, -y / w
 
 
 _logaddexp = _binary_rule(_logaddexp_partials)

@@ -6,10 +6,9 @@ the true number), and each torch operation of the formula is dispatched once
 for the whole grid. The formula sees the point's own shape (0-d for an
 elementwise case); the points are a hidden leading batch axis.
 
-Each element is a second-order jet (``harness.ball_jet``): the value, the
-partial derivatives along every input element and the second partials. The
-first partials give the VJP, the second the gradient's condition number with
-no moved reading.
+Each element is a jet (``harness.ball_jet``): the value and its partial
+derivatives along every input element, from which the VJP and the value's
+condition number follow (the gradient's is read at moved points, ``truth_ball``).
 
 What a ball cannot carry, it says, never rounds past:
 
@@ -33,18 +32,14 @@ import torch
 import torch.nn.functional as F
 
 from .ball_jet import (
-    _UNARY, SECOND_ORDER, BallUnsupported, Jet, _add, _binary_rule, _div, _erfc, _expm1, _hypot_partials, _atan2_partials,
-    _is_array, _log, _log1p, _logaddexp, _mul, _neg, _pairs, _pow_jets, _sigmoid, _softplus_rule, _sub, _tanh,
+    _UNARY, BallUnsupported, Jet, _add, _binary_rule, _div, _erfc, _expm1, _hypot_partials, _atan2_partials,
+    _is_array, _log, _log1p, _logaddexp, _mul, _neg, _pow_jets, _sigmoid, _softplus_rule, _sub, _tanh,
     _unary_rule, _vectorized)
 from .exact import _ForwardOnly
 
 arb = flint.arb
 
-__all__ = ["BallTensor", "BallUnsupported", "evaluate", "MAX_DIRECTIONS"]
-
-#: Input elements a point may have where the jets carry second partials (this many squared, halved).
-MAX_DIRECTIONS = 12
-
+__all__ = ["BallTensor", "BallUnsupported", "evaluate"]
 
 class _Marks:
     """Per point of the grid: a switching point met exactly (no precision
@@ -102,8 +97,7 @@ def _select(mask, a: Jet, b: Jet) -> Jet:
         zero = arb(0)
         return np.where(mask, zero if x is None else x, zero if y is None else y)
     m1 = pick(a.m1, b.m1) if a.m1 is not None and b.m1 is not None else None
-    return Jet(pick(a.v, b.v), tuple(pick(x, y) for x, y in zip(a.d, b.d)),
-               {kl: pick(a.h.get(kl), b.h.get(kl)) for kl in set(a.h) | set(b.h)}, m1)
+    return Jet(pick(a.v, b.v), tuple(pick(x, y) for x, y in zip(a.d, b.d)), m1)
 
 
 # -- the stand-in ----------------------------------------------------------------------------------------------
@@ -204,7 +198,7 @@ def _operand(x) -> BallTensor:
         values = x.detach().cpu().double().numpy()
         v = np.empty((1,) + values.shape, dtype=object)
         v.reshape(-1)[:] = [arb(float(e)) for e in values.reshape(-1)]
-        return BallTensor(Jet(v, (None,) * n, {}, v - 1), values.shape)
+        return BallTensor(Jet(v, (None,) * n, v - 1), values.shape)
     if isinstance(x, (bool, int, float, arb)):
         return BallTensor(Jet.constant(x, n))
     raise BallUnsupported(f"a {type(x).__name__} as a tensor")
@@ -223,7 +217,7 @@ def _map_parts(jet: Jet, fn, pshape) -> Jet:
         # A part that broadcasts along a point axis (a sum's derivative beside an
         # input's) is spread over it first: sum, index and reshape count its elements.
         return fn(np.broadcast_to(a, a.shape[:1] + tuple(pshape)))
-    return Jet(one(jet.v), tuple(one(t) for t in jet.d), {kl: one(t) for kl, t in jet.h.items()}, one(jet.m1))
+    return Jet(one(jet.v), tuple(one(t) for t in jet.d), one(jet.m1))
 
 
 def _aligned(t: BallTensor, ndim: int) -> Jet:
@@ -237,7 +231,7 @@ def _aligned(t: BallTensor, ndim: int) -> Jet:
         return a if not _is_array(a) else a.reshape(a.shape[:1] + (1,) * extra + a.shape[1:])
     jet = t.jet
     return Jet(lift(jet.v), tuple(None if d is None else lift(d) for d in jet.d),
-               {kl: lift(h) for kl, h in jet.h.items()}, None if jet.m1 is None else lift(jet.m1))
+               None if jet.m1 is None else lift(jet.m1))
 
 
 def _elementwise(f):
@@ -501,9 +495,7 @@ def _joined(tensors, dim, stack: bool) -> BallTensor:
             a = np.broadcast_to(a, (points,) + a.shape[1:])
             full.append(a)
         return np.stack(full, d + 1) if stack else np.concatenate(full, d + 1)
-    h_keys = set().union(*[p.h for p in parts])
-    jet = Jet(join(lambda p: p.v), tuple(join(lambda p, k=k: p.d[k]) for k in range(n)),
-              {kl: join(lambda p, kl=kl: p.h.get(kl)) for kl in h_keys})
+    jet = Jet(join(lambda p: p.v), tuple(join(lambda p, k=k: p.d[k]) for k in range(n)))
     dummies = [np.empty(t.pshape, dtype=np.int8) for t in ts]
     new = (np.stack(dummies, d) if stack else np.concatenate(dummies, d)).shape
     return BallTensor(jet, new)
@@ -609,12 +601,7 @@ def _matmul(input, other, *, out=None):
         terms = [t for t in terms if t is not None]
         return None if not terms else functools.reduce(lambda s, t: s + t, terms)
     d = tuple(plus(mm(x.d[k], y.v), mm(x.v, y.d[k])) for k in range(n))
-    h = {}
-    for (k, l) in _pairs(n):
-        t = plus(mm(x.h.get((k, l)), y.v), mm(x.v, y.h.get((k, l))), mm(x.d[k], y.d[l]), mm(x.d[l], y.d[k]))
-        if t is not None:
-            h[k, l] = t
-    return BallTensor(Jet(np.matmul(x.v, y.v), d, h), shape)
+    return BallTensor(Jet(np.matmul(x.v, y.v), d), shape)
 
 
 def _reduced(loss: BallTensor, reduction: str) -> BallTensor:
@@ -710,7 +697,7 @@ def _long(input, *args, **kwargs):
     whole = _INTEGRAL(t.jet.v)
     if not np.all(np.asarray(whole, dtype=bool)):
         raise BallUnsupported("an integer cast of a tensor that is not integral")
-    return BallTensor(Jet(t.jet.v, t.jet.d, {}), t.pshape)
+    return BallTensor(Jet(t.jet.v, t.jet.d), t.pshape)
 
 
 def _classes(t: BallTensor) -> np.ndarray:
@@ -768,7 +755,7 @@ def _nll_from_log_p(log_p: BallTensor, target, weight, ignore_index, reduction, 
 def _const_tensor(values: np.ndarray, pshape, n: int, batched: bool = False) -> BallTensor:
     """Balls as a constant of the point's shape (``batched``: one per point, points first)."""
     v = values if batched else values.reshape((1,) + tuple(pshape))
-    return BallTensor(Jet(v, (None,) * n, {}), pshape)
+    return BallTensor(Jet(v, (None,) * n), pshape)
 
 
 def _neg_op(t: BallTensor) -> BallTensor:
@@ -826,7 +813,7 @@ def _build_table():
     _register(_elementwise(_mul), "mul", "multiply", "__mul__", "__rmul__")
     _register(_div_op, "div", "divide", "true_divide", "__truediv__")
     _register(lambda a, b: _div_op(b, a), "__rtruediv__", "__rdiv__")
-    _register(_unary_op(lambda x, u: (1 / x, -1 / (x * x), 2 / (x * x * x), None)), "reciprocal")
+    _register(_unary_op(lambda x, u: (1 / x, -1 / (x * x), None)), "reciprocal")
     _register(_pow_op, "pow", "float_power", "__pow__")
     _register(lambda a, b: _pow_op(b, a), "__rpow__")
     _register(_square, "square")
@@ -912,8 +899,7 @@ BallTensor.__getitem__ = _getitem
 
 # -- evaluation -------------------------------------------------------------------------------------------------
 
-def evaluate(formula, inputs: list[np.ndarray], active: list[np.ndarray], second_order: bool = True
-             ) -> tuple[Jet, _Marks]:
+def evaluate(formula, inputs: list[np.ndarray], active: list[np.ndarray]) -> tuple[Jet, _Marks]:
     """The jet of ``formula`` over the grid at the context's precision.
 
     Args:
@@ -924,7 +910,6 @@ def evaluate(formula, inputs: list[np.ndarray], active: list[np.ndarray], second
         active: per input, a boolean array of its point's shape: the elements
             to differentiate along (labels are not). The directions are the
             active elements in order, input after input.
-        second_order: whether the jets carry second partials.
 
     Returns:
         The output's jet, every part of shape (points, output elements), and
@@ -932,8 +917,6 @@ def evaluate(formula, inputs: list[np.ndarray], active: list[np.ndarray], second
     """
     points = len(inputs[0])
     n = int(sum(np.count_nonzero(a) for a in active))
-    if n > MAX_DIRECTIONS and second_order:
-        raise BallUnsupported(f"{n} input elements (second-order jets hold at most {MAX_DIRECTIONS})")
     zero, one = arb(0), arb(1)
     args, k = [], 0
     for values, on in zip(inputs, active):
@@ -949,16 +932,14 @@ def evaluate(formula, inputs: list[np.ndarray], active: list[np.ndarray], second
             t.reshape(points, -1)[:, e] = one
             d[k] = t
             k += 1
-        args.append(BallTensor(Jet(v, tuple(d), {}, None), shape))
+        args.append(BallTensor(Jet(v, tuple(d)), shape))
     _NOW.append(_Evaluation(points, n))
-    SECOND_ORDER.append(second_order)
     try:
         with _ForwardOnly():
             out = formula(*args)
         marks = _marks()
     finally:
         _NOW.pop()
-        SECOND_ORDER.pop()
     if isinstance(out, (tuple, list)) and len(out) == 1:
         out = out[0]
     if not isinstance(out, BallTensor):
@@ -979,5 +960,5 @@ def _flat(out: BallTensor, points: int) -> Jet:
             return a
         return np.broadcast_to(x, (points,) + tuple(out.pshape)).reshape(points, size)
     jet = out.jet
-    return Jet(spread(jet.v), tuple(spread(t) for t in jet.d), {kl: spread(t) for kl, t in jet.h.items()},
+    return Jet(spread(jet.v), tuple(spread(t) for t in jet.d),
                spread(jet.m1))

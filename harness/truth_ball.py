@@ -33,6 +33,7 @@ import flint
 import numpy as np
 
 from .exact_ball import BallUnsupported, evaluate
+from .exact_numbers import UNDERFLOW_BITS
 from .floats import FORMATS, round_split
 from .truth import KAPPA_STEP, sign_patterns
 from .truth_table import decode, encode_columns
@@ -82,7 +83,6 @@ def _ends(b) -> tuple[float, float, bool]:
 
 
 _ENDS = np.frompyfunc(_ends, 1, 3)
-_FINITE = np.frompyfunc(lambda b: b.is_finite(), 1, 1)
 
 
 def _decided(balls: np.ndarray) -> np.ndarray:
@@ -129,13 +129,15 @@ _FLOAT = np.frompyfunc(_as_float, 1, 1)
 
 def _kappa(s, v) -> float:
     """``|s / v|``: inf at a zero value, as ``truth.value_condition`` has it (in
-    balls: both may lie past float64, and their ratio not)."""
-    if v.is_zero() or not s.is_finite():
+    balls: both may lie past float64, and their ratio not). A value below
+    ``2**-UNDERFLOW_BITS`` is 0 there, as ``harness.exact`` flushes its results."""
+    if v.is_zero() or not s.is_finite() or v.abs_upper() < _FLUSHED:
         return math.inf
     return _as_float(abs(s / v))
 
 
 _KAPPA = np.frompyfunc(_kappa, 2, 1)
+_FLUSHED = arb(2) ** -UNDERFLOW_BITS
 
 
 class _Grid:
@@ -150,8 +152,6 @@ class _Grid:
         self.domains = domains
         sizes = [int(np.prod(s)) if s else 1 for s in shapes]
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        #: Structured points read their gradient's condition number at moved points (``_pass``).
-        self.structured = any(len(s) for s in shapes)
 
     def inputs(self, rows: np.ndarray) -> list[np.ndarray]:
         return self._by_input(self.x[rows])
@@ -239,20 +239,21 @@ def _pass(grid: _Grid, todo: np.ndarray, bits: int) -> tuple[dict, np.ndarray, n
     """One evaluation of the rows ``todo`` at ``bits``: the records of the rows it
     decides, the rows at a switching point, and the rows a higher precision may decide.
 
-    An elementwise grid's jets carry second partials, which give the gradient's
-    condition number. A structured grid's points are read also moved by a
-    relative ``2**-KAPPA_STEP`` (one copy per sign pattern, in the same batch,
-    first-order jets): a gradient can be singular on that scale with a first
-    derivative of 0 (layer_norm at a constant row of 1.8e19: moved by float32's
-    rounding, its variance passes eps and the gradient changes completely), and
-    the budget must allow what a rounding of the inputs does."""
-    patterns = sign_patterns(len(grid.active)) if grid.structured else []
-    inputs = grid.inputs(todo)
-    if patterns:
-        inputs = [np.concatenate([_balls(a)] + list(m)) for a, *m in
-                  zip(inputs, *[grid.moved(todo, signs) for signs in patterns])]
+    The points are read also moved by a relative ``2**-KAPPA_STEP`` (one copy of
+    each per sign pattern, in the same batch): the gradient's condition number
+    is its change there, as the mpmath engine reads it. The first-order limit
+    (from second partials) misleads on both sides of that scale: it is 1 for
+    layer_norm at a constant row of 1.8e19, whose variance a move by float32's
+    rounding takes past eps, changing the gradient completely (the reading is
+    2**24); and 8.9e15 for erfinv at 1 - 2**-53 in float64, where the reading
+    saturates at 2**24 and keeps the budget that convicts compiled erfinv."""
+    patterns = sign_patterns(len(grid.active))
     with _precision(bits):
-        jet, marks = evaluate(grid.formula, inputs, grid.active_by_input(), second_order=not patterns)
+        # Moved exactly: x (1 ± 2**-24) needs 78 bits, and a moved point rounded
+        # at Arb's default precision turns exp(2e30 (1 + 2**-24)) into [± 1e8e29].
+        inputs = [np.concatenate([_balls(a)] + list(m)) for a, *m in
+                  zip(grid.inputs(todo), *[grid.moved(todo, signs) for signs in patterns])]
+        jet, marks = evaluate(grid.formula, inputs, grid.active_by_input())
         cot = np.tile(grid.cotangent[todo], (len(patterns) + 1, 1))
         c = np.empty(cot.shape, dtype=object)
         c.reshape(-1)[:] = [arb(float(v)) for v in cot.reshape(-1)]
@@ -263,8 +264,12 @@ def _pass(grid: _Grid, todo: np.ndarray, bits: int) -> tuple[dict, np.ndarray, n
         for g in grads:
             if g is not None:
                 ok &= _decided(g[:b])
-        for h in jet.h.values():
-            ok &= _FINITE(h).astype(bool).all(axis=1)
+                # A moved reading must be a reading: its ball narrow beside its size
+                # (exp(a - b) at a gap of 3.4e38 needs 160 bits to be one); at the
+                # last precision a reading that is not finite is none (a move off the domain).
+                last = bits == SCHEDULE[-1]
+                for p in range(1, len(patterns) + 1):
+                    ok &= _READABLE(g[b * p:b * (p + 1)], last).astype(bool)
         done = np.flatnonzero(ok)
         found = {}
         if done.size:
@@ -293,6 +298,12 @@ def _reading(g0, g1) -> tuple[float, float]:
 
 
 _READING = np.frompyfunc(_reading, 2, 2)
+#: A moved VJP entry counts where it is known to 16 bits or lies within half the
+#: smallest subnormal of 0 (a change of 0 in every format); one that is not
+#: finite only at the last precision (no reading there).
+_READABLE = np.frompyfunc(lambda g, last: (last if not g.is_finite() else g.rel_accuracy_bits() >= 16
+                                           or g.abs_upper() < _HALF_SUBNORMAL), 2, 1)
+_HALF_SUBNORMAL = arb(2) ** -1075
 
 
 #: Proven rows read again by ``_repeatable``.
@@ -320,7 +331,7 @@ def _records(grid: _Grid, rows: np.ndarray, jet, grads: list, c: np.ndarray, don
              bits: int, moved: list) -> list[bytes]:
     """The records of the decided points ``done`` (positions in the jet's
     arrays; ``rows`` of the grid). ``moved``: per sign pattern, the VJP entries
-    at the moved points and whether each was read (structured grids), else []."""
+    at the moved points and whether each was read."""
     m = len(done)
     n_in = len(grid.active)
     directions = np.flatnonzero(grid.active)
@@ -343,20 +354,6 @@ def _records(grid: _Grid, rows: np.ndarray, jet, grads: list, c: np.ndarray, don
     grad_side = np.zeros((m, n_in), np.int8)
     grad_kappa = np.full((m, n_in), np.nan)
     grad_scale = np.zeros((m, n_in))
-    patterns = sign_patterns(n_in)
-    cd = c[done]
-    n = len(directions)
-    # The cotangent-weighted second partials, points by directions by directions
-    # (symmetric), and the inputs along each direction.
-    zero = arb(0)
-    hc = np.full((m, n, n), zero, dtype=object)
-    for (k, l), h in jet.h.items():
-        hc[:, k, l] = hc[:, l, k] = (h[done] * cd).sum(axis=1)
-    xd = np.concatenate(xs, axis=1) if xs else np.empty((m, 0), dtype=object)
-    # The change of each VJP entry when every input moves by a relative delta
-    # (signs of a pattern), over delta: H_c (s * x), one product per pattern.
-    changes = [np.matmul(hc, (xd * np.asarray(signs)[directions])[:, :, None])[:, :, 0] for signs in patterns] \
-        if jet.h else []
     for k, i in enumerate(directions):
         g = grads[k][done] if grads[k] is not None else None
         if g is None:
@@ -372,10 +369,7 @@ def _records(grid: _Grid, rows: np.ndarray, jet, grads: list, c: np.ndarray, don
             use = read & ~np.isnan(k_p)
             kappa = np.where(use, np.maximum(kappa, k_p), kappa)
             change = np.where(use, np.maximum(change, change_p), change)
-        for total in changes:
-            change = np.maximum(change, _FLOAT(abs(total[:, k])).astype(np.float64))
-            kappa = np.maximum(kappa, np.inf if g is None else _KAPPA(total[:, k], g).astype(np.float64))
-        if g is None and not (changes or moved):
+        if g is None:
             kappa[:] = np.inf
         grad_kappa[:, i], grad_scale[:, i] = kappa, change
     return encode_columns(value, value_side, value_kappa, value_scale, grad, grad_side, grad_kappa, grad_scale, bits)
