@@ -109,7 +109,13 @@ def _intersect(a, b):
 def _add(a: Jet, b: Jet) -> Jet:
     m1 = None
     if a.m1 is not None and b.m1 is not None:
-        m1 = _intersect(a.m1 + b.v, a.v + b.m1)
+        # 1 + exp(x): the constant's distance is an exact 0, and exp(x) itself the distance of the sum.
+        if not _is_array(a.m1) and a.m1.is_zero():
+            m1 = b.v
+        elif not _is_array(b.m1) and b.m1.is_zero():
+            m1 = a.v
+        else:
+            m1 = _intersect(a.m1 + b.v, a.v + b.m1)
     elif a.m1 is not None:
         m1 = a.m1 + b.v
     elif b.m1 is not None:
@@ -221,8 +227,8 @@ def _tighter(a, b):
 def _log(x, u):
     r = 1 / x
     # log of a number near 1 is log1p of its distance from 1; near 0 the distance
-    # holds -1 and the number itself is the better enclosure.
-    v = x.log() if u is None else _tighter(x.log(), u.log1p())
+    # holds -1 and the number itself is the better enclosure (both enclose it).
+    v = u.log1p() if u is not None and u.is_finite() and abs(u) < 0.5 else x.log()
     return v, r, None
 
 
