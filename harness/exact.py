@@ -54,7 +54,7 @@ __all__ = ["EXACT_BITS", "UNDERFLOW_BITS", "ExactTensor", "ExactUnsupported", "e
 
 # The fingerprint of an exact reference covers the code that evaluates it.
 _SOURCE = hashlib.sha256(b"".join(Path(__file__).with_name(name).read_bytes()
-                                  for name in ("exact.py", "exact_numbers.py", "dual.py", "exact_ball.py", "truth_ball.py"))).hexdigest()
+                                  for name in ("exact.py", "exact_numbers.py", "dual.py", "exact_ball.py", "ball_jet.py", "truth_ball.py"))).hexdigest()
 
 REAL, INT, BOOL = torch.float64, torch.int64, torch.bool
 _RANK = {BOOL: 0, INT: 1, REAL: 2}
