@@ -181,7 +181,24 @@ def _mask(x) -> np.ndarray:
         return x.mask
     if isinstance(x, bool):
         return np.asarray(x)
+    if isinstance(x, torch.Tensor) and x.dtype == torch.bool:   # a constant mask (attention's padding)
+        return x.detach().cpu().numpy()[None]
     raise BallUnsupported(f"a {type(x).__name__} as a mask")
+
+
+def _masked_fill(input, mask, value):
+    """``value`` where ``mask``: a constant there, no derivative (``-inf`` before a
+    softmax is an exact 0 weight: Arb's exp(-inf) is 0)."""
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        raise BallUnsupported("masked_fill with NaN")
+    t = _operand(input)
+    m = _mask(mask)
+    extra = len(t.pshape) - (m.ndim - 1)
+    if extra > 0:   # a mask of fewer axes broadcasts from the right, after the batch axis
+        m = m.reshape(m.shape[:1] + (1,) * extra + m.shape[1:])
+    return _elementwise(lambda a, b: _select(m, b, a))(t, value)
 
 
 def _operand(x) -> BallTensor:
@@ -561,9 +578,15 @@ def _log_softmax(input, dim=None, _stacklevel=3, dtype=None, *, out=None):
 
 
 def _vector_norm(input, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
-    if ord != 2:
-        raise BallUnsupported(f"vector_norm(ord={ord})")
-    return _TABLE[torch.sqrt](_sum(_square(input), dim, keepdim))
+    if ord == 2:
+        return _TABLE[torch.sqrt](_sum(_square(input), dim, keepdim))
+    if ord == 1:
+        return _sum(_abs(input), dim, keepdim)
+    if isinstance(ord, (int, float)) and 0 < ord < math.inf:
+        # (sum |x|**p)**(1/p), 1/p in balls (as harness.exact takes it in mpmath, not as a double).
+        p = arb(ord)
+        return _pow_op(_sum(_pow_op(_abs(input), p), dim, keepdim), 1 / p)
+    raise BallUnsupported(f"vector_norm(ord={ord})")
 
 
 def _norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
@@ -838,6 +861,7 @@ def _build_table():
     _register(lambda input, min: _clamp(input, min=min), "clamp_min")
     _register(lambda input, max: _clamp(input, max=max), "clamp_max")
     _register(_where, "where", namespaces=(torch,))
+    _register(_masked_fill, "masked_fill")
     _TABLE[torch.Tensor.where] = lambda input, condition, other: _where(condition, input, other)
     for name, impl in _COMPARE.items():
         aliases = {"lt": ("less",), "le": ("less_equal",), "gt": ("greater",), "ge": ("greater_equal",),
