@@ -102,13 +102,11 @@ def _select(mask, a: Jet, b: Jet) -> Jet:
 
 # -- the stand-in ----------------------------------------------------------------------------------------------
 
-class BallTensor:
-    """A tensor of the point's shape to the formula, a jet over the whole grid inside."""
+class _Dispatched:
+    """What both stand-ins share: torch functions go to the ball table, and a
+    Python branch on a tensor of many points has no answer."""
 
-    __slots__ = ("jet", "pshape")
-
-    def __init__(self, jet: Jet, pshape=()):
-        self.jet, self.pshape = jet, tuple(pshape)
+    __slots__ = ()
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
@@ -116,6 +114,18 @@ class BallTensor:
         if impl is None:
             raise BallUnsupported(getattr(func, "__name__", repr(func)))
         return impl(*args, **(kwargs or {}))
+
+    def __bool__(self):
+        raise BallUnsupported("a Python branch on a tensor (bool())")
+
+
+class BallTensor(_Dispatched):
+    """A tensor of the point's shape to the formula, a jet over the whole grid inside."""
+
+    __slots__ = ("jet", "pshape")
+
+    def __init__(self, jet: Jet, pshape=()):
+        self.jet, self.pshape = jet, tuple(pshape)
 
     def __getattr__(self, name):
         func = getattr(torch.Tensor, name, None)
@@ -137,32 +147,19 @@ class BallTensor:
             raise TypeError("len() of a 0-d tensor")
         return self.pshape[0]
 
-    def __bool__(self):
-        raise BallUnsupported("a Python branch on a tensor (bool())")
-
     def __float__(self):
         raise BallUnsupported("float() of a tensor")
 
     __hash__ = object.__hash__
 
 
-class BallBool:
+class BallBool(_Dispatched):
     """A boolean tensor to the formula: one flag per element and point."""
 
     __slots__ = ("mask",)
 
     def __init__(self, mask: np.ndarray):
         self.mask = mask
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        impl = _TABLE.get(func)
-        if impl is None:
-            raise BallUnsupported(getattr(func, "__name__", repr(func)))
-        return impl(*args, **(kwargs or {}))
-
-    def __bool__(self):
-        raise BallUnsupported("a Python branch on a tensor (bool())")
 
     def __and__(self, other):
         return BallBool(self.mask & _mask(other))
