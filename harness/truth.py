@@ -202,13 +202,18 @@ def _more(missing, bits: int) -> int:
     return math.ceil(missing) + 16 if bits + missing + 16 <= MAX_BITS else bits
 
 
+def _zero_need(rounding) -> int:
+    """Bits that put a flat stencil's noise bound below every format."""
+    return max(_mag(rounding) - _mag(UNDER_EVERY_FORMAT), 0) + 16
+
+
 def _flat_need(rounding, bits: int) -> int:
     """Bits to add after a flat stencil whose noise bound is ``rounding``: at
     once the bits that put the bound below every format, where ``MAX_BITS``
     allows; else four times the precision (the noise may be the evaluation's
     own, as for exp(x**2) at 1e200, whose stencil moves at 1600 bits), up to
     ``MAX_BITS``; past it, anything (the entry is unresolved)."""
-    bound = max(_mag(rounding) - _mag(UNDER_EVERY_FORMAT), 0) + 16
+    bound = _zero_need(rounding)
     if bits + bound <= MAX_BITS:
         return bound
     return min(3 * bits, MAX_BITS - bits) if bits < MAX_BITS else 1
@@ -329,6 +334,54 @@ class PointSolver:
                 return fine
         return None
 
+    def _moves_by(self, i: int, q: int, bits: int, base: list) -> int | None:
+        """The precision at which a flat stencil of step ``scale * 2**-q`` along
+        input ``i`` first moves, read from the change over the input's own
+        scale; None when that is past ``MAX_BITS``: no precision resolves the
+        entry (Rival's movability). d/dy of exp(x) + log1p(y) at x = 1.8e308
+        is 1, beside a value of 2**(2.6e308): flat at every precision, and
+        found so here in two evaluations instead of a climb to ``MAX_BITS``.
+
+        The probes step by the scale itself and by half of it the other way
+        (or the two of ``±H``, ``±H/2`` inside the domain) and are read against
+        each other: a function that is smooth over that span changes over a
+        step ``h`` by about ``h / span`` of its change over the span. One that
+        takes the same value at both probes (symmetric about a point between
+        them) is reported unresolved, never guessed."""
+        scale = self._scale(i)
+        ends = [s for s in (scale, -scale / 2, -scale, scale / 2) if self._inside(i, self._shift(i, s)[i])][:2]
+        if len(ends) < 2:
+            return bits
+        span = abs(ends[0] - ends[1])
+
+        def values(at: int) -> list:
+            return [_weighted(self.f(self._shift(i, s), at), self.g, at + 64) for s in ends]
+
+        size = max(abs(v) for v in values(bits) + [_weighted(base, self.g, bits + 64)])
+        if not mpmath.isfinite(size) or size == 0:
+            return bits
+
+        def slope(at: int):
+            a, b = values(at)
+            with mpmath.workprec(at + 64):
+                return abs(a - b) / span
+
+        # Flat at p bits over the span means a change below 2**(1 - p) of the
+        # size there, and at most 2**(1 - q) of that over the stencil's step:
+        # resolved to VERIFIED_BITS only past p + q - 2 + VERIFIED_BITS bits,
+        # so flat at ``last`` is flat at MAX_BITS.
+        s = slope(bits)
+        if s == 0:
+            last = MAX_BITS - q - VERIFIED_BITS + 8
+            if last <= bits:
+                return None
+            s = slope(last)
+            if s == 0:
+                return None
+        h = mpmath.ldexp(scale, -q)
+        need = _mag(size) - _mag(s * h) + VERIFIED_BITS + 16
+        return None if need > MAX_BITS else need
+
     def _zero_bits(self, step) -> int:
         """Bits at which a zero is confirmed: up to a cubic's change over
         ``step`` must show next to the value's own size (1e-300**2 beside
@@ -447,6 +500,7 @@ class PointSolver:
         continuous = [i for i in range(self.n) if not self.domains[i].discrete]
         steps = [START_STEP] * self.n
         fine_checked: set[int] = set()
+        hopeless: set[int] = set()   # entries no precision up to MAX_BITS resolves (``_moves_by``)
         while True:
             rough, base, value_need = self._value_need(bits, target)
             with mpmath.workprec(bits + 64):
@@ -454,6 +508,8 @@ class PointSolver:
             grads, kinks, columns = [None] * self.n, [False] * self.n, {}
             grad_need = [0] * self.n   # bits each entry still misses (a finer step counts as 40)
             for i in continuous:
+                if i in hopeless:
+                    continue
                 q = steps[i]
                 d = self._quotient(i, q, bits, base, base_err)
                 grads[i], columns[i] = d.estimate, d.column
@@ -479,8 +535,16 @@ class PointSolver:
                     # precision up to MAX_BITS).
                     if d.rounding == 0 or noise_decided:
                         grads[i] = mpmath.mpf(0)
-                    else:
+                    elif bits + _zero_need(d.rounding) <= MAX_BITS:
                         grad_need[i] = _flat_need(d.rounding, bits)
+                    else:
+                        # No precision confirms a 0: either the stencil moves
+                        # at some precision, or the entry is unresolved.
+                        moves = self._moves_by(i, q, bits, base)
+                        if moves is None:
+                            hopeless.add(i)
+                        else:
+                            grad_need[i] = moves - bits if moves > bits + 16 else _flat_need(d.rounding, bits)
                     continue
                 # A central quotient that is exactly 0 by symmetry (x**2 or |x| at 0)
                 # is judged against the one-sided quotients' size.
@@ -524,14 +588,14 @@ class PointSolver:
                     else:
                         steps[i] = q + max(20, q // 2)
             need = max([value_need] + grad_need)
-            hopeless = bits + need > MAX_BITS   # some entry needs more than MAX_BITS
-            if value_need == 0 and (need == 0 or hopeless):
+            beyond = bits + need > MAX_BITS   # some entry needs more than MAX_BITS
+            if value_need == 0 and (need == 0 or beyond):
                 check = self._recheck(base, bits, target)
                 if check is None:
-                    if need == 0:
+                    if need == 0 and not hopeless:
                         return self._finish(base, grads, kinks, columns, steps, bits)
                     # The value holds; what no precision resolves is reported as such.
-                    unresolved = [g > 0 for g in grad_need]
+                    unresolved = [g > 0 or i in hopeless for i, g in enumerate(grad_need)]
                     truth = self._finish(base, [None if u else v for u, v in zip(unresolved, grads)], kinks,
                                          {i: c for i, c in columns.items() if not unresolved[i]}, steps, bits)
                     truth.unresolved = unresolved

@@ -230,3 +230,25 @@ def test_a_stencil_beside_minus_max_stays_central_in_a_domain_of_finite_reals():
     t = solve_point(lambda v: [mpmath.log(mpmath.exp(v[0]) + mpmath.exp(v[1]))], [-big, -big], [1.0],
                     [finite, finite])
     assert [float(g) for g in t.grad] == [0.5, 0.5]
+
+
+def _exp_plus_log1p(v):
+    return [mpmath.exp(v[0]) + mpmath.log(1 + v[1])]
+
+
+def test_an_entry_no_precision_resolves_is_found_without_climbing_to_max_bits():
+    # d/dy (exp(x) + log1p(y)) = 1/(1 + y) beside exp(x) ~ 2**(2.6e308): flat at
+    # every precision. Two probes over y's scale say so; the value is kept at
+    # the precision that verified it, not re-read past MAX_BITS.
+    from harness.truth import MAX_BITS
+    t = solve_point(_exp_plus_log1p, [1.7976931348623157e308, 0.125], [1.0], [real(), interval(-1, math.inf)])
+    assert t.unresolved == [False, True] and t.grad[1] is None
+    assert t.bits < MAX_BITS // 8
+
+
+@pytest.mark.parametrize("x", [20000.0, 22600.0])
+def test_an_entry_resolvable_just_below_max_bits_is_not_given_up(x):
+    # exp(22600) is 2**32605: 1/(1 + y) moves the stencil within MAX_BITS.
+    t = solve_point(_exp_plus_log1p, [x, 0.5], [1.0], [real(), interval(-1, math.inf)])
+    assert t.unresolved is None or not any(t.unresolved)
+    assert float(t.grad[1]) == 2 / 3
