@@ -27,20 +27,26 @@ import mpmath
 ENGINE_VERSION = "truth-15"
 
 
-def _code_parts(fn, seen: set, out: list) -> None:
+def _code_parts(fn, seen: set, out: list, classes: bool = False) -> None:
     if id(fn) in seen:
         return
     seen.add(id(fn))
     if isinstance(fn, functools.partial):
-        _code_parts(fn.func, seen, out)
+        _code_parts(fn.func, seen, out, classes)
         out.append(repr(fn.args) + repr(sorted(fn.keywords.items())))
         return
+    if classes:
+        owner = getattr(fn, "__self__", None)   # SomeFunction.apply: the class's own methods
+        if isinstance(owner, type):
+            _class_parts(owner, seen, out)
+        elif not isinstance(fn, (types.FunctionType, types.MethodType, types.BuiltinFunctionType, type)):
+            _class_parts(type(fn), seen, out)   # a callable object (an nn.Module: its forward)
     code = getattr(fn, "__code__", None)
     if code is None:
         call = getattr(type(fn), "__call__", None)
         if call is not None and hasattr(call, "__code__"):
             out.append(repr(vars(fn)) if hasattr(fn, "__dict__") else "")
-            _code_parts(call, seen, out)
+            _code_parts(call, seen, out, classes)
         else:
             out.append(getattr(fn, "__qualname__", repr(fn)))
         return
@@ -50,13 +56,27 @@ def _code_parts(fn, seen: set, out: list) -> None:
             value = cell.cell_contents
         except ValueError:
             continue
-        _value_part(value, seen, out)
+        _value_part(value, seen, out, classes=classes)
     globs = getattr(fn, "__globals__", {})
     # Sorted: set order follows string hashes, which differ between processes.
     names = sorted(_names(code))
     for name in names:
         if name in globs:
-            _value_part(globs[name], seen, out, attributes=names)
+            _value_part(globs[name], seen, out, attributes=names, classes=classes)
+
+
+def _class_parts(cls: type, seen: set, out: list) -> None:
+    """The code of a class's own methods and of its bases' outside torch."""
+    for klass in cls.__mro__:
+        if id(klass) in seen or klass.__module__.split(".")[0] in ("torch", "builtins", "abc", "typing"):
+            continue
+        seen.add(id(klass))
+        out.append(klass.__qualname__)
+        for name, member in sorted(vars(klass).items()):
+            member = getattr(member, "__func__", member)   # staticmethod, classmethod
+            if isinstance(member, types.FunctionType):
+                out.append(name)
+                _code_parts(member, seen, out, True)
 
 
 def _names(code) -> set:
@@ -77,9 +97,11 @@ def _code_object(code, out: list) -> None:
     out.append(",".join(code.co_names))
 
 
-def _value_part(value, seen: set, out: list, attributes: set = frozenset()) -> None:
-    if isinstance(value, (types.FunctionType, types.MethodType)):
-        _code_parts(getattr(value, "__func__", value), seen, out)
+def _value_part(value, seen: set, out: list, attributes: set = frozenset(), classes: bool = False) -> None:
+    if classes and isinstance(value, type):
+        _class_parts(value, seen, out)
+    elif isinstance(value, (types.FunctionType, types.MethodType)):
+        _code_parts(getattr(value, "__func__", value), seen, out, classes)
     elif isinstance(value, types.ModuleType):
         if value.__name__.split(".")[0] in ("mpmath", "math", "builtins", "numpy", "torch"):
             out.append(value.__name__)
@@ -87,7 +109,9 @@ def _value_part(value, seen: set, out: list, attributes: set = frozenset()) -> N
         for attr in sorted(attributes):
             member = getattr(value, attr, None)
             if isinstance(member, types.FunctionType):
-                _code_parts(member, seen, out)
+                _code_parts(member, seen, out, classes)
+            elif classes and isinstance(member, type):
+                _class_parts(member, seen, out)
     elif isinstance(value, (int, float, str, bool, tuple, type(None), complex)):
         out.append(repr(value))
     elif isinstance(value, (mpmath.mpf, mpmath.mpc)):
@@ -107,6 +131,29 @@ def fingerprint(reference) -> str:
     """
     parts: list = [ENGINE_VERSION, mpmath.__version__]
     _code_parts(reference, set(), parts)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def code_fingerprint(fn) -> str:
+    """A hash of the code of ``fn`` and of everything it calls, classes
+    included: a ``torch.autograd.Function``'s forward and backward, an
+    ``nn.Module``'s forward. For the code under test (``batched_claims``).
+
+    Example:
+        >>> import torch
+        >>> class Double(torch.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x): return 2 * x
+        ...     @staticmethod
+        ...     def backward(ctx, g): return 2 * g
+        >>> class Wrong(Double):
+        ...     @staticmethod
+        ...     def backward(ctx, g): return 3 * g
+        >>> code_fingerprint(Double.apply) == code_fingerprint(Wrong.apply)
+        False
+    """
+    parts: list = []
+    _code_parts(fn, set(), parts, classes=True)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

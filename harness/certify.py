@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import grids, patterns
+from .batched_claims import claim_all, identity_of
 from .cache import TruthCache, fingerprint, point_key, point_key_prefix
 from .case import Case, check_modes, check_order, required_inputs
 from .directional import Directional
@@ -183,6 +184,7 @@ class Prepared:
     keys2: list[str] | None          # the directional truths (JVP, Hessian-vector product), if judged
     started: float
     notes: list[str]
+    claims: str = "one by one"       # how the forward and backward were called (``batched_claims``)
 
 
 def prepare(case: Case, dtype: torch.dtype, device: str, options: _Options) -> Prepared:
@@ -190,18 +192,26 @@ def prepare(case: Case, dtype: torch.dtype, device: str, options: _Options) -> P
     started = time.perf_counter()
     samples, domains, names, notes = _grid(case, dtype, options)
     order, forward = options.order_of(case), options.forward_mode(case)
-    for sample in samples:
-        _claimed(case, sample, dtype, device)
-        if order == 2 or forward:
+    cache = options.cache or _MEMORY_CACHE
+    one = lambda sample: _claimed(case, sample, dtype, device)   # noqa: E731
+    claims = "one by one"
+    if case.elementwise or getattr(case.forward, "harness_compiled", False):
+        for sample in samples:
+            one(sample)
+    else:
+        claims = claim_all(samples, one, lambda arrays, rows: _call(case, arrays, dtype, device, rows),
+                  identity_of(case, dtype, device), cache)
+    if order == 2 or forward:
+        for sample in samples:
             _claimed_further(case, sample, domains, dtype, device, order, forward)
     units = _Units(case, samples)
-    cache = options.cache or _MEMORY_CACHE
     keys, todo = _missing(case, units, domains, cache)
     keys2 = None
     if order == 2 or forward:
         keys2, more = _missing(case, units, domains, cache, keys)
         todo.update(more)
-    return Prepared(case, dtype, device, options, samples, domains, names, units, keys, todo, keys2, started, notes)
+    return Prepared(case, dtype, device, options, samples, domains, names, units, keys, todo, keys2, started, notes,
+                    claims)
 
 
 def finish(p: Prepared, truth_stats: dict) -> Report:
@@ -226,7 +236,7 @@ def finish(p: Prepared, truth_stats: dict) -> Report:
     report.notes += list(dict.fromkeys(f"{q}: {why}" for sample in p.samples
                                        for q, why in (sample.unsupported or {}).items()))
     report.stats.update(truth_stats)
-    report.stats.update(points=len(p.units), fd_forward_calls=sum(e.calls for e in estimates.values()),
+    report.stats.update(points=len(p.units), claims=p.claims, fd_forward_calls=sum(e.calls for e in estimates.values()),
                         seconds=time.perf_counter() - p.started)
     return report
 
@@ -380,7 +390,15 @@ def _claimed(case: Case, sample: _Sample, dtype, device) -> None:
 
 
 def _run(case: Case, sample: _Sample, dtype, device) -> None:
-    tensors = [torch.tensor(a, dtype=dtype, device=device, requires_grad=True) for a in sample.arrays]
+    sample.output, sample.grads, sample.unstable, sample.cotangent = _call(case, sample.arrays, dtype, device)
+
+
+def _call(case: Case, arrays: tuple, dtype, device, rows: int | None = None) -> tuple:
+    """One forward and backward call on ``arrays``: the output, the gradients,
+    the gradient entries a second backward call changed, and the cotangent.
+    ``rows``: the arrays are that many structured points stacked along a new
+    first dimension (``batched_claims``), and so are the output and cotangent."""
+    tensors = [torch.tensor(a, dtype=dtype, device=device, requires_grad=True) for a in arrays]
     try:
         y = case.forward(*tensors)
     except Exception as exc:
@@ -391,7 +409,14 @@ def _run(case: Case, sample: _Sample, dtype, device) -> None:
                     f"does not say how many it takes needs domain=(d1, d2, ...), one per input)")
         raise CaseError(case.name, f"forward raised {type(exc).__name__}: {exc}{hint}") from exc
     _check_tensor(case, "forward", y, dtype, device, tensors[0].shape if case.elementwise else None)
-    sample.cotangent = np.ones(tuple(y.shape)) if case.elementwise else _cotangent(tuple(y.shape))
+    if case.elementwise:
+        cotangent = np.ones(tuple(y.shape))
+    elif rows is None:
+        cotangent = _cotangent(tuple(y.shape))
+    else:
+        if y.dim() == 0 or y.shape[0] != rows:
+            raise _Misshapen(case.name, f"a batch of {rows} points gave an output of shape {tuple(y.shape)}")
+        cotangent = np.broadcast_to(_cotangent(tuple(y.shape[1:])), tuple(y.shape))
     # The backward twice on the same inputs: a claim that changes between
     # calls (atomics, uninitialised memory, a random draw) is judged as such,
     # not by whichever answer came first.
@@ -400,17 +425,17 @@ def _run(case: Case, sample: _Sample, dtype, device) -> None:
     # its backward may write into the tensors it saved (donated buffers), so one graph
     # serves one backward.
     rerun = getattr(case.forward, "harness_compiled", False)
-    first = _backward(case, tensors, y, sample.cotangent, dtype, device, again=twice and not rerun)
-    sample.output = y.detach().to("cpu", torch.float64).numpy()
-    sample.grads = tuple(g.detach().to("cpu", torch.float64).numpy() for g in first)
+    first = _backward(case, tensors, y, cotangent, dtype, device, again=twice and not rerun)
+    output = y.detach().to("cpu", torch.float64).numpy()
+    grads = tuple(g.detach().to("cpu", torch.float64).numpy() for g in first)
     if not twice:
-        sample.unstable = tuple(np.zeros(g.shape, dtype=bool) for g in sample.grads)
-        return
+        return output, grads, tuple(np.zeros(g.shape, dtype=bool) for g in grads), cotangent
     if rerun:
         y = case.forward(*tensors)
-    second = _backward(case, tensors, y, sample.cotangent, dtype, device, again=False)
+    second = _backward(case, tensors, y, cotangent, dtype, device, again=False)
     again = tuple(g.detach().to("cpu", torch.float64).numpy() for g in second)
-    sample.unstable = tuple((a != b) & ~(np.isnan(a) & np.isnan(b)) for a, b in zip(sample.grads, again))
+    unstable = tuple((a != b) & ~(np.isnan(a) & np.isnan(b)) for a, b in zip(grads, again))
+    return output, grads, unstable, cotangent
 
 
 def _builtin_on_cpu(case: Case, y, device) -> bool:

@@ -1,0 +1,140 @@
+"""The claims of a structured grid in one call, where that is the same call.
+
+A structured case's forward takes one point: tensors of the case's shapes.
+Most forwards broadcast over a leading dimension, and then B points stacked
+along it give the B outputs stacked, and one backward the B gradients: one
+call of torch instead of B (on the shipped cases, a warm run's 27,000 forward
+and backward calls were half of its time).
+
+A certificate must describe the call the user makes, and kernels may compute
+a batch otherwise than one point (another reduction order, a vectorised
+path). So a batch stands in only where every row is, bit for bit, what the
+one-point call returns:
+
+- the first time (a cold cache), every point is also called on its own and
+  compared; the cache records the digest of the batch's rows, or that they
+  differ;
+- a later run calls the batch alone, and keeps its rows only if their digest
+  is the one recorded under the same key: the case's name, the fingerprint of
+  its forward and backward (their code and what they call, a
+  ``torch.autograd.Function``'s methods included), torch's version, the dtype,
+  the device and the points themselves;
+- anything else (another digest, rows that differed, a forward that does not
+  broadcast or raises on a batch) is one call per point, as before.
+
+Compiled forwards (``harness.execution``) are always called point by point: a
+batch is another graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .cache import TruthCache, code_fingerprint
+
+#: Points per batched call.
+BATCH_ROWS = 1024
+_DIFFERS = b"differs"
+
+
+def claim_all(samples: list, one: Callable, batch: Callable, identity: list[str], cache: TruthCache) -> str:
+    """Fill every sample's claims: by ``one(sample)`` (the one-point call,
+    which reports a broken case), or from the rows of ``batch(arrays, rows)``
+    (``(output, grads, unstable, cotangent)`` stacked) where that is proven
+    the same. ``identity``: what the batch's record is keyed by besides the
+    points. Returns how they were called: "batched", "checked" (both, and
+    recorded), "one by one", or "mixed" (groups of points of one shape each went
+    their own way)."""
+    groups: dict = {}
+    for sample in samples:
+        groups.setdefault(tuple(a.shape for a in sample.arrays), []).append(sample)
+    ways = [_claim_group(group, one, batch, identity, cache) for group in groups.values()]
+    return ways[0] if len(set(ways)) == 1 else "mixed"
+
+
+def _claim_group(samples: list, one: Callable, batch: Callable, identity: list[str], cache: TruthCache) -> str:
+    """``claim_all`` of points of one shape."""
+    if len(samples) < 2:
+        for sample in samples:
+            one(sample)
+        return "one by one"
+    one(samples[0])   # a broken case is reported as the user's one-point call shows it
+    key = _key(samples, identity)
+    record = cache.get_many([key]).get(key)
+    if record != _DIFFERS:
+        rows = _rows(samples, batch)
+        if rows is not None and record is not None and record == _digest(rows):
+            _fill(samples[1:], rows[1:])
+            return "batched"
+    for sample in samples[1:]:
+        one(sample)
+    if record == _DIFFERS:
+        return "one by one"
+    same = rows is not None and all(_same(s, r) for s, r in zip(samples, rows))
+    cache.put_many({key: _digest(rows) if same else _DIFFERS})
+    return "checked"
+
+
+def _rows(samples: list, batch: Callable) -> list | None:
+    """The batch's claims split into rows, one per sample; None where the
+    forward does not take a batch."""
+    rows = []
+    for start in range(0, len(samples), BATCH_ROWS):
+        chunk = samples[start:start + BATCH_ROWS]
+        arrays = tuple(np.stack([s.arrays[k] for s in chunk]) for k in range(len(chunk[0].arrays)))
+        try:
+            output, grads, unstable, cotangent = batch(arrays, len(chunk))
+        except Exception:   # noqa: BLE001 - a forward that does not broadcast is called point by point
+            return None
+        if any(g.shape != a.shape for g, a in zip(grads, arrays)):
+            return None
+        rows += [(output[j], tuple(g[j] for g in grads), tuple(u[j] for u in unstable), cotangent[j])
+                 for j in range(len(chunk))]
+    return rows
+
+
+def _fill(samples: list, rows: list) -> None:
+    for sample, (output, grads, unstable, cotangent) in zip(samples, rows):
+        sample.output, sample.grads, sample.unstable = output, grads, unstable
+        sample.cotangent = np.array(cotangent)
+
+
+def _bits(a) -> bytes:
+    """The float64 bits of ``a`` (exact for every dtype judged), NaNs as one."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    return np.where(np.isnan(a), np.nan, a).tobytes() + bytes(str(a.shape), "ascii")
+
+
+def _same(sample, row) -> bool:
+    output, grads, unstable, cotangent = row
+    mine = (sample.output, *sample.grads, *sample.unstable, sample.cotangent)
+    theirs = (output, *grads, *unstable, cotangent)
+    return all(_bits(a) == _bits(b) for a, b in zip(mine, theirs))
+
+
+def _digest(rows: list) -> bytes:
+    h = hashlib.sha256()
+    for output, grads, unstable, cotangent in rows:
+        for a in (output, *grads, *unstable, cotangent):
+            h.update(_bits(a))
+    return h.hexdigest().encode()
+
+
+def _key(samples: list, identity: list[str]) -> str:
+    h = hashlib.sha256("\n".join(["batched claims", torch.__version__, *identity]).encode())
+    for sample in samples:
+        for a in sample.arrays:
+            h.update(_bits(a))
+    return "batch:" + h.hexdigest()
+
+
+def identity_of(case, dtype, device) -> list[str]:
+    """What a batch's record is keyed by besides the points."""
+    parts = [case.name, str(dtype), str(device), code_fingerprint(case.forward)]
+    if case.backward is not None:
+        parts.append(code_fingerprint(case.backward))
+    return parts

@@ -1,0 +1,109 @@
+"""A structured grid's claims in one call stand in for one call per point only
+where every row is, bit for bit, what the one-point call returns."""
+
+import numpy as np
+import pytest
+import torch
+
+import harness
+from harness.cache import TruthCache, code_fingerprint
+
+
+def logsumexp_naive(a):
+    return torch.log(torch.exp(a).sum(-1))
+
+
+reference = harness.exact(lambda a: torch.log(torch.exp(a).sum(-1)))
+
+
+def case(forward, name="lse"):
+    return harness.Case(name, forward, reference, shape=(4,))
+
+
+def digest(report) -> tuple:
+    """What a report says, without its timings."""
+    return (str(report), report.ok, sorted(report.kinds), report.counts)
+
+
+def test_a_broadcasting_forward_is_called_once_the_second_time_with_the_same_report():
+    cache = TruthCache(None)
+    first = harness.certify(case(logsumexp_naive), torch.float32, cache=cache)
+    second = harness.certify(case(logsumexp_naive), torch.float32, cache=cache)
+    assert first.stats["claims"] == "checked" and second.stats["claims"] == "batched"
+    assert digest(first) == digest(second)
+    assert not second.ok   # the naive formula overflows: the batch changed no verdict
+
+
+def single_point_only_bug(a):
+    """Right for a batch, wrong (the max entry dropped) for the one point the user calls it on."""
+    if a.dim() == 1:
+        return torch.log(torch.exp(a).sum(-1) - torch.exp(a.max()) * 1e-3)
+    return torch.logsumexp(a, -1)
+
+
+def test_a_batch_that_differs_from_the_one_point_call_is_not_used():
+    cache = TruthCache(None)
+    for _ in range(2):
+        report = harness.certify(case(single_point_only_bug, "differs"), torch.float64, cache=cache)
+        assert report.stats["claims"] in ("checked", "one by one")
+        assert "lost-digits" in report.kinds, str(report)   # judged on the user's call, twice
+    assert report.stats["claims"] == "one by one"
+
+
+def whole_tensor_mean(a):
+    return torch.exp(a).mean()   # no batch dimension: a batch gives one number
+
+
+def test_a_forward_that_does_not_broadcast_is_called_point_by_point():
+    cache = TruthCache(None)
+    ways = []
+    for _ in range(2):
+        report = harness.certify(harness.Case("mean", whole_tensor_mean, None, shape=(3,)), torch.float32,
+                                 cache=cache)
+        ways.append(report.stats["claims"])
+        assert report.counts["judged"] > 0
+    assert ways == ["checked", "one by one"]   # the batch gave no rows: recorded, not tried again
+
+
+class Scaled(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, g):
+        return 2 * g
+
+
+class ScaledWrong(Scaled):
+    @staticmethod
+    def backward(ctx, g):
+        return 3 * g
+
+
+def test_the_record_is_keyed_by_the_code_of_a_function_s_methods():
+    assert code_fingerprint(Scaled.apply) != code_fingerprint(ScaledWrong.apply)
+    assert code_fingerprint(lambda x: Scaled.apply(x)) != code_fingerprint(lambda x: ScaledWrong.apply(x))
+    assert code_fingerprint(Scaled.apply) == code_fingerprint(Scaled.apply)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+def test_batched_rows_equal_the_one_point_calls_on_a_shipped_family(dtype):
+    """Where the record says the batch is the same call, each row is the one-point call, bit for bit."""
+    import cases.softplus as family
+    from harness.certify import _call, _grid, _Options
+    chosen = next(c for c in family.CASES if c.name == "logsumexp.torch")
+    cache = TruthCache(None)
+    harness.certify(chosen, dtype, cache=cache)
+    if harness.certify(chosen, dtype, cache=cache).stats["claims"] != "batched":
+        pytest.skip(f"{dtype}: the batch differs from the one-point calls, so it is not used")
+    samples = _grid(chosen, dtype, _Options())[0]
+    shape = samples[-1].arrays[0].shape
+    samples = [s for s in samples if s.arrays[0].shape == shape]
+    arrays = tuple(np.stack([s.arrays[k] for s in samples]) for k in range(len(samples[0].arrays)))
+    output, grads, _, _ = _call(chosen, arrays, dtype, "cpu", len(samples))
+    for j, s in enumerate(samples[:: max(1, len(samples) // 50)]):
+        k = j * max(1, len(samples) // 50)
+        one_output, one_grads, _, _ = _call(chosen, s.arrays, dtype, "cpu")
+        assert np.array_equal(output[k], one_output, equal_nan=True)
+        assert all(np.array_equal(g[k], h, equal_nan=True) for g, h in zip(grads, one_grads))
