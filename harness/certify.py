@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import math
 import time
@@ -227,7 +228,9 @@ def finish(p: Prepared, truth_stats: dict) -> Report:
     table2 = _table(p.keys2, p.units, cache) if further else None
     estimates = {}
     if not case.gradient_only:
-        estimates["gradient"] = _Estimates(case, p.samples, p.dtype, p.device, f, p.domains, _finite_differences)
+        estimates["gradient"] = _Estimates(case, p.samples, p.dtype, p.device, f, p.domains,
+                                           functools.partial(_finite_differences,
+                                                             batched=p.claims in ("batched", "checked")))
     if p.options.order_of(case) == 2:
         estimates["hvp"] = _Estimates(case, p.samples, p.dtype, p.device, f, p.domains, _gradient_differences)
     policy = underflow_policy(p.dtype, case.underflow, p.options.underflow, case.budget)
@@ -968,14 +971,28 @@ def _merged(old, new, taken: np.ndarray | None):
                                calls=old.calls + new.calls)
 
 
-def _finite_differences(case: Case, sample: _Sample, dtype, device, f: Format, domains, only=None):
+def _finite_differences(case: Case, sample: _Sample, dtype, device, f: Format, domains, only=None,
+                        batched: bool = False):
+    """``batched``: the case's claims were proven the same call as a batch
+    (``batched_claims``), so the stencil's forward calls are one batch too."""
     def evaluate(arrays):
         with torch.no_grad():
             y = case.forward(*[torch.tensor(a, dtype=dtype, device=device) for a in arrays])
         return y.to("cpu", torch.float64).numpy()
+
+    def evaluate_many(many: list) -> list:
+        if len(many) < 2:
+            return [evaluate(m) for m in many]
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # as for the claims' batch (batched_claims)
+            y = case.forward(*[torch.tensor(np.stack(column), dtype=dtype, device=device) for column in zip(*many)])
+        y = y.to("cpu", torch.float64).numpy()
+        if y.shape != (len(many), *sample.output.shape):
+            return [evaluate(m) for m in many]
+        return list(y)
     try:
         return vjp_estimate(evaluate, sample.arrays, sample.cotangent, case.structure_or_default(), dtype, f, domains,
-                            case.relation, only)
+                            case.relation, only, evaluate_many if batched else None)
     except Exception as exc:
         raise CaseError(case.name, f"forward raised {type(exc).__name__} under finite differences: {exc}") from exc
 

@@ -70,7 +70,8 @@ def _inside(values: np.ndarray, domain: Domain) -> np.ndarray:
 def vjp_estimate(evaluate: Callable[[list[np.ndarray]], np.ndarray], inputs: Sequence[np.ndarray],
                  cotangent: np.ndarray, structure: Structure, dtype: torch.dtype, f: Format,
                  domains: Sequence[Domain], relation: Callable | None = None,
-                 only: np.ndarray | None = None) -> Estimate:
+                 only: np.ndarray | None = None,
+                 evaluate_many: Callable[[list[list[np.ndarray]]], list[np.ndarray]] | None = None) -> Estimate:
     """Estimate ``cotangent · J`` for every input element from forward calls.
 
     ``evaluate`` takes float64 arrays (values of ``dtype``), runs the forward
@@ -79,7 +80,9 @@ def vjp_estimate(evaluate: Callable[[list[np.ndarray]], np.ndarray], inputs: Seq
     per element or for the whole point) is not taken: that side's stencil is
     dropped, as next to a domain's endpoint. ``only`` (a flat mask over every
     input's elements, concatenated): the groups holding none of them are not
-    taken, and their elements' estimates are NaN.
+    taken, and their elements' estimates are NaN. ``evaluate_many``: the
+    forward at many inputs at once (one call of a batch), where it gives what
+    ``evaluate`` gives at each.
 
     Example:
         >>> import torch
@@ -94,7 +97,8 @@ def vjp_estimate(evaluate: Callable[[list[np.ndarray]], np.ndarray], inputs: Seq
     """
     inputs = [np.asarray(x, dtype=np.float64) for x in inputs]
     with np.errstate(over="ignore", invalid="ignore"):
-        return _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relation, only)
+        return _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relation, only,
+                         evaluate_many or (lambda many: [evaluate(m) for m in many]))
 
 
 def _related(relation: Callable | None, moved: list[np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -108,7 +112,7 @@ def _related(relation: Callable | None, moved: list[np.ndarray], x: np.ndarray) 
     return np.full(x.shape, bool(np.all(answer)))
 
 
-def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relation=None, only=None) -> Estimate:
+def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relation, only, evaluate_many) -> Estimate:
     base = evaluate(inputs)
     calls = 1
     flat_sizes = [x.size for x in inputs]
@@ -129,6 +133,8 @@ def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relatio
                 for sign in (1, -1):
                     y = _round(x + sign * scale * h, dtype)
                     stencil[scale, sign, k] = (y, np.isfinite(x) & _inside(y, domains[k]))
+    # Every group's moved inputs first, then the forward at all of them in one go.
+    taken_groups = []
     for group in structure.groups(tuple(x.shape for x in inputs), base.shape):
         if not any(m.any() and not domains[k].discrete for k, m in enumerate(group.members)):
             continue
@@ -150,9 +156,14 @@ def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relatio
                         ok &= _related(relation, [*inputs[:k], np.where(ok, y, x), *inputs[k + 1:]], x)
                     moved.append(np.where(ok, y, x))
                     taken.append(np.where(ok, np.abs(y - x), 0.0))
-                shifted[scale, sign] = evaluate(moved)
+                shifted[scale, sign] = moved
                 steps[scale, sign] = np.concatenate([t.ravel() for t in taken])
                 calls += 1
+        taken_groups.append((group, shifted, steps))
+    outputs = iter(evaluate_many([moved for _, shifted, _ in taken_groups for moved in shifted.values()]))
+    for group, shifted, steps in taken_groups:
+        for key in shifted:
+            shifted[key] = next(outputs)
         owner = group.owner.ravel()
         has = owner >= 0
         for scale, num in ((1.0, num1), (0.5, num2)):
