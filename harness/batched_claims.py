@@ -4,7 +4,9 @@ A structured case's forward takes one point: tensors of the case's shapes.
 Most forwards broadcast over a leading dimension, and then B points stacked
 along it give the B outputs stacked, and one backward the B gradients: one
 call of torch instead of B (on the shipped cases, a warm run's 27,000 forward
-and backward calls were half of its time).
+and backward calls were half of its time). A forward that does not broadcast
+(a loss that reduces every dimension) is mapped over the batch by
+``torch.func.vmap``.
 
 A certificate must describe the call the user makes, and kernels may compute
 a batch otherwise than one point (another reduction order, a vectorised
@@ -41,69 +43,88 @@ import torch
 
 from .cache import TruthCache, code_fingerprint
 
+#: Bump when what a record means changes (its batch ways, what its digest covers).
+SCHEME = "batched claims 3 (broadcast, vmap; digests of whole batches)"
 #: Points per batched call.
 BATCH_ROWS = 1024
 _DIFFERS = b"differs"
 
 
-def claim_all(samples: list, one: Callable, batch: Callable, identity: list[str], cache: TruthCache) -> str:
+def claim_all(samples: list, one: Callable, batches: dict[str, Callable], identity: list[str],
+              cache: TruthCache) -> tuple[str, str | None]:
     """Fill every sample's claims: by ``one(sample)`` (the one-point call,
-    which reports a broken case), or from the rows of ``batch(arrays, rows)``
-    (``(output, grads, unstable, cotangent)`` stacked) where that is proven
-    the same. ``identity``: what the batch's record is keyed by besides the
-    points. Returns how they were called: "batched", "checked" (one by one
-    and as a batch, found the same, and recorded), "one by one", or "mixed"
-    (groups of points of one shape each went their own way)."""
+    which reports a broken case), or from the rows of a batch call where that
+    is proven the same. ``batches``: the ways to call a batch, tried in order,
+    each ``(arrays, rows) -> (output, grads, unstable, cotangent)`` stacked
+    (a forward that broadcasts; ``torch.func.vmap`` of one that does not).
+    ``identity``: what the batch's record is keyed by besides the points.
+
+    Returns how they were called: "batched", "checked" (one by one and as a
+    batch, found the same, and recorded), "one by one", or "mixed" (groups of
+    points of one shape each went their own way); and the batch way used (None
+    where none, or not one for all)."""
     groups: dict = {}
     for sample in samples:
         groups.setdefault(tuple(a.shape for a in sample.arrays), []).append(sample)
-    ways = [_claim_group(group, one, batch, identity, cache) for group in groups.values()]
-    return ways[0] if len(set(ways)) == 1 else "mixed"
+    ways = [_claim_group(group, one, batches, identity, cache) for group in groups.values()]
+    how = {way for way, _ in ways}
+    modes = {mode for _, mode in ways}
+    return (how.pop() if len(how) == 1 else "mixed"), (modes.pop() if len(modes) == 1 else None)
 
 
-def _claim_group(samples: list, one: Callable, batch: Callable, identity: list[str], cache: TruthCache) -> str:
+def _claim_group(samples: list, one: Callable, batches: dict[str, Callable], identity: list[str],
+                 cache: TruthCache) -> tuple[str, str | None]:
     """``claim_all`` of points of one shape."""
     if len(samples) < 2:
         for sample in samples:
             one(sample)
-        return "one by one"
+        return "one by one", None
     one(samples[0])   # a broken case is reported as the user's one-point call shows it
-    key = _key(samples, identity)
+    chunks = [tuple(np.stack([s.arrays[k] for s in samples[start:start + BATCH_ROWS]])
+                    for k in range(len(samples[0].arrays)))
+              for start in range(0, len(samples), BATCH_ROWS)]
+    key = _key(chunks, identity)
     record = cache.get_many([key]).get(key)
-    if record != _DIFFERS:
-        rows = _rows(samples, batch)
-        if rows is not None and record is not None and record == _digest(rows):
-            _fill(samples[1:], rows[1:])
-            return "batched"
+    if record is not None and record != _DIFFERS:
+        mode, _, digest = record.decode(errors="replace").partition(":")
+        called = _called(chunks, batches[mode]) if mode in batches else None
+        if called is not None and digest == called[1]:
+            _fill(samples[1:], called[0][1:])
+            return "batched", mode
     for sample in samples[1:]:
         one(sample)
     if record == _DIFFERS:
-        return "one by one"
-    same = rows is not None and all(_same(s, r) for s, r in zip(samples, rows))
-    cache.put_many({key: _digest(rows) if same else _DIFFERS})
-    return "checked" if same else "one by one"
+        return "one by one", None
+    for mode, batch in batches.items():
+        called = _called(chunks, batch)
+        if called is not None and all(_same(s, r) for s, r in zip(samples, called[0])):
+            cache.put_many({key: f"{mode}:{called[1]}".encode()})
+            return "checked", mode
+    cache.put_many({key: _DIFFERS})
+    return "one by one", None
 
 
-def _rows(samples: list, batch: Callable) -> list | None:
-    """The batch's claims split into rows, one per sample; None where the
-    forward does not take a batch."""
-    rows = []
-    for start in range(0, len(samples), BATCH_ROWS):
-        chunk = samples[start:start + BATCH_ROWS]
-        arrays = tuple(np.stack([s.arrays[k] for s in chunk]) for k in range(len(chunk[0].arrays)))
+def _called(chunks: list, batch: Callable) -> tuple[list, str] | None:
+    """The batch's claims split into rows, one per point, and their digest;
+    None where the forward does not take a batch."""
+    rows, digest = [], hashlib.sha256()
+    for arrays in chunks:
+        n = len(arrays[0])
         try:
             # What the code says of a call the user never makes (torch's deprecation of
             # ``.T`` on 3-D tensors) is not the user's to read.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                output, grads, unstable, cotangent = batch(arrays, len(chunk))
+                output, grads, unstable, cotangent = batch(arrays, n)
         except Exception:   # noqa: BLE001 - a forward that does not broadcast is called point by point
             return None
         if any(g.shape != a.shape for g, a in zip(grads, arrays)):
             return None
+        for a in (output, *grads, *unstable, cotangent):
+            digest.update(_bits(a))
         rows += [(output[j], tuple(g[j] for g in grads), tuple(u[j] for u in unstable), cotangent[j])
-                 for j in range(len(chunk))]
-    return rows
+                 for j in range(n)]
+    return rows, digest.hexdigest()
 
 
 def _fill(samples: list, rows: list) -> None:
@@ -125,18 +146,10 @@ def _same(sample, row) -> bool:
     return all(_bits(a) == _bits(b) for a, b in zip(mine, theirs))
 
 
-def _digest(rows: list) -> bytes:
-    h = hashlib.sha256()
-    for output, grads, unstable, cotangent in rows:
-        for a in (output, *grads, *unstable, cotangent):
-            h.update(_bits(a))
-    return h.hexdigest().encode()
-
-
-def _key(samples: list, identity: list[str]) -> str:
-    h = hashlib.sha256("\n".join(["batched claims", torch.__version__, *identity]).encode())
-    for sample in samples:
-        for a in sample.arrays:
+def _key(chunks: list, identity: list[str]) -> str:
+    h = hashlib.sha256("\n".join([SCHEME, torch.__version__, *identity]).encode())
+    for arrays in chunks:
+        for a in arrays:
             h.update(_bits(a))
     return "batch:" + h.hexdigest()
 

@@ -186,6 +186,7 @@ class Prepared:
     started: float
     notes: list[str]
     claims: str = "one by one"       # how the forward and backward were called (``batched_claims``)
+    batch_mode: str | None = None    # ... and as which batch, where one stood in for every point
 
 
 def prepare(case: Case, dtype: torch.dtype, device: str, options: _Options) -> Prepared:
@@ -195,13 +196,14 @@ def prepare(case: Case, dtype: torch.dtype, device: str, options: _Options) -> P
     order, forward = options.order_of(case), options.forward_mode(case)
     cache = options.cache or _MEMORY_CACHE
     one = lambda sample: _claimed(case, sample, dtype, device)   # noqa: E731
-    claims = "one by one"
+    claims, batch_mode = "one by one", None
     if case.elementwise or getattr(case.forward, "harness_compiled", False):
         for sample in samples:
             one(sample)
     else:
-        claims = claim_all(samples, one, lambda arrays, rows: _call(case, arrays, dtype, device, rows),
-                  identity_of(case, dtype, device), cache)
+        batches = {"broadcast": lambda arrays, rows: _call(case, arrays, dtype, device, rows),
+                   "vmap": lambda arrays, rows: _call(_vmapped(case), arrays, dtype, device, rows)}
+        claims, batch_mode = claim_all(samples, one, batches, identity_of(case, dtype, device), cache)
     if order == 2 or forward:
         for sample in samples:
             _claimed_further(case, sample, domains, dtype, device, order, forward)
@@ -212,7 +214,7 @@ def prepare(case: Case, dtype: torch.dtype, device: str, options: _Options) -> P
         keys2, more = _missing(case, units, domains, cache, keys)
         todo.update(more)
     return Prepared(case, dtype, device, options, samples, domains, names, units, keys, todo, keys2, started, notes,
-                    claims)
+                    claims, batch_mode)
 
 
 def finish(p: Prepared, truth_stats: dict) -> Report:
@@ -229,8 +231,7 @@ def finish(p: Prepared, truth_stats: dict) -> Report:
     estimates = {}
     if not case.gradient_only:
         estimates["gradient"] = _Estimates(case, p.samples, p.dtype, p.device, f, p.domains,
-                                           functools.partial(_finite_differences,
-                                                             batched=p.claims in ("batched", "checked")))
+                                           functools.partial(_finite_differences, batched=p.batch_mode))
     if p.options.order_of(case) == 2:
         estimates["hvp"] = _Estimates(case, p.samples, p.dtype, p.device, f, p.domains, _gradient_differences)
     policy = underflow_policy(p.dtype, case.underflow, p.options.underflow, case.budget)
@@ -439,6 +440,14 @@ def _call(case: Case, arrays: tuple, dtype, device, rows: int | None = None) -> 
     again = tuple(g.detach().to("cpu", torch.float64).numpy() for g in second)
     unstable = tuple((a != b) & ~(np.isnan(a) & np.isnan(b)) for a, b in zip(grads, again))
     return output, grads, unstable, cotangent
+
+
+def _vmapped(case: Case) -> Case:
+    """The case with its forward (and claimed backward) mapped over a leading
+    batch dimension by ``torch.func.vmap``: a batch of a forward that does not
+    broadcast (a loss that reduces every dimension)."""
+    return dataclasses.replace(case, forward=torch.func.vmap(case.forward),
+                               backward=None if case.backward is None else torch.func.vmap(case.backward))
 
 
 def _builtin_on_cpu(case: Case, y, device) -> bool:
@@ -972,9 +981,10 @@ def _merged(old, new, taken: np.ndarray | None):
 
 
 def _finite_differences(case: Case, sample: _Sample, dtype, device, f: Format, domains, only=None,
-                        batched: bool = False):
-    """``batched``: the case's claims were proven the same call as a batch
-    (``batched_claims``), so the stencil's forward calls are one batch too."""
+                        batched: str | None = None):
+    """``batched``: the batch ("broadcast" or "vmap") that the case's claims
+    were proven the same call as (``batched_claims``): the stencil's forward
+    calls are one such batch too."""
     def evaluate(arrays):
         with torch.no_grad():
             y = case.forward(*[torch.tensor(a, dtype=dtype, device=device) for a in arrays])
@@ -983,9 +993,10 @@ def _finite_differences(case: Case, sample: _Sample, dtype, device, f: Format, d
     def evaluate_many(many: list) -> list:
         if len(many) < 2:
             return [evaluate(m) for m in many]
+        forward = torch.func.vmap(case.forward) if batched == "vmap" else case.forward
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")   # as for the claims' batch (batched_claims)
-            y = case.forward(*[torch.tensor(np.stack(column), dtype=dtype, device=device) for column in zip(*many)])
+            y = forward(*[torch.tensor(np.stack(column), dtype=dtype, device=device) for column in zip(*many)])
         y = y.to("cpu", torch.float64).numpy()
         if y.shape != (len(many), *sample.output.shape):
             return [evaluate(m) for m in many]

@@ -35,34 +35,43 @@ def test_a_broadcasting_forward_is_called_once_the_second_time_with_the_same_rep
 
 
 def single_point_only_bug(a):
-    """Right for a batch, wrong (the max entry dropped) for the one point the user calls it on."""
-    if a.dim() == 1:
-        return torch.log(torch.exp(a).sum(-1) - torch.exp(a.max()) * 1e-3)
-    return torch.logsumexp(a, -1)
+    """Planted: right for a batch (stacked, or under vmap), wrong (the max entry
+    dropped) for the one point the user calls it on: a kernel that takes
+    another path for a batch."""
+    if a.dim() > 1 or torch._C._functorch.is_batchedtensor(a):
+        return torch.logsumexp(a, -1)
+    return torch.log(torch.exp(a).sum(-1) - torch.exp(a.max()) * 1e-3)
 
 
 def test_a_batch_that_differs_from_the_one_point_call_is_not_used():
     cache = TruthCache(None)
     for _ in range(2):
         report = harness.certify(case(single_point_only_bug, "differs"), torch.float64, cache=cache)
-        assert report.stats["claims"] in ("checked", "one by one")
+        assert report.stats["claims"] == "one by one"
         assert "lost-digits" in report.kinds, str(report)   # judged on the user's call, twice
-    assert report.stats["claims"] == "one by one"
 
 
 def whole_tensor_mean(a):
-    return torch.exp(a).mean()   # no batch dimension: a batch gives one number
+    return torch.exp(a).mean()   # no batch dimension: a stacked batch gives one number
 
 
-def test_a_forward_that_does_not_broadcast_is_called_point_by_point():
+def test_a_forward_that_does_not_broadcast_is_mapped_over_the_batch():
     cache = TruthCache(None)
-    ways = []
+    reports = [harness.certify(harness.Case("mean", whole_tensor_mean, None, shape=(3,)), torch.float32, cache=cache)
+               for _ in range(2)]
+    assert [r.stats["claims"] for r in reports] == ["checked", "batched"]
+    assert reports[0].counts["judged"] > 0 and digest(reports[0]) == digest(reports[1])
+
+
+def branchy(a):
+    return torch.exp(a).sum() if a.sum() > 0 else -torch.exp(a).sum()   # a Python branch on a value
+
+
+def test_a_forward_no_batch_can_take_is_called_point_by_point():
+    cache = TruthCache(None)
     for _ in range(2):
-        report = harness.certify(harness.Case("mean", whole_tensor_mean, None, shape=(3,)), torch.float32,
-                                 cache=cache)
-        ways.append(report.stats["claims"])
-        assert report.counts["judged"] > 0
-    assert ways == ["one by one", "one by one"]   # the batch gave no rows: recorded, not tried again
+        report = harness.certify(harness.Case("branchy", branchy, None, shape=(3,)), torch.float32, cache=cache)
+        assert report.stats["claims"] == "one by one" and report.counts["judged"] > 0
 
 
 class Scaled(torch.autograd.Function):
