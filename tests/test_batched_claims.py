@@ -116,3 +116,35 @@ def test_batched_rows_equal_the_one_point_calls_on_a_shipped_family(dtype):
         one_output, one_grads, _, _ = _call(chosen, s.arrays, dtype, "cpu")
         assert np.array_equal(output[k], one_output, equal_nan=True)
         assert all(np.array_equal(g[k], h, equal_nan=True) for g, h in zip(grads, one_grads))
+
+
+FAMILIES = ["bernoulli", "elbo", "hand_derived", "iwae", "lrn", "norm2", "sigmoid_loss", "softplus", "sparsity"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_shipped_structured_case_claims_what_its_one_point_calls_give(family, dtype):
+    """A warm run's claims (from the batch, where its record says so) against
+    the one-point calls, every point of every structured case of a family."""
+    import importlib
+
+    from harness.certify import _call, _grid, _Options, prepare
+
+    module = importlib.import_module(f"cases.{family}")
+    structured = [c for c in module.CASES if not c.elementwise and dtype in c.dtypes]
+    cache = TruthCache(None)
+    batched = 0
+    for chosen in structured:
+        options = _Options(cache=cache)
+        samples = _grid(chosen, dtype, options)[0]
+        if len(samples) < 2:
+            continue
+        prepare(chosen, dtype, "cpu", options)            # checked, and recorded
+        warm = prepare(chosen, dtype, "cpu", options)     # from the record
+        batched += warm.claims in ("batched", "mixed")
+        for s in warm.samples:
+            output, grads, _, cotangent = _call(chosen, s.arrays, dtype, "cpu")
+            assert np.array_equal(s.output, output, equal_nan=True), (chosen.name, s.arrays)
+            assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(s.grads, grads)), (chosen.name, s.arrays)
+            assert np.array_equal(s.cotangent, cotangent)
+    assert structured == [] or batched > 0 or family in ("lrn", "hand_derived", "sigmoid_loss")
