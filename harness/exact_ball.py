@@ -574,7 +574,43 @@ def _log_softmax(input, dim=None, _stacklevel=3, dtype=None, *, out=None):
     return _elementwise(_sub)(input, _logsumexp(input, dim, keepdim=True))
 
 
+def _extreme(pairwise):
+    """``amax`` (``amin``) as a fold of ``maximum`` (``minimum``) over the
+    reduced entries, as ``harness.exact`` takes it: a tie of exact balls is a
+    switching point (handed over: torch splits the gradient among tied
+    entries), an overlap undecided. The gradient is the chosen entry's."""
+    def impl(input, dim=(), keepdim=False, *, out=None):
+        t = _operand(input)
+        dims = _dims(None if dim in ((), None) else dim, len(t.pshape))
+        if not dims:
+            return t
+        keep = [d for d in range(len(t.pshape)) if d not in dims]
+        rows = _reshape(_permute(t, *keep, *dims), *(t.pshape[d] for d in keep), -1)
+        best = _getitem(rows, (Ellipsis, 0))
+        for k in range(1, rows.pshape[-1]):
+            best = pairwise(best, _getitem(rows, (Ellipsis, k)))
+        if keepdim:
+            best = _reshape(best, *(1 if d in dims else n for d, n in enumerate(t.pshape)))
+        return best
+    return impl
+
+
+_amax, _amin = _extreme(lambda a, b: _maximum(a, b)), _extreme(lambda a, b: _minimum(a, b))
+
+
+def _max_min(pairwise, reduce):
+    def impl(input, dim=None, keepdim=False, *, out=None):
+        if dim is None:
+            return reduce(input)
+        if isinstance(dim, (BallTensor, torch.Tensor)):
+            return pairwise(input, dim)   # torch.max(a, b): elementwise
+        raise BallUnsupported("max/min along a dim (it returns indices)")
+    return impl
+
+
 def _vector_norm(input, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
+    if ord in (math.inf, -math.inf):
+        return (_amax if ord > 0 else _amin)(_abs(input), () if dim is None else dim, keepdim)
     if ord == 2:
         return _TABLE[torch.sqrt](_sum(_square(input), dim, keepdim))
     if ord == 1:
@@ -872,6 +908,10 @@ def _build_table():
     _register(_softmax, "softmax")
     _register(_log_softmax, "log_softmax")
     _register(_vector_norm, "vector_norm")
+    _register(_amax, "amax")
+    _register(_amin, "amin")
+    _register(_max_min(_maximum, _amax), "max")
+    _register(_max_min(_minimum, _amin), "min")
     _register(_norm, "norm", namespaces=(torch, torch.Tensor))
     _register(_layer_norm, "layer_norm", namespaces=(F, torch))
     _register(_matmul, "matmul", "mm", "bmm", "__matmul__")

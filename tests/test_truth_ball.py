@@ -186,3 +186,17 @@ def solved_shape(formula, x, shapes):
     handover = Handover()
     records, left = solve_grid(formula, x, np.ones((len(x), 1)), [True] * x.shape[1], handover, shapes=shapes)
     return records, left, dict(handover.causes)
+
+
+def test_the_largest_entry_and_the_inf_norm_are_proven_where_no_entries_tie():
+    # amax's gradient is the largest entry's; |x|'s largest for the inf-norm. Tied
+    # entries (torch splits the gradient among them) are switching points.
+    x = np.array([[0.5, -3.0, 2.0], [1.0, 1.0, -0.25], [0.5, -0.75, 0.25]])
+    for formula, grads in [(lambda v: torch.amax(v, -1), {0: [0, 0, 1], 2: [1, 0, 0]}),
+                           (lambda v: torch.linalg.vector_norm(v, math.inf, -1), {0: [0, -1, 0], 2: [0, -1, 0]})]:
+        handover = Handover()
+        records, left = solve_grid(formula, x, np.ones((3, 1)), [True] * 3, handover, shapes=((3,),))
+        assert left == [1] and dict(handover.causes) == {"a switching point met exactly": 1}
+        for row, grad in grads.items():
+            assert decode(records[row]).grad.tolist() == grad
+            assert decode(records[row]).value[0] == float(np.max(np.abs(x[row])) if grad[1] else np.max(x[row]))
