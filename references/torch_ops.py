@@ -14,6 +14,7 @@ precision, only slower.
 
 from __future__ import annotations
 
+import flint
 import mpmath
 
 #: ``torch.nn.functional.selu``'s constants, the float64 literals of ATen's
@@ -48,35 +49,29 @@ def log_ndtr(x):
 
 
 def ndtri(p):
-    """The inverse of ``ndtr`` on ``(0, 1)``.
+    """The inverse of ``ndtr`` on ``(0, 1)``: ``-sqrt 2 erfcinv(2p)``.
 
-    Above 1/2 it is ``sqrt 2 erfinv(2p - 1)``. Below, ``2p - 1`` would need
-    ``log2(1/p)`` bits to keep ``p`` (1075 for a subnormal): Newton's method
-    on ``log_ndtr(x) = log p`` instead, which converges from any start since
-    ``log_ndtr`` is increasing and concave (every step after the first lands
-    left of the root and climbs to it).
+    ``erfcinv`` keeps ``p`` at any size (``2p`` is exact), where ``sqrt 2
+    erfinv(2p - 1)`` would need ``log2(1/p)`` bits to keep it (1075 for a
+    subnormal). mpmath has no ``erfcinv``; Arb's (python-flint), at the
+    working precision and 32 bits more, gives a ball whose midpoint is
+    returned, rounded to the working precision.
 
     Example:
         >>> mpmath.nstr(ndtri(mpmath.mpf(0.025)), 6)
         '-1.95996'
     """
-    if p >= 0.5:
-        return mpmath.sqrt(2) * mpmath.erfinv(2 * p - 1)
-    with mpmath.workprec(mpmath.mp.prec + 20):
-        target = mpmath.log(p)
-        x = -mpmath.sqrt(-2 * target)           # within a few units of the root for small p
-        for _ in range(200):
-            ratio = mpmath.exp(log_ndtr(x) - _log_phi(x))   # Phi(x) / phi(x), the slope's inverse
-            step = (log_ndtr(x) - target) * ratio
-            x -= step
-            if abs(step) <= abs(x) * mpmath.ldexp(1, -mpmath.mp.prec + 4):
-                break
-    return +x
-
-
-def _log_phi(x):
-    """``log`` of the standard normal density."""
-    return -x * x / 2 - mpmath.log(2 * mpmath.pi) / 2
+    if not 0 < p < 1:
+        return -mpmath.inf if p == 0 else mpmath.inf if p == 1 else mpmath.nan
+    saved = flint.ctx.prec
+    flint.ctx.prec = mpmath.mp.prec + 32
+    try:
+        man, exp = mpmath.mpf(p).man_exp
+        twice = flint.arb(flint.fmpz(int(man))) * flint.arb(2) ** (int(exp) + 1)
+        man, exp = (-flint.arb(2).sqrt() * twice.erfcinv()).mid().man_exp()
+    finally:
+        flint.ctx.prec = saved
+    return +mpmath.ldexp(int(man), int(exp))
 
 
 def erfcx(x):
