@@ -24,6 +24,29 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
+def _arb(v) -> "flint.arb":
+    """``v`` (an ``mpf``) as an exact ball, at the precision ``_in_arb`` set."""
+    sign, man, exp, _ = mpmath.mpf(v)._mpf_   # (mpf's man_exp drops the sign)
+    return flint.arb(flint.fmpz(-int(man) if sign else int(man))) * flint.arb(2) ** int(exp)
+
+
+def _in_arb(fn, *args):
+    """``fn`` of ``args`` in Arb (python-flint) at the working precision and 32
+    bits more, its ball's midpoint rounded to the working precision. A ball
+    not that accurate is an error (the truth engine reports it with the
+    point), never a number."""
+    saved = flint.ctx.prec
+    flint.ctx.prec = mpmath.mp.prec + 32
+    try:
+        out = fn(*map(_arb, args))
+        if out.rel_accuracy_bits() < mpmath.mp.prec:
+            raise ArithmeticError(f"Arb's ball {out} is not accurate to {mpmath.mp.prec} bits")
+        man, exp = out.mid().man_exp()
+    finally:
+        flint.ctx.prec = saved
+    return +mpmath.ldexp(int(man), int(exp))
+
+
 def ndtr(x):
     """The standard normal CDF ``Phi(x) = erfc(-x / sqrt 2) / 2``: ``erfc``
     has no ``1 + erf(x)`` to cancel for ``x << 0``.
@@ -53,9 +76,7 @@ def ndtri(p):
 
     ``erfcinv`` keeps ``p`` at any size (``2p`` is exact), where ``sqrt 2
     erfinv(2p - 1)`` would need ``log2(1/p)`` bits to keep it (1075 for a
-    subnormal). mpmath has no ``erfcinv``; Arb's (python-flint), at the
-    working precision and 32 bits more, gives a ball whose midpoint is
-    returned, rounded to the working precision.
+    subnormal). mpmath has no ``erfcinv``: Arb's (``_in_arb``).
 
     Example:
         >>> mpmath.nstr(ndtri(mpmath.mpf(0.025)), 6)
@@ -63,15 +84,7 @@ def ndtri(p):
     """
     if not 0 < p < 1:
         return -mpmath.inf if p == 0 else mpmath.inf if p == 1 else mpmath.nan
-    saved = flint.ctx.prec
-    flint.ctx.prec = mpmath.mp.prec + 32
-    try:
-        man, exp = mpmath.mpf(p).man_exp
-        twice = flint.arb(flint.fmpz(int(man))) * flint.arb(2) ** (int(exp) + 1)
-        man, exp = (-flint.arb(2).sqrt() * twice.erfcinv()).mid().man_exp()
-    finally:
-        flint.ctx.prec = saved
-    return +mpmath.ldexp(int(man), int(exp))
+    return _in_arb(lambda a: -flint.arb(2).sqrt() * (2 * a).erfcinv(), p)
 
 
 def erfcx(x):

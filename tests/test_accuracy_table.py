@@ -78,6 +78,16 @@ def test_hand_evaluation_raises_precision_until_two_agree():
     assert float(table._evaluate(ndtri, (5e-324,))) == pytest.approx(-38.467405617, rel=1e-9)
 
 
+@pytest.mark.parametrize("p", [5e-324, 2.2250738585072014e-308, 1e-30, 0.025, 0.5, 0.75, 1 - 2 ** -53])
+def test_the_ndtri_reference_inverts_ndtr(p):
+    # references.torch_ops.ndtri is Arb's erfcinv: ndtr of it gives p back, at 400 bits.
+    import mpmath
+    from references.torch_ops import ndtr, ndtri
+    with mpmath.workprec(400):
+        x = ndtri(mpmath.mpf(p))
+        assert abs(ndtr(x) / p - 1) < mpmath.ldexp(1, -380)
+
+
 # -- the gate ---------------------------------------------------------------------------------
 SWEEP = """
     import pytest
