@@ -5,7 +5,7 @@ extremes of their shapes on request.
 A call becomes cases (``harness/gradcheck_cases.py``) that ``certify``
 judges; the verdict is ``True`` or a ``GradcheckError`` whose message is the
 harness's reports. Inputs the harness does not judge (complex, sparse, tensors
-inside containers) go to ``torch.autograd.gradcheck``, said once. What each of
+inside containers) go to ``torch.autograd.gradcheck``, said at the call. What each of
 torch's keywords means here: docs/gradcheck.md.
 """
 
@@ -18,10 +18,11 @@ from typing import Callable
 import torch
 
 from . import gradcheck_cases as cases
+from . import gradcheck_tally as tally
 from . import gradcheck_torch as torch_side
 from .cache import TruthCache
 from .certify import certify
-from .errors import CaseError, format_point
+from .errors import CaseError, format_point, warn_user
 from .gradcheck_torch import GradcheckError, GradcheckWarning
 from .report import Failure, Report
 
@@ -65,7 +66,7 @@ def gradcheck(func: Callable, inputs, *, atol: float | None = None, rtol: float 
               check_grad_dtypes: bool = False, check_batched_grad: bool = False,
               check_batched_forward_grad: bool = False, check_forward_ad: bool = False,
               check_backward_ad: bool = True, reference: Callable | None = None, extremes: bool | str = False,
-              domain=None, grid_size: int | None = None, **ignored) -> bool:
+              domain=None, grid_size: int | None = None, strict_truth: bool = False, **ignored) -> bool:
     """``torch.autograd.gradcheck``, judged against the truth.
 
     The value and the gradient (one VJP per output) of ``func`` at ``inputs``
@@ -98,6 +99,10 @@ def gradcheck(func: Callable, inputs, *, atol: float | None = None, rtol: float 
         domain: a ``harness.domains`` domain, or one per input of ``func``
             (where the extreme grid and the finite differences stay).
         grid_size: points per binade of the extreme grid.
+        strict_truth: raise ``GradcheckError`` where there is no truth to judge
+            against, instead of judging by finite differences alone (or by
+            ``torch.autograd.gradcheck``, for complex and sparse inputs),
+            which is otherwise said in a warning at the call.
 
     Returns:
         True when every judged quantity passes.
@@ -121,9 +126,11 @@ def gradcheck(func: Callable, inputs, *, atol: float | None = None, rtol: float 
                             backward_by_forward_mode=not check_backward_ad, domain=domain)
     allowance = _Allowance(atol, rtol, nondet_tol)
     inputs = torch_side.as_tuple(inputs)
-    run = lambda: _gradcheck(func, inputs, judging, allowance, checks, reference, extremes, grid_size,
-                             dict(atol=atol, rtol=rtol, nondet_tol=nondet_tol, **checks), ignored)
-    return _verdict(run, raise_exception)
+    try:
+        return _verdict(raise_exception, func, inputs, judging, allowance, checks, reference, extremes, grid_size,
+                        dict(atol=atol, rtol=rtol, nondet_tol=nondet_tol, **checks), ignored, strict_truth)
+    except torch_side.TorchGradcheckError as exc:
+        raise exc.with_traceback(None)   # the traceback ends one frame below the user's call
 
 
 def gradgradcheck(func: Callable, inputs, grad_outputs=None, *, atol: float | None = None,
@@ -131,7 +138,7 @@ def gradgradcheck(func: Callable, inputs, grad_outputs=None, *, atol: float | No
                   check_undefined_grad: bool = True, check_grad_dtypes: bool = False,
                   check_batched_grad: bool = False, check_rev_over_rev: bool = True,
                   reference: Callable | None = None, extremes: bool | str = False, domain=None,
-                  grid_size: int | None = None, **ignored) -> bool:
+                  grid_size: int | None = None, strict_truth: bool = False, **ignored) -> bool:
     """``torch.autograd.gradgradcheck``, judged against the truth.
 
     Besides the value and the gradient, the Hessian-vector product
@@ -156,20 +163,22 @@ def gradgradcheck(func: Callable, inputs, grad_outputs=None, *, atol: float | No
     judging = cases.Judging(order=2, domain=domain)
     allowance = _Allowance(atol, rtol, nondet_tol)
     inputs = torch_side.as_tuple(inputs)
-    run = lambda: _gradcheck(func, inputs, judging, allowance, checks, reference, extremes, grid_size,
-                             dict(atol=atol, rtol=rtol, nondet_tol=nondet_tol, **checks), ignored,
-                             grad_outputs=None if grad_outputs is None else torch_side.as_tuple(grad_outputs))
-    return _verdict(run, raise_exception)
+    try:
+        return _verdict(raise_exception, func, inputs, judging, allowance, checks, reference, extremes, grid_size,
+                        dict(atol=atol, rtol=rtol, nondet_tol=nondet_tol, **checks), ignored, strict_truth,
+                        grad_outputs=None if grad_outputs is None else torch_side.as_tuple(grad_outputs))
+    except torch_side.TorchGradcheckError as exc:
+        raise exc.with_traceback(None)   # the traceback ends one frame below the user's call
 
 
 gradcheck.GradcheckError = GradcheckError   # ``harness.gradcheck.GradcheckError``, as torch's module has it
 gradgradcheck.GradcheckError = GradcheckError
 
 
-def _verdict(run: Callable[[], None], raise_exception: bool) -> bool:
+def _verdict(raise_exception: bool, *args, **kwargs) -> bool:
     __tracebackhide__ = True
     try:
-        run()
+        _gradcheck(*args, **kwargs)
     except torch_side.TorchGradcheckError:   # ours, or torch's own structural checks'
         if raise_exception:
             raise
@@ -188,12 +197,13 @@ def _torch_flag_checks(forward_ad: bool, backward_ad: bool, batched: bool, batch
 
 
 def _gradcheck(func, inputs: tuple, judging: cases.Judging, allowance: _Allowance, checks: dict, reference,
-               extremes, grid_size, keywords: dict, ignored: dict, grad_outputs: tuple | None = None) -> None:
+               extremes, grid_size, keywords: dict, ignored: dict, strict_truth: bool,
+               grad_outputs: tuple | None = None) -> None:
     __tracebackhide__ = True
     who = "gradgradcheck" if judging.order == 2 else "gradcheck"
     why_torch = torch_side.beyond_the_harness(inputs, grad_outputs)
     if why_torch:
-        return torch_side.torch_instead(who, func, inputs, grad_outputs, why_torch, dict(keywords, **ignored))
+        return _by_torch(who, func, inputs, grad_outputs, why_torch, dict(keywords, **ignored), strict_truth)
     if not any(isinstance(v, torch.Tensor) and v.requires_grad for v in inputs):
         raise ValueError("gradcheck expects at least one input tensor to require gradient, "
                          "but none of them have requires_grad=True.")
@@ -205,12 +215,18 @@ def _gradcheck(func, inputs: tuple, judging: cases.Judging, allowance: _Allowanc
         raise TypeError(f"harness.gradcheck: {call.name} returned {type(raw).__name__}, not a floating tensor "
                         f"or a tuple holding one: nothing to judge")
     if any(o.is_complex() for o in judged):
-        return torch_side.torch_instead(who, func, inputs, grad_outputs, "a complex output",
-                                        dict(keywords, **ignored))
+        return _by_torch(who, func, inputs, grad_outputs, "a complex output", dict(keywords, **ignored),
+                         strict_truth)
     torch_side.say_ignored(ignored, who)
-    notes: list[str] = []
-    reports = [allowance.apply(r) for r in _reports(call, raw, judged, judging, reference, extremes, grid_size,
-                                                    grad_outputs, notes)]
+    notes = _Notes(strict_truth)
+    try:
+        reports = [allowance.apply(r) for r in _reports(call, raw, judged, judging, reference, extremes, grid_size,
+                                                        grad_outputs, notes)]
+    finally:
+        if notes.no_truth:
+            tally.record(tally.DIFFERENCES, notes.no_truth[0])
+        else:
+            tally.record(tally.TRUTH)
     failed = [r for r in reports if not r.ok]
     if failed:
         raise GradcheckError(_message(call, failed, notes), failed)
@@ -223,9 +239,42 @@ def _gradcheck(func, inputs: tuple, judging: cases.Judging, allowance: _Allowanc
     torch_side.structural(func, inputs, checks)
 
 
+def _by_torch(who: str, func, inputs, grad_outputs, why: str, keywords: dict, strict_truth: bool) -> None:
+    __tracebackhide__ = True
+    tally.record(tally.TORCH, why)
+    if strict_truth:
+        raise GradcheckError(f"harness.{who}: {why} has no truth here (torch.autograd.{who} would judge it by "
+                             f"finite differences alone), and strict_truth=True asks for one")
+    torch_side.torch_instead(who, func, inputs, grad_outputs, why, keywords)
+
+
+class _Notes(list):
+    """A call's notes (printed under a failure), with the reasons some of
+    its outputs have no truth."""
+
+    def __init__(self, strict_truth: bool):
+        super().__init__()
+        self.strict_truth = strict_truth
+        self.no_truth: list[str] = []
+
+    def without_truth(self, name: str, why: str) -> None:
+        """Judged by finite differences alone: said at the user's call (each
+        call site, not once per process), or an error under ``strict_truth``."""
+        __tracebackhide__ = True
+        self.no_truth.append(why)
+        if self.strict_truth:
+            raise GradcheckError(f"harness.gradcheck: no truth for {name}: {why}; strict_truth=True does not "
+                                 f"accept a verdict of finite differences alone (pass reference= an mpmath "
+                                 f"function for a truth)")
+        said = (f"no truth for {name}: {why}; judged against finite differences of its own forward only "
+                f"(pass reference= an mpmath function for a truth)")
+        self.append(said)
+        warn_user(GradcheckWarning(f"harness.gradcheck: {said}"))
+
+
 # -- the certifications ----------------------------------------------------------------------------------------------
 def _reports(call: cases.Call, raw, judged: list, judging: cases.Judging, reference, extremes, grid_size,
-             grad_outputs, notes: list[str]) -> list[Report]:
+             grad_outputs, notes: _Notes) -> list[Report]:
     """Certify each judged output in each dtype group: at the given point and,
     with ``extremes``, on the extreme grid."""
     cache = TruthCache(None)   # fn may close over tensors the cache's fingerprint cannot tell apart
@@ -270,7 +319,7 @@ class _Target:
     def names(self) -> tuple[str, ...]:
         return tuple(self.call.names[i] for i in self.positions)
 
-    def parts(self, cotangent, reference, notes: list[str]):
+    def parts(self, cotangent, reference, notes: _Notes):
         """The body, the forward in the group's dtype, and the truth (None
         where ``exact`` cannot evaluate the body: said, and in the notes)."""
         of_free = cases.body(self.call, self.positions, cases.output_picker(self.output, cotangent))
@@ -279,18 +328,15 @@ class _Target:
             return of_free, forward, cases.user_truth(reference, self.call, self.positions, self.output, cotangent)
         truth, why = cases.exact_truth(of_free, self.call.point(self.positions))
         if truth is None:
-            said = (f"no truth for {self.call.name}: {why}; judged against finite differences of its own "
-                    f"forward only (pass reference= an mpmath function for a truth)")
-            notes.append(said)
-            torch_side.say_once(f"fallback {self.call.name} {why}", f"harness.gradcheck: {said}")
+            notes.without_truth(self.call.name, why)
         return of_free, forward, truth
 
-    def point_case(self, cotangent, judging, reference, notes: list[str]):
+    def point_case(self, cotangent, judging, reference, notes: _Notes):
         _, forward, truth = self.parts(cotangent, reference, notes)
         return cases.point_case(self.name, forward, truth, self.call.point(self.positions), self.names,
                                 cases.domains_of(judging, self.call, self.positions), judging)
 
-    def extremes_cases(self, judging, reference, extremes, notes: list[str]) -> list:
+    def extremes_cases(self, judging, reference, extremes, notes: _Notes) -> list:
         """The extreme grid of the inputs' shapes, with the harness's own
         cotangent (a grid has no given ``grad_outputs``)."""
         if extremes not in (True, "elementwise", "structured"):

@@ -10,6 +10,7 @@ its grid is the one given point, or, for the extremes, the elementwise grid
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import warnings
@@ -79,6 +80,8 @@ class Call:
 
 
 def _function_name(func) -> str:
+    while isinstance(func, functools.partial):   # named after the function it binds
+        func = func.func
     owner = getattr(func, "__self__", None)
     if isinstance(owner, type):   # MyFunction.apply
         return f"{owner.__name__}.{func.__name__}"

@@ -105,6 +105,7 @@ def pytest_configure(config):
     # Without Hypothesis every search would stop, and say so only in passing items' reports.
     _require(config, "--certify-search", "hypothesis", "hypothesis", "search")
     _SUMMARY.clear()  # a second session in one process counts only its own items
+    _GRADCHECKS.clear()
     config._harness_summary = []
     if config.getoption("--modes") is not None:
         from .case import check_modes
@@ -501,18 +502,38 @@ def _progress(config):
     return lambda line: _say(config, f"gradient certification: {line}")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """How the test's ``harness.gradcheck`` calls were judged, carried with its
+    report (so that an xdist worker's reach the controller's summary)."""
+    from . import gradcheck_tally
+    gradcheck_tally.take()   # what ran outside a test (collection, fixtures) is not the test's
+    yield
+    calls = gradcheck_tally.take()
+    if calls:
+        item.user_properties.append(("gradcheck", calls))
+
+
 def pytest_runtest_logreport(report):
     if report.when != "call":
         return
     for key, value in report.user_properties:
         if key == "certification":
             _SUMMARY.append((value, report.outcome))
+        elif key == "gradcheck":
+            _GRADCHECKS.extend(tuple(c) for c in value)
 
 
 _SUMMARY: list = []
+_GRADCHECKS: list = []
 
 
 def pytest_terminal_summary(terminalreporter, config):
+    from . import gradcheck_tally
+    line = gradcheck_tally.summary(_GRADCHECKS)
+    if line:
+        terminalreporter.section("harness.gradcheck")
+        terminalreporter.write_line(line)
     if not _SUMMARY:
         return
     expected_ok = sum(1 for v, outcome in _SUMMARY if v["ok"] and outcome == "passed")

@@ -109,10 +109,27 @@ class Region:
     also: tuple = ()   # (quantity, claimed, truth) of other quantities failing alike in the same stretch
 
     def words(self, feature_name: str) -> str:
+        return "{}: {}".format(*self._parts(feature_name))
+
+    def _parts(self, feature_name: str) -> tuple[str, str]:
+        """Where (with the count of points) and what was found there."""
         where = self.where or _span(feature_name, self.lo, self.hi, self.from_start, self.to_end)
         count = f"{self.count} of {self.spanned}" if self.spanned and self.spanned != self.count else f"{self.count}"
         said = "; ".join(f"{q} {c}, truth {t}" for q, c, t in ((self.quantity, self.claimed, self.truth), *self.also))
-        return f"{where} ({count} pts): {said} [{self.kind}]"
+        return f"{where} ({count} pts)", f"{said} [{self.kind}]"
+
+
+def merged_words(regions: list[Region], feature_name: str) -> list[str]:
+    """One line per place: regions of the same points (a one-point check's
+    value and gradient, each of its outputs) say their findings on one line,
+    and a finding said twice there is said once."""
+    places: dict[str, list[str]] = {}
+    for r in regions:
+        where, said = r._parts(feature_name)
+        found = places.setdefault(where, [])
+        if said not in found:
+            found.append(said)
+    return [f"{where}: {'; '.join(found)}" for where, found in places.items()]
 
 
 def _span(name: str, lo: float, hi: float, from_start: bool, to_end: bool) -> str:
@@ -214,9 +231,10 @@ class Report:
             lines.append(self.coverage_line())
         if self.failures:
             lines.append("failing regions:")
-            lines += [f"  {r.words(self.feature_name)}" for r in self.regions[:REGION_LINES]]
-            if len(self.regions) > REGION_LINES:
-                lines.append(f"  and {len(self.regions) - REGION_LINES} more regions (every point on a map: --certify-report)")
+            said = merged_words(self.regions, self.feature_name)
+            lines += [f"  {line}" for line in said[:REGION_LINES]]
+            if len(said) > REGION_LINES:
+                lines.append(f"  and {len(said) - REGION_LINES} more regions (every point on a map: --certify-report)")
             lines.append("worst points:")
             lines += ["  " + row for row in self.table().splitlines()]
         if self.underflows:

@@ -360,3 +360,66 @@ def test_the_readme_section_runs():
     (code,) = re.findall(r"^```python\n(.*?)^```", match.group(1), flags=re.M | re.S)
     assert "from harness import gradcheck" in code
     exec(compile(code, "README.md (Already using gradcheck?)", "exec"), {"__name__": "readme_gradcheck"})
+
+
+# -- a whole suite through the harness -----------------------------------------------------------------------
+def test_a_suite_that_patches_torch_still_reaches_torch_for_what_the_harness_hands_over(monkeypatch):
+    monkeypatch.setattr(torch.autograd, "gradcheck", harness.gradcheck)
+    monkeypatch.setattr(torch.autograd, "gradgradcheck", harness.gradgradcheck)
+    z = torch.tensor([0.5 + 1j], dtype=torch.complex128, requires_grad=True)
+    with pytest.warns(GradcheckWarning, match="a complex input is judged by torch.autograd.gradcheck"):
+        assert torch.autograd.gradcheck(torch.exp, (z,))     # no RecursionError
+    with pytest.warns(GradcheckWarning, match="judged by torch.autograd.gradgradcheck"):
+        assert torch.autograd.gradgradcheck(torch.exp, (z,))
+
+
+def test_strict_truth_raises_where_a_call_would_pass_on_differences_alone():
+    x = f64(*POINT)
+    with pytest.raises(GradcheckError, match=r"no truth for erfcx_of: harness.exact has no exact torch.special"
+                                             r".erfcx .*strict_truth=True"):
+        harness.gradcheck(erfcx_of, (x,), strict_truth=True)
+    z = torch.tensor([0.5 + 1j], dtype=torch.complex128, requires_grad=True)
+    with pytest.raises(GradcheckError, match="a complex input has no truth here .* strict_truth=True"):
+        harness.gradcheck(torch.exp, (z,), strict_truth=True)
+    assert harness.gradcheck(torch.tanh, (x,), strict_truth=True)   # a truth: nothing changes
+
+
+def test_each_call_site_without_a_truth_is_said_at_its_own_line():
+    x = f64(*POINT)
+    with pytest.warns(GradcheckWarning) as said:
+        harness.gradcheck(erfcx_of, (x,))
+        harness.gradcheck(erfcx_of, (x,))   # another line: said again
+    lines = [w.lineno for w in said if "no truth for erfcx_of" in str(w.message)]
+    assert len(lines) == 2 and lines[0] != lines[1] and all(w.filename == __file__ for w in said)
+
+
+def test_a_partial_is_named_after_its_function_its_regions_merge_and_a_failure_ends_at_the_call():
+    import functools
+    import traceback
+
+    def softplus_naive(x, k):
+        return torch.log(1 + torch.exp(x * k))
+
+    with pytest.raises(GradcheckError) as raised:
+        harness.gradcheck(functools.partial(softplus_naive, k=1.0), (f32(100.0, 0.5),))
+    assert "gradcheck(softplus_naive)" in str(raised.value) and "partial" not in str(raised.value)
+    # The point's value and gradient fail at the same place: one line says both.
+    text = str(raised.value)
+    regions = text.split("failing regions:\n")[1].split("worst points:")[0].splitlines()
+    assert len(regions) == 1 and "value inf" in regions[0] and "gradient NaN" in regions[0], text
+    frames = traceback.extract_tb(raised.value.__traceback__)
+    assert frames[0].filename == __file__ and len(frames) == 2   # the call, then harness.gradcheck's raise
+
+
+def test_the_calls_are_counted_by_how_they_were_judged():
+    from harness import gradcheck_tally as tally
+    tally.take()
+    x = f64(*POINT)
+    harness.gradcheck(torch.tanh, (x,))
+    with pytest.warns(GradcheckWarning):
+        harness.gradcheck(erfcx_of, (x,))
+        harness.gradcheck(torch.exp, (torch.tensor([0.5 + 1j], dtype=torch.complex128, requires_grad=True),))
+    calls = tally.take()
+    assert tally.summary(calls) == (
+        "3 gradcheck calls: 1 against the truth, 1 by differences only (1 harness.exact has no exact "
+        "torch.special.erfcx), 1 by torch.autograd.gradcheck (1 a complex input)")

@@ -313,6 +313,36 @@ def test_xdist_gives_the_serial_outcomes(pytester, monkeypatch):
     assert runs["xdist"] == runs["serial"]
 
 
+GRADCHECK_SUITE = """
+import torch
+import harness
+
+def erfcx_of(x):
+    return torch.special.erfcx(x)
+
+def test_a():
+    x = torch.tensor([0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    assert harness.gradcheck(torch.tanh, (x,))
+    assert harness.gradcheck(erfcx_of, (x,))
+
+def test_b():
+    z = torch.tensor([0.5 + 1j], dtype=torch.complex128, requires_grad=True)
+    assert harness.gradcheck(torch.exp, (z,))
+"""
+
+
+@pytest.mark.parametrize("mode", ["serial", "xdist"])
+def test_a_session_of_gradcheck_calls_ends_with_how_they_were_judged(pytester, monkeypatch, mode):
+    monkeypatch.setattr(harness.plugin, "_GRADCHECKS", [])
+    pytester.makeini("[pytest]\naddopts = -p no:hypothesispytest\n")
+    pytester.makepyfile(test_suite=GRADCHECK_SUITE)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *(("-n", "2") if mode == "xdist" else ()))
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*= harness.gradcheck =*", "3 gradcheck calls: 1 against the truth, 1 by "
+                                 "differences only (1 harness.exact has no exact torch.special.erfcx), 1 by "
+                                 "torch.autograd.gradcheck (1 a complex input)"])
+
+
 # -- the truth cache -------------------------------------------------------------------------
 def run_here(pytester, monkeypatch, *args):
     fresh_summary(monkeypatch)
