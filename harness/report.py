@@ -132,6 +132,21 @@ def merged_words(regions: list[Region], feature_name: str) -> list[str]:
     return [f"{where}: {'; '.join(found)}" for where, found in places.items()]
 
 
+def _bits_and_budget(bits: float, budget: float) -> tuple[str, str]:
+    """Both to 0.1 bit, or with as many more digits as it takes to show
+    which is larger: "61.9, budget 61.9" would not say why a point failed.
+
+    Example:
+        >>> _bits_and_budget(61.93, 61.91)
+        ('61.93', '61.91')
+    """
+    for digits in range(1, 7):
+        a, b = f"{bits:.{digits}f}", f"{budget:.{digits}f}"
+        if a != b or bits == budget or not (math.isfinite(bits) and math.isfinite(budget)):
+            return a, b
+    return a, b
+
+
 def _span(name: str, lo: float, hi: float, from_start: bool, to_end: bool) -> str:
     """One coordinate's stretch in words: 'every x', 'x <= 3', 'x in [1, 2]'."""
     if from_start and to_end:
@@ -203,7 +218,7 @@ class Report:
             # A value has no finite difference: it is judged against the truth only.
             fd = _num(None) if f.quantity == "value" else _num(f.finite_difference)
             rows.append((format_point(f.point), f.quantity, _num(f.claimed), _num(f.truth),
-                         fd, f"{f.bits:.1f}", f"{f.budget_bits:.1f}", f.kind))
+                         fd, *_bits_and_budget(f.bits, f.budget_bits), f.kind))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 

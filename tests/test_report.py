@@ -62,3 +62,12 @@ def test_structured_regions_read_as_patterns_one_line_per_stretch():
             np.ones(4), np.zeros(4), np.array([1, 2, 4, 5]), np.zeros(4, dtype=np.int64), np.array([0, 0, 1, 1]))
     words = [r.words("max|z|") for r in regions([value, grad], [("dominant first entry", "gap")])]
     assert words == ["dominant first entry, every gap (2 pts): value 0, truth 1; gradient 0, truth 1 [silent-zero]"]
+
+
+def test_a_failure_just_past_its_budget_shows_the_digits_that_make_it_fail():
+    report = Report("case", "float64", "cpu", "x")
+    report.failures.append(Failure((0.5,), "gradient", ("lost-digits",), 1.0, 1.0, 1.0, 1.0, 61.934, 61.912, 0.5))
+    report.failures.append(Failure((0.7,), "gradient", ("lost-digits",), 1.0, 1.0, 1.0, 1.0, 40.0, 4.1, 0.7))
+    rows = report.table().splitlines()[1:]
+    assert any(r.split()[-3:] == ["61.93", "61.91", "lost-digits"] for r in rows), rows
+    assert any(r.split()[-3:] == ["40.0", "4.1", "lost-digits"] for r in rows), rows
