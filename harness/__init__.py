@@ -4,7 +4,7 @@ finite differences of its own forward, over extreme-input grids.
 Everything public is here; the submodules are internal.
 """
 
-from . import domains, grids
+from .inputs import domains, grids
 from .case import Case
 from .certify import certify
 from .errors import CaseError
@@ -14,7 +14,7 @@ from .gradcheck import gradcheck, gradgradcheck
 from .kinds import KINDS
 from .report import Failure, Report
 from .search import Witness, worst_input
-from .structure import banded, dense, elementwise
+from .inputs.structure import banded, dense, elementwise
 
 __all__ = [
     "Case", "certify", "domains", "grids", "certified", "convicted", "Report", "Failure",

@@ -640,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out or f"docs/{args.module.rsplit('.', 1)[-1]}.md"
     sys.path.insert(0, str(Path.cwd()))
     from .cache import TruthCache
-    from .grids import DEFAULT_SIZE
+    from .inputs.grids import DEFAULT_SIZE
 
     cases, notes, harness_notes = load(args.module)
     compiled_notes = getattr(sys.modules[args.module], "COMPILED_FINDINGS", {})

@@ -8,10 +8,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from .domains import Domain, real
+from .inputs.domains import Domain, real
 from .errors import definition_site
 from .expectations import ExpectSpec, certified
-from .structure import Structure, dense, elementwise
+from .inputs.structure import Structure, dense, elementwise
 
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
@@ -33,7 +33,7 @@ class Case:
         domain: a ``harness.domains`` domain, or a tuple of them (one per input).
         shape: a structured case's input shape, ``(8,)``, or one per input,
             ``((4, 8), (4,))``: the default structured grid, built from named
-            patterns along the last axis (``harness.patterns``). ``None`` and no
+            patterns along the last axis (``harness.inputs.patterns``). ``None`` and no
             ``grid``: an elementwise case.
         grid: structured cases: ``dtype -> list of points``, a point being a tuple
             of arrays (one per input), for what the patterns lack. ``None``: the

@@ -31,7 +31,7 @@ from matplotlib.ticker import FixedFormatter, FixedLocator
 from .case import Case
 from .certify import check
 from .expectations import expectation_for
-from .floats import FORMATS, Format
+from .inputs.floats import FORMATS, Format
 from .kinds import SEVERITY
 from .report import Measure, Report
 

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import grids, patterns
+from .inputs import grids, patterns
 from .batched_claims import claim_all, identity_of
 from .cache import TruthCache, fingerprint, point_key, point_key_prefix
 from .case import Case, check_modes, check_order, required_inputs
@@ -24,10 +24,10 @@ from .directional import Directional
 from .errors import CaseError, warn_user
 from .expectations import expectation_for
 from .finite_differences import vjp_estimate
-from .floats import Format, bits_of_error, fmt, ulps_between
+from .inputs.floats import Format, bits_of_error, fmt, ulps_between
 from .kinds import CODE, KIND_NAMES
 from .report import Failure, Measures, Report, boxes, regions
-from .structure import dense, elementwise
+from .inputs.structure import dense, elementwise
 from .tolerance import allowed_at_zero, allowed_ulps, base_ulps, underflow_policy
 from .truth import ReferenceFailure
 from .truth_ball import solve_tasks

@@ -29,7 +29,7 @@ import math
 import mpmath
 
 from .dual import ARITHMETIC
-from .floats import FORMATS, round_to
+from .inputs.floats import FORMATS, round_to
 from .truth import (EXP_SQUARING_BITS, KAPPA_STEP, MAX_BITS, START_BITS, VERIFIED_BITS,
                     VERIFY_FACTOR, ZERO_CHECK_BITS, PointTruth, ReferenceFailure, _decided, _mag,
                     kappa_reading, sign_patterns, value_condition)

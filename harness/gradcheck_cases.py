@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .case import Case
-from .domains import Domain, real
+from .inputs.domains import Domain, real
 from .exact import exact
 
 #: Positions perturbed one at a time to tell an elementwise function (each

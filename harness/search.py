@@ -28,11 +28,11 @@ import torch
 from .case import Case
 from .certify import _MEMORY_CACHE, _claimed, _Options, _quantities, _Sample, _truths, _Units, certify
 from .errors import format_point
-from .patterns import holds
+from .inputs.patterns import holds
 from .report import Report
-from .domains import Domain
+from .inputs.domains import Domain
 from .errors import CaseError
-from .floats import fmt
+from .inputs.floats import fmt
 from .kinds import CODE, KIND_NAMES, SEVERITY
 from .tolerance import allowed_ulps, base_ulps, underflow_policy
 from .verdict import against_truth
@@ -208,7 +208,7 @@ def _point_strategy(case: Case, dtype: torch.dtype, starts: list[tuple]):
         return st.tuples(*[_strategy(d, dtype) for d in domains])
     from hypothesis.extra import numpy as hnp
 
-    from .patterns import structured_grid
+    from .inputs.patterns import structured_grid
 
     grid = [p.arrays for p in structured_grid(case.shape, dtype, domains, case.relation)]
     drawn = st.tuples(*[hnp.arrays(np.float64, shape, elements=_strategy(d, dtype))

@@ -28,7 +28,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .floats import Format, ulps_between
+from .inputs.floats import Format, ulps_between
 
 #: ULPs allowed at condition number <= 1, per dtype, for the value and the gradient
 #: (a backward chains more roundings than its forward), the JVP (forward mode
@@ -102,7 +102,7 @@ def allowed_at_zero(base: float, scale: np.ndarray, f: Format) -> np.ndarray:
     floats from 0, and never below ``base`` of them.
 
     Example:
-        >>> from harness.floats import fmt
+        >>> from harness.inputs.floats import fmt
         >>> float(allowed_at_zero(8, np.array(0.0), fmt(torch.float32)))
         8.0
     """

@@ -34,7 +34,7 @@ import numpy as np
 
 from .exact_ball import BallUnsupported, evaluate
 from .exact_numbers import UNDERFLOW_BITS
-from .floats import FORMATS, round_split
+from .inputs.floats import FORMATS, round_split
 from .truth import KAPPA_STEP, sign_patterns
 from .truth_table import decode, encode_columns
 

@@ -180,7 +180,7 @@ def solve_all(tasks: list[Task], workers: int | None = None,
     Example:
         >>> import mpmath
         >>> from concurrent.futures import ThreadPoolExecutor
-        >>> from harness.domains import real
+        >>> from harness.inputs.domains import real
         >>> task = Task(lambda v: [mpmath.exp(v[0])], [0.0], [1.0], [real()])
         >>> with ThreadPoolExecutor(2) as pool:
         ...     [float(t.grad[0]) for t in solve_all([task, task], executor=pool)]

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .floats import Format, round_split, split
+from .inputs.floats import Format, round_split, split
 from .truth import PointTruth
 
 _HEADER = np.dtype([("values", "<i4"), ("grads", "<i4"), ("bits", "<i4")])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .expectations import Expectation
-from .floats import Format, bits_of_error, ulp_of, ulps_between
+from .inputs.floats import Format, bits_of_error, ulp_of, ulps_between
 from .kinds import CODE, KIND_NAMES  # noqa: F401  (KIND_NAMES: the doctest)
 from .tolerance import FD_INFORMATIVE, FD_SIGMAS
 
@@ -27,7 +27,7 @@ def against_truth(claimed: np.ndarray, truth: np.ndarray, allowed: np.ndarray, f
     judged), ULPs and bits of error (truth already rounded to ``f``).
 
     Example:
-        >>> from harness.floats import fmt
+        >>> from harness.inputs.floats import fmt
         >>> import torch
         >>> kind, ulps, bits = against_truth(np.array([0.0, 2.0]), np.array([1.0, -2.0]), np.array([8.0, 8.0]),
         ...                                  fmt(torch.float32), np.zeros(2, bool))

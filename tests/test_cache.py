@@ -13,8 +13,8 @@ import mpmath
 import pytest
 
 from harness.cache import TruthCache, fingerprint
-from harness.domains import real
-from harness.floats import FORMATS, round_to
+from harness.inputs.domains import real
+from harness.inputs.floats import FORMATS, round_to
 from harness.truth import PointTruth, solve_point
 from harness.truth_table import decode, encode
 

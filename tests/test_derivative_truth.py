@@ -19,10 +19,10 @@ import torch
 
 import harness
 from harness.certify import _FlatReference
-from harness.domains import real
+from harness.inputs.domains import real
 from harness.exact import exact
 from harness.certify import UNRESOLVED
-from harness.floats import fmt
+from harness.inputs.floats import fmt
 from harness.truth import PointTruth, ReferenceFailure, solve_point
 from harness.truth_table import decode, encode
 from tests import test_exact
@@ -240,7 +240,7 @@ def test_agreement_on_a_rounding_boundary_reads_further():
     point = (np.array(420.0), np.array(0.035888671875))
     t = truth(log_likelihood, point)
     f16 = fmt(torch.float16)
-    from harness.floats import round_to
+    from harness.inputs.floats import round_to
     assert t.method == "forward mode" and round_to(t.grad[0], f16) == -0.9638671875
 
 

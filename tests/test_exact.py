@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import harness
 from harness.cache import fingerprint
 from harness.exact import ExactUnsupported, exact
-from harness.patterns import structured_grid
+from harness.inputs.patterns import structured_grid
 from harness.truth import INFINITY_STANDIN, VERIFIED_BITS, ZERO_CHECK_BITS, solve_point
 
 BITS = 256
@@ -516,7 +516,7 @@ def test_the_dominant_entry_of_a_softmax_keeps_its_derivative_past_every_precisi
     # Gap 707: the others' weights sum to 2**-1020, which 1 - s_dominant loses at
     # 160 and 600 bits alike; both readings agreed on a derivative 2.5x off.
     from harness.certify import _FlatReference
-    from harness.domains import real
+    from harness.inputs.domains import real
     from harness.truth import solve_point
 
     x = [-1.5, -1.5, 1.75, 2.0, 1.875, -1.0, 1.5, 707.2032713517042]

@@ -6,8 +6,8 @@ import torch
 
 from harness import domains
 from harness.finite_differences import vjp_estimate
-from harness.floats import fmt
-from harness.structure import banded, dense, elementwise
+from harness.inputs.floats import fmt
+from harness.inputs.structure import banded, dense, elementwise
 
 
 def run(fn, dtype):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.floats import bits_of_error, fmt, round_to, ulps_between
+from harness.inputs.floats import bits_of_error, fmt, round_to, ulps_between
 
 F32, F64, F16, BF16 = (fmt(d) for d in (torch.float32, torch.float64, torch.float16, torch.bfloat16))
 
@@ -46,7 +46,7 @@ def test_truths_beyond_the_range_round_to_zero_and_inf():
 
 
 def test_split_pairs_round_like_the_exact_value_at_a_float16_midpoint():
-    from harness.floats import round_split, split
+    from harness.inputs.floats import round_split, split
 
     mid = mpmath.mpf(1) + mpmath.mpf(2) ** -11            # halfway between two float16 values
     for nudge, want in ((0, 1.0), (1, 1.0009765625), (-1, 1.0)):
@@ -56,7 +56,7 @@ def test_split_pairs_round_like_the_exact_value_at_a_float16_midpoint():
 
 
 def test_ulp_of_is_format_ulp_elementwise():
-    from harness.floats import ulp_of
+    from harness.inputs.floats import ulp_of
 
     xs = np.array([0.0, 1.0, -3.5, 1e-45, 6e-8, 1e300, math.inf, math.nan])
     for f in (F64, F32, F16, BF16):

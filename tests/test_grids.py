@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from harness import domains, grids
-from harness.floats import fmt
-from harness.grids import extreme, product
+from harness.inputs.floats import fmt
+from harness.inputs.grids import extreme, product
 
 DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16]
 

@@ -11,7 +11,7 @@ import torch
 import harness
 from harness import domains
 from harness.errors import CaseError
-from harness.patterns import input_patterns, structured_grid
+from harness.inputs.patterns import input_patterns, structured_grid
 
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 

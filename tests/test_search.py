@@ -18,7 +18,7 @@ from hypothesis import given, settings
 import harness
 import harness.plugin
 from harness import domains, grids
-from harness.floats import fmt, representable
+from harness.inputs.floats import fmt, representable
 from harness.search import _strategy, worst_input
 
 pytest_plugins = ["pytester"]

@@ -12,7 +12,7 @@ import torch
 import harness
 from cases import second_order
 from harness.directional import Directional
-from harness.domains import Domain
+from harness.inputs.domains import Domain
 from harness.truth import solve_point
 
 pytest_plugins = ["pytester"]

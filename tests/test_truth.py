@@ -5,7 +5,7 @@ import math
 import mpmath
 import pytest
 
-from harness.domains import interval, positive, real
+from harness.inputs.domains import interval, positive, real
 from harness.truth import ReferenceFailure, solve_point
 
 

@@ -17,7 +17,7 @@ import torch
 import harness
 from harness.cache import TruthCache
 from harness.certify import _FlatReference
-from harness.floats import FORMATS
+from harness.inputs.floats import FORMATS
 from harness.truth_ball import Handover, _decided, solve_grid, solve_tasks
 from harness.truth_pool import Task
 from harness.truth_table import decode

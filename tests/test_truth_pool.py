@@ -17,7 +17,7 @@ import torch
 import harness
 import harness.plugin
 from harness.cache import TruthCache
-from harness.domains import real
+from harness.inputs.domains import real
 from harness.truth import ReferenceFailure
 from harness.truth_pool import CHUNK_ELEMENTS, MIN_PARALLEL, PointFailure, Task, solve_all
 from references.softplus import softplus

@@ -6,7 +6,7 @@ import math
 import mpmath
 import numpy as np
 
-from harness.floats import FORMATS, round_to
+from harness.inputs.floats import FORMATS, round_to
 from harness.truth import PointTruth
 from harness.truth_table import TruthTable, decode, encode
 

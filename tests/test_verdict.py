@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from harness.floats import fmt
+from harness.inputs.floats import fmt
 from harness.kinds import KIND_NAMES
 from harness.verdict import against_finite_differences, against_truth
 

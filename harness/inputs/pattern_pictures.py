@@ -1,6 +1,6 @@
 """Pictures of the default structured grid's patterns, for docs/patterns.md.
 
-    python -m harness.pattern_pictures docs/patterns      # one PNG per pattern, rows of 8 in float32
+    python -m harness.inputs.pattern_pictures docs/patterns      # one PNG per pattern, rows of 8 in float32
 
 Each picture draws the rows a pattern makes along the last axis, one line per
 value of its sweep (coloured by the parameter), on a signed log axis,

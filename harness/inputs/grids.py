@@ -187,7 +187,7 @@ def corner_points(dtype: torch.dtype, domains: tuple[Domain, ...]) -> np.ndarray
     """Every combination of the inputs' special values: shape ``(points, inputs)``.
 
     Example:
-        >>> from harness.domains import real
+        >>> from harness.inputs.domains import real
         >>> c = corner_points(torch.float32, (real(), real()))
         >>> len(c), bool(((c[:, 0] == -np.inf) & (c[:, 1] == -np.inf)).any())
         (121, True)
