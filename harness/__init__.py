@@ -8,7 +8,7 @@ from .inputs import domains, grids
 from .case import Case
 from .certify import certify
 from .errors import CaseError
-from .exact import exact
+from .truth.exact import exact
 from .expectations import certified, convicted
 from .gradcheck import gradcheck, gradgradcheck
 from .kinds import KINDS

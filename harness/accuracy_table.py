@@ -639,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out = args.out or f"docs/{args.module.rsplit('.', 1)[-1]}.md"
     sys.path.insert(0, str(Path.cwd()))
-    from .cache import TruthCache
+    from .truth.cache import TruthCache
     from .inputs.grids import DEFAULT_SIZE
 
     cases, notes, harness_notes = load(args.module)

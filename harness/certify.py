@@ -18,9 +18,9 @@ import torch
 
 from .inputs import grids, patterns
 from .batched_claims import claim_all, identity_of
-from .cache import TruthCache, fingerprint, point_key, point_key_prefix
+from .truth.cache import TruthCache, fingerprint, point_key, point_key_prefix
 from .case import Case, check_modes, check_order, required_inputs
-from .directional import Directional
+from .truth.directional import Directional
 from .errors import CaseError, warn_user
 from .expectations import expectation_for
 from .finite_differences import vjp_estimate
@@ -29,10 +29,10 @@ from .kinds import CODE, KIND_NAMES
 from .report import Failure, Measures, Report, boxes, regions
 from .inputs.structure import dense, elementwise
 from .tolerance import allowed_at_zero, allowed_ulps, base_ulps, underflow_policy
-from .truth import ReferenceFailure
-from .truth_ball import solve_tasks
-from .truth_pool import PointFailure, Task, default_workers, solve_all, unwind_on_sigterm
-from .truth_table import TruthTable, encode
+from .truth.mpmath_engine import ReferenceFailure
+from .truth.ball import solve_tasks
+from .truth.pool import PointFailure, Task, default_workers, solve_all, unwind_on_sigterm
+from .truth.table import TruthTable, encode
 from .verdict import against_finite_differences, against_truth, meets
 
 _MEMORY_CACHE = TruthCache(None)
@@ -729,7 +729,7 @@ class _FlatReference:
 
     @property
     def differentiable(self) -> bool:
-        """An ``exact`` reference gives its derivatives (``harness.dual``)."""
+        """An ``exact`` reference gives its derivatives (``harness.truth.dual``)."""
         return hasattr(self.reference, "jacobian")
 
     @property
@@ -757,7 +757,7 @@ DIRECTIONAL = ":Jv"
 def _missing(case: Case, units: list[_Unit], domains, cache: TruthCache, keys: list[str] | None = None):
     """The units' cache keys (None without a reference) and a ``Task`` per truth
     the cache lacks (an elementwise point with a NaN input has none). Given the units'
-    ``keys``: the truths of ``J(x) v`` (``harness.directional``) instead of ``f``."""
+    ``keys``: the truths of ``J(x) v`` (``harness.truth.directional``) instead of ``f``."""
     if case.reference is None:
         return None, {}
     directional = keys is not None

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="write the table here (default: print it)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path.cwd()))
-    from .cache import TruthCache
+    from .truth.cache import TruthCache
 
     cases = importlib.import_module(args.module).CASES
     if args.ops:

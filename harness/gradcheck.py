@@ -19,7 +19,7 @@ import torch
 
 from . import gradcheck_cases as cases
 from . import gradcheck_torch as torch_side
-from .cache import TruthCache
+from .truth.cache import TruthCache
 from .certify import certify
 from .errors import CaseError, format_point
 from .gradcheck_torch import GradcheckError, GradcheckWarning

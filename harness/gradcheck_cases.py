@@ -22,7 +22,7 @@ import torch
 
 from .case import Case
 from .inputs.domains import Domain, real
-from .exact import exact
+from .truth.exact import exact
 
 #: Positions perturbed one at a time to tell an elementwise function (each
 #: output from the same-index inputs alone) from one that mixes its elements.

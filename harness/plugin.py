@@ -132,7 +132,7 @@ def _split(text: str) -> list[str]:
 
 
 def truth_cache(config):
-    from .cache import TruthCache
+    from .truth.cache import TruthCache
 
     if config.stash[_CACHE_KEY] is None:
         option = config.getoption("--truth-cache")
@@ -462,7 +462,7 @@ def pytest_collection_finish(session):
     if len(items) < 2:
         return
     from .certify import one_thread, prepare_all
-    from .truth_pool import default_workers
+    from .truth.pool import default_workers
 
     started = time.perf_counter()
     options = _run_options(config)
@@ -529,7 +529,7 @@ def pytest_terminal_summary(terminalreporter, config):
         f"{computed} truth points computed in {seconds:.1f} s{rate}, "
         f"{sum(s.get('points', 0) for s in stats)} points judged, "
         f"{sum(s.get('fd_forward_calls', 0) for s in stats)} finite-difference forward calls")
-    from .truth_ball import HANDOVER
+    from .truth.ball import HANDOVER
     if HANDOVER.proven or HANDOVER.handed:
         # This process's share (an xdist controller computes none).
         causes = "; ".join(f"{n} {cause}" for cause, n in HANDOVER.causes.most_common())

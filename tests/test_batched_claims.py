@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import harness
-from harness.cache import TruthCache, code_fingerprint
+from harness.truth.cache import TruthCache, code_fingerprint
 
 
 def logsumexp_naive(a):

@@ -12,11 +12,11 @@ from pathlib import Path
 import mpmath
 import pytest
 
-from harness.cache import TruthCache, fingerprint
+from harness.truth.cache import TruthCache, fingerprint
 from harness.inputs.domains import real
 from harness.inputs.floats import FORMATS, round_to
-from harness.truth import PointTruth, solve_point
-from harness.truth_table import decode, encode
+from harness.truth.mpmath_engine import PointTruth, solve_point
+from harness.truth.table import decode, encode
 
 HARNESS_DIR = Path(__file__).resolve().parents[1] / "harness"
 
@@ -106,7 +106,7 @@ package = types.ModuleType("harness")
 package.__path__ = [sys.argv[1]]
 sys.modules["harness"] = package
 sys.path.insert(0, sys.argv[2])
-from harness.cache import fingerprint
+from harness.truth.cache import fingerprint
 import refs
 print(fingerprint(refs.reference))
 """
@@ -240,10 +240,10 @@ def test_a_damaged_cache_is_set_aside_with_a_warning_and_rebuilt(tmp_path, damag
 
 
 def test_a_cache_of_an_older_engine_is_ignored_with_one_line_that_says_why(tmp_path, monkeypatch):
-    import harness.cache
+    import harness.truth.cache
 
     path = tmp_path / "truth.sqlite"
-    monkeypatch.setattr(harness.cache, "ENGINE_VERSION", "truth-old")
+    monkeypatch.setattr(harness.truth.cache, "ENGINE_VERSION", "truth-old")
     _filled(path, 10)
     monkeypatch.undo()
     with pytest.warns(UserWarning, match=r"written by engine truth-old, this is truth-\d+; its truths are not used") as seen:

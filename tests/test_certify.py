@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import harness
-from harness.cache import TruthCache
+from harness.truth.cache import TruthCache
 
 
 def softplus_ref(x):

@@ -1,4 +1,4 @@
-"""harness.derivative_truth: truths of exact references by forward mode.
+"""harness.truth.derivative_truth: truths of exact references by forward mode.
 
 Two engines, one truth: where both resolve, forward-mode truths of
 ``exact(formula)`` and the difference engine's truths of each family's
@@ -20,11 +20,11 @@ import torch
 import harness
 from harness.certify import _FlatReference
 from harness.inputs.domains import real
-from harness.exact import exact
+from harness.truth.exact import exact
 from harness.certify import UNRESOLVED
 from harness.inputs.floats import fmt
-from harness.truth import PointTruth, ReferenceFailure, solve_point
-from harness.truth_table import decode, encode
+from harness.truth.mpmath_engine import PointTruth, ReferenceFailure, solve_point
+from harness.truth.table import decode, encode
 from tests import test_exact
 
 FORMATS = [fmt(d) for d in (torch.float64, torch.float32, torch.float16, torch.bfloat16)]
@@ -257,7 +257,7 @@ def test_intervals_and_forward_mode_round_alike_on_the_torch_ops_sweep(case):
     float32 and float64 grids: each truth the interval engine proves rounds in
     all four formats as the mpmath engine's (forward mode, or differences
     where that hands over), and the interval engine proves nearly all points."""
-    from harness.truth_ball import Handover, solve_grid
+    from harness.truth.ball import Handover, solve_grid
 
     domains = case.domains_for(case.arity)
     grid = (harness.grids.extreme if case.arity == 1 else harness.grids.product)
@@ -308,8 +308,8 @@ def test_intervals_and_forward_mode_round_alike_on_structured_formulas(case):
     sweep, on every ninth point of its float32 default grid: what the interval
     engine proves rounds in all four formats as the mpmath engine's truth."""
     from harness.certify import _Options, prepare
-    from harness.cache import TruthCache
-    from harness.truth_ball import solve_tasks
+    from harness.truth.cache import TruthCache
+    from harness.truth.ball import solve_tasks
 
     dtype = torch.float32 if torch.float32 in case.dtypes else case.dtypes[0]
     prepared = prepare(case, dtype, "cpu", _Options(cache=TruthCache(None)))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import harness
-import harness.truth
+import harness.truth.mpmath_engine
 from harness.errors import format_point
 
 HUGE = 2.0 ** 100   # on every float32 grid (a power of two), and past 1e30
@@ -165,7 +165,7 @@ def test_reference_returning_no_number():
 
 def test_reference_that_never_converges(monkeypatch):
     # A lower ceiling than the engine's 32768 bits: the same path, in a fraction of the time.
-    monkeypatch.setattr(harness.truth, "MAX_BITS", 2048)
+    monkeypatch.setattr(harness.truth.mpmath_engine, "MAX_BITS", 2048)
     broken(harness.Case("random reference", negate, lambda x: mpmath.rand()), None,
            "never converged (unresolved at 2048 bits)")
 

@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 
 import harness
-from harness.cache import fingerprint
-from harness.exact import ExactUnsupported, exact
+from harness.truth.cache import fingerprint
+from harness.truth.exact import ExactUnsupported, exact
 from harness.inputs.patterns import structured_grid
-from harness.truth import INFINITY_STANDIN, VERIFIED_BITS, ZERO_CHECK_BITS, solve_point
+from harness.truth.mpmath_engine import INFINITY_STANDIN, VERIFIED_BITS, ZERO_CHECK_BITS, solve_point
 
 BITS = 256
 mpf = mpmath.mpf
@@ -285,7 +285,7 @@ def test_where_discards_the_complex_branch_and_the_engine_reports_a_kept_one():
 
 def test_fingerprint_is_stable_across_processes_and_follows_the_formula():
     ref = exact(naive_softplus)
-    code = ("from harness.cache import fingerprint; from harness.exact import exact; import tests.test_exact as t;"
+    code = ("from harness.truth.cache import fingerprint; from harness.truth.exact import exact; import tests.test_exact as t;"
             "print(fingerprint(exact(t.naive_softplus)))")
     env = dict(os.environ, PYTHONHASHSEED="12345")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
@@ -517,7 +517,7 @@ def test_the_dominant_entry_of_a_softmax_keeps_its_derivative_past_every_precisi
     # 160 and 600 bits alike; both readings agreed on a derivative 2.5x off.
     from harness.certify import _FlatReference
     from harness.inputs.domains import real
-    from harness.truth import solve_point
+    from harness.truth.mpmath_engine import solve_point
 
     x = [-1.5, -1.5, 1.75, 2.0, 1.875, -1.0, 1.5, 707.2032713517042]
     g = [0.5, 1.25, 1.625, 1.875, 1.875, 1.5, 1.25, 1.0]

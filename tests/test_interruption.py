@@ -26,8 +26,8 @@ import torch
 
 import harness
 import harness.plugin
-from harness import truth_pool
-from harness.cache import TABLE, TruthCache
+from harness.truth import pool
+from harness.truth.cache import TABLE, TruthCache
 
 pytest_plugins = ["pytester"]
 
@@ -44,7 +44,7 @@ SCRIPT = """
     import torch
 
     import harness
-    from harness.cache import TruthCache
+    from harness.truth.cache import TruthCache
 
 
     def softplus(x):

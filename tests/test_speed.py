@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 import harness
-from harness.cache import TruthCache
+from harness.truth.cache import TruthCache
 from references.lrn import lrn_reference
 from references.softplus import softplus as softplus_reference
 
@@ -151,7 +151,7 @@ def test_gradcheck(benchmark, input_name, mode):
 
 from harness.benchmarking import sized  # noqa: E402
 from harness.certify import certify_many  # noqa: E402
-from harness.truth_pool import Task, default_workers, solve_all  # noqa: E402
+from harness.truth.pool import Task, default_workers, solve_all  # noqa: E402
 
 FAMILIES = ("softplus", "sigmoid_loss", "bernoulli", "sparsity", "hand_derived", "lrn", "elbo", "iwae", "norm2")
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
@@ -202,7 +202,7 @@ def test_engine_rate(benchmark, engine, shape):
     difference engine) and as ``harness.exact`` of the same formula (forward
     mode), on one process: the truth engine's own rate, not the pool's."""
     from harness.certify import _FlatReference
-    from harness.exact import exact
+    from harness.truth.exact import exact
     import mpmath
     if shape.startswith("softplus"):
         hand = lambda v: [mpmath.log(1 + mpmath.exp(v[0]))]
@@ -332,8 +332,8 @@ def test_interval_engine_softplus_grid(benchmark, engine):
     import mpmath
 
     from harness.certify import _FlatReference
-    from harness.exact import exact
-    from harness.truth_ball import solve_tasks
+    from harness.truth.exact import exact
+    from harness.truth.ball import solve_tasks
 
     grid = harness.grids.extreme(torch.float32, harness.domains.real(), sized(benchmark, 64, 2))
     grid = grid[np.isfinite(grid)][: sized(benchmark, None, 200)]
@@ -389,7 +389,7 @@ def _structured_tasks(name: str, engine: str, every: int) -> list:
 @pytest.mark.parametrize("engine", ["differences", "forward mode", "intervals"])
 @pytest.mark.parametrize("name", ["cross-entropy", "layer_norm"])
 def test_structured_engines(benchmark, name, engine):
-    from harness.truth_ball import solve_tasks
+    from harness.truth.ball import solve_tasks
 
     tasks = _structured_tasks(name, engine, sized(benchmark, 1, 20))
     if engine == "intervals":

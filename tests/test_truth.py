@@ -6,7 +6,7 @@ import mpmath
 import pytest
 
 from harness.inputs.domains import interval, positive, real
-from harness.truth import ReferenceFailure, solve_point
+from harness.truth.mpmath_engine import ReferenceFailure, solve_point
 
 
 def truth(reference, x, domain=None):
@@ -240,7 +240,7 @@ def test_an_entry_no_precision_resolves_is_found_without_climbing_to_max_bits():
     # d/dy (exp(x) + log1p(y)) = 1/(1 + y) beside exp(x) ~ 2**(2.6e308): flat at
     # every precision. Two probes over y's scale say so; the value is kept at
     # the precision that verified it, not re-read past MAX_BITS.
-    from harness.truth import MAX_BITS
+    from harness.truth.mpmath_engine import MAX_BITS
     t = solve_point(_exp_plus_log1p, [1.7976931348623157e308, 0.125], [1.0], [real(), interval(-1, math.inf)])
     assert t.unresolved == [False, True] and t.grad[1] is None
     assert t.bits < MAX_BITS // 8

@@ -1,4 +1,4 @@
-"""harness.truth_ball: truths proven by enclosure, a grid per pass.
+"""harness.truth.ball: truths proven by enclosure, a grid per pass.
 
 Planted formulas whose balls cannot decide give a proven truth, a point handed
 to the mpmath engine with its cause, or a ``CaseError``: never a wrong number.
@@ -15,12 +15,12 @@ import pytest
 import torch
 
 import harness
-from harness.cache import TruthCache
+from harness.truth.cache import TruthCache
 from harness.certify import _FlatReference
 from harness.inputs.floats import FORMATS
-from harness.truth_ball import Handover, _decided, solve_grid, solve_tasks
-from harness.truth_pool import Task
-from harness.truth_table import decode
+from harness.truth.ball import Handover, _decided, solve_grid, solve_tasks
+from harness.truth.pool import Task
+from harness.truth.table import decode
 
 arb = flint.arb
 
@@ -161,7 +161,7 @@ def test_a_structured_gradient_reads_its_condition_at_moved_points_as_the_mpmath
     the gradient completely. The budget must allow that: both engines read the
     condition number 2**24 at a row of 1.8e19 (and about 25 to 52 at 84.6)."""
     from harness.certify import _FlatReference
-    from harness.truth import solve_point
+    from harness.truth.mpmath_engine import solve_point
 
     formula = lambda v: torch.nn.functional.layer_norm(v, v.shape[-1:])   # noqa: E731
     reference = _FlatReference(harness.exact(formula), ((4,),), 4)

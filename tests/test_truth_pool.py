@@ -16,10 +16,10 @@ import torch
 
 import harness
 import harness.plugin
-from harness.cache import TruthCache
+from harness.truth.cache import TruthCache
 from harness.inputs.domains import real
-from harness.truth import ReferenceFailure
-from harness.truth_pool import CHUNK_ELEMENTS, MIN_PARALLEL, PointFailure, Task, solve_all
+from harness.truth.mpmath_engine import ReferenceFailure
+from harness.truth.pool import CHUNK_ELEMENTS, MIN_PARALLEL, PointFailure, Task, solve_all
 from references.softplus import softplus
 
 pytest_plugins = ["pytester"]

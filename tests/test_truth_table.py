@@ -7,8 +7,8 @@ import mpmath
 import numpy as np
 
 from harness.inputs.floats import FORMATS, round_to
-from harness.truth import PointTruth
-from harness.truth_table import TruthTable, decode, encode
+from harness.truth.mpmath_engine import PointTruth
+from harness.truth.table import TruthTable, decode, encode
 
 F64 = FORMATS[next(iter(FORMATS))]
 

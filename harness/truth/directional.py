@@ -34,7 +34,7 @@ from typing import Callable
 
 import mpmath
 
-from .inputs.domains import Domain
+from ..inputs.domains import Domain
 
 #: psi's step is ``scale * 2**-(b // 2 + STEP_MARGIN)`` at working precision ``b``.
 STEP_MARGIN = 16

@@ -7,7 +7,7 @@ mantissa, exponent, bitcount) to choose exact or rounded per call: ``+ - *``
 are exact while the result fits ``EXACT_BITS`` bits, everything else rounds
 once at the working precision, and a number near 1 carries its distance from
 1 (``_One``). Each element function is ``lift``-ed with its derivative rule
-(``harness.dual``), so a formula of them runs on dual numbers too.
+(``harness.truth.dual``), so a formula of them runs on dual numbers too.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Truths of ``exact`` references by their derivatives, not by differences.
 
 An ``exact`` reference is a torch formula evaluated in mpmath, so every
-operation's derivative is known (``harness.dual``): one forward-mode
+operation's derivative is known (``harness.truth.dual``): one forward-mode
 evaluation gives the value and the whole Jacobian at the point. Nothing is
 differenced, so no step is chosen and no term has to be resolved beside a
 larger one: ``d/dy (exp(32768) + log1p(y))`` is ``1/(1 + y)`` at any
@@ -29,8 +29,8 @@ import math
 import mpmath
 
 from .dual import ARITHMETIC
-from .inputs.floats import FORMATS, round_to
-from .truth import (EXP_SQUARING_BITS, KAPPA_STEP, MAX_BITS, START_BITS, VERIFIED_BITS,
+from ..inputs.floats import FORMATS, round_to
+from .mpmath_engine import (EXP_SQUARING_BITS, KAPPA_STEP, MAX_BITS, START_BITS, VERIFIED_BITS,
                     VERIFY_FACTOR, ZERO_CHECK_BITS, PointTruth, ReferenceFailure, _decided, _mag,
                     kappa_reading, sign_patterns, value_condition)
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import mpmath
 
-from .inputs.domains import Domain
+from ..inputs.domains import Domain
 
 VERIFIED_BITS = 66        # float64 needs 53; the rest is margin for rounding
 START_BITS = 160

@@ -34,9 +34,9 @@ import numpy as np
 
 from .exact_ball import BallUnsupported, evaluate
 from .exact_numbers import UNDERFLOW_BITS
-from .inputs.floats import FORMATS, round_split
-from .truth import KAPPA_STEP, sign_patterns
-from .truth_table import decode, encode_columns
+from ..inputs.floats import FORMATS, round_split
+from .mpmath_engine import KAPPA_STEP, sign_patterns
+from .table import decode, encode_columns
 
 arb = flint.arb
 

@@ -54,7 +54,7 @@ __all__ = ["EXACT_BITS", "UNDERFLOW_BITS", "ExactTensor", "ExactUnsupported", "e
 
 # The fingerprint of an exact reference covers the code that evaluates it.
 _SOURCE = hashlib.sha256(b"".join(Path(__file__).with_name(name).read_bytes()
-                                  for name in ("exact.py", "exact_numbers.py", "dual.py", "exact_ball.py", "ball_jet.py", "truth_ball.py"))).hexdigest()
+                                  for name in ("exact.py", "exact_numbers.py", "dual.py", "exact_ball.py", "ball_jet.py", "ball.py"))).hexdigest()
 
 REAL, INT, BOOL = torch.float64, torch.int64, torch.bool
 _RANK = {BOOL: 0, INT: 1, REAL: 2}
@@ -93,7 +93,7 @@ def exact(fn):
     name = getattr(fn, "__name__", type(fn).__name__)
     reference.__name__ = reference.__qualname__ = f"exact({name})"
     reference.jacobian = jacobian
-    reference.formula = fn   # for the interval engine (harness.truth_ball), which runs it on balls
+    reference.formula = fn   # for the interval engine (harness.truth.ball), which runs it on balls
     return reference
 
 
@@ -283,7 +283,7 @@ def _unsupported(func) -> ExactUnsupported:
         public = f"torch.{name}"
     return ExactUnsupported(
         f"harness.exact has no exact {public} ({name}): write an mpmath reference for this case "
-        "instead, or add the operation to harness/exact.py")
+        "instead, or add the operation to harness/truth/exact.py")
 
 
 # -- conversions ---------------------------------------------------------------------------------------------

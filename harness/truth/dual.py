@@ -74,7 +74,7 @@ class Dual:
     values and mark a tie.
 
     Example:
-        >>> from harness.exact_numbers import _exp
+        >>> from harness.truth.exact_numbers import _exp
         >>> y = _exp(Dual(mpmath.mpf(0), {0: mpmath.mpf(1)}))
         >>> (float(y.v), {k: float(t) for k, t in y.d.items()})
         (1.0, {0: 1.0})

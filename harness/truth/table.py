@@ -16,8 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .inputs.floats import Format, round_split, split
-from .truth import PointTruth
+from ..inputs.floats import Format, round_split, split
+from .mpmath_engine import PointTruth
 
 _HEADER = np.dtype([("values", "<i4"), ("grads", "<i4"), ("bits", "<i4")])
 

@@ -9,7 +9,7 @@ its distance from 1 (``m1``), intersected with the plain ball wherever both
 exist: ``1 - sigmoid(1e30)`` is ``sigmoid(-1e30)``, not ``1 ± 2**-prec``.
 
 The rules say why they are written as they are where another form would lose
-digits; the stand-in that applies them to a formula is ``harness.exact_ball``.
+digits; the stand-in that applies them to a formula is ``harness.truth.exact_ball``.
 """
 
 from __future__ import annotations
