@@ -50,7 +50,7 @@ class Entry:
     device: str
     report: object | None = None
     error: str | None = None     # a CaseError, or "not run: ..." for a dtype the op lacks
-    compiled: bool = False       # torch.compile'd (harness.execution)
+    compiled: bool = False       # torch.compile'd (harness.claims.execution)
     compile_seconds: float = 0.0
 
     @property
@@ -94,9 +94,9 @@ def default_devices() -> list[str]:
 
 def sweep(cases, dtypes=DTYPES, devices=("cpu",), compiled: bool = False, **options) -> list[Entry]:
     """Certify every case in every dtype and device, and ``compiled`` by
-    ``torch.compile`` too (``harness.execution``): truths in one pool
+    ``torch.compile`` too (``harness.claims.execution``): truths in one pool
     (``harness.certify.certify_many``); ``options`` are ``certify``'s keywords."""
-    from .execution import compiled as compile_case
+    from .claims.execution import compiled as compile_case
 
     certify = importlib.import_module("harness.certify")
     entries = [Entry(c, d, dev, compiled=k) for c in cases for d in dtypes for dev in devices
@@ -630,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid-size", type=int, default=None)
     parser.add_argument("--compile", action="store_true",
                         help="also certify each op compiled by torch.compile: a compiled row beside each eager one "
-                             "and the ops where they differ (harness.execution)")
+                             "and the ops where they differ (harness.claims.execution)")
     parser.add_argument("--truth-cache", default=".pytest_cache/harness-truth.sqlite",
                         help="sqlite file of cached truths ('none': memory only); pytest's by default")
     parser.add_argument("--coverage-modules", default=None,

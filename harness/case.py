@@ -69,7 +69,7 @@ class Case:
             ``unsupported``, not crashed on.
         compile: also certify ``torch.compile(forward)`` (and a claimed
             backward, compiled), as items of their own (``[float32-cpu-compiled]``,
-            ``harness.execution``); a mapping of dtype names says in which dtypes
+            ``harness.claims.execution``); a mapping of dtype names says in which dtypes
             (``{"float32": True}``, ``"*"`` for the others). ``--compile`` asks it
             of every case.
 

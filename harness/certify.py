@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from .inputs import grids, patterns
-from .batched_claims import claim_all, identity_of
+from .claims.batched_claims import claim_all, identity_of
 from .truth.cache import TruthCache, fingerprint, point_key, point_key_prefix
 from .case import Case, check_modes, check_order, required_inputs
 from .truth.directional import Directional
 from .errors import CaseError, warn_user
 from .expectations import expectation_for
-from .finite_differences import vjp_estimate
+from .claims.finite_differences import vjp_estimate
 from .inputs.floats import Format, bits_of_error, fmt, ulps_between
 from .kinds import CODE, KIND_NAMES
 from .report import Failure, Measures, Report, boxes, regions
@@ -425,7 +425,7 @@ def _call(case: Case, arrays: tuple, dtype, device, rows: int | None = None) -> 
     # calls (atomics, uninitialised memory, a random draw) is judged as such,
     # not by whichever answer came first.
     twice = not _builtin_on_cpu(case, y, device)
-    # A torch.compile'd forward (harness.execution) is run again for the second call:
+    # A torch.compile'd forward (harness.claims.execution) is run again for the second call:
     # its backward may write into the tensors it saved (donated buffers), so one graph
     # serves one backward.
     rerun = getattr(case.forward, "harness_compiled", False)

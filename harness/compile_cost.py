@@ -1,5 +1,5 @@
 """What compiling costs, per op: ``torch.compile``'s time for a case's forward and
-backward (``harness.execution.compiled``, the warm-up call), and the
+backward (``harness.claims.execution.compiled``, the warm-up call), and the
 certification's time, eager and compiled, with the truths already cached.
 
     python -m harness.compile_cost --module cases.torch_ops --dtype float32
@@ -28,7 +28,7 @@ def measure(cases, dtype: torch.dtype, cache) -> list[tuple[str, float, float, f
     """(case name, compile seconds, eager certification seconds, compiled certification
     seconds) per case that runs in ``dtype``; the eager run fills the truths first."""
     from .certify import certify
-    from .execution import compiled
+    from .claims.execution import compiled
 
     rows = []
     for case in cases:

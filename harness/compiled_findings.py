@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import hand_structured
-from .execution import (compiled as compile_case, contracted, decomposed, decompositions, differences, generated_code,
+from .claims.execution import (compiled as compile_case, contracted, decomposed, decompositions, differences, generated_code,
                         unvectorized)
 
 

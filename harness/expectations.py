@@ -65,7 +65,7 @@ ExpectSpec = Union[Expectation, Mapping[Union[str, torch.dtype], Expectation]]
 
 def expectation_for(spec: ExpectSpec, dtype: torch.dtype, compiled: bool = False) -> Expectation:
     """Resolve a per-dtype mapping (keys: dtypes or their names, ``"*"`` = the rest);
-    a compiled item (``harness.execution``) reads ``"float16-compiled"`` or
+    a compiled item (``harness.claims.execution``) reads ``"float16-compiled"`` or
     ``"compiled"`` first, and the eager key where neither is given."""
     if isinstance(spec, Expectation):
         return spec

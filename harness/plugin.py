@@ -87,7 +87,7 @@ def pytest_addoption(parser):
                          "cases/torch_structured.py), which a plain run deselects")
     group.addoption("--compile", action="store_true", default=False,
                     help="also certify every case compiled by torch.compile (items [...-compiled], "
-                         "compared with the eager verdict; harness.execution), as Case(compile=True) asks")
+                         "compared with the eager verdict; harness.claims.execution), as Case(compile=True) asks")
     parser.addini("certify_dirs", "directories whose .py files hold cases", type="args", default=["cases"])
 
 
@@ -261,7 +261,7 @@ def _case_items(collector, found):
     labels: dict[str, list[str]] = {}
     for label, case in found:
         labels.setdefault(case.name, []).append(label)
-    from .execution import compiled_in
+    from .claims.execution import compiled_in
 
     dtypes = [DTYPE_NAMES[d] for d in _split(collector.config.getoption("--dtypes"))]
     devices = _split(collector.config.getoption("--devices"))
@@ -314,7 +314,7 @@ class CaseItem(pytest.Item):
         """What this item runs: the case, or its ``torch.compile``'d twin (compiled on first use)."""
         if not self.compiled:
             return self.case
-        from .execution import compiled
+        from .claims.execution import compiled
 
         if not self.device.startswith("cuda") or torch.cuda.is_available():
             twin, seconds = compiled(self.case, self.dtype, self.device)
@@ -369,7 +369,7 @@ class CaseItem(pytest.Item):
             return finish(prepared, {})
 
     def _has_compiled_twin(self) -> bool:
-        from .execution import compiled_in
+        from .claims.execution import compiled_in
 
         return compiled_in(self.case, self.dtype, self.config.getoption("--compile"))
 
@@ -377,7 +377,7 @@ class CaseItem(pytest.Item):
         """The compiled verdict beside the eager one: the eager item's report where
         it ran before in this process (collection puts it first), else certified here."""
         from .certify import _certify, one_thread
-        from .execution import compared
+        from .claims.execution import compared
 
         eager = self.config.stash.get(_EAGER_KEY, {}).get((id(self.case), self.dtype, self.device))
         if eager is None:

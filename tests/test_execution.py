@@ -1,4 +1,4 @@
-"""Compiled cases (``harness.execution``): items of their own, compiled once per
+"""Compiled cases (``harness.claims.execution``): items of their own, compiled once per
 case and dtype, their verdict compared with the eager one entry by entry.
 
 One real compilation (exp, float32; ~25 s cold on 2 cores, seconds with
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import harness
-from harness import execution
+from harness.claims import execution
 from harness.report import Failure, Report
 
 pytest_plugins = ["pytester"]

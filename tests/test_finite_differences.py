@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from harness import domains
-from harness.finite_differences import vjp_estimate
+from harness.claims.finite_differences import vjp_estimate
 from harness.inputs.floats import fmt
 from harness.inputs.structure import banded, dense, elementwise
 

@@ -23,7 +23,7 @@ from unittest import mock
 import numpy as np
 import torch
 
-from .case import Case
+from ..case import Case
 
 #: (id of the case, its name, dtype, device) -> (the case, its compiled twin); the
 #: case is kept alive by its entry, so its id is not reused while it is here.
@@ -194,7 +194,7 @@ def _warm_up(case: Case, dtype: torch.dtype, device: str) -> tuple[float, list[s
     A failure here is left for the certification to report at a point."""
     from torch._inductor.graph import GraphLowering
 
-    from .certify import one_thread
+    from ..certify import one_thread
 
     shapes = case.shape or ((8,),) * case.arity
     xs = [torch.full(s, 0.5, dtype=dtype, device=device, requires_grad=True) for s in shapes]

@@ -23,9 +23,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .inputs.domains import Domain
-from .inputs.floats import Format
-from .inputs.structure import Structure
+from ..inputs.domains import Domain
+from ..inputs.floats import Format
+from ..inputs.structure import Structure
 
 #: Assumed error of the forward itself, in ULPs of its result, when the
 #: rounding part of a difference quotient's error is estimated.

@@ -41,7 +41,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .truth.cache import TruthCache, code_fingerprint
+from ..truth.cache import TruthCache, code_fingerprint
 
 #: Bump when what a record means changes (its batch ways, what its digest covers).
 SCHEME = "batched claims 3 (broadcast, vmap; digests of whole batches)"
