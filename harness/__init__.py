@@ -9,10 +9,10 @@ from .case import Case
 from .certify import certify
 from .errors import CaseError
 from .truth.exact import exact
-from .expectations import certified, convicted
+from .judging.expectations import certified, convicted
 from .gradcheck import gradcheck, gradgradcheck
-from .kinds import KINDS
-from .report import Failure, Report
+from .judging.kinds import KINDS
+from .judging.report import Failure, Report
 from .search import Witness, worst_input
 from .inputs.structure import banded, dense, elementwise
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from . import hand_structured
-from .kinds import SEVERITY
+from .judging.kinds import SEVERITY
 
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 #: Region lines per row of the table.
@@ -238,7 +238,7 @@ def findings(entries: list[Entry], notes: dict, harness_notes=(), compiled_notes
            "At ±inf, next to the overflow threshold, or at subnormal inputs.", ""] + (edge or ["None."])
         + ["", "### Underflow only", "",
            "Results flushed to zero below the smallest normal, which the format's range explains: they fail "
-           "in float16 only (harness.tolerance) and are listed, not failed, in the other dtypes (the table's "
+           "in float16 only (harness.judging.tolerance) and are listed, not failed, in the other dtypes (the table's "
            "last column counts them).", ""] + (underflow or ["None."])
         + (["", "### Compiled against eager", "",
             "`torch.compile` (Inductor, dynamic shapes; the backward AOTAutograd compiles) judged beside the "

@@ -10,7 +10,7 @@ import torch
 
 from .inputs.domains import Domain, real
 from .errors import definition_site
-from .expectations import ExpectSpec, certified
+from .judging.expectations import ExpectSpec, certified
 from .inputs.structure import Structure, dense, elementwise
 
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
@@ -55,10 +55,10 @@ class Case:
             (default: the input, or the largest magnitude of a structured point).
         feature_name: what ``feature`` measures, e.g. ``"max|a|"``.
         budget: ULPs allowed at condition number 1, merged over the table in
-            ``harness.tolerance`` (e.g. ``{"float16": {"gradient": 16}}``); say why.
+            ``harness.judging.tolerance`` (e.g. ``{"float16": {"gradient": 16}}``); say why.
         underflow: ``"fail"`` or ``"report"``: whether a flush to zero below the
             smallest normal fails in every dtype (default: the dtype's policy in
-            ``harness.tolerance.BUDGET``, failing only in float16).
+            ``harness.judging.tolerance.BUDGET``, failing only in float16).
         order: 2 also judges the Hessian-vector product ``d/dx <grad, v>`` for a
             fixed exact tangent ``v``, by autograd through the claimed backward
             (double backward), against the truth's second derivatives and

@@ -30,10 +30,10 @@ from matplotlib.ticker import FixedFormatter, FixedLocator
 
 from .case import Case
 from .certify import check
-from .expectations import expectation_for
+from .judging.expectations import expectation_for
 from .inputs.floats import FORMATS, Format
-from .kinds import SEVERITY
-from .report import Measure, Report
+from .judging.kinds import SEVERITY
+from .judging.report import Measure, Report
 
 #: Folder of the PNGs inside the report directory (cleared on every write).
 MAPS = "maps"

@@ -22,18 +22,18 @@ from .truth.cache import TruthCache, fingerprint, point_key, point_key_prefix
 from .case import Case, check_modes, check_order, required_inputs
 from .truth.directional import Directional
 from .errors import CaseError, warn_user
-from .expectations import expectation_for
+from .judging.expectations import expectation_for
 from .claims.finite_differences import vjp_estimate
 from .inputs.floats import Format, bits_of_error, fmt, ulps_between
-from .kinds import CODE, KIND_NAMES
-from .report import Failure, Measures, Report, boxes, regions
+from .judging.kinds import CODE, KIND_NAMES
+from .judging.report import Failure, Measures, Report, boxes, regions
 from .inputs.structure import dense, elementwise
-from .tolerance import allowed_at_zero, allowed_ulps, base_ulps, underflow_policy
+from .judging.tolerance import allowed_at_zero, allowed_ulps, base_ulps, underflow_policy
 from .truth.mpmath_engine import ReferenceFailure
 from .truth.ball import solve_tasks
 from .truth.pool import PointFailure, Task, default_workers, solve_all, unwind_on_sigterm
 from .truth.table import TruthTable, encode
-from .verdict import against_finite_differences, against_truth, meets
+from .judging.verdict import against_finite_differences, against_truth, meets
 
 _MEMORY_CACHE = TruthCache(None)
 
@@ -102,7 +102,7 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
             computes the truths instead of the local pool.
         progress: called with a line of text as truths arrive on long runs.
         underflow: ``"fail"`` or ``"report"``: whether a flush to zero fails,
-            over the case's and the dtype's policy (``harness.tolerance``).
+            over the case's and the dtype's policy (``harness.judging.tolerance``).
         order, modes: over the case's own (``Case.order``, ``Case.modes``).
 
     Example:

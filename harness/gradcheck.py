@@ -23,7 +23,7 @@ from .truth.cache import TruthCache
 from .certify import certify
 from .errors import CaseError, format_point
 from .gradcheck_torch import GradcheckError, GradcheckWarning
-from .report import Failure, Report
+from .judging.report import Failure, Report
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "GradcheckWarning"]
 

@@ -29,13 +29,13 @@ from .case import Case
 from .certify import _MEMORY_CACHE, _claimed, _Options, _quantities, _Sample, _truths, _Units, certify
 from .errors import format_point
 from .inputs.patterns import holds
-from .report import Report
+from .judging.report import Report
 from .inputs.domains import Domain
 from .errors import CaseError
 from .inputs.floats import fmt
-from .kinds import CODE, KIND_NAMES, SEVERITY
-from .tolerance import allowed_ulps, base_ulps, underflow_policy
-from .verdict import against_truth
+from .judging.kinds import CODE, KIND_NAMES, SEVERITY
+from .judging.tolerance import allowed_ulps, base_ulps, underflow_policy
+from .judging.verdict import against_truth
 
 #: Examples a search tries by default: each costs one truth (~1 ms or more),
 #: and shrinking a witness adds a few dozen more.

@@ -14,7 +14,7 @@ import torch
 
 import harness.plugin
 from harness import accuracy_table as table
-from harness.report import Failure, Region, Report
+from harness.judging.report import Failure, Region, Report
 
 pytest_plugins = ["pytester"]
 

@@ -16,7 +16,7 @@ from harness.compiled_findings import CompiledFinding
 from harness import accuracy_table as table
 from harness import compiled_findings
 from harness.claims import execution
-from harness.report import Failure, Report
+from harness.judging.report import Failure, Report
 
 TINY = 1.1102230246251565e-16      # 2**-53: expm1(x) = x to the last bit, exp(x) - 1 = 0
 

@@ -13,7 +13,7 @@ import torch
 
 import harness
 from harness.claims import execution
-from harness.report import Failure, Report
+from harness.judging.report import Failure, Report
 
 pytest_plugins = ["pytester"]
 
@@ -59,7 +59,7 @@ def test_compile_everywhere_adds_a_compiled_item_per_dtype(pytester):
 STABLE_TOO = """
     import torch
     import harness
-    from harness.expectations import with_compiled
+    from harness.judging.expectations import with_compiled
 
     CASES = [harness.Case("exp", torch.exp, harness.exact(torch.exp))]
     STABLE = [harness.Case("exp.stable", torch.exp, harness.exact(torch.exp))]
@@ -81,7 +81,7 @@ def test_compiled_expectations_keep_one_case_where_two_lists_hold_it(pytester):
 
 
 def test_compiled_expectations_for_no_case_are_an_error():
-    from harness.expectations import with_compiled
+    from harness.judging.expectations import with_compiled
 
     cases = [harness.Case("exp", torch.exp, None)]
     with pytest.raises(KeyError, match="torch.exp"):

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from harness.kinds import CODE
-from harness.report import REGION_LINES, Failure, Report, boxes, regions
+from harness.judging.kinds import CODE
+from harness.judging.report import REGION_LINES, Failure, Report, boxes, regions
 
 
 def test_a_report_prints_the_worst_regions_and_counts_the_rest():

@@ -1,11 +1,11 @@
-"""Per-entry verdicts against the truth (harness.verdict)."""
+"""Per-entry verdicts against the truth (harness.judging.verdict)."""
 
 import numpy as np
 import torch
 
 from harness.inputs.floats import fmt
-from harness.kinds import KIND_NAMES
-from harness.verdict import against_finite_differences, against_truth
+from harness.judging.kinds import KIND_NAMES
+from harness.judging.verdict import against_finite_differences, against_truth
 
 
 def kinds(claimed, truth, dtype=torch.float32, allowed=8.0):

@@ -28,7 +28,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .inputs.floats import Format, ulps_between
+from ..inputs.floats import Format, ulps_between
 
 #: ULPs allowed at condition number <= 1, per dtype, for the value and the gradient
 #: (a backward chains more roundings than its forward), the JVP (forward mode

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .expectations import Expectation
-from .inputs.floats import Format, bits_of_error, ulp_of, ulps_between
+from ..inputs.floats import Format, bits_of_error, ulp_of, ulps_between
 from .kinds import CODE, KIND_NAMES  # noqa: F401  (KIND_NAMES: the doctest)
 from .tolerance import FD_INFORMATIVE, FD_SIGMAS
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import format_point
+from ..errors import format_point
 from .kinds import KIND_NAMES, SEVERITY
 
 #: Rows of the worst-points table in a printed report.
