@@ -507,7 +507,7 @@ def _checked_failure(report):
 def _torch_at(case, point, dtype, index: int):
     """torch's value and the gradient of input ``index`` at ``point``, no harness involved
     but the thread count it certifies in (``certify.one_thread``)."""
-    from .certify import one_thread
+    from .claims.claimed import one_thread
 
     xs = [torch.full((COPIES,), v, dtype=dtype, requires_grad=True) for v in point]
     with one_thread():

@@ -26,7 +26,12 @@ import numpy as np
 import torch
 
 from .case import Case
-from .certify import _MEMORY_CACHE, _claimed, _Options, _quantities, _Sample, _truths, _Units, certify
+from .certify import _Options, certify
+from .claims.claimed import _claimed
+from .inputs.samples import _Sample
+from .judging.quantities import _quantities
+from .truth.solve import _MEMORY_CACHE, _truths
+from .truth.units import _Units
 from .errors import format_point
 from .inputs.patterns import holds
 from .judging.report import Report

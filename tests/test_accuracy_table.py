@@ -163,7 +163,7 @@ def test_a_structured_hand_evaluation_starts_above_the_cancellation_of_its_input
     # The two scores' value rows share a 2.5e291 entry: dq's 1.37e-5 is their difference, which
     # 400 and 800 bits both round to 0 (two agreeing precisions, both too short).
     from harness import hand_structured
-    from harness.certify import _cotangent
+    from harness.inputs.samples import _cotangent
 
     name = "torch.nn.functional.scaled_dot_product_attention(attn_mask)"
     q = np.array([[1.1222063866923024e-190, 2.256492969831037e-277, -3.814697265625e-06, -2.0078125],
@@ -181,7 +181,7 @@ def test_torch_in_a_structured_hand_check_runs_as_the_harness_runs_it():
     # Eager batch_norm's float32 variance of a channel at -8.5e37: NaN on the one thread the
     # harness certifies in, finite on two (another split of the reduction).
     from harness import hand_structured
-    from harness.certify import _cotangent
+    from harness.inputs.samples import _cotangent
 
     cases, _, _ = table.load("cases.torch_structured")
     case = next(c for c in cases if c.name == "torch.nn.functional.batch_norm")

@@ -100,7 +100,9 @@ def test_the_record_is_keyed_by_the_code_of_a_function_s_methods():
 def test_batched_rows_equal_the_one_point_calls_on_a_shipped_family(dtype):
     """Where the record says the batch is the same call, each row is the one-point call, bit for bit."""
     import cases.softplus as family
-    from harness.certify import _call, _grid, _Options
+    from harness.certify import _Options
+    from harness.claims.claimed import _call
+    from harness.inputs.samples import _grid
     chosen = next(c for c in family.CASES if c.name == "logsumexp.torch")
     cache = TruthCache(None)
     harness.certify(chosen, dtype, cache=cache)
@@ -128,7 +130,9 @@ def test_every_shipped_structured_case_claims_what_its_one_point_calls_give(fami
     the one-point calls, every point of every structured case of a family."""
     import importlib
 
-    from harness.certify import _call, _grid, _Options, prepare
+    from harness.certify import _Options, prepare
+    from harness.claims.claimed import _call
+    from harness.inputs.samples import _grid
 
     module = importlib.import_module(f"cases.{family}")
     structured = [c for c in module.CASES if not c.elementwise and dtype in c.dtypes]

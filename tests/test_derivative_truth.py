@@ -18,10 +18,10 @@ import pytest
 import torch
 
 import harness
-from harness.certify import _FlatReference
+from harness.truth.flat_reference import _FlatReference
 from harness.inputs.domains import real
 from harness.truth.exact import exact
-from harness.certify import UNRESOLVED
+from harness.judging.judge import UNRESOLVED
 from harness.inputs.floats import fmt
 from harness.truth.mpmath_engine import PointTruth, ReferenceFailure, solve_point
 from harness.truth.table import decode, encode

@@ -515,7 +515,7 @@ def test_benchmark_truth_cost(benchmark, reference):
 def test_the_dominant_entry_of_a_softmax_keeps_its_derivative_past_every_precision_tried(op):
     # Gap 707: the others' weights sum to 2**-1020, which 1 - s_dominant loses at
     # 160 and 600 bits alike; both readings agreed on a derivative 2.5x off.
-    from harness.certify import _FlatReference
+    from harness.truth.flat_reference import _FlatReference
     from harness.inputs.domains import real
     from harness.truth.mpmath_engine import solve_point
 

@@ -201,7 +201,7 @@ def test_engine_rate(benchmark, engine, shape):
     """Cold truths of one formula, as a hand-written mpmath reference (the
     difference engine) and as ``harness.exact`` of the same formula (forward
     mode), on one process: the truth engine's own rate, not the pool's."""
-    from harness.certify import _FlatReference
+    from harness.truth.flat_reference import _FlatReference
     from harness.truth.exact import exact
     import mpmath
     if shape.startswith("softplus"):
@@ -331,7 +331,7 @@ def test_structured_default_grid(benchmark, cache):
 def test_interval_engine_softplus_grid(benchmark, engine):
     import mpmath
 
-    from harness.certify import _FlatReference
+    from harness.truth.flat_reference import _FlatReference
     from harness.truth.exact import exact
     from harness.truth.ball import solve_tasks
 

@@ -16,7 +16,7 @@ import torch
 
 import harness
 from harness.truth.cache import TruthCache
-from harness.certify import _FlatReference
+from harness.truth.flat_reference import _FlatReference
 from harness.inputs.floats import FORMATS
 from harness.truth.ball import Handover, _decided, solve_grid, solve_tasks
 from harness.truth.pool import Task
@@ -160,7 +160,7 @@ def test_a_structured_gradient_reads_its_condition_at_moved_points_as_the_mpmath
     but a move by float32's rounding takes the variance past eps and changes
     the gradient completely. The budget must allow that: both engines read the
     condition number 2**24 at a row of 1.8e19 (and about 25 to 52 at 84.6)."""
-    from harness.certify import _FlatReference
+    from harness.truth.flat_reference import _FlatReference
     from harness.truth.mpmath_engine import solve_point
 
     formula = lambda v: torch.nn.functional.layer_norm(v, v.shape[-1:])   # noqa: E731

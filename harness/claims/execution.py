@@ -194,7 +194,7 @@ def _warm_up(case: Case, dtype: torch.dtype, device: str) -> tuple[float, list[s
     A failure here is left for the certification to report at a point."""
     from torch._inductor.graph import GraphLowering
 
-    from ..certify import one_thread
+    from .claimed import one_thread
 
     shapes = case.shape or ((8,),) * case.arity
     xs = [torch.full(s, 0.5, dtype=dtype, device=device, requires_grad=True) for s in shapes]
