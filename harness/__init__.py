@@ -10,7 +10,7 @@ from .certify import certify
 from .errors import CaseError
 from .truth.exact import exact
 from .judging.expectations import certified, convicted
-from .gradcheck import gradcheck, gradgradcheck
+from .gradcheck.gradcheck import gradcheck, gradgradcheck
 from .judging.kinds import KINDS
 from .judging.report import Failure, Report
 from .search import Witness, worst_input

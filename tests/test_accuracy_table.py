@@ -1,4 +1,4 @@
-"""The accuracy table (``harness.accuracy_table``) and the --torch-ops gate.
+"""The accuracy table (``harness.tables.accuracy_table``) and the --torch-ops gate.
 
 Cheap on purpose: two ops of cases/torch_ops.py in float16 at ``grid_size=1``
 (a few hundred truths, settled at the engine's first precisions), reports
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-import harness.plugin
-from harness import accuracy_table as table
+import harness.pytest.plugin
+from harness.tables import accuracy_table as table
 from harness.judging.report import Failure, Region, Report
 
 pytest_plugins = ["pytester"]
@@ -101,7 +101,7 @@ SWEEP = """
 
 @pytest.fixture(autouse=True)
 def _own_summary(monkeypatch):
-    monkeypatch.setattr(harness.plugin, "_SUMMARY", [])
+    monkeypatch.setattr(harness.pytest.plugin, "_SUMMARY", [])
 
 
 def _collected(pytester, *args) -> set[str]:
@@ -162,7 +162,7 @@ def test_a_structured_hand_check_says_no_to_a_wrong_truth():
 def test_a_structured_hand_evaluation_starts_above_the_cancellation_of_its_inputs():
     # The two scores' value rows share a 2.5e291 entry: dq's 1.37e-5 is their difference, which
     # 400 and 800 bits both round to 0 (two agreeing precisions, both too short).
-    from harness import hand_structured
+    from harness.tables import hand_structured
     from harness.inputs.samples import _cotangent
 
     name = "torch.nn.functional.scaled_dot_product_attention(attn_mask)"
@@ -180,7 +180,7 @@ def test_a_structured_hand_evaluation_starts_above_the_cancellation_of_its_input
 def test_torch_in_a_structured_hand_check_runs_as_the_harness_runs_it():
     # Eager batch_norm's float32 variance of a channel at -8.5e37: NaN on the one thread the
     # harness certifies in, finite on two (another split of the reduction).
-    from harness import hand_structured
+    from harness.tables import hand_structured
     from harness.inputs.samples import _cotangent
 
     cases, _, _ = table.load("cases.torch_structured")

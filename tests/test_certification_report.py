@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import harness
-import harness.plugin
-from harness.certification_report import MAPS, Run, write
+import harness.pytest.plugin
+from harness.tables.certification_report import MAPS, Run, write
 
 pytest_plugins = ["pytester"]
 
@@ -163,7 +163,7 @@ FAST = ("--dtypes", "float32", "--grid-size", "1", "--devices", "cpu", "--truth-
 def own_summary(monkeypatch):
     # The plugin's summary rows live in a module-level list: an in-process run
     # gets its own, and stays out of this session's summary.
-    monkeypatch.setattr(harness.plugin, "_SUMMARY", [])
+    monkeypatch.setattr(harness.pytest.plugin, "_SUMMARY", [])
 
 
 def write_cases(pytester):

@@ -1,4 +1,4 @@
-"""The compiled findings of the accuracy table (``harness.compiled_findings``): the
+"""The compiled findings of the accuracy table (``harness.tables.compiled_findings``): the
 cause a case file names is checked against the code Inductor generated, and the
 worst differing point is evaluated again by hand, eager and compiled torch alike.
 
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness.compiled_findings import CompiledFinding
-from harness import accuracy_table as table
-from harness import compiled_findings
+from harness.tables.compiled_findings import CompiledFinding
+from harness.tables import accuracy_table as table
+from harness.tables import compiled_findings
 from harness.claims import execution
 from harness.judging.report import Failure, Report
 

@@ -1,4 +1,4 @@
-"""The coverage of torch's differentiable OpInfo ops (``harness.coverage``).
+"""The coverage of torch's differentiable OpInfo ops (``harness.tables.coverage``).
 
 torch's OpInfo database is imported once for the session (``differentiable_ops``
 is cached); everything else is string work on its names.
@@ -9,7 +9,8 @@ import re
 import pytest
 import torch
 
-from harness import accuracy_table, coverage
+from harness.tables import accuracy_table
+from harness.tables import coverage
 
 
 @pytest.fixture(scope="module")

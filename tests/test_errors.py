@@ -198,7 +198,7 @@ def test_structured_grid_outside_its_domain():
 
 
 def test_a_warning_raised_from_a_harness_module_run_as_main_is_issued(tmp_path):
-    # `python -m harness.accuracy_table` is __main__: its loader refuses the source
+    # `python -m harness.tables.accuracy_table` is __main__: its loader refuses the source
     # line warnings look up, which once ended a cold sweep with an ImportError.
     import os
     import subprocess
@@ -208,7 +208,7 @@ def test_a_warning_raised_from_a_harness_module_run_as_main_is_issued(tmp_path):
     script = ("import warnings\n"
               "from harness.errors import warn_user\n"
               "warnings.simplefilter('always')\n"
-              "import harness.accuracy_table as t\n"
+              "import harness.tables.accuracy_table as t\n"
               "ns = {'__name__': '__main__', '__loader__': t.__loader__, '__spec__': t.__spec__, "
               "'warn_user': warn_user, 'UserWarning': UserWarning}\n"
               "exec(compile('warn_user(UserWarning(\"long\"))', t.__file__, 'exec'), ns)\n"

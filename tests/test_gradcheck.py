@@ -16,7 +16,7 @@ import torch
 from torch.autograd.gradcheck import GradcheckError as TorchGradcheckError
 
 import harness
-from harness.gradcheck import GradcheckWarning
+from harness.gradcheck.gradcheck import GradcheckWarning
 
 GradcheckError = harness.gradcheck.GradcheckError
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()

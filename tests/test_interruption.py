@@ -25,7 +25,7 @@ import pytest
 import torch
 
 import harness
-import harness.plugin
+import harness.pytest.plugin
 from harness.truth import pool as truth_pool
 from harness.truth.cache import TABLE, TruthCache
 
@@ -235,7 +235,7 @@ CASE_FILE = """
 @pytest.mark.parametrize("dtypes", ["float32", "float32,float64"], ids=["one item", "truths before the items"])
 def test_from_the_plugin_the_warning_points_at_the_case_definition(pytester, monkeypatch, dtypes):
     monkeypatch.setattr(solve_module, "LONG_SECONDS", 0.0)
-    monkeypatch.setattr(harness.plugin, "_SUMMARY", [])   # this run's summary rows stay its own
+    monkeypatch.setattr(harness.pytest.plugin, "_SUMMARY", [])   # this run's summary rows stay its own
     path = pytester.mkdir("cases") / "slow.py"
     path.write_text(textwrap.dedent(CASE_FILE))
     reprec = pytester.inline_run("--dtypes", dtypes, "--grid-size", "1", "--devices", "cpu",

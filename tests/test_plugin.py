@@ -19,7 +19,7 @@ import textwrap
 import pytest
 import torch
 
-import harness.plugin
+import harness.pytest.plugin
 
 pytest_plugins = ["pytester"]
 
@@ -103,7 +103,7 @@ DUPLICATES = """
 def fresh_summary(monkeypatch) -> list:
     """The summary rows of the next in-process run, kept apart from every other run's."""
     rows = []
-    monkeypatch.setattr(harness.plugin, "_SUMMARY", rows)
+    monkeypatch.setattr(harness.pytest.plugin, "_SUMMARY", rows)
     return rows
 
 

@@ -149,7 +149,7 @@ def test_gradcheck(benchmark, input_name, mode):
 # in float16 and bfloat16. Disabled (a plain `pytest tests/`), each runs once on
 # a small slice so that it still shows the code runs.
 
-from harness.benchmarking import sized  # noqa: E402
+from harness.tables.benchmarking import sized  # noqa: E402
 from harness.certify import certify_many  # noqa: E402
 from harness.truth.pool import Task, default_workers, solve_all  # noqa: E402
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import harness
-import harness.plugin
+import harness.pytest.plugin
 from harness.truth.cache import TruthCache
 from harness.inputs.domains import real
 from harness.truth.mpmath_engine import ReferenceFailure
@@ -119,7 +119,7 @@ CASE_FILE = """
 
 
 def run_case(pytester, monkeypatch, *args, conftest=None):
-    monkeypatch.setattr(harness.plugin, "_SUMMARY", [])  # this run's rows, not the session's
+    monkeypatch.setattr(harness.pytest.plugin, "_SUMMARY", [])  # this run's rows, not the session's
     pytester.makeini("[pytest]\naddopts = -p no:hypothesispytest\n")
     pytester.mkdir("cases").joinpath("neg.py").write_text(textwrap.dedent(CASE_FILE))
     if conftest:
@@ -156,7 +156,7 @@ def test_truth_scheduler_computes_on_the_cluster(pytester, monkeypatch, dask_cli
     with get_task_stream(client=dask_client) as stream:  # every client's tasks, as the scheduler saw them
         reprec = run_case(pytester, monkeypatch, "--truth-scheduler", dask_client.scheduler.address)
     reprec.assertoutcome(passed=1)
-    assert sum(v["stats"]["truth_computed"] for v, _ in harness.plugin._SUMMARY) > 0
+    assert sum(v["stats"]["truth_computed"] for v, _ in harness.pytest.plugin._SUMMARY) > 0
     assert any(task["key"].startswith("_solve_chunk") for task in stream.data)
 
 

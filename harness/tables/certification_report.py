@@ -11,7 +11,7 @@ input takes at most ``FEW_VALUES`` values, one curve per value over the other
 input, in a row shared with the family's other such cases), and one column
 per quantity (value, gradient, ``d/d<input>``).
 
-No pytest here: ``harness.plugin`` collects the runs and calls ``write``.
+No pytest here: ``harness.pytest.plugin`` collects the runs and calls ``write``.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedFormatter, FixedLocator
 
-from .case import Case
-from .certify import check
-from .judging.expectations import expectation_for
-from .inputs.floats import FORMATS, Format
-from .judging.kinds import SEVERITY
-from .judging.report import Measure, Report
+from ..case import Case
+from ..certify import check
+from ..judging.expectations import expectation_for
+from ..inputs.floats import FORMATS, Format
+from ..judging.kinds import SEVERITY
+from ..judging.report import Measure, Report
 
 #: Folder of the PNGs inside the report directory (cleared on every write).
 MAPS = "maps"

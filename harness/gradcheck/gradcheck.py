@@ -2,7 +2,7 @@
 contract, judged against the truth, in the inputs' own dtype, and at the
 extremes of their shapes on request.
 
-A call becomes cases (``harness/gradcheck_cases.py``) that ``certify``
+A call becomes cases (``harness/gradcheck/cases.py``) that ``certify``
 judges; the verdict is ``True`` or a ``GradcheckError`` whose message is the
 harness's reports. Inputs the harness does not judge (complex, sparse, tensors
 inside containers) go to ``torch.autograd.gradcheck``, said once. What each of
@@ -17,13 +17,13 @@ from typing import Callable
 
 import torch
 
-from . import gradcheck_cases as cases
-from . import gradcheck_torch as torch_side
-from .truth.cache import TruthCache
-from .certify import certify
-from .errors import CaseError, format_point
-from .gradcheck_torch import GradcheckError, GradcheckWarning
-from .judging.report import Failure, Report
+from . import cases
+from . import torch_compat as torch_side
+from ..truth.cache import TruthCache
+from ..certify import certify
+from ..errors import CaseError, format_point
+from .torch_compat import GradcheckError, GradcheckWarning
+from ..judging.report import Failure, Report
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "GradcheckWarning"]
 

@@ -1,6 +1,6 @@
 """Hooks the harness plugin adds to pytest; implement them in a conftest.py.
 
-Registered by ``harness.plugin`` through ``pytest_addhooks``, as pytest
+Registered by ``harness.pytest.plugin`` through ``pytest_addhooks``, as pytest
 plugins (pytest-xdist, pytest-benchmark) register theirs.
 """
 

@@ -2,7 +2,7 @@
 backward (``harness.claims.execution.compiled``, the warm-up call), and the
 certification's time, eager and compiled, with the truths already cached.
 
-    python -m harness.compile_cost --module cases.torch_ops --dtype float32
+    python -m harness.tables.compile_cost --module cases.torch_ops --dtype float32
 
 prints a markdown table. Run it twice with the same ``TORCHINDUCTOR_CACHE_DIR``,
 empty the first time: the first run's compile column is cold (Dynamo, AOTAutograd,
@@ -27,8 +27,8 @@ import torch
 def measure(cases, dtype: torch.dtype, cache) -> list[tuple[str, float, float, float]]:
     """(case name, compile seconds, eager certification seconds, compiled certification
     seconds) per case that runs in ``dtype``; the eager run fills the truths first."""
-    from .certify import certify
-    from .claims.execution import compiled
+    from ..certify import certify
+    from ..claims.execution import compiled
 
     rows = []
     for case in cases:
@@ -65,7 +65,7 @@ def render(rows, first: float, dtype: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.compile_cost", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.tables.compile_cost", description=__doc__.split("\n\n")[0])
     parser.add_argument("--module", default="cases.torch_ops", help="the case file's module (CASES)")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--ops", default=None, help="comma-separated case names (default: all)")
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="write the table here (default: print it)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path.cwd()))
-    from .truth.cache import TruthCache
+    from ..truth.cache import TruthCache
 
     cases = importlib.import_module(args.module).CASES
     if args.ops:

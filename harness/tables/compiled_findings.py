@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import hand_structured
-from .claims.execution import (compiled as compile_case, contracted, decomposed, decompositions, differences, generated_code,
+from . import hand, hand_structured
+from ..claims.execution import (compiled as compile_case, contracted, decomposed, decompositions, differences, generated_code,
                         unvectorized)
 
 
@@ -131,13 +131,11 @@ def _claims(entry, point, quantity: str, subjects) -> list[float]:
     """torch's number for ``quantity`` at ``point`` from each case of ``subjects``, called
     directly as the hand checks call it (64 copies of an elementwise point; a structured
     point's arrays with the harness's cotangent), on the harness's one thread."""
-    from . import accuracy_table as table
-
     names = entry.case.names_for(len(point))
     if entry.case.elementwise:
         index = 0 if quantity in ("value", "gradient") else names.index(quantity.removeprefix("d/d"))
         values = [float(np.asarray(v, dtype=np.float64)) for v in point]
-        return [table._torch_at(c, values, entry.dtype, index)[0 if quantity == "value" else 1] for c in subjects]
+        return [hand._torch_at(c, values, entry.dtype, index)[0 if quantity == "value" else 1] for c in subjects]
     return [hand_structured.torch_at(c, point, entry.dtype, quantity, names)[0] for c in subjects]
 
 
@@ -228,14 +226,12 @@ def _recorded(report, point, quantity):
 
 def hand_check(twin, entry, diff) -> str | None:
     """A row re-evaluating the worst finite entry the two verdicts judge differently:
-    plain mpmath (``accuracy_table.HAND``, or ``hand_structured`` for a structured
+    plain mpmath (``hand.HAND``, or ``hand_structured`` for a structured
     op), eager torch and compiled torch called on the point; None without a hand
     formula."""
-    from . import accuracy_table as table
-
     name = entry.case.name
     structured = name in hand_structured.HAND
-    if name not in table.HAND and not structured:
+    if name not in hand.HAND and not structured:
         return None
     for d in sorted((d for d in diff if hand_structured.finite(d.point)), key=_gap, reverse=True)[:TRIED]:
         try:
@@ -254,8 +250,6 @@ def _gap(d) -> float:
 
 
 def _hand_row(twin, entry, d, structured: bool) -> str:
-    from . import accuracy_table as table
-
     name = entry.case.name
     names = entry.case.names_for(len(d.point))
     compiled_case, _ = compile_case(entry.case, entry.dtype, entry.device)
@@ -266,22 +260,22 @@ def _hand_row(twin, entry, d, structured: bool) -> str:
             claim, cotangent = hand_structured.torch_at(case, d.point, entry.dtype, d.quantity, names)
             claims.append(claim)
         exact = hand_structured.exact_at(name, d.point, d.quantity, names, cotangent)
-        point = ", ".join(table._array_words(a) for a in d.point)
+        point = ", ".join(hand._array_words(a) for a in d.point)
     else:
-        f, derivatives = table.HAND[name]
+        f, derivatives = hand.HAND[name]
         index = 0 if d.quantity in ("value", "gradient") else names.index(d.quantity.removeprefix("d/d"))
         values = [float(v) for v in d.point]
-        exact = table._evaluate(f if d.quantity == "value" else derivatives[index], values)
+        exact = hand._evaluate(f if d.quantity == "value" else derivatives[index], values)
         for case in (entry.case, compiled_case):
-            value, grad = table._torch_at(case, values, entry.dtype, index)
+            value, grad = hand._torch_at(case, values, entry.dtype, index)
             claims.append(value if d.quantity == "value" else grad)
         point = ", ".join(repr(v) for v in values)
     records = [_recorded(twin.report, d.point, d.quantity), _recorded(entry.report, d.point, d.quantity)]
     truth = next(r.truth for r in records if r is not None)
-    agrees = table._same(table._round(exact, entry.dtype), truth) and all(
-        r is None or table._same(claim, r.claimed) for claim, r in zip(claims, records))
+    agrees = hand._same(hand._round(exact, entry.dtype), truth) and all(
+        r is None or hand._same(claim, r.claimed) for claim, r in zip(claims, records))
     verdict = f"eager {_side(d.eager, d.eager_bits)}, compiled {_side(d.compiled, d.compiled_bits)}"
-    return (f"| `{name}` | {entry.dtype_name} | ({point}) | {d.quantity} | {table._shown(exact)} | {claims[0]!r} | "
+    return (f"| `{name}` | {entry.dtype_name} | ({point}) | {d.quantity} | {hand._shown(exact)} | {claims[0]!r} | "
             f"{claims[1]!r} | {verdict} | {'yes' if agrees else '**no**'} |")
 
 

@@ -20,9 +20,9 @@ import mpmath
 import numpy as np
 import torch
 
-from .case import Case
-from .inputs.domains import Domain, real
-from .truth.exact import exact
+from ..case import Case
+from ..inputs.domains import Domain, real
+from ..truth.exact import exact
 
 #: Positions perturbed one at a time to tell an elementwise function (each
 #: output from the same-index inputs alone) from one that mixes its elements.

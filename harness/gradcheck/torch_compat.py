@@ -14,7 +14,7 @@ import warnings
 
 import torch
 
-from .errors import warn_user
+from ..errors import warn_user
 
 _torch_gradcheck = importlib.import_module("torch.autograd.gradcheck")
 #: torch's error type: ``harness.gradcheck``'s derives from it, and a check that torch runs raises it.

@@ -5,7 +5,7 @@ installing the package gives any repository the same collection.
 Options (group "harness"): ``--dtypes``, ``--devices``, ``--grid-size``,
 ``--truth-cache``, ``--truth-scheduler``, ``--certify-search``,
 ``--certify-report``. A conftest.py may supply the executor of the truths
-through the ``pytest_harness_truth_executor`` hook (``harness.hookspecs``).
+through the ``pytest_harness_truth_executor`` hook (``harness.pytest.hookspecs``).
 
 Where cases come from:
 
@@ -107,7 +107,7 @@ def pytest_configure(config):
     _SUMMARY.clear()  # a second session in one process counts only its own items
     config._harness_summary = []
     if config.getoption("--modes") is not None:
-        from .case import check_modes
+        from ..case import check_modes
 
         try:
             check_modes(tuple(_split(config.getoption("--modes"))), "--modes")
@@ -132,7 +132,7 @@ def _split(text: str) -> list[str]:
 
 
 def truth_cache(config):
-    from .truth.cache import TruthCache
+    from ..truth.cache import TruthCache
 
     if config.stash[_CACHE_KEY] is None:
         option = config.getoption("--truth-cache")
@@ -237,7 +237,7 @@ def pytest_make_collect_report(collector):
 def _cases_in(namespace) -> list[tuple[str, object]]:
     """``(label, case)`` for each distinct Case in a namespace, at top level or in a list/tuple;
     the label says where (``neg``, ``CASES[2]``)."""
-    from .case import Case
+    from ..case import Case
 
     seen, found = set(), []
     for key, value in list(namespace.items()):
@@ -256,12 +256,12 @@ def _cases_in(namespace) -> list[tuple[str, object]]:
 
 def _case_items(collector, found):
     """One item per case, dtype and device; a name two cases share is one failing item instead."""
-    from .errors import CaseError
+    from ..errors import CaseError
 
     labels: dict[str, list[str]] = {}
     for label, case in found:
         labels.setdefault(case.name, []).append(label)
-    from .claims.execution import compiled_in
+    from ..claims.execution import compiled_in
 
     dtypes = [DTYPE_NAMES[d] for d in _split(collector.config.getoption("--dtypes"))]
     devices = _split(collector.config.getoption("--devices"))
@@ -314,7 +314,7 @@ class CaseItem(pytest.Item):
         """What this item runs: the case, or its ``torch.compile``'d twin (compiled on first use)."""
         if not self.compiled:
             return self.case
-        from .claims.execution import compiled
+        from ..claims.execution import compiled
 
         if not self.device.startswith("cuda") or torch.cuda.is_available():
             twin, seconds = compiled(self.case, self.dtype, self.device)
@@ -324,7 +324,7 @@ class CaseItem(pytest.Item):
 
     def runtest(self):
         __tracebackhide__ = True
-        from .certify import check
+        from ..certify import check
 
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             pytest.skip("CUDA is not available (torch.cuda.is_available() is False)")
@@ -358,7 +358,7 @@ class CaseItem(pytest.Item):
 
     def _certify(self):
         """The report: finished from what the session prepared, or certified here."""
-        from .certify import _certify, finish, one_thread
+        from ..certify import _certify, finish, one_thread
 
         prepared, self.prepared = getattr(self, "prepared", None), None
         if isinstance(prepared, Exception):
@@ -369,15 +369,15 @@ class CaseItem(pytest.Item):
             return finish(prepared, {})
 
     def _has_compiled_twin(self) -> bool:
-        from .claims.execution import compiled_in
+        from ..claims.execution import compiled_in
 
         return compiled_in(self.case, self.dtype, self.config.getoption("--compile"))
 
     def _against_eager(self, report) -> str:
         """The compiled verdict beside the eager one: the eager item's report where
         it ran before in this process (collection puts it first), else certified here."""
-        from .certify import _certify, one_thread
-        from .claims.execution import compared
+        from ..certify import _certify, one_thread
+        from ..claims.execution import compared
 
         eager = self.config.stash.get(_EAGER_KEY, {}).get((id(self.case), self.dtype, self.device))
         if eager is None:
@@ -386,7 +386,7 @@ class CaseItem(pytest.Item):
         return compared(eager, report)
 
     def repr_failure(self, excinfo, style=None):
-        from .errors import CaseError
+        from ..errors import CaseError
 
         if isinstance(excinfo.value, CertificationMismatch):
             err = excinfo.value
@@ -402,8 +402,8 @@ class CaseItem(pytest.Item):
 
 def _search(case, dtype, device, examples: int, cache, report) -> str:
     """The worst input a search finds, from the grid's worst, in words: a finding to read, never a verdict."""
-    from .errors import CaseError
-    from .search import worst_input
+    from ..errors import CaseError
+    from ..search import worst_input
 
     if (not case.elementwise and case.shape is None) or case.reference is None:
         return "not searched: only cases with a reference and no hand-written grid are (give it shape=)"
@@ -461,8 +461,8 @@ def pytest_collection_finish(session):
              and not (item.device.startswith("cuda") and not torch.cuda.is_available())]
     if len(items) < 2:
         return
-    from .certify import one_thread, prepare_all
-    from .truth.pool import default_workers
+    from ..certify import one_thread, prepare_all
+    from ..truth.pool import default_workers
 
     started = time.perf_counter()
     options = _run_options(config)
@@ -479,7 +479,7 @@ def pytest_collection_finish(session):
 
 def _run_options(config):
     """How this run certifies, from its command line (``certify``'s keywords)."""
-    from .certify import _Options
+    from ..certify import _Options
 
     return _Options(grid_size=config.getoption("--grid-size"), cache=truth_cache(config),
                     executor=truth_executor(config), progress=_progress(config),
@@ -529,7 +529,7 @@ def pytest_terminal_summary(terminalreporter, config):
         f"{computed} truth points computed in {seconds:.1f} s{rate}, "
         f"{sum(s.get('points', 0) for s in stats)} points judged, "
         f"{sum(s.get('fd_forward_calls', 0) for s in stats)} finite-difference forward calls")
-    from .truth.ball import HANDOVER
+    from ..truth.ball import HANDOVER
     if HANDOVER.proven or HANDOVER.handed:
         # This process's share (an xdist controller computes none).
         causes = "; ".join(f"{n} {cause}" for cause, n in HANDOVER.causes.most_common())
@@ -556,7 +556,7 @@ def _check_report_option(config) -> None:
 
 def _keep_for_report(item, report) -> None:
     if _RUNS_KEY in item.config.stash:
-        from .certification_report import Run
+        from ..tables.certification_report import Run
 
         item.config.stash[_RUNS_KEY].append(Run.of(item.case, report, item.path.stem))
 
@@ -578,7 +578,7 @@ def pytest_sessionfinish(session):
 
 def _write_report(config, runs) -> tuple[str, str]:
     """A heading for the terminal, and the traceback when writing failed."""
-    from .certification_report import write
+    from ..tables.certification_report import write
 
     if not runs:  # --collect-only, or -k selecting nothing: keep the report there is
         return "certification report not written: no case was certified", ""

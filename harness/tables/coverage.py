@@ -8,7 +8,7 @@ autograd, counted by name (the variants of one name, e.g. ``polygamma``'s
 (``"torch.nn.functional.softplus(threshold=40)"``) and covers that name;
 alternatives such as ``"expm1.stable"`` are not torch ops and cover nothing.
 
-    >>> from harness.coverage import coverage, covered_op
+    >>> from harness.tables.coverage import coverage, covered_op
     >>> covered_op("torch.polygamma(1, x)"), covered_op("expm1.stable")
     ('polygamma', None)
     >>> len(coverage(["torch.exp", "torch.pow(x, 2)", "torch.pow"]).covered)
@@ -318,7 +318,7 @@ def coverage_section(case_names, sources: str = "These cases") -> str:
         f"the names of torch's OpInfo database (`torch.testing._internal.common_methods_invocations.op_db`, "
         f"torch {torch.__version__}) whose entries support autograd, {len(ops.entries)} entries, the variants "
         "of one name counted once. A case covers the name it certifies, whatever its arguments "
-        "(`torch.pow(x, 2)` covers `pow`); families by `harness.coverage.classify`.",
+        "(`torch.pow(x, 2)` covers `pow`); families by `harness.tables.coverage.classify`.",
         "",
         "| family | covered | total | percent |",
         "|---|---|---|---|",

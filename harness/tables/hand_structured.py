@@ -462,8 +462,8 @@ def torch_at(case, point, dtype, quantity: str, names):
     but the cotangent (``certify._cotangent``, the one the harness hands every structured backward)
     and the thread count it certifies in (``certify.one_thread``: eager batch_norm's float32 variance
     at -8.5e37 is NaN on one thread and finite on two, a reduction split otherwise)."""
-    from .claims.claimed import one_thread
-    from .inputs.samples import _cotangent
+    from ..claims.claimed import one_thread
+    from ..inputs.samples import _cotangent
 
     xs = [torch.tensor(np.asarray(a, dtype=np.float64), dtype=dtype, requires_grad=True) for a in point]
     with one_thread():
