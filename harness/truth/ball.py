@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import flint
 import numpy as np
 
+from . import exact_ball_rules  # noqa: F401  (registers the ball stand-in's rules)
 from .exact_ball import BallUnsupported, evaluate
 from .exact_numbers import UNDERFLOW_BITS
 from ..inputs.floats import FORMATS, round_split

@@ -48,7 +48,7 @@ __all__ = ["EXACT_BITS", "UNDERFLOW_BITS", "ExactTensor", "ExactUnsupported", "e
 _SOURCE = hashlib.sha256(b"".join(Path(__file__).with_name(name).read_bytes()
                                   for name in ("exact.py", "exact_tensor.py", "exact_ops.py", "exact_shapes.py",
                                                "exact_table.py", "exact_numbers.py", "dual.py", "exact_ball.py",
-                                               "ball_jet.py", "ball.py"))).hexdigest()
+                                               "exact_ball_rules.py", "ball_jet.py", "ball.py"))).hexdigest()
 
 
 def exact(fn):
