@@ -122,7 +122,7 @@ def _unsupported(func) -> ExactUnsupported:
         public = f"torch.{name}"
     return ExactUnsupported(
         f"harness.exact has no exact {public} ({name}): write an mpmath reference for this case "
-        "instead, or add the operation to harness/truth/exact.py")
+        "instead, or add the operation to harness/truth/exact_table.py")
 
 
 # -- conversions ---------------------------------------------------------------------------------------------
