@@ -306,7 +306,7 @@ def test_structured_default_grid(benchmark, cache):
     """A structured case of 8 logits on its default grid (``shape=``), four
     dtypes, truths by forward mode on an exact reference: the issue's targets
     are 30 s cold and 1 s warm on 2 cores. Disabled, bfloat16 only."""
-    from tests.test_patterns import StableSoftmaxLoss, cross_entropy_reference
+    from tests.inputs.test_patterns import StableSoftmaxLoss, cross_entropy_reference
 
     case = harness.Case("ce.stable", StableSoftmaxLoss.apply, cross_entropy_reference(), shape=(8,),
                         domain=harness.domains.interval(-math.inf, math.inf))

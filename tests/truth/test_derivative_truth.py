@@ -25,7 +25,7 @@ from harness.judging.judge import UNRESOLVED
 from harness.inputs.floats import fmt
 from harness.truth.mpmath_engine import PointTruth, ReferenceFailure, solve_point
 from harness.truth.table import decode, encode
-from tests import test_exact
+from tests.truth import test_exact
 
 FORMATS = [fmt(d) for d in (torch.float64, torch.float32, torch.float16, torch.bfloat16)]
 

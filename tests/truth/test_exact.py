@@ -285,11 +285,11 @@ def test_where_discards_the_complex_branch_and_the_engine_reports_a_kept_one():
 
 def test_fingerprint_is_stable_across_processes_and_follows_the_formula():
     ref = exact(naive_softplus)
-    code = ("from harness.truth.cache import fingerprint; from harness.truth.exact import exact; import tests.test_exact as t;"
+    code = ("from harness.truth.cache import fingerprint; from harness.truth.exact import exact; import tests.truth.test_exact as t;"
             "print(fingerprint(exact(t.naive_softplus)))")
     env = dict(os.environ, PYTHONHASHSEED="12345")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
-                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                           cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     assert other.stdout.strip() == fingerprint(ref)
     assert fingerprint(exact(lambda x: torch.log(1 + torch.exp(x)))) == fingerprint(ref)
     assert fingerprint(exact(lambda x: torch.log(2 + torch.exp(x)))) != fingerprint(ref)

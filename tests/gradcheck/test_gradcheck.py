@@ -19,7 +19,7 @@ import harness
 from harness.gradcheck.gradcheck import GradcheckWarning
 
 GradcheckError = harness.gradcheck.GradcheckError
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def f64(*values):

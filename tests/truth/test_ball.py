@@ -2,7 +2,7 @@
 
 Planted formulas whose balls cannot decide give a proven truth, a point handed
 to the mpmath engine with its cause, or a ``CaseError``: never a wrong number.
-Agreement with the mpmath engine over torch's ops is in tests/test_derivative_truth.py."""
+Agreement with the mpmath engine over torch's ops is in tests/truth/test_derivative_truth.py."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from harness.inputs.floats import FORMATS, round_to
 from harness.truth.mpmath_engine import PointTruth, solve_point
 from harness.truth.table import decode, encode
 
-HARNESS_DIR = Path(__file__).resolve().parents[1] / "harness"
+HARNESS_DIR = Path(__file__).resolve().parents[2] / "harness"
 
 
 def module(name: str, source: str, monkeypatch) -> types.ModuleType:
