@@ -129,7 +129,7 @@ COPIES = 64
 
 def _torch_at(case, point, dtype, index: int):
     """torch's value and the gradient of input ``index`` at ``point``, no harness involved
-    but the thread count it certifies in (``certify.one_thread``)."""
+    but the thread count it certifies in (``claims.claimed.one_thread``)."""
     from ..claims.claimed import one_thread
 
     xs = [torch.full((COPIES,), v, dtype=dtype, requires_grad=True) for v in point]

@@ -459,8 +459,8 @@ def exact_at(name: str, point, quantity: str, names, cotangent: np.ndarray):
 
 def torch_at(case, point, dtype, quantity: str, names):
     """torch's number for ``quantity`` at ``point``: the case's forward and autograd, no harness in between
-    but the cotangent (``certify._cotangent``, the one the harness hands every structured backward)
-    and the thread count it certifies in (``certify.one_thread``: eager batch_norm's float32 variance
+    but the cotangent (``inputs.samples._cotangent``, the one the harness hands every structured backward)
+    and the thread count it certifies in (``claims.claimed.one_thread``: eager batch_norm's float32 variance
     at -8.5e37 is NaN on one thread and finite on two, a reduction split otherwise)."""
     from ..claims.claimed import one_thread
     from ..inputs.samples import _cotangent
