@@ -272,7 +272,7 @@ CASES = [
 
 import pytest
 
-from harness.benchmarking import DEVICES, forward_backward, sized
+from harness.tables.benchmarking import DEVICES, forward_backward, sized
 
 BATCH, SAMPLES = 100, 50
 BATCH_ONCE = 2

@@ -304,7 +304,7 @@ CASES = [
 
 import pytest
 
-from harness.benchmarking import DEVICES, forward_backward, sized
+from harness.tables.benchmarking import DEVICES, forward_backward, sized
 
 BATCH, SAMPLES, LATENT, PIXELS = 100, 50, 50, 784
 BATCH_ONCE = 2

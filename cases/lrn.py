@@ -609,7 +609,7 @@ CASES = [
 
 import pytest
 
-from harness.benchmarking import DEVICES, forward_backward, sized
+from harness.tables.benchmarking import DEVICES, forward_backward, sized
 
 ALEXNET = dict(size=5, alpha=1e-4, beta=0.75, k=2.0)
 SHAPE_TIMED, SHAPE_ONCE = (32, 96, 55, 55), (1, 96, 4, 4)

@@ -203,7 +203,7 @@ CASES = [
 
 import pytest
 
-from harness.benchmarking import DEVICES, forward_backward, sized
+from harness.tables.benchmarking import DEVICES, forward_backward, sized
 
 SHAPE_TIMED, SHAPE_ONCE = (1000, 1000), (10, 100)
 

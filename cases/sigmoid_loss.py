@@ -280,7 +280,7 @@ CASES = [
 
 import pytest
 
-from harness.benchmarking import DEVICES, forward_backward, sized
+from harness.tables.benchmarking import DEVICES, forward_backward, sized
 
 N, N_ONCE = 1_000_000, 1000
 

@@ -6,7 +6,7 @@ differ, hence ``--devices cpu`` in CI): a change in torch shows up as a
 failing test. Not part of a plain ``pytest cases/`` (the sweep is several
 times the rest of the suite): run it with ``pytest cases/torch_ops.py
 --torch-ops``. The table of results is docs/torch_ops.md (``python -m
-harness.accuracy_table``), which also lists each op's findings: ``FINDINGS``
+harness.tables.accuracy_table``), which also lists each op's findings: ``FINDINGS``
 and ``HARNESS_NOTES`` below, beside the comments above each convicted op.
 """
 
@@ -21,13 +21,13 @@ import torch.nn.functional as F
 
 import harness
 from harness import certified, convicted, domains
-from harness.compiled_findings import HALF_IN_DECOMPOSITION, HALF_IN_FLOAT as _HALF_IN_FLOAT, CompiledFinding
-from harness.expectations import with_compiled
+from harness.tables.compiled_findings import HALF_IN_DECOMPOSITION, HALF_IN_FLOAT as _HALF_IN_FLOAT, CompiledFinding
+from harness.judging.expectations import with_compiled
 from references import torch_ops as ref
 
 exact = harness.exact
 
-#: Deselected unless the run asks for the sweep with --torch-ops (harness/plugin.py).
+#: Deselected unless the run asks for the sweep with --torch-ops (harness/pytest/plugin.py).
 pytestmark = pytest.mark.torch_ops
 
 REAL = domains.real()

@@ -10,7 +10,7 @@ eps)``), with torch's documented constants (``eps``, margins) as part of the
 function. The expectations are the measured verdicts (torch 2.13 on CPU), so a
 change in torch shows up as a failing test. Deselected from a plain ``pytest
 cases/``, as part 1 is: ``pytest cases/torch_structured.py --torch-ops``. The
-table is docs/torch_structured.md (``python -m harness.accuracy_table --module
+table is docs/torch_structured.md (``python -m harness.tables.accuracy_table --module
 cases.torch_structured --out docs/torch_structured.md``), with ``FINDINGS``
 and ``HARNESS_NOTES`` below.
 """
@@ -26,15 +26,15 @@ import torch.nn.functional as F
 
 import harness
 from harness import certified, convicted, domains
-from harness.compiled_findings import HALF_IN_DECOMPOSITION, HALF_IN_FLOAT, CompiledFinding
-from harness.expectations import with_compiled
+from harness.tables.compiled_findings import HALF_IN_DECOMPOSITION, HALF_IN_FLOAT, CompiledFinding
+from harness.judging.expectations import with_compiled
 
 exact = harness.exact
 
-#: The page's title (harness.accuracy_table).
+#: The page's title (harness.tables.accuracy_table).
 TITLE = "The accuracy table of PyTorch's autograd, part 2: reductions, normalizations, losses and attention"
 
-#: Deselected unless the run asks for the sweeps with --torch-ops (harness/plugin.py).
+#: Deselected unless the run asks for the sweeps with --torch-ops (harness/pytest/plugin.py).
 pytestmark = pytest.mark.torch_ops
 
 REAL = domains.real()

@@ -4,17 +4,17 @@ finite differences of its own forward, over extreme-input grids.
 Everything public is here; the submodules are internal.
 """
 
-from . import domains, grids
+from .inputs import domains, grids
 from .case import Case
 from .certify import certify
 from .errors import CaseError
-from .exact import exact
-from .expectations import certified, convicted
-from .gradcheck import gradcheck, gradgradcheck
-from .kinds import KINDS
-from .report import Failure, Report
+from .truth.exact import exact
+from .judging.expectations import certified, convicted
+from .gradcheck.gradcheck import gradcheck, gradgradcheck
+from .judging.kinds import KINDS
+from .judging.report import Failure, Report
 from .search import Witness, worst_input
-from .structure import banded, dense, elementwise
+from .inputs.structure import banded, dense, elementwise
 
 __all__ = [
     "Case", "certify", "domains", "grids", "certified", "convicted", "Report", "Failure",

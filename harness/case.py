@@ -8,10 +8,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from .domains import Domain, real
+from .inputs.domains import Domain, real
 from .errors import definition_site
-from .expectations import ExpectSpec, certified
-from .structure import Structure, dense, elementwise
+from .judging.expectations import ExpectSpec, certified
+from .inputs.structure import Structure, dense, elementwise
 
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
@@ -33,7 +33,7 @@ class Case:
         domain: a ``harness.domains`` domain, or a tuple of them (one per input).
         shape: a structured case's input shape, ``(8,)``, or one per input,
             ``((4, 8), (4,))``: the default structured grid, built from named
-            patterns along the last axis (``harness.patterns``). ``None`` and no
+            patterns along the last axis (``harness.inputs.patterns``). ``None`` and no
             ``grid``: an elementwise case.
         grid: structured cases: ``dtype -> list of points``, a point being a tuple
             of arrays (one per input), for what the patterns lack. ``None``: the
@@ -55,10 +55,10 @@ class Case:
             (default: the input, or the largest magnitude of a structured point).
         feature_name: what ``feature`` measures, e.g. ``"max|a|"``.
         budget: ULPs allowed at condition number 1, merged over the table in
-            ``harness.tolerance`` (e.g. ``{"float16": {"gradient": 16}}``); say why.
+            ``harness.judging.tolerance`` (e.g. ``{"float16": {"gradient": 16}}``); say why.
         underflow: ``"fail"`` or ``"report"``: whether a flush to zero below the
             smallest normal fails in every dtype (default: the dtype's policy in
-            ``harness.tolerance.BUDGET``, failing only in float16).
+            ``harness.judging.tolerance.BUDGET``, failing only in float16).
         order: 2 also judges the Hessian-vector product ``d/dx <grad, v>`` for a
             fixed exact tangent ``v``, by autograd through the claimed backward
             (double backward), against the truth's second derivatives and
@@ -69,7 +69,7 @@ class Case:
             ``unsupported``, not crashed on.
         compile: also certify ``torch.compile(forward)`` (and a claimed
             backward, compiled), as items of their own (``[float32-cpu-compiled]``,
-            ``harness.execution``); a mapping of dtype names says in which dtypes
+            ``harness.claims.execution``); a mapping of dtype names says in which dtypes
             (``{"float32": True}``, ``"*"`` for the others). ``--compile`` asks it
             of every case.
 

@@ -97,3 +97,8 @@ def warn_user(warning: Warning, case=None) -> None:
         # A module run with ``python -m`` is ``__main__``, which its loader will not
         # fetch the source line of: the warning without it.
         warnings.warn_explicit(warning, type(warning), filename, lineno, module, registry)
+
+
+#: Where no domain can be narrowed: the inputs constrain each other (a hint that
+#: ends the errors of a reference undefined at a point of the grid).
+_RELATION_HINT = ", or, where the inputs constrain each other, declare it: relation=lambda x, y: x > y"

@@ -26,16 +26,21 @@ import numpy as np
 import torch
 
 from .case import Case
-from .certify import _MEMORY_CACHE, _claimed, _Options, _quantities, _Sample, _truths, _Units, certify
+from .certify import _Options, certify
+from .claims.claimed import _claimed
+from .inputs.samples import _Sample
+from .judging.quantities import _quantities
+from .truth.solve import _MEMORY_CACHE, _truths
+from .truth.units import _Units
 from .errors import format_point
-from .patterns import holds
-from .report import Report
-from .domains import Domain
+from .inputs.patterns import holds
+from .judging.report import Report
+from .inputs.domains import Domain
 from .errors import CaseError
-from .floats import fmt
-from .kinds import CODE, KIND_NAMES, SEVERITY
-from .tolerance import allowed_ulps, base_ulps, underflow_policy
-from .verdict import against_truth
+from .inputs.floats import fmt
+from .judging.kinds import CODE, KIND_NAMES, SEVERITY
+from .judging.tolerance import allowed_ulps, base_ulps, underflow_policy
+from .judging.verdict import against_truth
 
 #: Examples a search tries by default: each costs one truth (~1 ms or more),
 #: and shrinking a witness adds a few dozen more.
@@ -208,7 +213,7 @@ def _point_strategy(case: Case, dtype: torch.dtype, starts: list[tuple]):
         return st.tuples(*[_strategy(d, dtype) for d in domains])
     from hypothesis.extra import numpy as hnp
 
-    from .patterns import structured_grid
+    from .inputs.patterns import structured_grid
 
     grid = [p.arrays for p in structured_grid(case.shape, dtype, domains, case.relation)]
     drawn = st.tuples(*[hnp.arrays(np.float64, shape, elements=_strategy(d, dtype))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import harness
-from harness.cache import TruthCache
+from harness.truth.cache import TruthCache
 
 
 def softplus_ref(x):
@@ -246,20 +246,18 @@ def test_certify_many_gives_a_broken_job_its_error_in_its_place():
 
 
 def test_a_long_certification_warns_first_with_its_size_and_cost(monkeypatch):
-    import importlib
+    from harness.truth import solve
 
-    certify_module = importlib.import_module("harness.certify")   # the module: harness.certify is the function
-
-    monkeypatch.setattr(certify_module, "LONG_SECONDS", 0.0)
+    monkeypatch.setattr(solve, "LONG_SECONDS", 0.0)
     case = harness.Case("double", lambda x: 2 * x, lambda x: 2 * x, domain=harness.domains.interval(1, 4))
-    with pytest.warns(certify_module.LongCertification, match=r"case 'double': \d+ points \(\d+ input elements\) "
+    with pytest.warns(solve.LongCertification, match=r"case 'double': \d+ points \(\d+ input elements\) "
                                                              r"need truths; expect about"):
         # A cache of its own: another test may have computed these truths in this process.
         harness.certify(case, torch.float32, grid_size=1, workers=1, cache=TruthCache(None))
 
 
 def test_progress_lines_name_the_truths_done_and_the_rate():
-    from harness.certify import _reporter
+    from harness.truth.solve import _reporter
 
     lines = []
     report = _reporter(lines.append, every=0.0)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import harness
-import harness.truth
+import harness.truth.mpmath_engine
 from harness.errors import format_point
 
 HUGE = 2.0 ** 100   # on every float32 grid (a power of two), and past 1e30
@@ -165,7 +165,7 @@ def test_reference_returning_no_number():
 
 def test_reference_that_never_converges(monkeypatch):
     # A lower ceiling than the engine's 32768 bits: the same path, in a fraction of the time.
-    monkeypatch.setattr(harness.truth, "MAX_BITS", 2048)
+    monkeypatch.setattr(harness.truth.mpmath_engine, "MAX_BITS", 2048)
     broken(harness.Case("random reference", negate, lambda x: mpmath.rand()), None,
            "never converged (unresolved at 2048 bits)")
 
@@ -198,7 +198,7 @@ def test_structured_grid_outside_its_domain():
 
 
 def test_a_warning_raised_from_a_harness_module_run_as_main_is_issued(tmp_path):
-    # `python -m harness.accuracy_table` is __main__: its loader refuses the source
+    # `python -m harness.tables.accuracy_table` is __main__: its loader refuses the source
     # line warnings look up, which once ended a cold sweep with an ImportError.
     import os
     import subprocess
@@ -208,7 +208,7 @@ def test_a_warning_raised_from_a_harness_module_run_as_main_is_issued(tmp_path):
     script = ("import warnings\n"
               "from harness.errors import warn_user\n"
               "warnings.simplefilter('always')\n"
-              "import harness.accuracy_table as t\n"
+              "import harness.tables.accuracy_table as t\n"
               "ns = {'__name__': '__main__', '__loader__': t.__loader__, '__spec__': t.__spec__, "
               "'warn_user': warn_user, 'UserWarning': UserWarning}\n"
               "exec(compile('warn_user(UserWarning(\"long\"))', t.__file__, 'exec'), ns)\n"

@@ -25,13 +25,14 @@ import pytest
 import torch
 
 import harness
-import harness.plugin
-from harness import truth_pool
-from harness.cache import TABLE, TruthCache
+import harness.pytest.plugin
+from harness.truth import pool as truth_pool
+from harness.truth.cache import TABLE, TruthCache
 
 pytest_plugins = ["pytester"]
 
 certify_module = importlib.import_module("harness.certify")   # harness.certify is the function
+solve_module = importlib.import_module("harness.truth.solve")   # where a certification's truths are solved
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +45,7 @@ SCRIPT = """
     import torch
 
     import harness
-    from harness.cache import TruthCache
+    from harness.truth.cache import TruthCache
 
 
     def softplus(x):
@@ -203,11 +204,11 @@ def double_case():
 
 @pytest.mark.parametrize("call", ["certify", "certify_many"])
 def test_the_long_certification_warning_points_at_the_callers_line(monkeypatch, call):
-    monkeypatch.setattr(certify_module, "LONG_SECONDS", 0.0)
+    monkeypatch.setattr(solve_module, "LONG_SECONDS", 0.0)
     case = double_case()
     # A cache of its own: another test may have computed these truths in this process.
     options = dict(grid_size=1, workers=1, cache=TruthCache(None))
-    with pytest.warns(certify_module.LongCertification) as caught:
+    with pytest.warns(solve_module.LongCertification) as caught:
         if call == "certify":
             line = inspect.currentframe().f_lineno + 1
             harness.certify(case, torch.float32, **options)
@@ -233,13 +234,13 @@ CASE_FILE = """
 
 @pytest.mark.parametrize("dtypes", ["float32", "float32,float64"], ids=["one item", "truths before the items"])
 def test_from_the_plugin_the_warning_points_at_the_case_definition(pytester, monkeypatch, dtypes):
-    monkeypatch.setattr(certify_module, "LONG_SECONDS", 0.0)
-    monkeypatch.setattr(harness.plugin, "_SUMMARY", [])   # this run's summary rows stay its own
+    monkeypatch.setattr(solve_module, "LONG_SECONDS", 0.0)
+    monkeypatch.setattr(harness.pytest.plugin, "_SUMMARY", [])   # this run's summary rows stay its own
     path = pytester.mkdir("cases") / "slow.py"
     path.write_text(textwrap.dedent(CASE_FILE))
     reprec = pytester.inline_run("--dtypes", dtypes, "--grid-size", "1", "--devices", "cpu",
                                  "--truth-cache", "none", "-p", "no:cacheprovider")
     reprec.assertoutcome(passed=len(dtypes.split(",")))
     warned = [call.warning_message for call in reprec.getcalls("pytest_warning_recorded")
-              if issubclass(call.warning_message.category, certify_module.LongCertification)]
+              if issubclass(call.warning_message.category, solve_module.LongCertification)]
     assert [(Path(w.filename), w.lineno) for w in warned] == [(path, 5)]

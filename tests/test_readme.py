@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from harness.certify import certify, check
-from harness.expectations import certified
+from harness.judging.expectations import certified
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -16,9 +16,9 @@ import torch
 from hypothesis import given, settings
 
 import harness
-import harness.plugin
+import harness.pytest.plugin
 from harness import domains, grids
-from harness.floats import fmt, representable
+from harness.inputs.floats import fmt, representable
 from harness.search import _strategy, worst_input
 
 pytest_plugins = ["pytester"]
@@ -118,7 +118,7 @@ def test_misuse_is_a_value_error():
 
 
 def test_plugin_option_adds_the_witness_to_the_report_and_keeps_the_verdict(pytester, monkeypatch):
-    monkeypatch.setattr(harness.plugin, "_SUMMARY", [])  # this run's rows stay out of the session's summary
+    monkeypatch.setattr(harness.pytest.plugin, "_SUMMARY", [])  # this run's rows stay out of the session's summary
     pytester.makeini("[pytest]\naddopts = -p no:hypothesispytest\n")
     pytester.mkdir("cases")
     (pytester.path / "cases" / "near.py").write_text("from tests.test_search import NEAR_CENTRE\n")

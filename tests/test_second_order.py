@@ -1,6 +1,6 @@
 """Second order and forward mode: planted double-backward and JVP defects are
 convicted with their kind, correct ones certified, and the truths of
-``J(x) v`` (``harness.directional``) are the mathematical derivatives."""
+``J(x) v`` (``harness.truth.directional``) are the mathematical derivatives."""
 
 import textwrap
 
@@ -11,9 +11,9 @@ import torch
 
 import harness
 from cases import second_order
-from harness.directional import Directional
-from harness.domains import Domain
-from harness.truth import solve_point
+from harness.truth.directional import Directional
+from harness.inputs.domains import Domain
+from harness.truth.mpmath_engine import solve_point
 
 pytest_plugins = ["pytester"]
 

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 import harness
-from harness.cache import TruthCache
+from harness.truth.cache import TruthCache
 from references.lrn import lrn_reference
 from references.softplus import softplus as softplus_reference
 
@@ -149,9 +149,9 @@ def test_gradcheck(benchmark, input_name, mode):
 # in float16 and bfloat16. Disabled (a plain `pytest tests/`), each runs once on
 # a small slice so that it still shows the code runs.
 
-from harness.benchmarking import sized  # noqa: E402
+from harness.tables.benchmarking import sized  # noqa: E402
 from harness.certify import certify_many  # noqa: E402
-from harness.truth_pool import Task, default_workers, solve_all  # noqa: E402
+from harness.truth.pool import Task, default_workers, solve_all  # noqa: E402
 
 FAMILIES = ("softplus", "sigmoid_loss", "bernoulli", "sparsity", "hand_derived", "lrn", "elbo", "iwae", "norm2")
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
@@ -201,8 +201,8 @@ def test_engine_rate(benchmark, engine, shape):
     """Cold truths of one formula, as a hand-written mpmath reference (the
     difference engine) and as ``harness.exact`` of the same formula (forward
     mode), on one process: the truth engine's own rate, not the pool's."""
-    from harness.certify import _FlatReference
-    from harness.exact import exact
+    from harness.truth.flat_reference import _FlatReference
+    from harness.truth.exact import exact
     import mpmath
     if shape.startswith("softplus"):
         hand = lambda v: [mpmath.log(1 + mpmath.exp(v[0]))]
@@ -306,7 +306,7 @@ def test_structured_default_grid(benchmark, cache):
     """A structured case of 8 logits on its default grid (``shape=``), four
     dtypes, truths by forward mode on an exact reference: the issue's targets
     are 30 s cold and 1 s warm on 2 cores. Disabled, bfloat16 only."""
-    from tests.test_patterns import StableSoftmaxLoss, cross_entropy_reference
+    from tests.inputs.test_patterns import StableSoftmaxLoss, cross_entropy_reference
 
     case = harness.Case("ce.stable", StableSoftmaxLoss.apply, cross_entropy_reference(), shape=(8,),
                         domain=harness.domains.interval(-math.inf, math.inf))
@@ -331,9 +331,9 @@ def test_structured_default_grid(benchmark, cache):
 def test_interval_engine_softplus_grid(benchmark, engine):
     import mpmath
 
-    from harness.certify import _FlatReference
-    from harness.exact import exact
-    from harness.truth_ball import solve_tasks
+    from harness.truth.flat_reference import _FlatReference
+    from harness.truth.exact import exact
+    from harness.truth.ball import solve_tasks
 
     grid = harness.grids.extreme(torch.float32, harness.domains.real(), sized(benchmark, 64, 2))
     grid = grid[np.isfinite(grid)][: sized(benchmark, None, 200)]
@@ -389,7 +389,7 @@ def _structured_tasks(name: str, engine: str, every: int) -> list:
 @pytest.mark.parametrize("engine", ["differences", "forward mode", "intervals"])
 @pytest.mark.parametrize("name", ["cross-entropy", "layer_norm"])
 def test_structured_engines(benchmark, name, engine):
-    from harness.truth_ball import solve_tasks
+    from harness.truth.ball import solve_tasks
 
     tasks = _structured_tasks(name, engine, sized(benchmark, 1, 20))
     if engine == "intervals":

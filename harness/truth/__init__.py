@@ -1,0 +1,14 @@
+"""Truth: what the derivatives really are, proven or verified at high precision.
+
+Two engines and their plumbing. ``ball`` proves truths of ``exact`` formulas by
+Arb enclosures over a whole grid (the stand-in ``exact_ball``, its rules
+``exact_ball_rules``, the jets ``ball_jet``); ``mpmath_engine`` verifies the rest
+point by point by differences in mpmath, or by forward-mode rules
+(``derivative_truth`` over the dual numbers of ``dual``). ``exact`` makes a
+reference written in torch exact (``exact_tensor``, its operations, the numbers
+``exact_numbers``). Around them: the flat form of a reference (``flat_reference``),
+the units of a certification and their cache keys (``units``), what is missing
+and how it is solved (``solve``, over the pool ``pool``), the records
+(``table``) and the sqlite cache (``cache``). Entry points: ``solve``, ``exact``,
+``cache``. Nothing here runs torch's autograd.
+"""

@@ -1,0 +1,425 @@
+"""harness.gradcheck and gradgradcheck: torch's call and contract, judged
+against the truth, in the inputs' own dtype, and at the extremes on request.
+
+Each planted defect is convicted by the check that names it and passed by
+the ones that cannot see it (torch's gradcheck at its one point, in float64).
+"""
+
+import dataclasses
+import re
+import warnings
+from pathlib import Path
+
+import mpmath
+import pytest
+import torch
+from torch.autograd.gradcheck import GradcheckError as TorchGradcheckError
+
+import harness
+from harness.gradcheck.gradcheck import GradcheckWarning
+
+GradcheckError = harness.gradcheck.GradcheckError
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def f64(*values):
+    return torch.tensor(values, dtype=torch.float64, requires_grad=True)
+
+
+def f32(*values):
+    return torch.tensor(values, dtype=torch.float32, requires_grad=True)
+
+
+POINT = (0.37, -1.21, 2.5, -0.06, 4.0)
+
+
+class Softplus(torch.autograd.Function):
+    """log(1 + e^x) with a correct backward built of differentiable ops (so its
+    double backward is right too)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.sigmoid(x)
+
+
+class SoftplusWrongBackward(Softplus):
+    """Planted: the backward is exp(x), the derivative of the wrong function."""
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.exp(x)
+
+
+class SigmoidOverflow(torch.autograd.Function):
+    """Planted: sigmoid' as exp(x) / (1 + exp(x))**2, right at ordinary x and
+    inf / inf = NaN once exp overflows (x > 88.7 in float32)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sigmoid(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.exp(x) / (1 + torch.exp(x)) ** 2
+
+
+class CurvedSigmoid(torch.autograd.Function):
+    """Planted second-order bug: sigmoid whose own backward is s (1 + s), not
+    s (1 - s). A softplus built on it has the right gradient and the wrong
+    Hessian."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sigmoid(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(x)
+        return g * s * (1 + s)
+
+
+class SoftplusWrongCurvature(Softplus):
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * CurvedSigmoid.apply(x)
+
+
+def naive_softplus(x):
+    return torch.log(1 + torch.exp(x))
+
+
+# -- agreement with torch ------------------------------------------------------------------------------------
+AGREE = [
+    ("elementwise", torch.tanh, lambda: (f64(*POINT),)),
+    ("reduction", lambda x: torch.logsumexp(x, 0), lambda: (f64(*POINT),)),
+    ("custom Function", Softplus.apply, lambda: (f64(*POINT),)),
+    ("one input held", lambda x, w, k: (x * w).sum() ** k, lambda: (f64(*POINT), torch.arange(5.0).double(), 2)),
+    ("matrix, two inputs", lambda a, b: torch.softmax(a @ b, -1), lambda: (
+        torch.linspace(-1, 1, 6, dtype=torch.float64).reshape(2, 3).requires_grad_(),
+        torch.linspace(0.5, 2, 6, dtype=torch.float64).reshape(3, 2).requires_grad_())),
+    ("several outputs", lambda x: (x.exp(), torch.sin(x).sum(), x.argmax()), lambda: (f64(*POINT),)),
+]
+
+
+@pytest.mark.parametrize("fn,inputs", [a[1:] for a in AGREE], ids=[a[0] for a in AGREE])
+def test_agrees_with_torch_on_correct_functions(fn, inputs):
+    assert torch.autograd.gradcheck(fn, inputs())
+    assert harness.gradcheck(fn, inputs()) is True
+
+
+def test_a_wrong_backward_is_convicted_by_both_raising_or_returning_false():
+    x = f64(*POINT)
+    with pytest.raises(TorchGradcheckError):
+        torch.autograd.gradcheck(SoftplusWrongBackward.apply, (x,))
+    assert torch.autograd.gradcheck(SoftplusWrongBackward.apply, (x,), raise_exception=False) is False
+    with pytest.raises(RuntimeError) as raised:   # torch's GradcheckError is a RuntimeError: old tests keep working
+        harness.gradcheck(SoftplusWrongBackward.apply, (x,))
+    assert isinstance(raised.value, TorchGradcheckError) and isinstance(raised.value, GradcheckError)
+    text = str(raised.value)
+    assert "gradcheck(SoftplusWrongBackward.apply) › float64 › cpu: FAILED (5 failing quantities)" in text
+    assert "gradient" in text and "lost-digits" in text and "worst points:" in text
+    assert harness.gradcheck(SoftplusWrongBackward.apply, (x,), raise_exception=False) is False
+
+
+# -- what torch cannot see -----------------------------------------------------------------------------------
+def test_extremes_convict_a_backward_that_torch_passes_at_its_point():
+    assert torch.autograd.gradcheck(SigmoidOverflow.apply, (f64(*POINT),))
+    x = f32(*POINT)
+    assert harness.gradcheck(SigmoidOverflow.apply, (x,))   # right where it is asked
+    with pytest.raises(GradcheckError) as raised:
+        harness.gradcheck(SigmoidOverflow.apply, (x,), extremes=True, grid_size=1)
+    (report,) = raised.value.reports
+    assert report.case == "gradcheck(SigmoidOverflow.apply) extremes" and report.dtype == "float32"
+    assert report.kinds == {"non-finite", "silent-zero"}
+    assert min(f.point[0] for f in report.failures if f.kind == "non-finite") == pytest.approx(88.7228, abs=1e-4)
+    assert "x >= 88.7228" in str(raised.value)   # the elementwise grid: the region in words
+
+
+@pytest.mark.skipif("shape" not in {f.name for f in dataclasses.fields(harness.Case)},
+                    reason="harness.Case has no structured extreme grid (shape=) yet")
+def test_structured_extremes_convict_an_overflowing_logsumexp():
+    naive_lse = lambda x: torch.log(torch.exp(x).sum(-1))
+    assert torch.autograd.gradcheck(naive_lse, (f64(*POINT),))
+    x = f32(*POINT, 0.5, 1.0, -2.0)
+    assert harness.gradcheck(naive_lse, (x,))
+    with pytest.raises(GradcheckError) as raised:
+        harness.gradcheck(naive_lse, (x,), extremes=True)
+    (report,) = raised.value.reports
+    assert report.case.endswith("extremes") and "non-finite" in report.kinds
+    assert any(f.claimed == float("inf") for f in report.failures if f.quantity == "value")
+
+
+def test_float32_is_judged_where_torch_cannot():
+    x = f32(0.5, -3.0, 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # torch: "not a double precision floating point"
+        with pytest.raises(TorchGradcheckError):   # a correct tanh, failed by finite differences in float32
+            torch.autograd.gradcheck(torch.tanh, (x,))
+        assert torch.autograd.gradcheck(naive_softplus, (f32(-20.0, -17.0),))   # 0 for 2e-9: passed
+    assert harness.gradcheck(torch.tanh, (x,))
+    with pytest.raises(GradcheckError) as raised:
+        harness.gradcheck(naive_softplus, (f32(-20.0, -17.0),))
+    (report,) = raised.value.reports
+    assert report.dtype == "float32" and report.kinds == {"silent-zero"}
+    assert {f.quantity for f in report.failures} == {"value[0]", "value[1]"}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_16_bit_inputs_are_judged_in_their_dtype(dtype):
+    x = torch.tensor([0.5, -3.0, 2.0], dtype=dtype, requires_grad=True)
+    assert harness.gradcheck(torch.sigmoid, (x,))
+    with pytest.raises(GradcheckError, match=f"› {str(dtype)[6:]} ›"):
+        harness.gradcheck(SoftplusWrongBackward.apply, (x,))
+
+
+def test_an_op_exact_lacks_falls_back_to_finite_differences_and_says_so():
+    class WrongErfcx(torch.autograd.Function):
+        """erfcx' = 2 x erfcx(x) - 2 / sqrt(pi); planted: the constant dropped."""
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return torch.special.erfcx(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 2 * x * torch.special.erfcx(x)
+
+    x = f64(*POINT)
+    with pytest.warns(GradcheckWarning, match=r"no truth for erfcx_of: harness.exact has no exact torch.special.erfcx"):
+        assert harness.gradcheck(erfcx_of, (x,))
+    with pytest.raises(GradcheckError) as raised, pytest.warns(GradcheckWarning, match="WrongErfcx.apply"):
+        harness.gradcheck(WrongErfcx.apply, (x,))
+    text = str(raised.value)
+    assert "disagrees with finite differences" in text and "[inconsistent]" in text
+    assert "note: no truth for WrongErfcx.apply: harness.exact has no exact torch.special.erfcx" in text
+    # With a reference the truth is back, and the same planted bug is named against it.
+    reference = lambda x: [mpmath.exp(v * v) * mpmath.erfc(v) for v in x]
+    with pytest.raises(GradcheckError, match="lost-digits|wrong-sign") as raised:
+        harness.gradcheck(WrongErfcx.apply, (x,), reference=reference)
+    assert "no truth" not in str(raised.value)
+
+
+def erfcx_of(x):
+    return torch.special.erfcx(x)
+
+
+# -- second order --------------------------------------------------------------------------------------------
+def test_gradgradcheck_agrees_on_a_correct_function_and_convicts_a_second_order_bug():
+    x = f64(*POINT)
+    go = (torch.linspace(-1, 1, 5, dtype=torch.float64),)
+    assert torch.autograd.gradgradcheck(Softplus.apply, (x,))
+    assert harness.gradgradcheck(Softplus.apply, (x,)) is True
+    assert harness.gradgradcheck(Softplus.apply, (x,), go) is True
+    assert torch.autograd.gradcheck(SoftplusWrongCurvature.apply, (x,))     # the gradient itself is right
+    assert harness.gradcheck(SoftplusWrongCurvature.apply, (x,))
+    with pytest.raises(TorchGradcheckError):
+        torch.autograd.gradgradcheck(SoftplusWrongCurvature.apply, (x,))
+    with pytest.raises(GradcheckError) as raised:
+        harness.gradgradcheck(SoftplusWrongCurvature.apply, (x,))
+    (report,) = raised.value.reports
+    assert {f.quantity.split("[")[0] for f in report.failures} == {"hvp"}
+    assert harness.gradgradcheck(SoftplusWrongCurvature.apply, (x,), go, raise_exception=False) is False
+
+
+# -- torch's keywords ----------------------------------------------------------------------------------------
+def test_a_keyword_without_meaning_here_is_said_once_to_be_ignored():
+    x = f64(*POINT)
+    with pytest.warns(GradcheckWarning) as said:
+        assert harness.gradcheck(torch.tanh, (x,), eps=1e-6, not_a_torch_keyword=3)
+    assert sorted(str(w.message) for w in said) == [
+        "harness.gradcheck: eps= is ignored: the finite differences choose their own step per element (about a "
+        "third of the significand bits of |x|, with an error estimate) in the inputs' dtype",
+        "harness.gradcheck: not_a_torch_keyword= is ignored: not a keyword of torch.autograd.gradcheck"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # the second time, nothing
+        assert harness.gradcheck(torch.tanh, (x,), eps=1e-3, not_a_torch_keyword=3)
+
+
+class ScaledSine(torch.autograd.Function):
+    """sin with a backward (1 + 2**-30) times cos: 2**22 ULPs off in float64,
+    far below torch's tolerances."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.cos(x) * (1 + 2.0 ** -30)
+
+
+def test_atol_and_rtol_given_excuse_small_errors_and_never_a_nan():
+    x = f64(*POINT)
+    assert torch.autograd.gradcheck(ScaledSine.apply, (x,))
+    assert harness.gradcheck(ScaledSine.apply, (x,), raise_exception=False) is False   # the budget alone
+    assert harness.gradcheck(ScaledSine.apply, (x,), atol=1e-5, rtol=1e-3) is True
+    assert harness.gradcheck(SigmoidOverflow.apply, (f64(800.0),), atol=1e9, raise_exception=False) is False
+
+
+class Alternating(torch.autograd.Function):
+    """cos as the backward, one ULP up on every other call: a backward that is
+    accurate and not reproducible."""
+
+    calls = 0
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        Alternating.calls += 1
+        return g * torch.cos(x) * (1 + 2.0 ** -52 * (Alternating.calls % 2))
+
+
+def test_nondet_tol_is_torch_s_tolerance_between_two_backward_calls():
+    x = f64(*POINT)
+    with pytest.raises(TorchGradcheckError, match="not reentrant"):
+        torch.autograd.gradcheck(Alternating.apply, (x,))
+    with pytest.raises(GradcheckError, match="non-deterministic"):
+        harness.gradcheck(Alternating.apply, (x,))
+    assert torch.autograd.gradcheck(Alternating.apply, (x,), nondet_tol=1e-12)
+    assert harness.gradcheck(Alternating.apply, (x,), nondet_tol=1e-12)
+    with pytest.raises(GradcheckError, match="not reentrant"):
+        harness.gradcheck(Alternating.apply, (f64(1e6),), nondet_tol=1e-20)
+
+
+class SineWithoutJvp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.cos(x)
+
+
+class SineForwardOnly(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_forward(x)
+        return torch.sin(x)
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t * torch.cos(x)
+
+
+def test_check_forward_ad_judges_the_jvp_and_check_backward_ad_false_needs_no_backward():
+    x = f64(*POINT)
+    assert harness.gradcheck(torch.sin, (x,), check_forward_ad=True)
+    with pytest.raises(GradcheckError, match=r"jvp.*\[unsupported\]"):
+        harness.gradcheck(SineWithoutJvp.apply, (x,), check_forward_ad=True)
+    assert torch.autograd.gradcheck(SineForwardOnly.apply, (x,), check_forward_ad=True, check_backward_ad=False)
+    assert harness.gradcheck(SineForwardOnly.apply, (x,), check_forward_ad=True, check_backward_ad=False)
+
+
+# -- inputs and outputs of every kind ------------------------------------------------------------------------
+def test_inputs_of_every_kind_have_a_defined_behaviour():
+    x = f64(*POINT)
+    # Mixed dtypes: each group in its own dtype, the other held.
+    assert harness.gradcheck(lambda a, b, bias, unused: a * b + bias, (f32(1.0, 2.0), f64(3.0, -4.0), 0.5, None))
+    with pytest.raises(ValueError, match="at least one input tensor to require gradient"):
+        harness.gradcheck(torch.exp, (x.detach(),))
+    with pytest.raises(TypeError, match="returned float, not a floating tensor"):
+        harness.gradcheck(lambda x: 1.0, (x,))
+    with pytest.warns(GradcheckWarning, match="a complex input is judged by torch.autograd.gradcheck"):
+        assert harness.gradcheck(torch.exp, (torch.tensor([0.5 + 1j], dtype=torch.complex128, requires_grad=True),))
+    with pytest.raises(GradcheckError, match=r"not real at the given inputs"):
+        harness.gradcheck(torch.log, (f64(-1.0, 2.0),))
+    with pytest.raises(GradcheckError, match=r"pass domain= where it is defined"):
+        harness.gradcheck(torch.log, (f32(0.5, 2.0),), extremes=True, grid_size=1)
+    assert harness.gradcheck(torch.log, (f32(0.5, 2.0),), extremes=True, grid_size=1,
+                             domain=harness.domains.positive())
+
+
+def test_the_readme_section_runs():
+    match = re.search(r"^## Already using gradcheck\?\n(.*?)(?=^## )", README, flags=re.M | re.S)
+    assert match, "README.md has no section 'Already using gradcheck?'"
+    (code,) = re.findall(r"^```python\n(.*?)^```", match.group(1), flags=re.M | re.S)
+    assert "from harness import gradcheck" in code
+    exec(compile(code, "README.md (Already using gradcheck?)", "exec"), {"__name__": "readme_gradcheck"})
+
+
+# -- a whole suite through the harness -----------------------------------------------------------------------
+def test_a_suite_that_patches_torch_still_reaches_torch_for_what_the_harness_hands_over(monkeypatch):
+    monkeypatch.setattr(torch.autograd, "gradcheck", harness.gradcheck)
+    monkeypatch.setattr(torch.autograd, "gradgradcheck", harness.gradgradcheck)
+    z = torch.tensor([0.5 + 1j], dtype=torch.complex128, requires_grad=True)
+    with pytest.warns(GradcheckWarning, match="a complex input is judged by torch.autograd.gradcheck"):
+        assert torch.autograd.gradcheck(torch.exp, (z,))     # no RecursionError
+    with pytest.warns(GradcheckWarning, match="judged by torch.autograd.gradgradcheck"):
+        assert torch.autograd.gradgradcheck(torch.exp, (z,))
+
+
+def test_strict_truth_raises_where_a_call_would_pass_on_differences_alone():
+    x = f64(*POINT)
+    with pytest.raises(GradcheckError, match=r"no truth for erfcx_of: harness.exact has no exact torch.special"
+                                             r".erfcx .*strict_truth=True"):
+        harness.gradcheck(erfcx_of, (x,), strict_truth=True)
+    z = torch.tensor([0.5 + 1j], dtype=torch.complex128, requires_grad=True)
+    with pytest.raises(GradcheckError, match="a complex input has no truth here .* strict_truth=True"):
+        harness.gradcheck(torch.exp, (z,), strict_truth=True)
+    assert harness.gradcheck(torch.tanh, (x,), strict_truth=True)   # a truth: nothing changes
+
+
+def test_each_call_site_without_a_truth_is_said_at_its_own_line():
+    x = f64(*POINT)
+    with pytest.warns(GradcheckWarning) as said:
+        harness.gradcheck(erfcx_of, (x,))
+        harness.gradcheck(erfcx_of, (x,))   # another line: said again
+    lines = [w.lineno for w in said if "no truth for erfcx_of" in str(w.message)]
+    assert len(lines) == 2 and lines[0] != lines[1] and all(w.filename == __file__ for w in said)
+
+
+def test_a_partial_is_named_after_its_function_its_regions_merge_and_a_failure_ends_at_the_call():
+    import functools
+    import traceback
+
+    def softplus_naive(x, k):
+        return torch.log(1 + torch.exp(x * k))
+
+    with pytest.raises(GradcheckError) as raised:
+        harness.gradcheck(functools.partial(softplus_naive, k=1.0), (f32(100.0, 0.5),))
+    assert "gradcheck(softplus_naive)" in str(raised.value) and "partial" not in str(raised.value)
+    # The point's value and gradient fail at the same place: one line says both.
+    text = str(raised.value)
+    regions = text.split("failing regions:\n")[1].split("worst points:")[0].splitlines()
+    assert len(regions) == 1 and "value inf" in regions[0] and "gradient NaN" in regions[0], text
+    frames = traceback.extract_tb(raised.value.__traceback__)
+    assert frames[0].filename == __file__ and len(frames) == 2   # the call, then harness.gradcheck's raise
+
+
+def test_the_calls_are_counted_by_how_they_were_judged():
+    from harness.gradcheck import tally
+    tally.take()
+    x = f64(*POINT)
+    harness.gradcheck(torch.tanh, (x,))
+    with pytest.warns(GradcheckWarning):
+        harness.gradcheck(erfcx_of, (x,))
+        harness.gradcheck(torch.exp, (torch.tensor([0.5 + 1j], dtype=torch.complex128, requires_grad=True),))
+    calls = tally.take()
+    assert tally.summary(calls) == (
+        "3 gradcheck calls: 1 against the truth, 1 by differences only (1 harness.exact has no exact "
+        "torch.special.erfcx), 1 by torch.autograd.gradcheck (1 a complex input)")
