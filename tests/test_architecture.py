@@ -2,8 +2,8 @@
 
 Every ``import`` and ``from ... import`` of a harness module counts, at module
 level and inside functions alike: a function-local import is still a dependency,
-only a later one, and a circle through one is a circle. The one exception is
-named in ``LATE_EDGES``. Each rule is checked on the harness and, with a planted
+only a later one, and a circle through one is a circle: there is none. Each
+rule is checked on the harness and, with a planted
 breach, on a small graph, so that a check that could never fail fails here.
 """
 
@@ -13,14 +13,6 @@ import ast
 from pathlib import Path
 
 HARNESS = Path(__file__).resolve().parents[1] / "harness"
-
-#: Imports inside a function that close a circle, with the reason each is kept.
-LATE_EDGES = {
-    # The difference engine hands points with rules to derivative_truth, which builds
-    # on the engine's own readings; the engine's body is left as it is (see the doc).
-    ("harness.truth.mpmath_engine", "harness.truth.derivative_truth"),
-}
-
 
 def _module(path: Path, root: Path = HARNESS) -> str:
     parts = list(path.relative_to(root.parent).with_suffix("").parts)
@@ -96,8 +88,7 @@ def _inputs_forbidden(target: str) -> bool:
 
 
 def test_no_module_imports_one_that_imports_it_back():
-    assert cycles(imports(), LATE_EDGES) == []
-    assert LATE_EDGES <= {(m, t) for m, ts in imports().items() for t in ts}, "an exception no longer needed"
+    assert cycles(imports()) == []
 
 
 def test_inputs_imports_no_other_wing():

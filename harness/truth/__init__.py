@@ -2,9 +2,10 @@
 
 Two engines and their plumbing. ``ball`` proves truths of ``exact`` formulas by
 Arb enclosures over a whole grid (the stand-in ``exact_ball``, its rules
-``exact_ball_rules``, the jets ``ball_jet``); ``mpmath_engine`` verifies the rest
-point by point by differences in mpmath, or by forward-mode rules
-(``derivative_truth`` over the dual numbers of ``dual``). ``exact`` makes a
+``exact_ball_rules``, the jets ``ball_jet``); ``point`` verifies the rest point by
+point in mpmath, by differences (``mpmath_engine``) or by forward-mode rules
+(``derivative_truth`` over the dual numbers of ``dual``), with the limits at ±inf
+and the points holding NaN. ``exact`` makes a
 reference written in torch exact (``exact_tensor``, its operations, the numbers
 ``exact_numbers``). Around them: the flat form of a reference (``flat_reference``),
 the units of a certification and their cache keys (``units``), what is missing

@@ -32,7 +32,8 @@ from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
 from typing import Callable
 
-from .mpmath_engine import ReferenceFailure, solve_point
+from .mpmath_engine import ReferenceFailure
+from .point import solve_point
 
 #: Below this many points a pool costs more than it saves.
 MIN_PARALLEL = 48

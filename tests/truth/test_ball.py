@@ -161,7 +161,7 @@ def test_a_structured_gradient_reads_its_condition_at_moved_points_as_the_mpmath
     the gradient completely. The budget must allow that: both engines read the
     condition number 2**24 at a row of 1.8e19 (and about 25 to 52 at 84.6)."""
     from harness.truth.flat_reference import _FlatReference
-    from harness.truth.mpmath_engine import solve_point
+    from harness.truth.point import solve_point
 
     formula = lambda v: torch.nn.functional.layer_norm(v, v.shape[-1:])   # noqa: E731
     reference = _FlatReference(harness.exact(formula), ((4,),), 4)

@@ -15,7 +15,8 @@ import pytest
 from harness.truth.cache import TruthCache, fingerprint
 from harness.inputs.domains import real
 from harness.inputs.floats import FORMATS, round_to
-from harness.truth.mpmath_engine import PointTruth, solve_point
+from harness.truth.mpmath_engine import PointTruth
+from harness.truth.point import solve_point
 from harness.truth.table import decode, encode
 
 HARNESS_DIR = Path(__file__).resolve().parents[2] / "harness"

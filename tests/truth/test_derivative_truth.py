@@ -23,7 +23,8 @@ from harness.inputs.domains import real
 from harness.truth.exact import exact
 from harness.judging.judge import UNRESOLVED
 from harness.inputs.floats import fmt
-from harness.truth.mpmath_engine import PointTruth, ReferenceFailure, solve_point
+from harness.truth.mpmath_engine import PointTruth, ReferenceFailure
+from harness.truth.point import solve_point
 from harness.truth.table import decode, encode
 from tests.truth import test_exact
 

@@ -6,7 +6,8 @@ import mpmath
 import pytest
 
 from harness.inputs.domains import interval, positive, real
-from harness.truth.mpmath_engine import ReferenceFailure, solve_point
+from harness.truth.mpmath_engine import ReferenceFailure
+from harness.truth.point import solve_point
 
 
 def truth(reference, x, domain=None):
