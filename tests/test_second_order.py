@@ -13,7 +13,7 @@ import harness
 from cases import second_order
 from harness.truth.directional import Directional
 from harness.inputs.domains import Domain
-from harness.truth.mpmath_engine import solve_point
+from harness.truth.point import solve_point
 
 pytest_plugins = ["pytester"]
 

@@ -25,48 +25,58 @@ class ExactUnsupported(NotImplementedError):
 
 # -- the stand-in ----------------------------------------------------------------------------------------------
 
-class ExactTensor:
+class ExactTensor(torch.Tensor):
     """A tensor of mpmath numbers (a numpy object array) that torch functions
     dispatch to; ``dtype`` is ``torch.float64`` (real), ``int64`` or ``bool``.
 
+    It is a ``torch.Tensor`` (a wrapper subclass without storage, as torch's
+    fake tensors are): code that checks ``isinstance(x, torch.Tensor)``,
+    ``torch.is_tensor`` or a shape and dtype runs on it as on a tensor. Torch
+    functions reach ``__torch_function__`` and find their exact meaning in
+    ``_TABLE``; the metadata (shape, dtype, device, ...) is the wrapper's own;
+    anything else that would reach torch's kernels stops in
+    ``__torch_dispatch__``, named.
+
     Example:
         >>> t = ExactTensor(np.array([mpmath.mpf(1), mpmath.mpf(2)], dtype=object), torch.float64)
-        >>> torch.exp(t).shape
-        torch.Size([2])
+        >>> torch.exp(t).shape, isinstance(t, torch.Tensor)
+        (torch.Size([2]), True)
     """
 
-    __slots__ = ("a", "dtype")
+    @staticmethod
+    def __new__(cls, a: np.ndarray, dtype: torch.dtype):
+        t = torch.Tensor._make_wrapper_subclass(cls, a.shape, dtype=dtype, device="cpu")
+        t.a = a
+        return t
 
     def __init__(self, a: np.ndarray, dtype: torch.dtype):
-        self.a, self.dtype = a, dtype
+        pass
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         impl = _TABLE.get(func)
-        if impl is None:
-            raise _unsupported(func)
-        return impl(*args, **(kwargs or {}))
+        if impl is not None:
+            return impl(*args, **(kwargs or {}))
+        if func in _METADATA:
+            with torch._C.DisableTorchFunctionSubclass():
+                return func(*args, **(kwargs or {}))
+        raise _unsupported(func)
 
-    def __getattr__(self, name):
-        func = getattr(torch.Tensor, name, None)
-        if func is None or name.startswith("__"):
-            raise AttributeError(f"ExactTensor has no attribute {name!r}")
-        impl = _TABLE.get(func)
-        if impl is None:
-            raise _unsupported(func)
-        return functools.partial(impl, self)
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        # Reached only by an operation that went past __torch_function__ (from
+        # torch's own C++ code): there are no numbers here for its kernel.
+        raise ExactUnsupported(f"harness.exact has no exact {func}: write an mpmath reference for this case "
+                               "instead, or add the operation to harness/truth/exact_table.py")
 
-    # Attributes a formula reads.
-    shape = property(lambda self: torch.Size(self.a.shape))
-    ndim = property(lambda self: self.a.ndim)
-    device = property(lambda self: torch.device("cpu"))
+    # Attributes a formula reads (shape, ndim, dtype and device are the wrapper's).
     T = property(lambda self: ExactTensor(self.a.T, self.dtype))
     mT = property(lambda self: ExactTensor(np.swapaxes(self.a, -1, -2), self.dtype))
     requires_grad = property(lambda self: False)
     grad = property(lambda self: None)
     is_cuda = property(lambda self: False)
 
-    def __repr__(self):
+    def __repr__(self, *, tensor_contents=None):
         return f"ExactTensor({self.a.tolist()!r}, dtype={self.dtype})"
 
     __hash__ = object.__hash__
@@ -100,6 +110,15 @@ class ExactTensor:
         if self.a.size != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
         return self.a.reshape(())[()]
+
+
+#: Torch functions that read a stand-in's metadata, answered by the wrapper.
+_METADATA = {getattr(torch.Tensor, name) for name in (
+    "dim", "size", "numel", "nelement", "stride", "is_floating_point", "is_complex", "is_contiguous",
+    "element_size", "get_device") if hasattr(torch.Tensor, name)} | {
+    getattr(torch.Tensor, name).__get__ for name in (
+        "shape", "dtype", "device", "ndim", "layout", "is_sparse", "is_quantized", "is_meta", "is_leaf",
+        "is_nested", "is_mps", "is_xpu", "itemsize", "nbytes", "grad_fn", "_base") if hasattr(torch.Tensor, name)}
 
 
 def _zero_d_view(a, i):

@@ -423,3 +423,18 @@ def test_the_calls_are_counted_by_how_they_were_judged():
     assert tally.summary(calls) == (
         "3 gradcheck calls: 1 against the truth, 1 by differences only (1 harness.exact has no exact "
         "torch.special.erfcx), 1 by torch.autograd.gradcheck (1 a complex input)")
+
+
+def checked_softplus(x):
+    """As libraries write them: the input's type, shape and dtype checked first."""
+    if not isinstance(x, torch.Tensor) or not torch.is_tensor(x):
+        raise TypeError(f"Input type is not a torch.Tensor. Got {type(x)}")
+    if x.dim() != 1 or not x.is_floating_point() or x.shape[0] != len(x):
+        raise ValueError(f"expected a vector of floats, got {x.shape} {x.dtype}")
+    return torch.nn.functional.softplus(x)
+
+
+def test_a_function_that_checks_its_input_is_a_tensor_is_judged_against_the_truth():
+    assert harness.gradcheck(checked_softplus, (f64(*POINT),), strict_truth=True)
+    x = harness.exact(checked_softplus)([mpmath.mpf(0.5), mpmath.mpf(-3)])
+    assert abs(x[0] - mpmath.log1p(mpmath.exp(0.5))) < 1e-15
