@@ -23,7 +23,8 @@ from .exact_tensor import (
 def _unary_op(name):
     if name in _REAL_UNARY:
         f = _REAL_UNARY[name]
-        return lambda input, *, out=None: _new(_map(f, _as(_operand(input), REAL)), REAL)
+        real = lambda v: _nan_if_complex(f(v))
+        return lambda input, *, out=None: _new(_map(real, _as(_operand(input), REAL)), REAL)
     f = _ANY_UNARY[name]
 
     def impl(input, *, out=None):
@@ -367,6 +368,15 @@ def _var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis
 
 def _std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, out=None):
     return _map_real(_var(input, dim, unbiased, keepdim, correction=correction, axis=axis), _sqrt)
+
+
+def _nan_if_complex(r):
+    """A real function off its real domain is NaN, as torch's is (``sqrt(-1)``,
+    ``log(-2)``, ``acos(2)``), not mpmath's complex number: in the branch of a
+    ``torch.where`` that is not taken (``where(t > 0, sqrt(t), ...)`` computes
+    both) it is dropped like torch's NaN; where it is taken, the truth is NaN
+    and the engine reports a point outside the function's domain."""
+    return _MP.nan if isinstance(_value(r), _MP.mpc) else r
 
 
 def _map_real(t, f):
