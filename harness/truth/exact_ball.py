@@ -36,6 +36,7 @@ from .ball_jet import (
     _is_array, _logaddexp, _mul, _neg, _pow_jets, _sigmoid, _softplus_rule, _sub, _tanh,
     _unary_rule, _vectorized)
 from .exact import _ForwardOnly
+from .exact_tensor import _METADATA
 
 arb = flint.arb
 
@@ -55,6 +56,21 @@ class _Evaluation:
 
     def __init__(self, points: int, directions: int):
         self.marks, self.n = _Marks(points), directions
+
+
+#: Balls one intermediate result may hold per point (its value and every
+#: derivative part), about 100 bytes each. Forward mode carries one part per
+#: input element, so its cost grows with the input's size: a histogram of a
+#: 32 x 32 image against 256 bins is 1025 x 262,144 balls per point, which is
+#: handed to the mpmath engine (whose derivatives are sparse) instead.
+MAX_BALLS_PER_POINT = 500_000
+
+
+def _check_size(shape: tuple, jets) -> None:
+    directions = sum(1 for k in range(_NOW[-1].n) if any(j.d[k] is not None for j in jets))
+    balls = int(np.prod(shape, dtype=np.int64)) * (1 + directions)
+    if balls > MAX_BALLS_PER_POINT:
+        raise BallUnsupported(f"forward mode over {directions} directions: {balls:,} balls a point in one result")
 
 
 _NOW: list[_Evaluation] = []
@@ -119,25 +135,41 @@ class _Dispatched:
         raise BallUnsupported("a Python branch on a tensor (bool())")
 
 
-class BallTensor(_Dispatched):
-    """A tensor of the point's shape to the formula, a jet over the whole grid inside."""
+class BallTensor(torch.Tensor):
+    """A tensor of the point's shape to the formula, a jet over the whole grid inside.
 
-    __slots__ = ("jet", "pshape")
+    A ``torch.Tensor`` (a wrapper subclass without storage, as ``ExactTensor``
+    is): a formula that checks its input's type, shape or dtype runs on it."""
+
+    @staticmethod
+    def __new__(cls, jet: Jet, pshape=()):
+        t = torch.Tensor._make_wrapper_subclass(cls, tuple(pshape), dtype=torch.float64, device="cpu")
+        t.jet, t.pshape = jet, tuple(pshape)
+        return t
 
     def __init__(self, jet: Jet, pshape=()):
-        self.jet, self.pshape = jet, tuple(pshape)
+        pass
 
-    def __getattr__(self, name):
-        func = getattr(torch.Tensor, name, None)
-        impl = None if func is None or name.startswith("__") else _TABLE.get(func)
-        if impl is None:
-            raise BallUnsupported(f"Tensor.{name}")
-        return functools.partial(impl, self)
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        impl = _TABLE.get(func)
+        if impl is not None:
+            return impl(*args, **(kwargs or {}))
+        if func in _METADATA:   # shape, dim(), size(), ...: the wrapper's own
+            with torch._C.DisableTorchFunctionSubclass():
+                return func(*args, **(kwargs or {}))
+        raise BallUnsupported(getattr(func, "__name__", repr(func)))
 
-    shape = property(lambda self: torch.Size(self.pshape))
-    ndim = property(lambda self: len(self.pshape))
-    dtype = property(lambda self: torch.float64)
-    device = property(lambda self: torch.device("cpu"))
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        raise BallUnsupported(str(func))
+
+    def __bool__(self):
+        raise BallUnsupported("a Python branch on a tensor (bool())")
+
+    def __repr__(self, *, tensor_contents=None):
+        return f"BallTensor(shape={self.pshape})"
+
     requires_grad = property(lambda self: False)
     T = property(lambda self: _permute(self, *reversed(range(len(self.pshape)))))
     mT = property(lambda self: _transpose(self, -2, -1))
@@ -186,7 +218,7 @@ def _mask(x) -> np.ndarray:
 def _masked_fill(input, mask, value):
     """``value`` where ``mask``: a constant there, no derivative (``-inf`` before a
     softmax is an exact 0 weight: Arb's exp(-inf) is 0)."""
-    if isinstance(value, torch.Tensor):
+    if isinstance(value, torch.Tensor) and not isinstance(value, BallTensor):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
         raise BallUnsupported("masked_fill with NaN")
@@ -253,6 +285,7 @@ def _elementwise(f):
     def impl(*args):
         ts = [_operand(a) for a in args]
         shape = tuple(np.broadcast_shapes(*[t.pshape for t in ts]))
+        _check_size(shape, [t.jet for t in ts])
         return BallTensor(f(*[_aligned(t, len(shape)) for t in ts]), shape)
     return impl
 
@@ -696,6 +729,9 @@ def evaluate(formula, inputs: list[np.ndarray], active: list[np.ndarray]) -> tup
     """
     points = len(inputs[0])
     n = int(sum(np.count_nonzero(a) for a in active))
+    if sum(int(np.prod(v.shape[1:])) for v in inputs) * (1 + n) > MAX_BALLS_PER_POINT:
+        raise BallUnsupported(f"forward mode over {n} directions: the inputs alone exceed {MAX_BALLS_PER_POINT:,} "
+                              f"balls a point")
     zero, one = arb(0), arb(1)
     args, k = [], 0
     for values, on in zip(inputs, active):

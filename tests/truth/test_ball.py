@@ -200,3 +200,28 @@ def test_the_largest_entry_and_the_inf_norm_are_proven_where_no_entries_tie():
         for row, grad in grads.items():
             assert decode(records[row]).grad.tolist() == grad
             assert decode(records[row]).value[0] == float(np.max(np.abs(x[row])) if grad[1] else np.max(x[row]))
+
+
+def test_a_formula_that_checks_its_input_is_a_tensor_is_proven_by_balls():
+    def checked(v):
+        if not isinstance(v, torch.Tensor) or v.dim() != 1 or v.dtype != torch.float64:
+            raise TypeError(f"Input type is not a torch.Tensor. Got {type(v)}")
+        return torch.logsumexp(v, dim=0)
+    handover = Handover()
+    records, left = solve_grid(checked, np.array([[0.5, -3.0, 2.0], [1e3, 1e3, -1e3]]), np.ones(2), [True] * 3,
+                               handover, shapes=((3,),))
+    assert sorted(records) == [0, 1] and left == [] and not handover.causes
+
+
+def test_forward_mode_too_large_for_balls_is_handed_over_by_name_not_run_out_of_memory():
+    centres = torch.linspace(0, 1, 600, dtype=torch.float64)
+    histogram = lambda v: torch.exp(-(v.reshape(-1, 1) - centres) ** 2).sum(0)   # 1024 x 600 per point
+    handover = Handover()
+    x = np.random.default_rng(0).random((2, 1024))
+    records, left = solve_grid(histogram, x, np.ones((2, 600)), [True] * 1024, handover, shapes=((1024,),))
+    assert records == {} and left == [0, 1]
+    (cause,) = handover.causes
+    assert "forward mode over 1024 directions" in cause
+    small = np.random.default_rng(0).random((2, 8))   # the same formula on a small input: proven
+    records, left = solve_grid(histogram, small, np.ones((2, 600)), [True] * 8, Handover(), shapes=((8,),))
+    assert sorted(records) == [0, 1]
