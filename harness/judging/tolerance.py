@@ -9,7 +9,9 @@ problem's condition number times a few ULPs. The budget at a point is
 where ``kappa`` is the componentwise relative condition number of that
 quantity at that point, computed from the reference (for a value
 ``sum_i |x_i * df/dx_i| / |f|``; for a gradient entry the same measure of the
-gradient, read off a perturbation of every input). Ill-conditioned points
+gradient, read off a perturbation of every input, and at least the condition
+of the sum over outputs that forms the entry, ``sum_j |g_j df_j/dx_i| / |VJP_i|``:
+``mpmath_engine.with_sum_condition``). Ill-conditioned points
 get room; well-conditioned points, where unstable formulas lose their digits,
 get none. In bits (Herbie's measure), ``log2(1 + allowed ULPs)``.
 

@@ -372,6 +372,14 @@ def _records(grid: _Grid, rows: np.ndarray, jet, grads: list, c: np.ndarray, don
             change = np.where(use, np.maximum(change, change_p), change)
         if g is None:
             kappa[:] = np.inf
+        else:
+            # The sum that forms the entry, sum_j |g_j df_j/dx_i|: what a backward-stable
+            # implementation may be off by a few units of (mpmath_engine.with_sum_condition).
+            terms = abs(c[done] * jet.d[k][done]).sum(axis=1)
+            widened = _KAPPA(terms, g).astype(np.float64)
+            size = _FLOAT(terms).astype(np.float64)
+            kappa = np.where(np.isfinite(widened), np.maximum(kappa, widened), kappa)
+            change = np.where(np.isfinite(size), np.maximum(change, size), change)
         grad_kappa[:, i], grad_scale[:, i] = kappa, change
     return encode_columns(value, value_side, value_kappa, value_scale, grad, grad_side, grad_kappa, grad_scale, bits)
 

@@ -32,7 +32,7 @@ from .dual import ARITHMETIC
 from ..inputs.floats import FORMATS, round_to
 from .mpmath_engine import (EXP_SQUARING_BITS, KAPPA_STEP, MAX_BITS, START_BITS, VERIFIED_BITS,
                     VERIFY_FACTOR, ZERO_CHECK_BITS, PointTruth, ReferenceFailure, _decided, _mag,
-                    kappa_reading, sign_patterns, value_condition)
+                    kappa_reading, sign_patterns, value_condition, with_sum_condition)
 
 
 class _Reading:
@@ -153,6 +153,13 @@ def _finish(solver, r: _Reading, bits: int, unresolved: list[bool]) -> PointTrut
         value_scale.append(scale)
     grads = [None if i not in solver.active or unresolved[i] else r.vjp[i] for i in range(n)]
     grad_kappa, grad_scale = _grad_kappa(solver, r, grads, bits)
+    terms: dict = {}
+    with mpmath.workprec(64):
+        for gj, row in zip(solver.g, r.jacobian):
+            for i, t in row.items():
+                if mpmath.isfinite(t):
+                    terms[i] = terms.get(i, 0) + abs(gj * t)
+    with_sum_condition(grads, grad_kappa, grad_scale, terms)
     truth = PointTruth(r.values, value_kappa, grads, grad_kappa, [False] * n, bits, value_scale, grad_scale)
     truth.unresolved = [bool(u) and i in solver.active for i, u in enumerate(unresolved)]
     truth.method = "forward mode"

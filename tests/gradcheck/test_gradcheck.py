@@ -438,3 +438,34 @@ def test_a_function_that_checks_its_input_is_a_tensor_is_judged_against_the_trut
     assert harness.gradcheck(checked_softplus, (f64(*POINT),), strict_truth=True)
     x = harness.exact(checked_softplus)([mpmath.mpf(0.5), mpmath.mpf(-3)])
     assert abs(x[0] - mpmath.log1p(mpmath.exp(0.5))) < 1e-15
+
+
+def test_a_gradient_that_cancels_to_zero_is_judged_against_the_terms_that_cancel():
+    """Normalising constant vectors (kornia's rgb255_to_normals): entries of the
+    VJP are sums of terms of size 1 that cancel to 0 or to 2e-4, and autograd's
+    rounding of those terms (4.4e-19) is all a backward-stable implementation
+    can reach; a planted error far above it is still convicted."""
+    img = torch.full((2, 3, 4, 4), 0.5, dtype=torch.float64, requires_grad=True)
+    normals = lambda i: torch.nn.functional.normalize(i / 255 * 2 - 1, dim=1)
+    assert harness.gradcheck(normals, (img,))
+    with pytest.raises(GradcheckError, match="lost-digits"):
+        harness.gradcheck(OffNormalize.apply, (img.detach().clone().requires_grad_(),))
+
+
+class OffNormalize(torch.autograd.Function):
+    """The same forward, with a backward off by 1e-9 of the terms' size."""
+
+    @staticmethod
+    def forward(ctx, img):
+        x = img / 255 * 2 - 1
+        ctx.save_for_backward(img)
+        return torch.nn.functional.normalize(x, dim=1)
+
+    @staticmethod
+    def backward(ctx, g):
+        (img,) = ctx.saved_tensors
+        with torch.enable_grad():
+            i = img.detach().requires_grad_()
+            y = torch.nn.functional.normalize(i / 255 * 2 - 1, dim=1)
+            (grad,) = torch.autograd.grad(y, i, g)
+        return grad + 1e-9 * g.abs().sum(dim=1, keepdim=True) / 255

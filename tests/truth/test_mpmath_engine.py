@@ -4,6 +4,9 @@ import math
 
 import mpmath
 import pytest
+import torch
+
+import harness
 
 from harness.inputs.domains import interval, positive, real
 from harness.truth.mpmath_engine import ReferenceFailure
@@ -253,3 +256,19 @@ def test_an_entry_resolvable_just_below_max_bits_is_not_given_up(x):
     t = solve_point(_exp_plus_log1p, [x, 0.5], [1.0], [real(), interval(-1, math.inf)])
     assert t.unresolved is None or not any(t.unresolved)
     assert float(t.grad[1]) == 2 / 3
+
+
+@pytest.mark.parametrize("kind", ["differences", "forward mode"])
+def test_an_entry_that_cancels_keeps_the_size_of_its_terms(kind):
+    """d/dx of x*y - x*y' with the cotangent (1, 1) is y - y', a sum whose terms
+    are far larger than it: the budget must see them (Higham's dot product bound)."""
+    from harness.truth.flat_reference import _FlatReference
+    y, y2 = 3.0, 3.0 + 2.0 ** -40
+    if kind == "differences":
+        ref = lambda v: [v[0] * y, -v[0] * y2]
+    else:
+        ref = _FlatReference(harness.exact(lambda x: torch.stack([x * y, -x * y2])), ((),), 2)
+    t = solve_point(ref, [0.7], [1.0, 1.0], [real()])
+    assert t.method == kind
+    assert float(t.grad[0]) == y - y2
+    assert t.grad_scale[0] >= 6.0 and t.grad_kappa[0] >= 6.0 / 2.0 ** -40
