@@ -24,7 +24,7 @@ one-point call returns:
 - anything else (another digest, rows that differed, a forward that does not
   broadcast or raises on a batch) is one call per point, as before.
 
-Compiled forwards (``harness.execution``) are always called point by point: a
+Compiled forwards (``harness.claims.execution``) are always called point by point: a
 batch is another graph.
 
 Where the claims' batch was proven the same call, the finite differences of a

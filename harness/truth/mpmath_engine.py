@@ -80,7 +80,7 @@ class PointTruth:
     #: None): not judged, and counted as such, never guessed.
     unresolved: list[bool] | None = None
     #: How the derivatives were found: "forward mode" (an exact reference's
-    #: rules, ``harness.derivative_truth``) or "differences".
+    #: rules, ``harness.truth.derivative_truth``) or "differences".
     method: str = "differences"
 
 
@@ -122,7 +122,7 @@ class _Evaluator:
 
     def derive(self, x: list, bits: int, active) -> tuple | None:
         """``(values, tangents, marked)`` by forward mode at ``bits``
-        (``harness.dual``), or None where an operation has no rule."""
+        (``harness.truth.dual``), or None where an operation has no rule."""
         key = ("derive", tuple(x), bits)
         if key not in self.known:
             self.calls += 1
