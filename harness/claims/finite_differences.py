@@ -87,7 +87,7 @@ def vjp_estimate(evaluate: Callable[[list[np.ndarray]], np.ndarray], inputs: Seq
     Example:
         >>> import torch
         >>> from harness.inputs.floats import fmt
-        >>> from harness.structure import elementwise
+        >>> from harness.inputs.structure import elementwise
         >>> from harness.inputs.domains import real
         >>> run = lambda xs: torch.exp(torch.tensor(xs[0], dtype=torch.float16)).double().numpy()
         >>> est = vjp_estimate(run, [np.array([0.0, 1.0])], np.ones(2), elementwise(),
