@@ -36,7 +36,7 @@ from .ball_jet import (
     _is_array, _logaddexp, _mul, _neg, _pow_jets, _sigmoid, _softplus_rule, _sub, _tanh,
     _unary_rule, _vectorized)
 from .exact import _ForwardOnly
-from .exact_tensor import _METADATA
+from .exact_tensor import StandIn
 
 arb = flint.arb
 
@@ -135,34 +135,23 @@ class _Dispatched:
         raise BallUnsupported("a Python branch on a tensor (bool())")
 
 
-class BallTensor(torch.Tensor):
-    """A tensor of the point's shape to the formula, a jet over the whole grid inside.
+class BallTensor(StandIn):
+    """A tensor of the point's shape to the formula, a jet over the whole grid
+    inside. A ``torch.Tensor`` (``exact_tensor.StandIn``): a formula that checks
+    its input's type, shape or dtype runs on it."""
 
-    A ``torch.Tensor`` (a wrapper subclass without storage, as ``ExactTensor``
-    is): a formula that checks its input's type, shape or dtype runs on it."""
+    @staticmethod
+    def unsupported(func) -> BallUnsupported:
+        return BallUnsupported(getattr(func, "__name__", str(func)))
 
     @staticmethod
     def __new__(cls, jet: Jet, pshape=()):
-        t = torch.Tensor._make_wrapper_subclass(cls, tuple(pshape), dtype=torch.float64, device="cpu")
+        t = StandIn._wrap(cls, pshape, torch.float64)
         t.jet, t.pshape = jet, tuple(pshape)
         return t
 
     def __init__(self, jet: Jet, pshape=()):
         pass
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        impl = _TABLE.get(func)
-        if impl is not None:
-            return impl(*args, **(kwargs or {}))
-        if func in _METADATA:   # shape, dim(), size(), ...: the wrapper's own
-            with torch._C.DisableTorchFunctionSubclass():
-                return func(*args, **(kwargs or {}))
-        raise BallUnsupported(getattr(func, "__name__", repr(func)))
-
-    @classmethod
-    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
-        raise BallUnsupported(str(func))
 
     def __bool__(self):
         raise BallUnsupported("a Python branch on a tensor (bool())")
@@ -697,6 +686,7 @@ def _matmul(input, other, *, out=None):
 
 _NAMESPACES = (torch, torch.Tensor, torch.special, F, torch.linalg)
 _TABLE: dict = {}   # filled by exact_ball_rules, which ball imports before it evaluates
+BallTensor.table = _TABLE
 
 
 def _register(impl, *names, namespaces=_NAMESPACES):

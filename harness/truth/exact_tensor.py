@@ -25,17 +25,47 @@ class ExactUnsupported(NotImplementedError):
 
 # -- the stand-in ----------------------------------------------------------------------------------------------
 
-class ExactTensor(torch.Tensor):
+class StandIn(torch.Tensor):
+    """What both stand-ins share (``ExactTensor`` here, ``exact_ball.BallTensor``):
+    a ``torch.Tensor`` without storage (a wrapper subclass, as torch's fake
+    tensors are), so that code that checks ``isinstance(x, torch.Tensor)``,
+    ``torch.is_tensor``, a shape or a dtype runs on it as on a tensor. Torch
+    functions find their meaning in the subclass's ``table``; the metadata
+    (shape, dtype, device, ``dim()``...) is the wrapper's own; anything else
+    stops with ``unsupported(func)``, also where torch's own C++ code would
+    reach a kernel (``__torch_dispatch__``: there are no numbers here for it)."""
+
+    table: dict = {}
+
+    @staticmethod
+    def unsupported(func) -> Exception:
+        """The error that names ``func`` (each stand-in has its own)."""
+        return NotImplementedError(getattr(func, "__name__", str(func)))
+
+    @staticmethod
+    def _wrap(cls, shape, dtype):
+        return torch.Tensor._make_wrapper_subclass(cls, tuple(shape), dtype=dtype, device="cpu")
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        impl = cls.table.get(func)
+        if impl is not None:
+            return impl(*args, **(kwargs or {}))
+        if func in _METADATA:
+            with torch._C.DisableTorchFunctionSubclass():
+                return func(*args, **(kwargs or {}))
+        raise cls.unsupported(func)
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        raise cls.unsupported(func)
+
+
+class ExactTensor(StandIn):
     """A tensor of mpmath numbers (a numpy object array) that torch functions
     dispatch to; ``dtype`` is ``torch.float64`` (real), ``int64`` or ``bool``.
-
-    It is a ``torch.Tensor`` (a wrapper subclass without storage, as torch's
-    fake tensors are): code that checks ``isinstance(x, torch.Tensor)``,
-    ``torch.is_tensor`` or a shape and dtype runs on it as on a tensor. Torch
-    functions reach ``__torch_function__`` and find their exact meaning in
-    ``_TABLE``; the metadata (shape, dtype, device, ...) is the wrapper's own;
-    anything else that would reach torch's kernels stops in
-    ``__torch_dispatch__``, named.
+    A ``torch.Tensor`` (``StandIn``): torch functions find their exact meaning
+    in ``_TABLE``.
 
     Example:
         >>> t = ExactTensor(np.array([mpmath.mpf(1), mpmath.mpf(2)], dtype=object), torch.float64)
@@ -45,29 +75,12 @@ class ExactTensor(torch.Tensor):
 
     @staticmethod
     def __new__(cls, a: np.ndarray, dtype: torch.dtype):
-        t = torch.Tensor._make_wrapper_subclass(cls, a.shape, dtype=dtype, device="cpu")
+        t = StandIn._wrap(cls, a.shape, dtype)
         t.a = a
         return t
 
     def __init__(self, a: np.ndarray, dtype: torch.dtype):
         pass
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        impl = _TABLE.get(func)
-        if impl is not None:
-            return impl(*args, **(kwargs or {}))
-        if func in _METADATA:
-            with torch._C.DisableTorchFunctionSubclass():
-                return func(*args, **(kwargs or {}))
-        raise _unsupported(func)
-
-    @classmethod
-    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
-        # Reached only by an operation that went past __torch_function__ (from
-        # torch's own C++ code): there are no numbers here for its kernel.
-        raise ExactUnsupported(f"harness.exact has no exact {func}: write an mpmath reference for this case "
-                               "instead, or add the operation to harness/truth/exact_table.py")
 
     # Attributes a formula reads (shape, ndim, dtype and device are the wrapper's).
     T = property(lambda self: ExactTensor(self.a.T, self.dtype))
@@ -363,6 +376,8 @@ def _unbound_apply(fn):
 _NAMESPACES = (torch, torch.Tensor, torch.special, F, torch.linalg)
 
 _TABLE: dict = {}
+ExactTensor.table = _TABLE
+ExactTensor.unsupported = staticmethod(_unsupported)
 
 
 def _register(impl, *names, namespaces=_NAMESPACES, inplace=True):
