@@ -24,12 +24,18 @@ import numpy as np
 import torch
 
 from ..inputs.domains import Domain
-from ..inputs.floats import Format
+from ..inputs.floats import Format, ulp_of
 from ..inputs.structure import Structure
 
-#: Assumed error of the forward itself, in ULPs of its result, when the
-#: rounding part of a difference quotient's error is estimated.
+#: The least error of the forward itself, in ULPs of the largest value in a
+#: stencil, when the rounding part of a difference quotient's error is estimated.
+#: What the forward really rounds is measured besides (``_measured_noise``,
+#: ``_beside``): a result formed by cancellation (``1 - ssim`` at its minimum,
+#: ``log(1 + x)`` for tiny ``x``) rounds far more than a few ULPs of itself.
 FORWARD_ULPS = 2.0
+#: Points of neighbouring floats at which the forward's rounding is measured:
+#: every input element moved by one ULP, up or down at random, all at once.
+BESIDE = 4
 
 
 @dataclass
@@ -120,6 +126,7 @@ def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relatio
     total = offsets[-1]
     num1, num2 = np.zeros(total), np.zeros(total)
     noise = np.zeros(total)
+    moved = np.zeros(total, dtype=bool)   # some output changed on the element's stencil
     central = np.zeros(total, dtype=bool)
     usable = np.zeros(total, dtype=bool)
     g = np.asarray(cotangent, dtype=np.float64)
@@ -144,45 +151,58 @@ def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relatio
         steps = {}
         for scale in (1.0, 0.5):
             for sign in (1, -1):
-                moved, taken = [], []
+                moved_inputs, taken = [], []
                 for k, (x, m) in enumerate(zip(inputs, group.members)):
                     if domains[k].discrete or not m.any():
-                        moved.append(x)
+                        moved_inputs.append(x)
                         taken.append(np.zeros_like(x))
                         continue
                     y, inside = stencil[scale, sign, k]
                     ok = m & inside
                     if relation is not None:
                         ok &= _related(relation, [*inputs[:k], np.where(ok, y, x), *inputs[k + 1:]], x)
-                    moved.append(np.where(ok, y, x))
+                    moved_inputs.append(np.where(ok, y, x))
                     taken.append(np.where(ok, np.abs(y - x), 0.0))
-                shifted[scale, sign] = moved
+                shifted[scale, sign] = moved_inputs
                 steps[scale, sign] = np.concatenate([t.ravel() for t in taken])
                 calls += 1
         taken_groups.append((group, shifted, steps))
-    outputs = iter(evaluate_many([moved for _, shifted, _ in taken_groups for moved in shifted.values()]))
+    beside = _beside(inputs, dtype, f, domains, relation) if taken_groups else []
+    calls += len(beside)
+    outputs = iter(evaluate_many(beside + [m for _, shifted, _ in taken_groups for m in shifted.values()]))
+    spread = _spread(base, [next(outputs) for _ in beside])
     for group, shifted, steps in taken_groups:
         for key in shifted:
             shifted[key] = next(outputs)
         owner = group.owner.ravel()
         has = owner >= 0
+        own = owner[has]
+        values = {key: shifted[key].ravel()[has] for key in shifted}
         for scale, num in ((1.0, num1), (0.5, num2)):
-            up, down = steps[scale, 1], steps[scale, -1]
-            width = (up + down)[owner[has]]
+            width = (steps[scale, 1] + steps[scale, -1])[own]
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                diff = g.ravel()[has] * (shifted[scale, 1].ravel()[has] - shifted[scale, -1].ravel()[has]) / width
-                np.add.at(num, owner[has], np.where(width > 0, diff, np.nan))
-                if scale == 0.5:
-                    # Rounding of the forward, divided by the smaller step. The
-                    # largest stencil value sets it (a steep function is tiny at
-                    # the centre and large beside it), and never below the
-                    # subnormal spacing: an output that underflows to 0 on the
-                    # whole stencil gives an estimate of 0 that knows nothing.
-                    level = np.maximum.reduce([np.abs(v.ravel()[has]) for v in
-                                               (base, *(shifted[key] for key in shifted))])
-                    spacing = np.maximum(f.eps * np.where(np.isfinite(level), level, np.inf), f.subnormal)
-                    rnd = np.abs(g.ravel()[has]) * FORWARD_ULPS * spacing / width
-                    np.add.at(noise, owner[has], np.where(width > 0, rnd, np.inf))
+                diff = g.ravel()[has] * (values[scale, 1] - values[scale, -1]) / width
+            np.add.at(num, own, np.where(width > 0, diff, np.nan))
+        # Rounding of the forward, divided by the smaller step: at least a few
+        # ULPs of the largest stencil value (a steep function is tiny at the
+        # centre and large beside it), never below the subnormal spacing (an
+        # output that underflows to 0 on the whole stencil gives an estimate
+        # of 0 that knows nothing), and at least what the forward was seen to
+        # round, on this stencil and at the neighbouring floats.
+        centre = base.ravel()[has]
+        level = np.maximum.reduce([np.abs(v) for v in (centre, *values.values())])
+        spacing = np.maximum(f.eps * np.where(np.isfinite(level), level, np.inf), f.subnormal)
+        taken = {key: steps[key][own] > 0 for key in steps}
+        rounding = np.fmax(np.fmax(FORWARD_ULPS * spacing, _measured_noise(centre, values, taken)),
+                           spread.ravel()[has])
+        width = (steps[0.5, 1] + steps[0.5, -1])[own]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            rnd = np.abs(g.ravel()[has]) * rounding / width
+        np.add.at(noise, own, np.where(width > 0, rnd, np.inf))
+        changed = np.zeros(centre.shape, dtype=bool)
+        for v in values.values():
+            changed |= ~((v == centre) | (np.isnan(v) & np.isnan(centre)))
+        np.logical_or.at(moved, own, changed)
         members = np.concatenate([m.ravel() & (not domains[k].discrete) for k, m in enumerate(group.members)])
         both = (steps[1.0, 1] > 0) & (steps[1.0, -1] > 0) & (steps[0.5, 1] > 0) & (steps[0.5, -1] > 0)
         one = ((steps[1.0, 1] > 0) & (steps[0.5, 1] > 0)) | ((steps[1.0, -1] > 0) & (steps[0.5, -1] > 0))
@@ -196,6 +216,67 @@ def _estimate(evaluate, inputs, cotangent, structure, dtype, f, domains, relatio
         # features (log1p next to -1) from passing for informative.
         error = np.maximum(np.abs(richardson - num2), np.abs(num1 - num2)) + 2 * noise
     richardson = np.where(usable, richardson, np.nan)
-    error = np.where(usable & np.isfinite(error), error, np.inf)
+    # A stencil on which no output moved at all says only that the steps lie
+    # below what the forward resolves there (``log(1 + x)`` is 0 for every
+    # ``x`` below half an ULP of 1): no bound on the slope, so no estimate.
+    error = np.where(usable & moved & np.isfinite(error), error, np.inf)
     split = lambda a: [a[offsets[k]:offsets[k + 1]].reshape(inputs[k].shape) for k in range(len(inputs))]
     return Estimate(split(richardson), split(error), calls)
+
+
+def _measured_noise(centre: np.ndarray, values: dict, taken: dict) -> np.ndarray:
+    """What the forward rounds, per output, read off its own stencil: the
+    fourth difference ``f(-h) - 4 f(-h/2) + 6 f(0) - 4 f(h/2) + f(h)`` of a
+    smooth function is O(h**4), so on a central stencil it is rounding (its
+    coefficients' root sum of squares is 8.4: divided by 8, about one
+    evaluation's error); on a one-sided one the second difference, over 2
+    (which also holds the O(h**2) curvature the one-sided estimate has)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        fourth = np.abs(values[1.0, -1] - 4 * values[0.5, -1] + 6 * centre - 4 * values[0.5, 1] + values[1.0, 1]) / 8
+        up = np.abs(centre - 2 * values[0.5, 1] + values[1.0, 1]) / 2
+        down = np.abs(centre - 2 * values[0.5, -1] + values[1.0, -1]) / 2
+    both = taken[1.0, 1] & taken[0.5, 1] & taken[1.0, -1] & taken[0.5, -1]
+    plus = taken[1.0, 1] & taken[0.5, 1]
+    minus = taken[1.0, -1] & taken[0.5, -1]
+    return np.where(both, fourth, np.where(plus, up, np.where(minus, down, 0.0)))
+
+
+def _beside(inputs: list[np.ndarray], dtype, f: Format, domains, relation) -> list[list[np.ndarray]]:
+    """``BESIDE`` points of neighbouring floats: every element of every
+    continuous input one ULP up or down (a seeded draw, so two calls agree),
+    staying in the domain and the relation. Where the forward's result is
+    formed by cancellation, its rounding changes from one such point to the
+    next, by what no count of ULPs of the result foresees."""
+    rng = np.random.default_rng([x.size for x in inputs] + [len(inputs)])
+    points = []
+    for _ in range(BESIDE):
+        point = []
+        for k, x in enumerate(inputs):
+            if domains[k].discrete:
+                point.append(x)
+                continue
+            ulp = ulp_of(x, f)
+            sign = rng.choice([-1.0, 1.0], size=x.shape)
+            near = _round(x + sign * ulp, dtype)
+            other = _round(x - sign * ulp, dtype)
+            ok = np.isfinite(x) & _inside(near, domains[k])
+            near = np.where(ok, near, np.where(np.isfinite(x) & _inside(other, domains[k]), other, x))
+            point.append(near)
+        if relation is not None:
+            point = [np.where(_related(relation, point, x), y, x) for x, y in zip(inputs, point)]
+        points.append(point)
+    return points
+
+
+def _spread(base: np.ndarray, beside: list[np.ndarray]) -> np.ndarray:
+    """Per output, the most the forward moved at the neighbouring floats: its
+    rounding plus its condition times an ULP of the inputs, both of which a
+    difference quotient's numerator carries (inf where it leaves the finite
+    numbers there; 0 where the centre is not finite: nothing to compare)."""
+    spread = np.zeros(np.shape(base))
+    finite = np.isfinite(base)
+    for y in beside:
+        with np.errstate(invalid="ignore", over="ignore"):
+            d = np.where(finite, np.where(np.isfinite(y), np.abs(y - base), np.inf), 0.0)
+        spread = np.maximum(spread, d)
+    return spread

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from harness import domains
-from harness.claims.finite_differences import vjp_estimate
+from harness.claims.finite_differences import BESIDE, vjp_estimate
 from harness.inputs.floats import fmt
 from harness.inputs.structure import banded, dense, elementwise
 
@@ -21,7 +21,7 @@ def test_accuracy_and_error_estimate_per_dtype(dtype, rel):
     est = vjp_estimate(run(torch.exp, dtype), [x], np.ones_like(x), elementwise(), dtype, fmt(dtype), [domains.real()])
     assert np.allclose(est.value[0], np.exp(x), rtol=rel)
     assert (np.abs(est.value[0] - np.exp(x)) <= 3 * est.error[0] + 1e-300).all()   # the error figure covers the error
-    assert est.calls == 5                                                          # whole grid: constant calls
+    assert est.calls == 5 + BESIDE                        # whole grid: constant calls (and the neighbouring floats)
 
 
 def test_float16_step_is_not_below_epsilon():
@@ -59,4 +59,45 @@ def test_banded_costs_order_bandwidth_and_matches_dense():
     full = vjp_estimate(run(window, torch.float64), [a], g, dense(), torch.float64, fmt(torch.float64), [domains.real()])
     assert np.allclose(band.value[0], t.grad.numpy(), rtol=1e-7)
     assert np.allclose(full.value[0], t.grad.numpy(), rtol=1e-7)
-    assert band.calls == 1 + 4 * 5 and full.calls == 1 + 4 * a.size
+    assert band.calls == 1 + 4 * 5 + BESIDE and full.calls == 1 + 4 * a.size + BESIDE
+
+
+def ssim_like(x, y):
+    """SSIM's loss over 3x3x3 windows: 0 at ``x = y``, its gradient there 0,
+    formed by cancellations that leave the forward's rounding (5e-17) alone."""
+    mean = lambda t: torch.nn.functional.avg_pool3d(t, 3, stride=1)
+    mx, my = mean(x), mean(y)
+    sx, sy, sxy = mean(x * x) - mx * mx, mean(y * y) - my * my, mean(x * y) - mx * my
+    s = (2 * mx * my + 1e-4) * (2 * sxy + 9e-4) / ((mx * mx + my * my + 1e-4) * (sx + sy + 9e-4))
+    return ((1 - s) / 2).mean()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_error_covers_the_rounding_a_cancelling_forward_leaves(seed):
+    """At the minimum the quotients are rounding over the step (1e-9 and
+    below): each estimate lies within its error of 0, while a few ULPs of the
+    result (itself 1e-17) would call them exact. Off the minimum the same
+    differences are informative and meet autograd."""
+    x = np.random.default_rng(seed).random((1, 1, 4, 5, 5))
+    for y in (x, np.random.default_rng(seed + 100).random(x.shape)):
+        a, b = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
+        ssim_like(a, b).backward()
+        est = vjp_estimate(run(ssim_like, torch.float64), [x, y], np.array(1.0), dense(), torch.float64,
+                           fmt(torch.float64), [domains.real()] * 2)
+        for value, error, grad in zip(est.value, est.error, (a.grad.numpy(), b.grad.numpy())):
+            if y is x:
+                assert (np.abs(value) <= error).all()
+            else:
+                assert (error <= 1e-3 * np.abs(grad)).all() and (np.abs(value - grad) <= 3 * error).all()
+
+
+def test_a_stencil_the_forward_does_not_resolve_gives_no_estimate():
+    """``log(1 + x)`` is flat where ``1 + x`` cannot move: below half an ULP of
+    1 (1e-300) and where the step is (4e-17 at 1e-11). There the differences
+    know no slope; at 1e-5 and 0.5 they do."""
+    x = np.array([1e-300, 1e-11, 1e-5, 0.5])
+    est = vjp_estimate(run(lambda t: torch.log(1 + t), torch.float64), [x], np.ones(4), elementwise(),
+                       torch.float64, fmt(torch.float64), [domains.positive()])
+    assert np.isinf(est.error[0][:2]).all()
+    assert np.allclose(est.value[0][2:], 1 / (1 + x[2:]), rtol=1e-6)
+    assert (est.error[0][2:] < 1e-6).all()
