@@ -59,6 +59,9 @@ class Case:
         underflow: ``"fail"`` or ``"report"``: whether a flush to zero below the
             smallest normal fails in every dtype (default: the dtype's policy in
             ``harness.judging.tolerance.BUDGET``, failing only in float16).
+        indeterminate: ``"report"`` (default) or ``"finite"``: at ±inf inputs
+            where the limit depends on the path there is no truth; "finite"
+            fails a NaN or inf claim there (``harness.truth.limits``).
         order: 2 also judges the Hessian-vector product ``d/dx <grad, v>`` for a
             fixed exact tangent ``v``, by autograd through the claimed backward
             (double backward), against the truth's second derivatives and
@@ -98,6 +101,7 @@ class Case:
     feature_name: str | None = None
     budget: Mapping | None = None
     underflow: str | None = None
+    indeterminate: str | None = None
     order: int = 1
     modes: tuple[str, ...] = ("reverse",)
     compile: bool | Mapping[str, bool] = False
@@ -114,6 +118,8 @@ class Case:
             raise TypeError(f"case {self.name!r}: a gradient-only claim needs a reference to be judged against")
         if self.underflow not in (None, "fail", "report"):
             raise TypeError(f"case {self.name!r}: underflow={self.underflow!r}, expected 'fail' or 'report'")
+        if self.indeterminate not in (None, "report", "finite"):
+            raise TypeError(f"case {self.name!r}: indeterminate={self.indeterminate!r}, expected 'report' or 'finite'")
         if self.shape is not None:
             object.__setattr__(self, "shape", _shapes(self.shape, self.name))
             if self.grid is not None:

@@ -26,7 +26,7 @@ from .inputs.samples import _grid
 from .judging.expectations import expectation_for
 from .judging.judge import _feature_name, _judge
 from .judging.report import Report
-from .judging.tolerance import underflow_policy
+from .judging.tolerance import indeterminate_policy, underflow_policy
 from .judging.verdict import meets
 from .truth.cache import TruthCache
 from .truth.pool import PointFailure
@@ -47,6 +47,7 @@ class _Options:
     underflow: str | None = None     # "fail" or "report" in every case and dtype of the run
     order: int | None = None         # over every case's own
     modes: tuple[str, ...] | None = None
+    indeterminate: str | None = None   # "report" or "finite" in every case of the run
 
     def __post_init__(self):
         if self.order is not None:
@@ -66,7 +67,8 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
             grid_size: int | None = None, cache: TruthCache | None = None,
             workers: int | None = None, *, exhaustive: bool = False, executor: Executor | None = None,
             progress: Callable[[str], None] | None = None, underflow: str | None = None,
-            order: int | None = None, modes: tuple[str, ...] | None = None) -> Report:
+            order: int | None = None, modes: tuple[str, ...] | None = None,
+            indeterminate: str | None = None) -> Report:
     """Judge ``case`` in ``dtype`` on ``device`` over its extreme grid.
 
     Raises ``CaseError`` (naming the case, the point and the cause) when the
@@ -83,6 +85,8 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
         progress: called with a line of text as truths arrive on long runs.
         underflow: ``"fail"`` or ``"report"``: whether a flush to zero fails,
             over the case's and the dtype's policy (``harness.judging.tolerance``).
+        indeterminate: ``"report"`` or ``"finite"``: whether a NaN or inf fails
+            where the limit at ±inf depends on the path, over the case's policy.
         order, modes: over the case's own (``Case.order``, ``Case.modes``).
 
     Example:
@@ -94,7 +98,7 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
     """
     with one_thread():
         return _certify(case, dtype, device, _Options(grid_size, cache, workers, executor, progress, exhaustive,
-                                                          underflow, order, modes))
+                                                          underflow, order, modes, indeterminate))
 
 
 def certify_many(jobs: list[tuple[Case, torch.dtype, str]], **options) -> list[Report | CaseError]:
@@ -204,7 +208,8 @@ def finish(p: Prepared, truth_stats: dict) -> Report:
         estimates["hvp"] = _Estimates(case, p.samples, p.dtype, p.device, f, p.domains, _gradient_differences)
     policy = underflow_policy(p.dtype, case.underflow, p.options.underflow, case.budget)
     _judge(case, report, p.units, (table, table2), estimates, p.samples, p.dtype, f, p.names, policy,
-           p.options.order_of(case), p.options.forward_mode(case))
+           p.options.order_of(case), p.options.forward_mode(case),
+           indeterminate_policy(case.indeterminate, p.options.indeterminate))
     report.notes += list(dict.fromkeys(f"{q}: {why}" for sample in p.samples
                                        for q, why in (sample.unsupported or {}).items()))
     report.stats.update(truth_stats)

@@ -14,10 +14,11 @@ from ..errors import _RELATION_HINT, CaseError
 from ..inputs import patterns
 from ..inputs.floats import Format, bits_of_error, ulps_between
 from ..inputs.samples import _Sample
+from ..truth.limits import INDETERMINATE, UNSETTLED
 from ..truth.units import _Units
 from .kinds import CODE, KIND_NAMES
 from .quantities import _Quantity, _quantities
-from .report import Failure, Measures, Report, boxes, regions
+from .report import Failure, Indeterminate, Measures, Report, boxes, regions
 from .tolerance import allowed_at_zero, allowed_ulps, base_ulps
 from .verdict import against_finite_differences, against_truth
 
@@ -62,7 +63,8 @@ class _Judged:
 
 
 def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
-                    forward_wrong: np.ndarray, estimates, underflow: str = "fail") -> _Judged:
+                    forward_wrong: np.ndarray, estimates, underflow: str = "fail",
+                    indeterminate: str = "report") -> _Judged:
     """``estimates``: finite differences this quantity is checked against
     (of the forward for a gradient, of the claimed gradient for a
     Hessian-vector product), or None."""
@@ -112,6 +114,13 @@ def _judge_quantity(case, q: _Quantity, dtype, f: Format, nan_unit: np.ndarray,
         exists = ~nan_unit[q.unit] & ~(q.kink if q.kink is not None else False)
         kind = np.where(q.unsupported, np.where(exists, CODE["unsupported"], -1), kind)
         fd_kind = np.where(q.unsupported, -1, fd_kind)
+    if indeterminate == "finite" and q.limit is not None:
+        # No truth where the limit depends on the path, but the policy asks for a
+        # number there (a masked row whose NaN would poison training).
+        kind = np.where((q.limit == INDETERMINATE) & ~np.isfinite(q.claimed) & ~nan_unit[q.unit],
+                        CODE["indeterminate"], kind)
+        no_measure = kind == CODE["indeterminate"]   # no truth to measure an error against
+        ulps, bits = np.where(no_measure, np.nan, ulps), np.where(no_measure, np.nan, bits)
     judged = ~np.isnan(bits) & (~np.isnan(q.truth) | nan_mask | no_truth)
     return _Judged(q, kind, fd_kind, ulps, bits, judged, fd_value, np.log2(1.0 + at_zero), reported)
 
@@ -150,7 +159,7 @@ def _unit_features(case: Case, units: _Units, samples: list[_Sample] | None = No
 
 
 def _judge(case, report: Report, units, tables: tuple, estimates: dict, samples, dtype, f: Format, names,
-           underflow: str = "fail", order: int = 1, forward: bool = False) -> None:
+           underflow: str = "fail", order: int = 1, forward: bool = False, indeterminate: str = "report") -> None:
     points = units.points()
     features = _unit_features(case, units, samples)
     grouped = _unit_patterns(case, units, samples, names)
@@ -160,11 +169,13 @@ def _judge(case, report: Report, units, tables: tuple, estimates: dict, samples,
     quantities = _quantities(case, units, tables, samples, f, names, order, forward)
     _no_nan_truth(case, quantities, tables[0].present & ~nan_unit, points)
     for q in quantities:
-        v = _judge_quantity(case, q, dtype, f, nan_unit, forward_wrong, estimates.get(q.family), underflow)
+        v = _judge_quantity(case, q, dtype, f, nan_unit, forward_wrong, estimates.get(q.family), underflow,
+                            indeterminate)
         if q.family == "value":
             np.logical_or.at(forward_wrong, q.unit, v.kind >= 0)
         verdicts.append(v)
     _kinks(report, verdicts, points)
+    _indeterminate(report, verdicts, points)
     report.counts = _counts(verdicts, nan_unit, case.reference is None)
     # Entries in the order a unit-by-unit pass meets them: unit, quantity, element.
     order = lambda v, mask: np.flatnonzero(mask)
@@ -235,7 +246,8 @@ def _no_nan_truth(case: Case, quantities: list[_Quantity], computed: np.ndarray,
     for q in quantities:
         kink = q.kink if q.kink is not None else False
         unresolved = q.unresolved if q.unresolved is not None else False
-        bad = np.flatnonzero(computed[q.unit] & np.isnan(q.truth) & ~kink & ~unresolved)
+        no_limit = q.limit > 0 if q.limit is not None else False
+        bad = np.flatnonzero(computed[q.unit] & np.isnan(q.truth) & ~kink & ~unresolved & ~no_limit)
         if bad.size:
             j = int(bad[0])
             raise CaseError(case.name, f"the reference is NaN ({q.label(j)}) at a point inside the domain, with no "
@@ -245,12 +257,15 @@ def _no_nan_truth(case: Case, quantities: list[_Quantity], computed: np.ndarray,
 
 #: The report's reason for derivatives the difference engine could not resolve, with the remedy.
 UNRESOLVED = "derivatives unresolved (no precision up to MAX_BITS resolves them by differences: write the reference with harness.exact)"
+#: ... for entries at ±inf inputs without a limit (``harness.truth.limits``).
+UNSETTLED_WORDS = "entries at ±inf without a limit (their readings further out do not settle)"
+INDETERMINATE_WORDS = "entries at ±inf whose limit depends on the path (indeterminate, listed)"
 
 
 def _counts(verdicts: list[_Judged], nan_unit: np.ndarray, no_truth: bool) -> dict[str, int]:
     """How many entries were judged, and why the others were not."""
     counts = {"entries": 0, "judged": 0, "gradients at NaN inputs": 0, "kinks": 0,
-              UNRESOLVED: 0, "no informative finite difference": 0}
+              UNRESOLVED: 0, UNSETTLED_WORDS: 0, INDETERMINATE_WORDS: 0, "no informative finite difference": 0}
     for v in verdicts:
         left = ~v.judged
         at_nan = left & nan_unit[v.q.unit]
@@ -261,6 +276,9 @@ def _counts(verdicts: list[_Judged], nan_unit: np.ndarray, no_truth: bool) -> di
         counts["kinks"] += int(kink.sum())
         unresolved = left & ~at_nan & ~kink & (v.q.unresolved if v.q.unresolved is not None else False)
         counts[UNRESOLVED] += int(unresolved.sum())
+        limit = v.q.limit if v.q.limit is not None else np.zeros(left.shape, np.int8)
+        counts[UNSETTLED_WORDS] += int((left & ~at_nan & ~kink & ~unresolved & (limit == UNSETTLED)).sum())
+        counts[INDETERMINATE_WORDS] += int((left & ~at_nan & ~kink & ~unresolved & (limit == INDETERMINATE)).sum())
         counts["no informative finite difference"] += int((left & ~at_nan & ~kink).sum()) if no_truth else 0
     return counts
 
@@ -281,6 +299,16 @@ def _regions(case: Case, names, units, features: np.ndarray, verdicts: list[_Jud
     if boxed:
         return boxes(columns, tuple(names))
     return regions(columns, grouped[1] if grouped else None)
+
+
+def _indeterminate(report: Report, verdicts: list[_Judged], points: list) -> None:
+    """Entries whose limit depends on the path, with what was claimed and the
+    range of the path limits, in the order a unit-by-unit pass meets them."""
+    found = [(int(v.q.unit[j]), v.q.position, int(v.q.elem[j]), v, int(j)) for v in verdicts
+             if v.q.limit is not None for j in np.flatnonzero(v.q.limit == INDETERMINATE)]
+    report.indeterminate += [Indeterminate(points[v.q.unit[j]], v.q.label(j), float(v.q.claimed[j]),
+                                           float(v.q.limit_range[j, 0]), float(v.q.limit_range[j, 1]))
+                             for *_, v, j in sorted(found, key=lambda e: e[:3])]
 
 
 def _kinks(report: Report, verdicts: list[_Judged], points: list) -> None:

@@ -5,6 +5,8 @@ KINDS = {
     # a backward that cannot be differentiated again).
     "unsupported": "the derivative could not be computed: forward mode or double backward raised",
     "non-finite": "NaN or inf where the truth is finite",
+    # Not a truth's verdict: a policy's (``indeterminate="finite"``), where no truth exists.
+    "indeterminate": "NaN or inf at ±inf inputs where the limit depends on the path (policy indeterminate='finite')",
     "finite-vs-inf": "finite where the truth rounds to inf",
     "wrong-sign": "the sign differs from the truth's",
     "silent-zero": "exactly zero where the truth is not",

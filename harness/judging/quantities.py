@@ -30,6 +30,8 @@ class _Quantity:
     unstable: np.ndarray | None = None   # a second backward call gave another number there
     unsupported: np.ndarray | None = None   # the mode raised at the entry's unit: no number there
     unresolved: np.ndarray | None = None   # no precision up to MAX_BITS resolved the truth: not judged
+    limit: np.ndarray | None = None        # at ±inf inputs: truth.limits' code (not LIMIT: no truth)
+    limit_range: np.ndarray | None = None  # (entries, 2): where indeterminate, the range of the path limits
 
     def label(self, j: int) -> str:
         shape = self.shapes[self.unit[j]]
@@ -62,7 +64,8 @@ def _quantities(case, units, tables: tuple, samples, f, names, order: int = 1,
         unit, elem = _layout(units, [int(np.prod(s)) if s else 1 for s in shapes])
         out.append(_Quantity("value", "value", 0, pick([samples[u.sample].output for u in units] if structured
                                                           else [samples[0].output]),
-                             table.value_in(f), table.value_kappa, table.value_scale, unit, elem, shapes))
+                             table.value_in(f), table.value_kappa, table.value_scale, unit, elem, shapes,
+                             limit=table.value_limit, limit_range=table.value_range))
     domains = case.domains_for(len(names))
     grad_truth = table.grad_in(f)
     offset = np.zeros(len(units), dtype=np.int64)   # where input k's entries start in each unit's VJP
@@ -80,7 +83,8 @@ def _quantities(case, units, tables: tuple, samples, f, names, order: int = 1,
         unstable = pick([samples[u.sample].unstable[k] for u in units] if structured else [samples[0].unstable[k]])
         out.append(_Quantity("gradient", qname, len(out), claimed, grad_truth[at], table.grad_kappa[at],
                              table.grad_scale[at], unit, elem, shapes, k, table.kink[at], unstable.astype(bool),
-                             unresolved=table.unresolved[at]))
+                             unresolved=table.unresolved[at], limit=table.grad_limit[at],
+                             limit_range=table.grad_range[at]))
     def unsupported(what: str, unit: np.ndarray) -> np.ndarray:
         raised = [what in (samples[u.sample].unsupported or {}) for u in units] if structured \
             else [what in (samples[0].unsupported or {})] * n
@@ -94,7 +98,8 @@ def _quantities(case, units, tables: tuple, samples, f, names, order: int = 1,
         claimed = pick([samples[u.sample].jvp for u in units] if structured else [samples[0].jvp])
         out.append(_Quantity("jvp", "jvp", len(out), claimed, table2.value_in(f), table2.value_kappa,
                              table2.value_scale, unit, elem, shapes, kink=kinked[unit],
-                             unsupported=unsupported("jvp", unit)))
+                             unsupported=unsupported("jvp", unit), limit=table2.value_limit,
+                             limit_range=table2.value_range))
     if order == 2:
         hvp_truth = table2.grad_in(f)
         for q in [q for q in out if q.family == "gradient"]:
@@ -104,7 +109,8 @@ def _quantities(case, units, tables: tuple, samples, f, names, order: int = 1,
             out.append(_Quantity("hvp", "hvp" if q.name == "gradient" else f"hvp {q.name}", len(out), claimed,
                                  hvp_truth[at], table2.grad_kappa[at], table2.grad_scale[at], q.unit, q.elem,
                                  q.shapes, q.input, table2.kink[at] | q.kink, unsupported=unsupported("hvp", q.unit),
-                                 unresolved=table2.unresolved[at]))
+                                 unresolved=table2.unresolved[at], limit=table2.grad_limit[at],
+                                 limit_range=table2.grad_range[at]))
     return out
 
 

@@ -48,6 +48,25 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Indeterminate:
+    """An entry at ±inf inputs whose limit depends on the path there
+    (``harness.truth.limits``): no truth, so not judged unless the policy
+    ``indeterminate="finite"`` asks for a finite claim. ``lo`` and ``hi``
+    bound the limits along the paths read."""
+
+    point: tuple
+    quantity: str
+    claimed: float
+    lo: float
+    hi: float
+
+    def words(self) -> str:
+        """'(-inf, -inf) d/dx = nan, path limits in [0, 1]'."""
+        return f"{format_point(self.point)} {self.quantity} = {_num(self.claimed)}, path limits in " \
+               f"[{self.lo:.4g}, {self.hi:.4g}]"
+
+
+@dataclass(frozen=True)
 class Measure:
     """One judged entry, failing or not: what stability maps plot.
 
@@ -169,6 +188,8 @@ class Report:
     ``kinks`` lists (point, quantity) where the reference is not
     differentiable: reported, never failed. ``underflows`` are the regions
     flushed to zero that the dtype's policy lists without failing.
+    ``indeterminate`` lists the entries at ±inf inputs whose limit depends on
+    the path: reported, failed only under ``indeterminate="finite"``.
     ``counts`` says how many entries were judged (``"entries"``, ``"judged"``)
     and, per reason, how many were not. ``measured`` holds every judged
     entry (for plots). ``worst_bits`` maps each quantity
@@ -182,6 +203,7 @@ class Report:
     regions: list[Region] = field(default_factory=list)
     kinks: list[tuple] = field(default_factory=list)
     underflows: list[Region] = field(default_factory=list)
+    indeterminate: list[Indeterminate] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     measured: Sequence[Measure] = field(default_factory=list)
     worst_bits: dict[str, float] = field(default_factory=dict)
@@ -257,6 +279,10 @@ class Report:
             lines += [f"  {r.words(self.feature_name)}" for r in self.underflows[:REGION_LINES]]
             if len(self.underflows) > REGION_LINES:
                 lines.append(f"  and {len(self.underflows) - REGION_LINES} more regions")
+        if self.indeterminate:
+            shown = "; ".join(e.words() for e in self.indeterminate[:4])
+            more = f"; and {len(self.indeterminate) - 4} more" if len(self.indeterminate) > 4 else ""
+            lines.append(f"indeterminate (the limit depends on the path; no truth): {shown}{more}")
         if self.kinks:
             shown = ", ".join(f"{format_point(p)} ({q})" for p, q in self.kinks[:4])
             more = f" and {len(self.kinks) - 4} more" if len(self.kinks) > 4 else ""

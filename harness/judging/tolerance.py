@@ -87,6 +87,25 @@ def underflow_policy(dtype: torch.dtype, case: str | None = None, run: str | Non
     return policy
 
 
+#: Whether a NaN or inf claim where the limit at ±inf depends on the path
+#: fails: "report" lists such entries (there is no truth to judge them by),
+#: "finite" fails a NaN or inf there (``harness.truth.limits``).
+INDETERMINATE_POLICIES = ("report", "finite")
+
+
+def indeterminate_policy(case: str | None = None, run: str | None = None) -> str:
+    """The run's choice, else the case's, else ``"report"``.
+
+    Example:
+        >>> indeterminate_policy(), indeterminate_policy(case="finite"), indeterminate_policy("finite", "report")
+        ('report', 'finite', 'report')
+    """
+    policy = run or case or "report"
+    if policy not in INDETERMINATE_POLICIES:
+        raise ValueError(f"indeterminate policy {policy!r}: choose from {', '.join(INDETERMINATE_POLICIES)}")
+    return policy
+
+
 def allowed_ulps(base: float, kappa: np.ndarray) -> np.ndarray:
     """ULPs allowed at each point for condition numbers ``kappa`` (NaN counts as 1)."""
     kappa = np.nan_to_num(np.asarray(kappa, dtype=np.float64), nan=1.0, posinf=np.inf)

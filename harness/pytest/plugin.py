@@ -70,6 +70,9 @@ def pytest_addoption(parser):
     group.addoption("--underflow", default=None, choices=("fail", "report"),
                     help="whether a result flushed to zero below the smallest normal fails, in every case "
                          "and dtype (default: the dtype's policy, failing only in float16; a case's underflow=)")
+    group.addoption("--indeterminate", default=None, choices=("report", "finite"),
+                    help="at ±inf inputs where the limit depends on the path (no truth): list such entries "
+                         "(report, the default) or fail a NaN or inf there (finite); a case's indeterminate=")
     group.addoption("--order", type=int, default=None, choices=(1, 2),
                     help="2: also judge the Hessian-vector product (double backward) of every case, "
                          "1: the gradient only (default: each case's own order)")
@@ -349,6 +352,7 @@ class CaseItem(pytest.Item):
             "regions": [r.words(report.feature_name) for r in report.regions],
             "kinks": len(report.kinks), "stats": report.stats,
             "underflows": [r.words(report.feature_name) for r in report.underflows], "counts": report.counts,
+            "indeterminate": [e.words() for e in report.indeterminate],
         }))
         problem = check(self.case, report, self.dtype, self.compiled)
         if not self.compiled and self._has_compiled_twin():   # what the twin compares with
@@ -485,7 +489,7 @@ def _run_options(config):
     return _Options(grid_size=config.getoption("--grid-size"), cache=truth_cache(config),
                     executor=truth_executor(config), progress=_progress(config),
                     exhaustive=config.getoption("--exhaustive"), underflow=config.getoption("--underflow"),
-                    order=config.getoption("--order"),
+                    order=config.getoption("--order"), indeterminate=config.getoption("--indeterminate"),
                     modes=tuple(_split(config.getoption("--modes"))) if config.getoption("--modes") else None)
 
 

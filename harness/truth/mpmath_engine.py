@@ -82,6 +82,14 @@ class PointTruth:
     #: How the derivatives were found: "forward mode" (an exact reference's
     #: rules, ``harness.truth.derivative_truth``) or "differences".
     method: str = "differences"
+    #: At ±inf inputs, per output and per VJP entry: ``limits.LIMIT``,
+    #: ``UNSETTLED`` or ``INDETERMINATE`` (None: no infinite input). The
+    #: entries that are not a limit are NaN (values) or None (VJP entries).
+    value_limit: list[int] | None = None
+    grad_limit: list[int] | None = None
+    #: Where indeterminate: the range (lowest, highest) of the path limits.
+    value_range: list[tuple[float, float]] | None = None
+    grad_range: list[tuple[float, float]] | None = None
 
 
 @dataclass

@@ -4,7 +4,8 @@
 where the reference gives derivatives and the point is smooth for its rules
 (``derivative_truth``), else to the difference engine (``mpmath_engine``).
 Entries that are NaN are held while the outputs they do not reach are solved
-(``_around_nan``), and inputs at ±inf are read as limits (``_at_infinity``).
+(``_around_nan``), and inputs at ±inf are read as limits where they exist
+(``limits.at_infinity``).
 Both engines build on ``mpmath_engine``; this module is the one that chooses
 between them, so neither imports the other back.
 """
@@ -17,12 +18,8 @@ import mpmath
 
 from ..inputs.domains import Domain
 from .derivative_truth import solve_by_rules
-from .mpmath_engine import (START_BITS, VERIFIED_BITS, PointSolver, PointTruth, ReferenceFailure, _decided,
-                            _Evaluator, _mag)
-
-INFINITY_STANDIN = mpmath.ldexp(1, 1200)  # ±inf inputs: the limit, read far past every format
-LIMIT_READINGS = 3        # ... at INFINITY_STANDIN**1, **2, **4
-
+from .limits import at_infinity
+from .mpmath_engine import START_BITS, PointSolver, PointTruth, _Evaluator
 
 def solve(solver: PointSolver) -> PointTruth:
     """By forward mode where the reference gives derivatives and the point
@@ -37,7 +34,7 @@ def solve(solver: PointSolver) -> PointTruth:
 def solve_point(flat_reference, x: list[float], g: list[float], domains: list[Domain]) -> PointTruth:
     """Verified truth at one point of a flat reference ``list[mpf] -> list[mpf]``.
 
-    ``x``: the inputs (floats; ±inf stand for the limit, see ``_at_infinity``),
+    ``x``: the inputs (floats; ±inf stand for the limit, see ``limits``),
     ``g``: the cotangent, ``domains``: one per input element.
 
     Example:
@@ -51,7 +48,7 @@ def solve_point(flat_reference, x: list[float], g: list[float], domains: list[Do
     evaluate = _Evaluator(flat_reference)
     if all(math.isfinite(v) for v in x):
         return solve(PointSolver(evaluate, [mpmath.mpf(v) for v in x], gs, domains))
-    return _at_infinity(evaluate, x, gs, domains)
+    return at_infinity(solve, evaluate, x, gs, domains)
 
 
 #: What stands in for the NaN entries in the two probes that confirm an output
@@ -126,64 +123,3 @@ class _Restricted:
         back = {i: k for k, i in enumerate(self.kept)}
         return ([out[j] for j in self.live],
                 [{back[i]: d for i, d in tangents[j].items() if i in back} for j in self.live], marked)
-
-
-def _at_infinity(evaluate: _Evaluator, x: list[float], g: list, domains: list[Domain]) -> PointTruth:
-    """Truth where an input is ±inf: the limit, read at ±2**1200, ±2**2400 and,
-    unless those two agree, ±2**4800 (``_limit``); the value is the
-    reference's own at ±inf where mpmath has one (``log1p(inf) = inf``),
-    verified like any other (``exp(-inf) + log(1 + 8.6e-78)`` needs 330 bits)."""
-    readings = []
-    for k in range(LIMIT_READINGS):
-        far = INFINITY_STANDIN ** (1 << k)
-        xs = [mpmath.mpf(v) if math.isfinite(v) else mpmath.sign(v) * far for v in x]
-        readings.append(solve(PointSolver(evaluate, xs, g, domains)))
-        if k > 0 and _settled(readings[-1].value, readings[-2].value) and _settled(readings[-1].grad, readings[-2].grad):
-            break
-    truth = readings[-1]
-    truth.value = [_limit([r.value[j] for r in readings]) for j in range(len(truth.value))]
-    truth.grad = [None if v is None else _limit([r.grad[i] for r in readings]) for i, v in enumerate(truth.grad)]
-    truth.bits = max(r.bits for r in readings)
-    try:
-        at_inf, bits = PointSolver(evaluate, [mpmath.mpf(v) for v in x], g, domains).solve_value()
-    except ReferenceFailure:
-        return truth   # no value at ±inf itself (a NaN, or an error): the limit stands
-    if not any(mpmath.isnan(v) for v in at_inf):
-        truth.value, truth.bits = at_inf, max(truth.bits, bits)
-    return truth
-
-
-def _agree(a, b) -> bool:
-    """Two readings of a limit that round alike in every format."""
-    if a == b:
-        return True
-    if not (mpmath.isfinite(a) and mpmath.isfinite(b)):
-        return False
-    with mpmath.workprec(VERIFIED_BITS + 64):
-        if _decided(a, 0) and _decided(b, 0):
-            return (abs(a) < 1) == (abs(b) < 1) and (abs(a) < 1 or (a > 0) == (b > 0))
-        return _mag(a - b) <= _mag(b) - VERIFIED_BITS
-
-
-def _settled(a: list, b: list) -> bool:
-    return all(u is None or _agree(u, v) for u, v in zip(a, b))
-
-
-def _limit(readings: list):
-    """The limit from readings ever further out: the last when the last two
-    agree; ±inf when each step out grows the magnitude by at least as much as
-    the step before (digamma: 832, 1664, 3327 at 2**1200, 2**2400, 2**4800,
-    d/dx lgamma at +inf is +inf) or when both lie past every format; else the
-    farthest reading."""
-    *_, a, b = readings
-    if _agree(a, b):
-        if mpmath.isfinite(b) and _decided(b, 0) and abs(b) > 1:
-            return mpmath.sign(b) * mpmath.inf
-        return b
-    if len(readings) >= 3 and all(mpmath.isfinite(v) and v != 0 for v in readings):
-        r0, r1, r2 = readings[-3:]
-        with mpmath.workprec(VERIFIED_BITS + 64):
-            same_sign = (r0 > 0) == (r1 > 0) == (r2 > 0)
-            if same_sign and abs(r2) - abs(r1) >= abs(r1) - abs(r0) > 0:
-                return mpmath.sign(r2) * mpmath.inf
-    return b

@@ -31,6 +31,8 @@ def _record(values: int, grads: int) -> np.dtype:
         ("grad", "<f8", (grads,)), ("grad_side", "i1", (grads,)),
         ("grad_kappa", "<f8", (grads,)), ("grad_scale", "<f8", (grads,)), ("kink", "?", (grads,)),
         ("unresolved", "?", (grads,)),
+        ("value_limit", "i1", (values,)), ("value_range", "<f8", (values, 2)),
+        ("grad_limit", "i1", (grads,)), ("grad_range", "<f8", (grads, 2)),
     ])
 
 
@@ -41,7 +43,7 @@ def encode(truth: PointTruth) -> bytes:
         >>> import mpmath
         >>> t = PointTruth([mpmath.mpf(1) / 3], [1.0], [mpmath.mpf(2)], [1.0], [False], 160)
         >>> len(encode(t))
-        64
+        98
     """
     nv, ng = len(truth.value), len(truth.grad)
     rec = np.zeros((), dtype=_record(nv, ng))
@@ -54,6 +56,10 @@ def encode(truth: PointTruth) -> bytes:
     rec["grad_scale"] = np.inf if truth.grad_scale is None else np.asarray(truth.grad_scale, dtype=np.float64)
     rec["kink"] = truth.kink
     rec["unresolved"] = truth.unresolved or False
+    for name, n in (("value", nv), ("grad", ng)):
+        codes, ranges = getattr(truth, f"{name}_limit"), getattr(truth, f"{name}_range")
+        rec[f"{name}_limit"] = codes or 0
+        rec[f"{name}_range"] = np.nan if ranges is None else np.asarray(ranges, dtype=np.float64).reshape(n, 2)
     return rec.tobytes()
 
 
@@ -80,6 +86,10 @@ class TruthTable:
     grad_scale: np.ndarray
     kink: np.ndarray
     unresolved: np.ndarray
+    value_limit: np.ndarray   # at ±inf inputs: limits.LIMIT, UNSETTLED or INDETERMINATE (the truth is NaN)
+    value_range: np.ndarray   # (entries, 2): where indeterminate, the range of the path limits
+    grad_limit: np.ndarray
+    grad_range: np.ndarray
     value_at: np.ndarray
     grad_at: np.ndarray
     present: np.ndarray
@@ -90,8 +100,10 @@ class TruthTable:
         return round_split(self.value, self.value_side, f)
 
     def grad_in(self, f: Format) -> np.ndarray:
-        """Every VJP truth rounded to ``f`` (NaN at kinks and where unresolved: not judged there)."""
-        return np.where(self.kink | self.unresolved, np.nan, round_split(self.grad, self.grad_side, f))
+        """Every VJP truth rounded to ``f`` (NaN at kinks, where unresolved and
+        where no limit: not judged there)."""
+        return np.where(self.kink | self.unresolved | (self.grad_limit > 0), np.nan,
+                        round_split(self.grad, self.grad_side, f))
 
     @classmethod
     def of(cls, records: list[bytes | None], sizes: list[tuple[int, int]]) -> "TruthTable":
@@ -108,10 +120,12 @@ class TruthTable:
             table.bits[points] = recs["header"]["bits"]
             vi = (value_at[points][:, None] + np.arange(v)).ravel()
             gi = (grad_at[points][:, None] + np.arange(g)).ravel()
-            for name in ("value", "value_side", "value_kappa", "value_scale"):
+            for name in ("value", "value_side", "value_kappa", "value_scale", "value_limit"):
                 getattr(table, name)[vi] = recs[name].ravel()
-            for name in ("grad", "grad_side", "grad_kappa", "grad_scale", "kink", "unresolved"):
+            for name in ("grad", "grad_side", "grad_kappa", "grad_scale", "kink", "unresolved", "grad_limit"):
                 getattr(table, name)[gi] = recs[name].ravel()
+            table.value_range[vi] = recs["value_range"].reshape(-1, 2)
+            table.grad_range[gi] = recs["grad_range"].reshape(-1, 2)
         return table
 
 
@@ -134,7 +148,8 @@ def _by_shape(records: list) -> dict[tuple[int, int], np.ndarray]:
 def _empty(nv: int, ng: int) -> tuple:
     return (np.full(nv, np.nan), np.zeros(nv, np.int8), np.ones(nv), np.full(nv, np.inf),
             np.full(ng, np.nan), np.zeros(ng, np.int8), np.ones(ng), np.full(ng, np.inf), np.zeros(ng, bool),
-            np.zeros(ng, bool))
+            np.zeros(ng, bool), np.zeros(nv, np.int8), np.full((nv, 2), np.nan), np.zeros(ng, np.int8),
+            np.full((ng, 2), np.nan))
 
 
 def decode(record: bytes) -> TruthTable:
@@ -153,7 +168,8 @@ def decode(record: bytes) -> TruthTable:
 def encode_columns(value, value_side, value_kappa, value_scale, grad, grad_side, grad_kappa, grad_scale,
                    bits: int) -> list[bytes]:
     """The records of many points of one shape at once, from columns (points by
-    entries): what ``encode`` gives for each, with no kinks and nothing unresolved.
+    entries): what ``encode`` gives for each, with no kinks, nothing unresolved
+    and no infinite input.
 
     Example:
         >>> import mpmath
@@ -167,6 +183,7 @@ def encode_columns(value, value_side, value_kappa, value_scale, grad, grad_side,
     ng = np.shape(grad)[1]
     recs = np.zeros(points, dtype=_record(nv, ng))
     recs["header"] = (nv, ng, bits)
+    recs["value_range"] = recs["grad_range"] = np.nan
     for name, column in (("value", value), ("value_side", value_side), ("value_kappa", value_kappa),
                          ("value_scale", value_scale), ("grad", grad), ("grad_side", grad_side),
                          ("grad_kappa", grad_kappa), ("grad_scale", grad_scale)):

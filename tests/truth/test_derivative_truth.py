@@ -21,7 +21,7 @@ import harness
 from harness.truth.flat_reference import _FlatReference
 from harness.inputs.domains import real
 from harness.truth.exact import exact
-from harness.judging.judge import UNRESOLVED
+from harness.judging.judge import INDETERMINATE_WORDS, UNRESOLVED, UNSETTLED_WORDS
 from harness.inputs.floats import fmt
 from harness.truth.mpmath_engine import PointTruth, ReferenceFailure
 from harness.truth.point import solve_point
@@ -136,18 +136,24 @@ def test_planted_exact_references_judge_every_entry(name, forward, reference, do
     case = harness.Case(name, forward, exact(forward), domain=domain)
     report = harness.certify(case, dtype=dtype, device="cpu")
     assert report.counts.get(UNRESOLVED, 0) == 0
-    assert report.counts["judged"] + report.counts["gradients at NaN inputs"] == report.counts["entries"]
-    # Every gradient is right but where both inputs are infinite (torch.logaddexp's
-    # NaN at (-inf, -inf), where the symmetric answer is 1/2: docs/torch_ops.md).
-    # What else fails is the value where exp(b) overflows the dtype on its own
+    # Every entry has a truth but where both inputs are infinite and the limit
+    # depends on the path: a + exp(b) at (-inf, inf), logaddexp's gradient at
+    # (-inf, -inf) and (inf, inf) (1/2 on the diagonal, 0 or 1 off it:
+    # harness.truth.limits).
+    assert report.counts["judged"] + report.counts["gradients at NaN inputs"] + report.counts[INDETERMINATE_WORDS] \
+        == report.counts["entries"]
+    assert report.counts[UNSETTLED_WORDS] == 0
+    assert all(all(math.isinf(v) for v in e.point) for e in report.indeterminate)
+    expected = {"a + exp(b)": {((-math.inf, math.inf), "value")},
+                "logaddexp": {(corner, f"d/dx{i}") for corner in ((-math.inf, -math.inf), (math.inf, math.inf))
+                              for i in (0, 1)}}
+    assert {(e.point, e.quantity) for e in report.indeterminate} == expected.get(name, set()), str(report)
+    # What fails is the value where exp(b) overflows the dtype on its own
     # (a = -3.4e38, b = 88.72 in float32: -3.4e38 + exp(b) is 5.3e33, torch's
-    # exp(b) is inf; the grid's corner (-inf, max) in float64: -inf + inf), a real
-    # defect of the formula in the dtype.
+    # exp(b) is inf), a real defect of the formula in the dtype.
     overflow = math.log(torch.finfo(dtype).max)
     for f in report.failures:
-        corner = all(math.isinf(v) for v in f.point)
-        assert (f.quantity == "value" and not math.isfinite(f.claimed) and f.point[-1] > overflow) or \
-               (name == "logaddexp" and corner and f.kind == "non-finite"), str(report)
+        assert f.quantity == "value" and not math.isfinite(f.claimed) and f.point[-1] > overflow, str(report)
 
 
 def sampled_grid(domains, every: int = 60):

@@ -21,7 +21,8 @@ from harness.truth.cache import fingerprint
 from harness.truth.exact import ExactUnsupported, exact
 from harness.inputs.patterns import structured_grid
 from harness.truth.mpmath_engine import VERIFIED_BITS, ZERO_CHECK_BITS
-from harness.truth.point import INFINITY_STANDIN, solve_point
+from harness.truth.limits import FAR
+from harness.truth.point import solve_point
 
 BITS = 256
 mpf = mpmath.mpf
@@ -33,11 +34,11 @@ def at(reference, *inputs, bits: int = BITS):
 
 
 def mp_input(value):
-    """A grid input as the truth engine passes it: mpf, ±inf as ±2**1200."""
+    """A grid input as the truth engine reads it: mpf, ±inf as ±2**1200 (the first reading out)."""
     if isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value):
         return [mp_input(v) for v in value]
     value = float(value)
-    return mpf(value) if math.isfinite(value) else math.copysign(1, value) * INFINITY_STANDIN
+    return mpf(value) if math.isfinite(value) else math.copysign(1, value) * FAR
 
 
 def agree(a, b, bits: int = VERIFIED_BITS) -> bool:

@@ -1,0 +1,224 @@
+"""Truths at ±inf inputs: limits, and only where they exist.
+
+A point with infinite entries has a truth only where the function has a limit
+there, and a limit is a claim about every way of going out. It is read along
+*paths* (``paths``): on each, the infinite entries go out together as a
+parameter ``s`` grows, and the point is read at ``s = 2**1200``, ``2**2400``
+and, unless those two agree, ``2**4800``, then once off the powers of two
+(``s = 2**1200 + 0.3``, held exactly), where a function that only looks
+settled on a lattice of huge integers (``frac``, ``sin(pi x)``) shows that it
+is not (``along``).
+
+On one path, an entry's limit is its readings' common value, or ±inf where
+each step out grows the magnitude at least as much as the step before
+(``path_limit``). An entry whose readings do not settle (``cos`` at +inf, an
+approach too slow to agree in 2**1200) has no truth: **unsettled**.
+
+With two or more infinite entries the paths differ in how fast each entry
+goes: all at ``s`` (the diagonal); one at ``2 s`` (and, with three or more,
+one at ``s / 2``) while the others are at ``s``; and, for two, one at ``s`` while the other grows as ``ln(s) / 2`` or
+``2 ln(s)``, where ``exp(b)`` and ``a`` compete. Where paths settle on
+different limits (``logaddexp``'s gradient at (-inf, -inf): 1/2 on the
+diagonal, 0 and 1 off it), the entry is **indeterminate**: it has no truth,
+and the range of its path limits is kept for the report. A finite set of paths
+cannot prove that a limit exists; it can show that one does not, and a limit
+is accepted only where every path read settles on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import mpmath
+
+from ..inputs.domains import Domain
+from .mpmath_engine import VERIFIED_BITS, PointSolver, PointTruth, ReferenceFailure, _decided, _Evaluator, _mag
+
+#: Per entry (output or VJP entry) of a truth at ±inf inputs.
+LIMIT, UNSETTLED, INDETERMINATE = 0, 1, 2
+
+FAR = mpmath.ldexp(1, 1200)    # the first reading: past every format's range
+READINGS = 3                   # at FAR, FAR**2 and, unless those agree, FAR**4
+OFF_LATTICE = mpmath.mpf(0.3)  # added (exactly) to FAR for the reading off the lattice
+LOG_RATES = (mpmath.mpf(0.5), mpmath.mpf(2))   # the other entry at c ln(s), for two infinite entries
+
+
+def at_infinity(solve, evaluate: _Evaluator, x: list[float], g: list, domains: list[Domain]) -> PointTruth:
+    """The truth where some of ``x`` is ±inf: each entry's limit along every
+    path (``paths``) where they all settle on one, else NaN with the entry
+    marked unsettled or indeterminate (``PointTruth.value_limit``/``grad_limit``).
+    ``solve`` solves a finite point (``point.solve``).
+
+    Example:
+        >>> from .point import solve
+        >>> t = at_infinity(solve, _Evaluator(lambda v: [mpmath.cos(v[0])]), [math.inf], [mpmath.mpf(1)], [Domain()])
+        >>> t.value, t.value_limit
+        ([mpf('nan')], [1])
+    """
+    infinite = [i for i, v in enumerate(x) if math.isinf(v)]
+    read = [along(solve, evaluate, path, g, domains) for path in paths(x, infinite)]
+    truth = read[0].farthest
+    truth.bits = max(p.bits for p in read)
+    truth.value, truth.value_limit, truth.value_range = _combine([p.value for p in read])
+    truth.grad, truth.grad_limit, truth.grad_range = _combine([p.grad for p in read])
+    for i, d in enumerate(domains):
+        if d.discrete:   # a label input's entry: no derivative, no limit to read
+            truth.grad[i], truth.grad_limit[i] = None, LIMIT
+    truth.unresolved = None   # what no precision resolves far out is unsettled here
+    _own_value(truth, evaluate, x, g, domains, len(infinite))
+    return truth
+
+
+def paths(x: list[float], infinite: list[int]) -> list:
+    """The paths out to the point (functions of ``s`` giving the inputs),
+    the diagonal first (see the module docstring)."""
+    negative = {i: x[i] < 0 for i in infinite}
+
+    def path(speed: dict):
+        def at(s):
+            # Exactly: the reading off the lattice has more digits than any working precision.
+            return [(mpmath.fneg(m, exact=True) if negative[i] else m) if i in negative else mpmath.mpf(v)
+                    for i, v in enumerate(x) for m in [speed.get(i, _same)(s) if i in negative else None]]
+        return at
+
+    out = [path({})]
+    if len(infinite) > 1:
+        out += [path({i: _twice}) for i in infinite]
+    if len(infinite) > 2:   # with two, one slower is the other faster
+        out += [path({i: _half}) for i in infinite]
+    if len(infinite) == 2:
+        out += [path({j: _log_rate(c)}) for j in infinite for c in LOG_RATES]
+    return out
+
+
+def _same(s):
+    return s
+
+
+def _twice(s):
+    return mpmath.ldexp(s, 1)
+
+
+def _half(s):
+    return mpmath.ldexp(s, -1)
+
+
+def _log_rate(c):
+    def rate(s):
+        with mpmath.workprec(VERIFIED_BITS + 64):
+            return c * mpmath.log(s)
+    return rate
+
+
+@dataclass
+class _Path:
+    """One path's limits per entry (None: unsettled), its farthest reading and the bits used."""
+
+    value: list
+    grad: list
+    farthest: PointTruth
+    bits: int
+
+
+def along(solve, evaluate: _Evaluator, path, g: list, domains: list[Domain]) -> _Path:
+    """The readings along ``path`` and each entry's limit there (``path_limit``)."""
+    readings = []
+    for k in range(READINGS):
+        readings.append(solve(PointSolver(evaluate, path(FAR ** (1 << k)), g, domains)))
+        if k > 0 and _settled(readings[-1].value, readings[-2].value) and \
+                _settled(readings[-1].grad, readings[-2].grad):
+            break
+    between = solve(PointSolver(evaluate, path(mpmath.fadd(FAR, OFF_LATTICE, exact=True)), g, domains))
+    last = readings[-1]
+    value = [path_limit([r.value[j] for r in readings], between.value[j]) for j in range(len(last.value))]
+    # An entry no precision resolves at some reading has no limit read on this path.
+    unresolved = [any(r.unresolved and r.unresolved[i] for r in readings + [between]) for i in range(len(last.grad))]
+    grad = [None if unresolved[i] else path_limit([r.grad[i] for r in readings], between.grad[i])
+            for i in range(len(last.grad))]
+    bits = max(r.bits for r in readings + [between])
+    return _Path(value, grad, last, bits)
+
+
+def path_limit(readings: list, between):
+    """The limit from readings ever further out along one path, or None where
+    they do not settle: the last when the last two agree (±inf when that lies
+    past every format); ±inf when each step out grows the magnitude by at
+    least as much as the step before, from more than 1 (digamma: 832, 1664,
+    3327 at 2**1200, 2**2400, 2**4800: d/dx lgamma at +inf is +inf). The
+    reading ``between`` (off the lattice, beside the first) must agree with
+    the first.
+
+    Example:
+        >>> path_limit([mpmath.mpf(2), mpmath.mpf(2)], mpmath.mpf(2)), path_limit([0.5, -0.25, 0.75], 0.1)
+        (mpf('2.0'), None)
+    """
+    if between is None or any(r is None for r in readings) or not _agree(between, readings[0]):
+        return None
+    *_, a, b = readings
+    if _agree(a, b):
+        if mpmath.isfinite(b) and _decided(b, 0) and abs(b) > 1:
+            return mpmath.sign(b) * mpmath.inf
+        return b
+    if len(readings) >= 3 and all(mpmath.isfinite(v) for v in readings):
+        r0, r1, r2 = readings[-3:]
+        with mpmath.workprec(VERIFIED_BITS + 64):
+            same_sign = (r0 > 0) == (r1 > 0) == (r2 > 0)
+            if same_sign and abs(r2) - abs(r1) >= abs(r1) - abs(r0) > 0 and abs(r0) > 1:
+                return mpmath.sign(r2) * mpmath.inf
+    return None
+
+
+def _agree(a, b) -> bool:
+    """Two readings of a limit that round alike in every format."""
+    if a == b:
+        return True
+    if not (mpmath.isfinite(a) and mpmath.isfinite(b)):
+        return False
+    with mpmath.workprec(VERIFIED_BITS + 64):
+        if _decided(a, 0) and _decided(b, 0):
+            return (abs(a) < 1) == (abs(b) < 1) and (abs(a) < 1 or (a > 0) == (b > 0))
+        return _mag(a - b) <= _mag(b) - VERIFIED_BITS
+
+
+def _settled(a: list, b: list) -> bool:
+    return all(u is None or v is None or _agree(u, v) for u, v in zip(a, b))
+
+
+def _combine(per_path: list[list]) -> tuple[list, list[int], list[tuple[float, float]]]:
+    """Per entry: the limit where every path settles on one, else NaN, with
+    its code and (where indeterminate) the range of the path limits."""
+    values, codes, ranges = [], [], []
+    for limits in zip(*per_path):
+        if any(v is None for v in limits):
+            values.append(mpmath.nan)
+            codes.append(UNSETTLED)
+            ranges.append((math.nan, math.nan))
+        elif all(_agree(v, limits[0]) for v in limits):
+            values.append(limits[0])
+            codes.append(LIMIT)
+            ranges.append((math.nan, math.nan))
+        else:
+            values.append(mpmath.nan)
+            codes.append(INDETERMINATE)
+            ranges.append((float(min(limits)), float(max(limits))))
+    return values, codes, ranges
+
+
+def _own_value(truth: PointTruth, evaluate: _Evaluator, x: list[float], g: list, domains: list[Domain],
+               infinite: int) -> None:
+    """The reference's own value at ±inf, where mpmath has one (``log1p(inf)
+    = inf``, ``1 / log(inf) = 0``), verified like any other (``exp(-inf) +
+    log(1 + 8.6e-78)`` needs 330 bits): it stands where the paths settle, and,
+    with one infinite entry (no path to choose), where they do not settle.
+    Never where the limit depends on the path."""
+    try:
+        at_inf, bits = PointSolver(evaluate, [mpmath.mpf(v) for v in x], g, domains).solve_value()
+    except ReferenceFailure:
+        return   # no value at ±inf itself (a NaN, or an error): the limits stand
+    for j, v in enumerate(at_inf):
+        code = truth.value_limit[j]
+        if mpmath.isnan(v) or code == INDETERMINATE or (code == UNSETTLED and infinite > 1):
+            continue
+        truth.value[j], truth.value_limit[j] = v, LIMIT
+        truth.bits = max(truth.bits, bits)
