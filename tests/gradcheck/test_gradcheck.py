@@ -371,6 +371,9 @@ def test_a_suite_that_patches_torch_still_reaches_torch_for_what_the_harness_han
         assert torch.autograd.gradcheck(torch.exp, (z,))     # no RecursionError
     with pytest.warns(GradcheckWarning, match="judged by torch.autograd.gradgradcheck"):
         assert torch.autograd.gradgradcheck(torch.exp, (z,))
+    s = torch.tensor([[0.0, 1.5], [2.0, 0.0]], dtype=torch.float64).to_sparse().requires_grad_()
+    with pytest.warns(GradcheckWarning, match="a torch.sparse_coo input is judged by torch.autograd.gradcheck"):
+        assert torch.autograd.gradcheck(lambda t: torch.sparse.sum(t * 2.0), (s,), masked=True)
 
 
 def test_strict_truth_raises_where_a_call_would_pass_on_differences_alone():
@@ -469,3 +472,112 @@ class OffNormalize(torch.autograd.Function):
             y = torch.nn.functional.normalize(i / 255 * 2 - 1, dim=1)
             (grad,) = torch.autograd.grad(y, i, g)
         return grad + 1e-9 * g.abs().sum(dim=1, keepdim=True) / 255
+
+
+# -- finite differences alone: noise is not a verdict, a wrong backward is ----------------------------------------
+class ThroughNumpy(torch.autograd.Function):
+    """``fn``'s forward through numpy, which ``harness.exact`` cannot follow, so
+    the call is judged by finite differences of this forward alone; the
+    backward is autograd's of ``grad_fn`` (``fn`` itself, or a planted error)."""
+
+    @staticmethod
+    def forward(ctx, fn, grad_fn, *xs):
+        ctx.grad_fn = grad_fn
+        ctx.save_for_backward(*xs)
+        return fn(*[torch.from_numpy(x.detach().cpu().numpy().copy()) for x in xs])
+
+    @staticmethod
+    def backward(ctx, g):
+        xs = [x.detach().requires_grad_() for x in ctx.saved_tensors]
+        with torch.enable_grad():
+            grads = torch.autograd.grad(ctx.grad_fn(*xs), xs, g)
+        return (None, None, *grads)
+
+
+def through_numpy(fn, grad_fn=None):
+    def call(*xs):
+        return ThroughNumpy.apply(fn, grad_fn or fn, *xs)
+    call.__name__ = fn.__name__
+    return call
+
+
+def ssim_like(x, y, covariance=lambda mx, my: mx * my):
+    """SSIM's loss over 3x3x3 windows of (1, 1, 4, 5, 5) volumes: means,
+    variances and the covariance, ``(1 - ssim) / 2`` averaged. At ``x = y``
+    it is 0, a minimum, and its gradient 0 is formed by long cancellations:
+    the forward there is rounding (about 5e-17) and nothing else."""
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    mean = lambda t: torch.nn.functional.avg_pool3d(t, 3, stride=1)
+    mx, my = mean(x), mean(y)
+    sx, sy, sxy = mean(x * x) - mx * mx, mean(y * y) - my * my, mean(x * y) - covariance(mx, my)
+    s = (2 * mx * my + c1) * (2 * sxy + c2) / ((mx * mx + my * my + c1) * (sx + sy + c2))
+    return ((1 - s) / 2).mean()
+
+
+def volume(seed):
+    return torch.rand(1, 1, 4, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(seed),
+                      requires_grad=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_noise_around_a_zero_gradient_is_not_inconsistent_by_differences_alone(seed):
+    """kornia's ssim3d_loss(img, img): autograd's -2e-12 and the differences'
+    2e-11 were both rounding around the true 0, and the call was convicted."""
+    x = volume(seed)
+    with pytest.warns(GradcheckWarning, match="no truth for ssim_like"):
+        assert harness.gradcheck(through_numpy(ssim_like), (x, x))
+
+
+PLANTED = [
+    ("twice", lambda x, y: 2 * ssim_like(x, y)),
+    ("sign flipped", lambda x, y: -ssim_like(x, y)),
+    ("covariance term missing", lambda x, y: ssim_like(x, y, covariance=lambda mx, my: mx.detach() * my)),
+]
+
+
+@pytest.mark.parametrize("grad_fn", [p[1] for p in PLANTED], ids=[p[0] for p in PLANTED])
+def test_a_wrong_backward_is_convicted_by_differences_alone(grad_fn):
+    x, y = volume(0), volume(1)
+    with pytest.warns(GradcheckWarning, match="no truth for ssim_like"):
+        assert harness.gradcheck(through_numpy(ssim_like), (x, y))
+        with pytest.raises(GradcheckError, match="inconsistent"):
+            harness.gradcheck(through_numpy(ssim_like, grad_fn), (x, y))
+
+
+def normalised_sum(x):
+    return (x / x.norm()).sum()
+
+
+def normalised(x):
+    return x / x.norm()
+
+
+@pytest.mark.parametrize("c", [0.3, 1.0, 1e-3])
+def test_a_zero_gradient_at_a_constant_vector_passes_with_a_truth_and_without(c):
+    """``sum(x / |x|)`` is largest where every entry is the same: its
+    gradient there is 0, of terms of size 1/|x| that cancel."""
+    x = torch.full((3,), c, dtype=torch.float64, requires_grad=True)
+    assert harness.gradcheck(normalised_sum, (x,), strict_truth=True)
+    assert harness.gradcheck(normalised, (x,), strict_truth=True)
+    with pytest.warns(GradcheckWarning, match="no truth"):
+        assert harness.gradcheck(through_numpy(normalised_sum), (x,))
+        assert harness.gradcheck(through_numpy(normalised), (x,))
+
+
+def log_one_plus(x):
+    return torch.log(1 + x)
+
+
+def test_differences_that_cannot_resolve_one_plus_x_flag_nothing_on_the_extreme_grid():
+    """Below half an ULP of 1, ``log(1 + x)`` is 0 on the whole stencil: the
+    steps are below what the forward resolves, not evidence of a slope 0
+    (1,226 entries were convicted). A wrong backward is still convicted where
+    the differences see the forward move."""
+    x = f64(0.3, 2.0, 5.0)
+    with pytest.warns(GradcheckWarning, match="no truth for log_one_plus"):
+        assert harness.gradcheck(through_numpy(log_one_plus), (x,), extremes=True, domain=harness.domains.positive())
+        with pytest.raises(GradcheckError, match="inconsistent") as raised:
+            harness.gradcheck(through_numpy(log_one_plus, lambda t: torch.log(1 + 2 * t)), (x,), extremes=True,
+                              domain=harness.domains.positive())
+    assert "extremes" in str(raised.value)
+
