@@ -4,7 +4,10 @@ The floating tensors that require grad are the case's inputs, grouped by
 dtype (each group is judged in its own dtype); everything else is held at its
 given value inside the case's forward. One case per output that is judged:
 its grid is the one given point, or, for the extremes, the elementwise grid
-(``harness.grids``) or the structured patterns of the inputs' shapes.
+(``harness.grids``) or the structured patterns of the inputs' shapes. Those
+patterns try rows of 1 and 2 entries too; a held input tied to that length
+(a target of the logits' shape) is cut alike, or the rows the forward
+refuses are left out and said (``rows_taken``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 
 from ..case import Case
 from ..inputs.domains import Domain, real
+from ..inputs.patterns import lengths
 from ..truth.exact import exact
 
 #: Positions perturbed one at a time to tell an elementwise function (each
@@ -118,11 +122,18 @@ def output_picker(output: int | None, cotangent: torch.Tensor | None = None) -> 
     return pick
 
 
-def body(call: Call, positions: tuple[int, ...], pick: Callable) -> Callable:
+def body(call: Call, positions: tuple[int, ...], pick: Callable, tied: tuple[int, ...] = ()) -> Callable:
     """``func`` as a function of the inputs at ``positions`` alone, the
-    others held at their values."""
+    others held at their values; the held tensors at ``tied`` cut along
+    their last dimension to the length of the (one) judged input's rows."""
+    given = call.inputs[positions[0]].shape[-1] if tied else None
+
     def of_free(*values):
-        return pick(call.func(*call.args(positions, values)))
+        args = call.args(positions, values)
+        if tied and values[0].shape[-1] != given:
+            for i in tied:
+                args[i] = args[i][..., :values[0].shape[-1]]
+        return pick(call.func(*args))
     of_free.__name__ = of_free.__qualname__ = call.name
     return of_free
 
@@ -168,17 +179,21 @@ def exact_truth(of_free: Callable, point: tuple[np.ndarray, ...]) -> tuple[Calla
 
 
 def user_truth(reference: Callable, call: Call, positions: tuple[int, ...], output: int | None,
-               cotangent: torch.Tensor | None = None) -> Callable:
+               cotangent: torch.Tensor | None = None, tied: tuple[int, ...] = ()) -> Callable:
     """``reference`` (taking ``func``'s arguments, tensors as ``mpf`` or
     nested lists; a tuple with several outputs) as a function of the inputs
-    at ``positions``."""
+    at ``positions``; ``tied``: as for ``body``."""
     held = [mp_value(v) for v in call.inputs]
     weights = None if cotangent is None else _flat(mp_value(cotangent))
+    given = call.inputs[positions[0]].shape[-1] if tied else None
 
     def of_free(*values):
         args = list(held)
         for i, v in zip(positions, values):
             args[i] = v
+        if tied and _row_length(values[0]) != given:
+            for i in tied:
+                args[i] = _cut(args[i], _row_length(values[0]))
         out = reference(*args)
         if output is not None:
             out = out[output]
@@ -191,6 +206,21 @@ def user_truth(reference: Callable, call: Call, positions: tuple[int, ...], outp
 
 def _flat(v) -> list:
     return [e for item in v for e in _flat(item)] if isinstance(v, (list, tuple)) else [v]
+
+
+def _row_length(v) -> int | None:
+    """The last dimension of nested lists (None for a number)."""
+    n = None
+    while isinstance(v, (list, tuple)):
+        n, v = len(v), (v[0] if v else None)
+    return n
+
+
+def _cut(v, n: int):
+    """Nested lists with their innermost lists cut to ``n`` entries."""
+    if isinstance(v, (list, tuple)) and v and isinstance(v[0], (list, tuple)):
+        return [_cut(item, n) for item in v]
+    return list(v[:n])
 
 
 # -- the cases -------------------------------------------------------------------------------------------------------
@@ -227,16 +257,85 @@ def point_case(name: str, forward: Callable, reference: Callable | None, point: 
 
 def extremes_case(name: str, forward: Callable, reference: Callable | None, shapes: tuple[tuple[int, ...], ...],
                   elementwise: bool, names: tuple[str, ...], domains: tuple[Domain, ...],
-                  judging: Judging) -> Case | None:
+                  judging: Judging, rows: Rows | None = None) -> Case | None:
     """The case on the extreme grid of the inputs' shapes: elementwise, or
-    the structured patterns of ``shapes`` (None where ``Case`` has none)."""
+    the structured patterns of ``shapes`` (None where ``Case`` has none),
+    without the shapes ``rows`` says the forward refuses."""
     backward = vjp_by_forward_mode(forward, elementwise) if judging.backward_by_forward_mode else None
     common = dict(domain=domains, input_names=names, order=judging.order, modes=judging.modes, backward=backward)
     if elementwise:
         return Case(name, forward, reference, **common)
     if not structured_grids():
         return None
-    return Case(name, forward, reference, shape=shapes, **common)
+    relation = rows.relation() if rows is not None and rows.refused else None
+    return Case(name, forward, reference, shape=shapes, relation=relation, **common)
+
+
+# -- held inputs tied to a judged input's rows -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rows:
+    """How the structured grid's shorter rows (``patterns.lengths``: rows of
+    1 and 2 entries of a single judged input) reach the forward: the held
+    tensors at ``tied`` cut alike, and the ``refused`` shapes, with the
+    forward's error, left out of the grid."""
+
+    tied: tuple[int, ...] = ()
+    refused: tuple[tuple[tuple[int, ...], str], ...] = ()
+
+    def relation(self) -> Callable:
+        refused = {shape for shape, _ in self.refused}
+
+        def rows_the_forward_takes(*arrays):
+            return tuple(np.shape(arrays[0])) not in refused
+        return rows_the_forward_takes
+
+
+def rows_taken(call: Call, positions: tuple[int, ...], pick: Callable, dtype: torch.dtype) -> Rows:
+    """Probe the forward once per shorter row length, at the given input cut
+    to it: with the held inputs as given; where that raises (a target of the
+    logits' shape: ``Expected target size (2, 3, 1), got (2, 3, 2)``), with
+    the held tensors whose last dimension is the judged input's cut alike.
+    Whichever takes more of the lengths is kept (as given, on a tie); what
+    neither takes is refused.
+
+    Example:
+        >>> x = torch.ones(2, 3, 4, dtype=torch.float64, requires_grad=True)
+        >>> target = torch.zeros(2, 3, 4)
+        >>> def loss(x, t):
+        ...     if x.shape != t.shape:
+        ...         raise ValueError("shapes differ")
+        ...     return (x - t).square().mean()
+        >>> rows_taken(Call.of(loss, (x, target)), (0,), output_picker(None), torch.float64)
+        Rows(tied=(1,), refused=())
+    """
+    if len(positions) != 1:   # the grid varies the rows of a single judged input only
+        return Rows()
+    given = call.inputs[positions[0]].detach().to(dtype)
+    shorter = lengths(tuple(given.shape))[1:]
+    if not shorter:
+        return Rows()
+    tied = tuple(i for i, v in enumerate(call.inputs) if i != positions[0] and isinstance(v, torch.Tensor)
+                 and v.dim() > 0 and v.shape[-1] == given.shape[-1])
+    options = [()] + ([tied] if tied else [])
+    found = []
+    for option in options:
+        of_free = body(call, positions, pick, option)
+        refused = tuple((shape, why) for shape in shorter
+                        if (why := _refusal(of_free, given[..., :shape[-1]])) is not None)
+        found.append(Rows(option, refused))
+        if not refused:
+            break
+    return min(found, key=lambda rows: len(rows.refused))
+
+
+def _refusal(of_free: Callable, x: torch.Tensor) -> str | None:
+    """None where the forward takes ``x``, else its error in a line."""
+    try:
+        with torch.no_grad():
+            of_free(x)
+    except Exception as exc:   # whatever the forward raises at a shape is its refusal of that shape
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+    return None
 
 
 def structured_grids() -> bool:

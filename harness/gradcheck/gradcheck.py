@@ -290,11 +290,16 @@ def _reports(call: cases.Call, raw, judged: list, judging: cases.Judging, refere
             output = next(k for k, o in enumerate(outputs) if o is y) if several else None
             name = f"gradcheck({call.name})" + (f" output {output}" if output is not None else "")
             target = _Target(call, positions, dtype, output, name)
-            found = [target.point_case(cotangent, judging, reference, notes)]
+            found = [(target.point_case(cotangent, judging, reference, notes), [])]
             if extremes:
                 found += target.extremes_cases(judging, reference, extremes, notes)
-            reports += [_certify(case, dtype, device, cache, grid_size) for case in found]
+            reports += [_noted(_certify(case, dtype, device, cache, grid_size), said) for case, said in found]
     return reports
+
+
+def _noted(report: Report, said: list[str]) -> Report:
+    """The report with what its certification alone has to say (what the extreme grid could not vary)."""
+    return dataclasses.replace(report, notes=report.notes + said) if said else report
 
 
 def _cotangents(judged: list, grad_outputs: tuple | None) -> list:
@@ -319,13 +324,15 @@ class _Target:
     def names(self) -> tuple[str, ...]:
         return tuple(self.call.names[i] for i in self.positions)
 
-    def parts(self, cotangent, reference, notes: _Notes):
+    def parts(self, cotangent, reference, notes: _Notes, tied: tuple[int, ...] = ()):
         """The body, the forward in the group's dtype, and the truth (None
-        where ``exact`` cannot evaluate the body: said, and in the notes)."""
-        of_free = cases.body(self.call, self.positions, cases.output_picker(self.output, cotangent))
+        where ``exact`` cannot evaluate the body: said, and in the notes);
+        ``tied``: held tensors cut with the judged input's rows (``cases.body``)."""
+        of_free = cases.body(self.call, self.positions, cases.output_picker(self.output, cotangent), tied)
         forward = cases.in_dtype(of_free, self.dtype)
         if reference is not None:
-            return of_free, forward, cases.user_truth(reference, self.call, self.positions, self.output, cotangent)
+            return of_free, forward, cases.user_truth(reference, self.call, self.positions, self.output, cotangent,
+                                                      tied)
         truth, why = cases.exact_truth(of_free, self.call.point(self.positions))
         if truth is None:
             notes.without_truth(self.call.name, why)
@@ -338,21 +345,47 @@ class _Target:
 
     def extremes_cases(self, judging, reference, extremes, notes: _Notes) -> list:
         """The extreme grid of the inputs' shapes, with the harness's own
-        cotangent (a grid has no given ``grad_outputs``)."""
+        cotangent (a grid has no given ``grad_outputs``), each case with what
+        its report says besides (the rows it could not vary)."""
         if extremes not in (True, "elementwise", "structured"):
             raise ValueError(f"extremes={extremes!r}: expected True, 'elementwise' or 'structured'")
-        of_free, forward, truth = self.parts(None, reference, notes)
+        pick = cases.output_picker(self.output)
         elementwise = extremes == "elementwise" or (
-            extremes is True and cases.is_elementwise(of_free, self.call, self.positions))
+            extremes is True and cases.is_elementwise(cases.body(self.call, self.positions, pick), self.call,
+                                                      self.positions))
+        rows = cases.Rows() if elementwise else cases.rows_taken(self.call, self.positions, pick, self.dtype)
+        _, forward, truth = self.parts(None, reference, notes, rows.tied)
         shapes = tuple(tuple(self.call.inputs[i].shape) for i in self.positions)
         case = cases.extremes_case(f"{self.name} extremes", forward, truth, shapes, elementwise, self.names,
-                                   cases.domains_of(judging, self.call, self.positions), judging)
+                                   cases.domains_of(judging, self.call, self.positions), judging, rows)
         if case is None:
             said = "extremes: this harness's Case has no structured grid (shape=); only the given point was judged"
             notes.append(said)
             torch_side.say_once("no structured grid", f"harness.gradcheck: {said}")
             return []
-        return [case]
+        return [(case, self.rows_said(rows))]
+
+    def rows_said(self, rows: cases.Rows) -> list[str]:
+        """What the extreme grid did with the held inputs tied to the judged
+        input's rows; the rows it left out are also said at the call."""
+        __tracebackhide__ = True
+        if not (rows.tied or rows.refused):
+            return []
+        name, said = self.names[0], []   # rows are varied for a single judged input only
+        held = lambda at: ", ".join(f"{self.call.names[i]} {tuple(self.call.inputs[i].shape)}" for i in at)
+        if rows.tied:
+            said.append(f"extremes: {held(rows.tied)} held, cut along the last dimension with {name}'s rows of "
+                        f"1 and 2 entries")
+        if rows.refused:
+            others = [i for i, v in enumerate(self.call.inputs) if i not in self.positions
+                      and isinstance(v, torch.Tensor) and v.dim() > 0]
+            shapes = " and ".join(str(shape) for shape, _ in rows.refused)
+            why = rows.refused[0][1]
+            text = (f"extremes: {name} not varied to {shapes}: the forward refuses them beside "
+                    f"{held(others) or 'the held inputs'} as given ({why}); the other patterns of {name} are judged")
+            said.append(text)
+            warn_user(GradcheckWarning(f"harness.gradcheck: {self.call.name}: {text}"))
+        return said
 
 
 def _certify(case, dtype, device, cache, grid_size) -> Report:

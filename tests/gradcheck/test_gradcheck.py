@@ -581,3 +581,73 @@ def test_differences_that_cannot_resolve_one_plus_x_flag_nothing_on_the_extreme_
                               domain=harness.domains.positive())
     assert "extremes" in str(raised.value)
 
+
+# -- extremes with held inputs tied to a judged input's shape ------------------------------------------------------
+def focal_like(pred, target):
+    """Cross-entropy with kornia's focal_loss's check: (N, C, *) logits, (N, *) classes."""
+    if not (pred.shape[0] == target.shape[0] and target.shape[1:] == pred.shape[2:]):
+        raise ValueError(f"Expected target size {(pred.shape[0],) + pred.shape[2:]}, got {target.shape}")
+    return torch.nn.functional.cross_entropy(pred, target)
+
+
+class DoubledWhere(torch.autograd.Function):
+    """``loss``'s backward, doubled where ``where(pred)`` holds."""
+
+    @staticmethod
+    def forward(ctx, loss, where, pred, target):
+        ctx.loss, ctx.where = loss, where
+        ctx.save_for_backward(pred, target)
+        return loss(pred, target)
+
+    @staticmethod
+    def backward(ctx, g):
+        pred, target = ctx.saved_tensors
+        with torch.enable_grad():
+            p = pred.detach().requires_grad_()
+            (grad,) = torch.autograd.grad(ctx.loss(p, target), p, g)
+        return None, None, grad * (2 if ctx.where(pred) else 1), None
+
+
+#: Logits in [-1, 1]: cross-entropy's own p - 1 cancels beyond the budget for a dominant logit.
+LOGITS = (harness.domains.interval(-1, 1), None)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 3, 1), (2, 3, 3, 2)], ids=str)
+def test_a_target_tied_to_the_logits_shape_is_cut_with_their_rows_on_the_extreme_grid(shape):
+    """kornia's focal_loss on (2, 3, 3, 2) logits: the grid's rows of 1 entry
+    met the (2, 3, 2) target and the forward raised ``Expected target size
+    (2, 3, 1), got (2, 3, 2)``, which broke the whole call."""
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.rand(*shape, dtype=torch.float64, generator=generator, requires_grad=True)
+    target = torch.randint(3, (shape[0], *shape[2:]), generator=generator)
+    assert harness.gradcheck(focal_like, (logits, target), extremes=True, domain=LOGITS)
+
+
+def test_the_rows_a_tied_target_is_cut_for_are_judged():
+    logits = torch.rand(1, 3, 1, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0),
+                        requires_grad=True)
+    target = torch.tensor([[[2, 0]]])
+    off = lambda pred, target: DoubledWhere.apply(focal_like, lambda p: p.shape[-1] == 1, pred, target)
+    with pytest.raises(GradcheckError) as raised:
+        harness.gradcheck(off, (logits, target), extremes=True, domain=LOGITS)
+    text = str(raised.value)
+    assert "failed (1 of its certifications)" in text and "extremes" in text and "shape (1, 3, 1, 1)" in text
+    assert "note: extremes: target (1, 1, 2) held, cut along the last dimension with pred's rows of 1 and 2" in text
+
+
+def test_rows_the_forward_refuses_are_said_and_the_other_patterns_judged():
+    """Cross-entropy over 3 classes in the last dimension: rows of 1 or 2
+    classes cannot hold the target's class 2, and the target cannot be cut."""
+    logits = torch.rand(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    target = torch.tensor([0, 2, 1, 2])
+    said = (r"input not varied to \(4, 1\) and \(4, 2\): the forward refuses them beside target \(4,\) as given "
+            r"\(IndexError: Target 2 is out of bounds.\)")
+    with pytest.warns(GradcheckWarning, match=said):
+        assert harness.gradcheck(torch.nn.functional.cross_entropy, (logits, target), extremes=True, domain=LOGITS)
+    # Planted: off at the domain's edge, which the grid reaches and the given point does not.
+    off = lambda input, target: DoubledWhere.apply(torch.nn.functional.cross_entropy,
+                                                   lambda p: bool(p.abs().max() >= 0.999), input, target)
+    with pytest.warns(GradcheckWarning, match=said), pytest.raises(GradcheckError) as raised:
+        harness.gradcheck(off, (logits, target), extremes=True, domain=LOGITS)
+    text = str(raised.value)
+    assert "failed (1 of its certifications)" in text and "extremes" in text and "input not varied" in text
