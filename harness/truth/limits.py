@@ -57,7 +57,13 @@ def at_infinity(solve, evaluate: _Evaluator, x: list[float], g: list, domains: l
         ([mpf('nan')], [1])
     """
     infinite = [i for i, v in enumerate(x) if math.isinf(v)]
-    read = [along(solve, evaluate, path, g, domains) for path in paths(x, infinite)]
+    read = []
+    for path in paths(x, infinite):
+        read.append(along(solve, evaluate, path, g, domains))
+        # An entry unsettled on one path is unsettled: once every entry is, no path can change that.
+        if all(any(p.value[j] is None for p in read) for j in range(len(read[0].value))) and \
+                all(d.discrete or any(p.grad[i] is None for p in read) for i, d in enumerate(domains)):
+            break
     truth = read[0].farthest
     truth.bits = max(p.bits for p in read)
     truth.value, truth.value_limit, truth.value_range = _combine([p.value for p in read])
@@ -67,6 +73,13 @@ def at_infinity(solve, evaluate: _Evaluator, x: list[float], g: list, domains: l
             truth.grad[i], truth.grad_limit[i] = None, LIMIT
     truth.unresolved = None   # what no precision resolves far out is unsettled here
     _own_value(truth, evaluate, x, g, domains, len(infinite))
+    if any(code != LIMIT for code in truth.value_limit):
+        # A VJP weighs every output: where one has no limit, neither has the
+        # gradient of the whole (at (0, 0, inf), d/droll of cos(r/2) cos(p/2)
+        # cos(y/2) + ... is 0 times a cos(y/2) that has no value there).
+        for i, code in enumerate(truth.grad_limit):
+            if code == LIMIT and not domains[i].discrete:
+                truth.grad[i], truth.grad_limit[i] = mpmath.nan, UNSETTLED
     return truth
 
 
