@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .dual import value as _value
 from .exact_numbers import _MP, _MPF, _real_elem
 
 REAL, INT, BOOL = torch.float64, torch.int64, torch.bool
@@ -20,6 +21,12 @@ _RANK = {BOOL: 0, INT: 1, REAL: 2}
 
 class ExactUnsupported(NotImplementedError):
     """``fn`` used a torch operation ``exact`` does not implement."""
+
+
+class AtenLevel(ExactUnsupported):
+    """Raised by a table entry for a form of its operation that it leaves to
+    the ATen level (``einsum`` with ``...``, ``F.pad`` by reflection): the
+    stand-in then runs the torch function as if it had no entry."""
 
 
 
@@ -32,8 +39,10 @@ class StandIn(torch.Tensor):
     ``torch.is_tensor``, a shape or a dtype runs on it as on a tensor. Torch
     functions find their meaning in the subclass's ``table``; the metadata
     (shape, dtype, device, ``dim()``...) is the wrapper's own; anything else
-    stops with ``unsupported(func)``, also where torch's own C++ code would
-    reach a kernel (``__torch_dispatch__``: there are no numbers here for it)."""
+    goes to ``beyond_table``, and what torch's own C++ code then reaches at
+    the ATen level (``__torch_dispatch__``) to ``aten``. Both stop with
+    ``unsupported(func)`` unless the subclass says otherwise (``ExactTensor``
+    does: ``exact_aten``)."""
 
     table: dict = {}
 
@@ -48,16 +57,30 @@ class StandIn(torch.Tensor):
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
         impl = cls.table.get(func)
         if impl is not None:
-            return impl(*args, **(kwargs or {}))
-        if func in _METADATA:
+            try:
+                return impl(*args, **kwargs)
+            except AtenLevel:
+                pass
+        elif func in _METADATA:
             with torch._C.DisableTorchFunctionSubclass():
-                return func(*args, **(kwargs or {}))
-        raise cls.unsupported(func)
+                return func(*args, **kwargs)
+        return cls.beyond_table(func, args, kwargs)
 
     @classmethod
     def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        return cls.aten(func, args, kwargs or {})
+
+    @classmethod
+    def beyond_table(cls, func, args, kwargs):
+        """A torch function the table does not know."""
+        raise cls.unsupported(func)
+
+    @classmethod
+    def aten(cls, func, args, kwargs):
+        """An ATen operation that torch's C++ code reached."""
         raise cls.unsupported(func)
 
 
@@ -138,7 +161,10 @@ def _zero_d_view(a, i):
     return a[i, ...]   # a view, also of one element: x[0].add_(1) writes into x
 
 
-def _unsupported(func) -> ExactUnsupported:
+def _public_name(func) -> str:
+    """``func`` as a person writes it: ``torch.special.erfcx``, ``torch.Tensor.histc``."""
+    if isinstance(func, torch._ops.OpOverload):
+        return str(func)
     name = getattr(func, "__name__", repr(func))
     module = getattr(func, "__module__", None) or ""
     qualname = getattr(func, "__qualname__", "") or ""
@@ -152,8 +178,13 @@ def _unsupported(func) -> ExactUnsupported:
         public = f"torch.{space}.{name.removeprefix(space + '_')}"
     elif module in ("", "torch", "torch._C._VariableFunctions") or qualname.startswith("_VariableFunctionsClass."):
         public = f"torch.{name}"
+    return public
+
+
+def _unsupported(func) -> ExactUnsupported:
+    name = getattr(func, "__name__", repr(func))
     return ExactUnsupported(
-        f"harness.exact has no exact {public} ({name}): write an mpmath reference for this case "
+        f"harness.exact has no exact {_public_name(func)} ({name}): write an mpmath reference for this case "
         "instead, or add the operation to harness/truth/exact_table.py")
 
 
@@ -176,7 +207,7 @@ def _input(v) -> np.ndarray:
     return _scalar(v) if isinstance(v, _MPF) else _array(v, REAL)
 
 
-_TO = {REAL: np.frompyfunc(_real_elem, 1, 1), INT: np.frompyfunc(lambda v: int(v), 1, 1),
+_TO = {REAL: np.frompyfunc(_real_elem, 1, 1), INT: np.frompyfunc(lambda v: int(_value(v)), 1, 1),
        BOOL: np.frompyfunc(lambda v: bool(v), 1, 1)}
 
 
