@@ -16,7 +16,8 @@ from .exact_numbers import (
     _MP, _MPF, _mul, _ONE_MPF, _pow, _real_elem, _REAL_UNARY, _sigmoid, _softplus_raw, _sqrt, _sub, _sum2, _ZERO,
     _ZERO_MPF)
 from .exact_tensor import (
-    _as, _assign, BOOL, _cast, _category, ExactTensor, ExactUnsupported, INT, _map, _new, _operand, _promote, REAL)
+    _as, _assign, AtenLevel, BOOL, _cast, _category, ExactTensor, ExactUnsupported, INT, _map, _new, _operand,
+    _promote, REAL)
 
 # -- elementwise operations ----------------------------------------------------------------------------------
 
@@ -24,6 +25,8 @@ def _unary_op(name):
     if name in _REAL_UNARY:
         f = _REAL_UNARY[name]
         real = lambda v: _nan_if_complex(f(v))
+        if name in _STEPS:
+            real = lambda v: _value(f(v))   # flat: a constant, which later comparisons do not mark as a tie
         return lambda input, *, out=None: _new(_map(real, _as(_operand(input), REAL)), REAL)
     f = _ANY_UNARY[name]
 
@@ -33,6 +36,9 @@ def _unary_op(name):
             t = ExactTensor(_as(t, INT), INT)
         return _new(_map(f, t.a), t.dtype)
     return impl
+
+
+_STEPS = ("floor", "ceil", "trunc")
 
 
 def _binary(real, integer=None):
@@ -85,15 +91,15 @@ def _rsub(input, other, *, alpha=1):
 
 
 def _div_rounding(input, other, *, rounding_mode=None, out=None):
-    if rounding_mode is not None:
-        raise ExactUnsupported(f"harness.exact: div with rounding_mode={rounding_mode!r} (exact division only)")
+    if rounding_mode is not None:   # floor and trunc: exact_aten_ops
+        raise AtenLevel(f"harness.exact: div with rounding_mode={rounding_mode!r}")
     return _div_op(input, other)
 
 
 def _floordiv(a, b):
     a, b = _operand(a), _operand(b)
-    if _promote(a, b) is REAL:
-        raise ExactUnsupported("harness.exact: floor division of real tensors")
+    if _promote(a, b) is REAL:   # the exact floor of a real quotient: exact_aten_ops
+        raise AtenLevel("harness.exact: floor division of real tensors")
     return _new(_map(lambda x, y: x // y, a.a, b.a), INT)
 
 
@@ -413,7 +419,7 @@ def _arg_extreme(values, better):
     for i, v in enumerate(values):
         if _isnan(v):
             return i
-        if better(v, values[best]):
+        if i != best and better(v, values[best]):   # an element against itself is no tie
             best = i
     return best
 
@@ -583,7 +589,8 @@ def _any(input, dim=None, keepdim=False, *, out=None):
 
 def _einsum(equation, *operands):
     """Einstein sums without ``...`` or repeated indices in one operand: every
-    operand broadcast over all the indices, multiplied, summed exactly."""
+    operand broadcast over all the indices, multiplied, summed exactly (the
+    other forms are torch's, at the ATen level: permutes, diagonals, ``bmm``)."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     ts = [_operand(t) for t in operands]
@@ -591,7 +598,7 @@ def _einsum(equation, *operands):
     inputs, arrow, output = equation.partition("->")
     terms = inputs.split(",")
     if "." in equation or any(len(set(t)) != len(t) for t in terms) or len(terms) != len(ts):
-        raise ExactUnsupported(f"harness.exact: einsum {equation!r} (simple forms only: no '...', no diagonals)")
+        raise AtenLevel(f"harness.exact: einsum {equation!r} (simple forms only: no '...', no diagonals)")
     used = inputs.replace(",", "")
     if not arrow:
         output = "".join(sorted(c for c in set(used) if used.count(c) == 1))

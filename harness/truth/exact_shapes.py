@@ -12,7 +12,7 @@ from .exact_ops import (
     _add_op, _binary, _clamp, _dims, _div_op, _exact_sum, _log_softmax_row, _mean, _mul_op, _sum, _var_elems,
     _vector_norm)
 from .exact_tensor import (
-    _as, _assign, _category, ExactTensor, ExactUnsupported, _map, _new, _operand, _promote, REAL, _scalar)
+    _as, _assign, AtenLevel, _category, ExactTensor, ExactUnsupported, _map, _new, _operand, _promote, REAL, _scalar)
 
 # -- shapes and indexing --------------------------------------------------------------------------------------
 
@@ -123,7 +123,8 @@ def _narrow(input, dim, start, length):
 
 def _select(input, dim, index):
     t = _operand(input)
-    return _view(np.take(t.a, int(index), axis=dim), t.dtype)
+    key = (slice(None),) * (dim % t.a.ndim) + (int(index), Ellipsis)
+    return _view(t.a[key], t.dtype)   # a view: x.select(0, 1).add_(1) writes into x
 
 
 def _unbind(input, dim=0):
@@ -159,14 +160,14 @@ def _index_select(input, dim, index, *, out=None):
 
 
 def _pad(input, pad, mode="constant", value=None):
-    if mode != "constant":
-        raise ExactUnsupported(f"harness.exact: pad mode {mode!r} (constant only)")
+    if mode != "constant":   # reflect, replicate, circular: torch's, at the ATen level
+        raise AtenLevel(f"harness.exact: pad mode {mode!r}")
     t = _operand(input)
     widths = [(0, 0)] * t.a.ndim
     for i in range(len(pad) // 2):
         widths[t.a.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    if any(w < 0 for pair in widths for w in pair):
-        raise ExactUnsupported("harness.exact: negative padding")
+    if any(w < 0 for pair in widths for w in pair):   # cropping: exact_aten_ops' constant_pad_nd
+        raise AtenLevel("harness.exact: negative padding")
     fill = _as(_operand(0 if value is None else value), t.dtype)[()]
     out = np.empty([n + lo + hi for n, (lo, hi) in zip(t.a.shape, widths)], dtype=object)
     out[...] = fill

@@ -20,6 +20,7 @@ from .exact_shapes import (
     _local_response_norm, _narrow, _new_filled, _new_full, _new_tensor, _nll_loss, _normalize, _pad, _permute,
     _pointwise_loss, _repeat, _reshape, _same, _select, _size, _split, _squeeze, _stack, _t, _to, _tolist,
     _transpose, _type_as, _unbind, _unsqueeze, _view_as, _zero)
+from .exact_aten import build as _build_aten
 from .exact_tensor import _assign, BOOL, ExactTensor, _getitem, INT, _operand, REAL, _register, _setitem, _TABLE
 
 def _operators():
@@ -185,3 +186,4 @@ def _build_table():
     _register(_layer_norm, "layer_norm", namespaces=(F, torch), inplace=False)
     _register(_normalize, "normalize", namespaces=(F,), inplace=False)
     _register(_local_response_norm, "local_response_norm", namespaces=(F,), inplace=False)
+    _build_aten()   # the ATen level, which reuses the entries above
