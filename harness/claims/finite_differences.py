@@ -11,7 +11,9 @@ and the step actually taken is used. Richardson extrapolation over ``h`` and
 turns one-sided instead of crossing it.
 
 Each call perturbs a whole *group* of input elements (see ``structure``): an
-elementwise grid costs 4 forward calls per input, whatever its length.
+elementwise grid costs 4 forward calls per input, whatever its length, and
+``BESIDE`` more at neighbouring floats, where the forward's own rounding is
+measured.
 """
 
 from __future__ import annotations
