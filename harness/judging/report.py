@@ -134,7 +134,10 @@ class Region:
         """Where (with the count of points) and what was found there."""
         where = self.where or _span(feature_name, self.lo, self.hi, self.from_start, self.to_end)
         count = f"{self.count} of {self.spanned}" if self.spanned and self.spanned != self.count else f"{self.count}"
-        said = "; ".join(f"{q} {c}, truth {t}" for q, c, t in ((self.quantity, self.claimed, self.truth), *self.also))
+        # A NaN truth is none (judged by differences alone, or no limit at ±inf), but where a NaN input swallowed.
+        none = "no truth" if self.kind != "nan-swallowed" else "truth NaN"
+        said = "; ".join(f"{q} {c}, " + (none if t == "NaN" else f"truth {t}")
+                         for q, c, t in ((self.quantity, self.claimed, self.truth), *self.also))
         return f"{where} ({count} pts)", f"{said} [{self.kind}]"
 
 
