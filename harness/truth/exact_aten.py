@@ -13,10 +13,11 @@ order:
    where the ATen signature is the same, ``exact_aten_ops`` for the rest);
 2. torch's own decomposition (``torch._decomp.decomposition_table``, else the
    operation's CompositeImplicit kernel), run on the stand-ins, unless
-   ``REFUSED`` names it: a decomposition that changes
-   the mathematics (a threshold, a clamp, a rounded constant) is never used;
-3. otherwise the named error, with the ATen operation and the torch function
-   that led there.
+   ``REFUSED`` names it: a decomposition that changes the mathematics (a
+   threshold, a clamp, a rounded constant) is never used;
+3. otherwise the named error, with the torch function that led there, the
+   ATen operation and the decompositions between; a random operation and
+   what reads a tensor's memory stop by name too.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ _DECOMPOSING: list = []  # the ATen operations whose decompositions are running
 
 #: What reads a tensor's memory, not its values: a stand-in has none.
 _MEMORY = {getattr(torch.Tensor, name) for name in (
-    "numpy", "data_ptr", "storage", "untyped_storage", "__array__", "__dlpack__", "storage_offset")}
+    "numpy", "data_ptr", "storage", "untyped_storage", "__array__", "__dlpack__")}
 
 
 def beyond_table(cls, func, args, kwargs):
