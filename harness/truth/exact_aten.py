@@ -32,7 +32,7 @@ from .exact_shapes import _clone, _copy, _fill, _like, _full_like, _new_filled, 
 from .exact_shapes import (
     _cat, _expand, _flip, _gather, _index_select, _permute, _repeat, _reshape, _split, _squeeze, _stack, _t,
     _transpose, _unsqueeze)
-from .exact_tensor import _inplace, _public_name, _TABLE, ExactTensor, ExactUnsupported
+from .exact_tensor import _assign, _inplace, _public_name, _TABLE, ExactTensor, ExactUnsupported
 
 aten = torch.ops.aten
 
@@ -86,6 +86,8 @@ def dispatch(cls, func, args, kwargs):
     impl = ATEN.get(func)
     if impl is not None:
         return impl(*args, **kwargs)
+    if any(a.is_out for a in func._schema.arguments) and _functional(func) is not None:
+        return _into_out(func, args, kwargs)
     if torch.Tag.nondeterministic_seeded in func.tags:
         raise _no_exact(func, "is random (a reference is a function of its inputs)")
     refused = REFUSED.get(func.overloadpacket)
@@ -103,6 +105,30 @@ def dispatch(cls, func, args, kwargs):
     if refused:
         raise _no_exact(func, f"has a decomposition in torch._decomp that is refused ({refused})")
     raise _no_exact(func)
+
+
+def _functional(func):
+    """The overload of ``func``'s packet that takes the same arguments but no ``out``."""
+    given = [(a.name, str(a.type)) for a in func._schema.arguments if not a.is_out]
+    for op in _tensor_overloads(func.overloadpacket):
+        if [(a.name, str(a.type)) for a in op._schema.arguments] == given:
+            return op
+    return None
+
+
+def _into_out(func, args, kwargs):
+    """``torch.add(a, b, out=c)``: the functional operation, written into the
+    ``out`` stand-ins (torch would resize an ``out`` of another shape; a
+    stand-in's shape is fixed, so that stops by name)."""
+    names = [a.name for a in func._schema.arguments if a.is_out]
+    outs = [kwargs.pop(name) for name in names]
+    result = _functional(func)(*args, **kwargs)
+    results = result if isinstance(result, (tuple, list)) else (result,)
+    for out, value in zip(outs, results):
+        if tuple(out.shape) != tuple(value.shape):
+            raise _no_exact(func, f"writes into an out= of shape {tuple(out.shape)}, not {tuple(value.shape)}")
+        _assign(out, value)
+    return outs[0] if len(outs) == 1 else tuple(outs)
 
 
 def decomposition_of(func):
@@ -223,6 +249,7 @@ def build():
     _set("any", _function("any"))
     _set("sort", ops._sort)
     ATEN[aten.sort.stable] = ops._sort_stable
+    _set("median", ops._median)
 
     for name in ("mm", "bmm", "mv", "dot"):
         _set(name, _matmul)

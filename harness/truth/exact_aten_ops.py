@@ -304,6 +304,21 @@ def _sort_stable(self, *, stable=None, dim=-1, descending=False):
     return _sort(self, dim, descending)
 
 
+def _median(self, dim=None, keepdim=False):
+    """torch's median: the lower of the two middle values, with its index (NaN
+    is the largest, as in ``sort``); over everything without ``dim``."""
+    t = _operand(self)
+    if dim is None:
+        flat = ExactTensor(t.a.reshape(-1), t.dtype)
+        return ExactTensor(_sort(flat, 0).values.a[(flat.a.size - 1) // 2, ...], t.dtype)
+    values, indices = _sort(t, dim)
+    n = t.a.shape[dim] if t.a.ndim else 1
+    key = [slice(None)] * t.a.ndim
+    key[dim if t.a.ndim else 0] = slice((n - 1) // 2, (n - 1) // 2 + 1) if keepdim else (n - 1) // 2
+    key = tuple(key) + (Ellipsis,)
+    return _ValuesIndices((ExactTensor(values.a[key], t.dtype), ExactTensor(indices.a[key], INT)))
+
+
 # -- convolution -----------------------------------------------------------------------------------------------------
 
 def _spatial_pad(a: np.ndarray, widths) -> np.ndarray:
@@ -402,10 +417,16 @@ def _accumulate(target: ExactTensor, where: tuple, values: np.ndarray) -> None:
         target.a[position] = add(target.a[position], v)
 
 
-def _index_put_(self, indices, values, accumulate=False):
+def _target(self) -> ExactTensor:
+    """The stand-in an in-place operation writes into (a torch tensor cannot hold exact values)."""
     if not isinstance(self, ExactTensor):
         raise ExactUnsupported("harness.exact: exact values cannot be written into a torch tensor; "
                                "make the target a stand-in (x.new_zeros(...), torch.zeros_like(x))")
+    return self
+
+
+def _index_put_(self, indices, values, accumulate=False):
+    self = _target(self)
     where = _positions(self.a, _key(indices))
     values = np.broadcast_to(_as(_operand(values), self.dtype), where[0].shape)
     if accumulate:
@@ -442,6 +463,7 @@ def _source(src, shape, dtype) -> np.ndarray:
 
 
 def _scatter_add_(self, dim, index, src):
+    self = _target(self)
     where, shape = _scatter_positions(self, dim, index)
     _accumulate(self, where, _source(src, shape, self.dtype))
     return self
@@ -451,6 +473,7 @@ def _scatter_(self, dim, index, src, *, reduce=None):
     """``scatter_.src`` and ``scatter_.value`` (a number as ``src``)."""
     if reduce is not None:
         raise ExactUnsupported(f"harness.exact: scatter with reduce={reduce!r}")
+    self = _target(self)
     where, shape = _scatter_positions(self, dim, index)
     self.a[where] = _source(src, shape, self.dtype)
     return self

@@ -59,7 +59,7 @@ class StandIn(torch.Tensor):
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         impl = cls.table.get(func)
-        if impl is not None:
+        if impl is not None and kwargs.get("out") is None:   # out=: torch's own write into it, below
             try:
                 return impl(*args, **kwargs)
             except AtenLevel:
