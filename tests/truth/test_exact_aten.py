@@ -100,6 +100,7 @@ OPS = {
                                       + torch.remainder(-a, 0.3) + torch.fmod(a, b) + torch.fmod(-a, 0.3)
                                       + torch.floor_divide(a, b) + torch.div(a, b, rounding_mode="trunc"),
                                       3 * normal(8), normal(8)),
+    "median": (lambda a: a.median(1).values + a.median(0, keepdim=True).values.sum() + a.median(), normal(3, 5)),
     "addcmul": (lambda a, b, c: torch.addcmul(a, b, c, value=0.5) + a.addcmul(b, c), normal(5), normal(5), normal(5)),
     "linalg.cross": (lambda a, b: torch.linalg.cross(a, b) + torch.cross(a, b, dim=1), normal(4, 3), normal(4, 3)),
 }
@@ -262,8 +263,7 @@ def test_views_taken_at_the_aten_level_write_through():
         z.select(0, 2).sub_(1)                    # a select of it writes into y too
         return y
     x = normal(3, 4)
-    want = fn(torch.from_numpy(x))
-    assert floats(at(exact(fn), mp(x))).tolist() == want.numpy().tolist()
+    np.testing.assert_allclose(floats(at(exact(fn), mp(x))), fn(torch.from_numpy(x)).numpy(), rtol=1e-15)
 
 
 def test_in_place_scatter_and_index_put_accumulate_and_return_self():
@@ -275,7 +275,28 @@ def test_in_place_scatter_and_index_put_accumulate_and_return_self():
                      accumulate=True)
         return y
     x = normal(2, 4)
-    assert floats(at(exact(fn), mp(x))).tolist() == fn(torch.from_numpy(x)).numpy().tolist()
+    np.testing.assert_allclose(floats(at(exact(fn), mp(x))), fn(torch.from_numpy(x)).numpy(), rtol=1e-15)
+
+
+def test_out_arguments_are_written_as_torch_writes_them():
+    def fn(x):
+        c, h = torch.empty_like(x), torch.empty_like(x)
+        torch.add(x, x, out=c)
+        torch.mul(x, 3, out=h[...])                  # a view of h
+        m, i = x.new_empty(()), x.new_empty((), dtype=torch.long)
+        torch.max(x, 0, out=(m, i))
+        return c + h + m + i
+    x = np.array([1.5, -2.0, 0.25])
+    np.testing.assert_allclose(floats(at(exact(fn), mp(x))), fn(torch.from_numpy(x)).numpy(), rtol=1e-15)
+    with pytest.raises(ExactUnsupported, match=r"aten\.add\.out writes into an out= of shape \(0,\)"):
+        at(exact(lambda x: torch.add(x, x, out=x.new_empty(0))), mp(x))
+
+
+def test_exact_values_are_not_written_into_a_torch_tensor():
+    """kornia's equalize: a histogram by scatter_add_ into torch.zeros(...)."""
+    with pytest.raises(ExactUnsupported, match="cannot be written into a torch tensor"):
+        at(exact(lambda x: torch.zeros(2, dtype=torch.float64).scatter_add_(0, torch.tensor([0, 1, 1]), x)),
+           mp(normal(3)))
 
 
 def test_conversions_and_factories_at_the_aten_level_give_stand_ins():
