@@ -1,5 +1,6 @@
 """The table of ``harness.exact``: every torch function the stand-in knows, by name
-and namespace, with its implementation (``exact_ops``, ``exact_shapes``)."""
+and namespace, with its implementation (``exact_ops``, ``exact_shapes``); then the
+ATen level's table (``exact_aten``), which reuses these implementations."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The stand-in of ``harness.exact``: ``ExactTensor``, an array of mpmath numbers that
 torch functions reach through ``__torch_function__`` and find in ``_TABLE`` (filled by
-``exact_table``), its conversions, and the forwards of custom ``autograd.Function``s
-run on it (their forward only: nothing here differentiates by autograd)."""
+``exact_table``; what it lacks is taken at the ATen level, ``exact_aten``), its
+conversions, and the forwards of custom ``autograd.Function``s run on it (their
+forward only: nothing here differentiates by autograd)."""
 
 from __future__ import annotations
 
