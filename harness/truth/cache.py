@@ -24,7 +24,7 @@ import mpmath
 
 
 #: Bump when the truth engine changes what it computes.
-ENGINE_VERSION = "truth-18"   # 18: limits at ±inf only where every path read settles on one (a gradient only where the value has one)
+ENGINE_VERSION = "truth-19"   # 19: limits at ±inf only where every path read settles on one (paths fixed in number past two infinite entries)
 
 
 def _code_parts(fn, seen: set, out: list, classes: bool = False) -> None:

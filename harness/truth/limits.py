@@ -5,7 +5,7 @@ there, and a limit is a claim about every way of going out. It is read along
 *paths* (``paths``): on each, the infinite entries go out together as a
 parameter ``s`` grows, and the point is read at ``s = 2**1200``, ``2**2400``
 and, unless those two agree, ``2**4800``, then once off the powers of two
-(``s = 2**1200 + 0.3``, held exactly), where a function that only looks
+(``s = 2**1200 + 0.3``, held exactly, on the diagonal path below), where a function that only looks
 settled on a lattice of huge integers (``frac``, ``sin(pi x)``) shows that it
 is not (``along``).
 
@@ -15,8 +15,9 @@ each step out grows the magnitude at least as much as the step before
 approach too slow to agree in 2**1200) has no truth: **unsettled**.
 
 With two or more infinite entries the paths differ in how fast each entry
-goes: all at ``s`` (the diagonal); one at ``2 s`` (and, with three or more,
-one at ``s / 2``) while the others are at ``s``; and, for two, one at ``s`` while the other grows as ``ln(s) / 2`` or
+goes: all at ``s`` (the diagonal); one at ``2 s`` while the others are at
+``s`` (with three or more: the first or the last infinite entry at ``2 s`` or
+``s / 2``); and, for two, one at ``s`` while the other grows as ``ln(s) / 2`` or
 ``2 ln(s)``, where ``exp(b)`` and ``a`` compete. Where paths settle on
 different limits (``logaddexp``'s gradient at (-inf, -inf): 1/2 on the
 diagonal, 0 and 1 off it), the entry is **indeterminate**: it has no truth,
@@ -58,11 +59,16 @@ def at_infinity(solve, evaluate: _Evaluator, x: list[float], g: list, domains: l
     """
     infinite = [i for i, v in enumerate(x) if math.isinf(v)]
     read = []
-    for path in paths(x, infinite):
-        read.append(along(solve, evaluate, path, g, domains))
+    for k, path in enumerate(paths(x, infinite)):
+        read.append(along(solve, evaluate, path, g, domains, off_lattice=k == 0))
         # An entry unsettled on one path is unsettled: once every entry is, no path can change that.
         if all(any(p.value[j] is None for p in read) for j in range(len(read[0].value))) and \
                 all(d.discrete or any(p.grad[i] is None for p in read) for i, d in enumerate(domains)):
+            break
+        # With three or more infinite entries (a masked row), once every output is
+        # known to have no limit, so is every VJP entry (below): the range of the
+        # limits stays that of the paths read so far.
+        if len(infinite) > 2 and all(_no_limit([p.value[j] for p in read]) for j in range(len(read[0].value))):
             break
     truth = read[0].farthest
     truth.bits = max(p.bits for p in read)
@@ -96,10 +102,10 @@ def paths(x: list[float], infinite: list[int]) -> list:
         return at
 
     out = [path({})]
-    if len(infinite) > 1:
+    if len(infinite) == 2:   # with two, one slower is the other faster
         out += [path({i: _twice}) for i in infinite]
-    if len(infinite) > 2:   # with two, one slower is the other faster
-        out += [path({i: _half}) for i in infinite]
+    if len(infinite) > 2:    # the first and the last entry out of step, each way: a cost fixed in k
+        out += [path({i: speed}) for speed in (_twice, _half) for i in (infinite[0], infinite[-1])]
     if len(infinite) == 2:
         out += [path({j: _log_rate(c)}) for j in infinite for c in LOG_RATES]
     return out
@@ -134,39 +140,42 @@ class _Path:
     bits: int
 
 
-def along(solve, evaluate: _Evaluator, path, g: list, domains: list[Domain]) -> _Path:
-    """The readings along ``path`` and each entry's limit there (``path_limit``)."""
+def along(solve, evaluate: _Evaluator, path, g: list, domains: list[Domain], off_lattice: bool = True) -> _Path:
+    """The readings along ``path`` and each entry's limit there (``path_limit``),
+    with the reading off the lattice where ``off_lattice`` (the diagonal's: the
+    other paths ask how fast, not whether the readings settle)."""
     readings = []
     for k in range(READINGS):
         readings.append(solve(PointSolver(evaluate, path(FAR ** (1 << k)), g, domains)))
         if k > 0 and _settled(readings[-1].value, readings[-2].value) and \
                 _settled(readings[-1].grad, readings[-2].grad):
             break
-    between = solve(PointSolver(evaluate, path(mpmath.fadd(FAR, OFF_LATTICE, exact=True)), g, domains))
+    checks = [solve(PointSolver(evaluate, path(mpmath.fadd(FAR, OFF_LATTICE, exact=True)), g, domains))] \
+        if off_lattice else []
     last = readings[-1]
-    value = [path_limit([r.value[j] for r in readings], between.value[j]) for j in range(len(last.value))]
+    value = [path_limit([r.value[j] for r in readings], *(c.value[j] for c in checks)) for j in range(len(last.value))]
     # An entry no precision resolves at some reading has no limit read on this path.
-    unresolved = [any(r.unresolved and r.unresolved[i] for r in readings + [between]) for i in range(len(last.grad))]
-    grad = [None if unresolved[i] else path_limit([r.grad[i] for r in readings], between.grad[i])
+    unresolved = [any(r.unresolved and r.unresolved[i] for r in readings + checks) for i in range(len(last.grad))]
+    grad = [None if unresolved[i] else path_limit([r.grad[i] for r in readings], *(c.grad[i] for c in checks))
             for i in range(len(last.grad))]
-    bits = max(r.bits for r in readings + [between])
+    bits = max(r.bits for r in readings + checks)
     return _Path(value, grad, last, bits)
 
 
-def path_limit(readings: list, between):
+def path_limit(readings: list, *between):
     """The limit from readings ever further out along one path, or None where
     they do not settle: the last when the last two agree (±inf when that lies
     past every format); ±inf when each step out grows the magnitude by at
     least as much as the step before, from more than 1 (digamma: 832, 1664,
-    3327 at 2**1200, 2**2400, 2**4800: d/dx lgamma at +inf is +inf). The
-    reading ``between`` (off the lattice, beside the first) must agree with
-    the first.
+    3327 at 2**1200, 2**2400, 2**4800: d/dx lgamma at +inf is +inf). A
+    reading ``between`` (off the lattice, beside the first), where given, must
+    agree with the first.
 
     Example:
         >>> path_limit([mpmath.mpf(2), mpmath.mpf(2)], mpmath.mpf(2)), path_limit([0.5, -0.25, 0.75], 0.1)
         (mpf('2.0'), None)
     """
-    if between is None or any(r is None for r in readings) or not _agree(between, readings[0]):
+    if any(r is None for r in readings + list(between)) or not all(_agree(b, readings[0]) for b in between):
         return None
     *_, a, b = readings
     if _agree(a, b):
@@ -196,6 +205,10 @@ def _agree(a, b) -> bool:
 
 def _settled(a: list, b: list) -> bool:
     return all(u is None or v is None or _agree(u, v) for u, v in zip(a, b))
+
+
+def _no_limit(limits: list) -> bool:
+    return any(v is None for v in limits) or not all(_agree(v, limits[0]) for v in limits)
 
 
 def _combine(per_path: list[list]) -> tuple[list, list[int], list[tuple[float, float]]]:
