@@ -4,8 +4,10 @@
 elements are mpmath numbers. The stand-in defines ``__torch_function__``
 (PyTorch's "Extending torch with a Tensor-like type"), so ``torch.log(t)``,
 ``t.exp()``, ``t * 2`` and ``F.softplus(t)`` all arrive at one table from the
-torch function to its implementation in mpmath (``_TABLE``); anything not in
-the table raises ``ExactUnsupported`` naming it.
+torch function to its implementation in mpmath (``_TABLE``). Anything not in
+the table is taken at the ATen level (``exact_aten``: an exact rule per ATen
+operation, else torch's own decomposition), and what neither knows raises
+``ExactUnsupported`` naming it.
 
 The arithmetic is the formula's mathematics, not its floats':
 
@@ -45,10 +47,12 @@ from .exact_tensor import ExactTensor, ExactUnsupported, _ForwardOnly, _input, _
 __all__ = ["EXACT_BITS", "UNDERFLOW_BITS", "ExactTensor", "ExactUnsupported", "exact"]
 
 # The fingerprint of an exact reference covers the code that evaluates it.
-_SOURCE = hashlib.sha256(b"".join(Path(__file__).with_name(name).read_bytes()
-                                  for name in ("exact.py", "exact_tensor.py", "exact_ops.py", "exact_shapes.py",
-                                               "exact_table.py", "exact_numbers.py", "dual.py", "exact_ball.py",
-                                               "exact_ball_rules.py", "ball_jet.py", "ball.py"))).hexdigest()
+#: Every module whose code decides what an exact reference computes: each
+#: ``exact*.py`` (found, not listed, so a new one is never left out) and the
+#: jets and balls they use.
+_SOURCE_FILES = sorted(Path(__file__).parent.glob("exact*.py")) + \
+    [Path(__file__).with_name(name) for name in ("dual.py", "ball_jet.py", "ball.py")]
+_SOURCE = hashlib.sha256(b"".join(path.read_bytes() for path in _SOURCE_FILES)).hexdigest()
 
 
 def exact(fn):
