@@ -24,7 +24,7 @@ import mpmath
 
 
 #: Bump when the truth engine changes what it computes.
-ENGINE_VERSION = "truth-19"   # 19: limits at ±inf only where every path read settles on one (paths fixed in number past two infinite entries)
+ENGINE_VERSION = "truth-20"   # 20: limits at ±inf only where every path read settles on one; what no precision resolves there counts as unresolved
 
 
 def _code_parts(fn, seen: set, out: list, classes: bool = False) -> None:

@@ -77,7 +77,8 @@ def at_infinity(solve, evaluate: _Evaluator, x: list[float], g: list, domains: l
     for i, d in enumerate(domains):
         if d.discrete:   # a label input's entry: no derivative, no limit to read
             truth.grad[i], truth.grad_limit[i] = None, LIMIT
-    truth.unresolved = None   # what no precision resolves far out is unsettled here
+    # What no precision resolves far out is counted as unresolved, as at a finite point.
+    truth.unresolved = [any(p.unresolved[i] for p in read) for i in range(len(truth.grad))]
     _own_value(truth, evaluate, x, g, domains, len(infinite))
     if any(code != LIMIT for code in truth.value_limit):
         # A VJP weighs every output: where one has no limit, neither has the
@@ -138,6 +139,7 @@ class _Path:
     grad: list
     farthest: PointTruth
     bits: int
+    unresolved: list[bool]   # per VJP entry: no precision resolved it at some reading
 
 
 def along(solve, evaluate: _Evaluator, path, g: list, domains: list[Domain], off_lattice: bool = True) -> _Path:
@@ -159,7 +161,7 @@ def along(solve, evaluate: _Evaluator, path, g: list, domains: list[Domain], off
     grad = [None if unresolved[i] else path_limit([r.grad[i] for r in readings], *(c.grad[i] for c in checks))
             for i in range(len(last.grad))]
     bits = max(r.bits for r in readings + checks)
-    return _Path(value, grad, last, bits)
+    return _Path(value, grad, last, bits, unresolved)
 
 
 def path_limit(readings: list, *between):
