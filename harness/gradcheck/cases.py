@@ -25,8 +25,10 @@ import numpy as np
 import torch
 
 from ..case import Case
+from ..claims.rounding_depth import depths
 from ..inputs.domains import Domain, real
 from ..inputs.patterns import lengths
+from ..judging.tolerance import BUDGET
 from ..truth.exact import exact
 
 #: Positions perturbed one at a time to tell an elementwise function (each
@@ -247,22 +249,50 @@ def domains_of(judging: Judging, call: Call, positions: tuple[int, ...]) -> tupl
     return tuple(d[i] or real() for i in positions)
 
 
+def pipeline_budget(forward: Callable, point: tuple[np.ndarray, ...], dtype: torch.dtype) -> dict | None:
+    """The table's budget, raised to one ULP per rounded step where ``forward``
+    (run at ``point``) is a longer pipeline than one function
+    (``claims.rounding_depth``); None where it is not, or cannot be run."""
+    xs = [torch.tensor(p, dtype=dtype).requires_grad_() for p in point]
+    try:
+        d = depths(forward, xs)
+    except Exception:   # the certification itself runs the forward and says why it fails
+        return None
+    table = BUDGET[dtype]
+    value = max(table["value"], d.value)
+    gradient = max(table["gradient"], d.gradient or 0)
+    if value == table["value"] and gradient == table["gradient"]:
+        return None
+    return {"*": {"value": value, "gradient": gradient, "jvp": gradient, "hvp": gradient}}
+
+
+def budget_said(budget: dict | None) -> list[str]:
+    """What a report says of a budget ``pipeline_budget`` raised."""
+    if not budget:
+        return []
+    b = budget["*"]
+    return [f"budget: a pipeline, one ULP per rounded step: {b['value']:g} ULPs of a value, {b['gradient']:g} of a "
+            f"gradient, times the condition number (docs/tolerance.md)"]
+
+
 def point_case(name: str, forward: Callable, reference: Callable | None, point: tuple[np.ndarray, ...],
-               names: tuple[str, ...], domains: tuple[Domain, ...], judging: Judging) -> Case:
+               names: tuple[str, ...], domains: tuple[Domain, ...], judging: Judging,
+               budget: dict | None = None) -> Case:
     """The case whose grid is the given point."""
     return Case(name, forward, reference, grid=lambda dtype: [point], domain=domains, input_names=names,
-                order=judging.order, modes=judging.modes,
+                order=judging.order, modes=judging.modes, budget=budget,
                 backward=vjp_by_forward_mode(forward, False) if judging.backward_by_forward_mode else None)
 
 
 def extremes_case(name: str, forward: Callable, reference: Callable | None, shapes: tuple[tuple[int, ...], ...],
                   elementwise: bool, names: tuple[str, ...], domains: tuple[Domain, ...],
-                  judging: Judging, rows: Rows | None = None) -> Case | None:
+                  judging: Judging, rows: Rows | None = None, budget: dict | None = None) -> Case | None:
     """The case on the extreme grid of the inputs' shapes: elementwise, or
     the structured patterns of ``shapes`` (None where ``Case`` has none),
     without the shapes ``rows`` says the forward refuses."""
     backward = vjp_by_forward_mode(forward, elementwise) if judging.backward_by_forward_mode else None
-    common = dict(domain=domains, input_names=names, order=judging.order, modes=judging.modes, backward=backward)
+    common = dict(domain=domains, input_names=names, order=judging.order, modes=judging.modes, backward=backward,
+                  budget=budget)
     if elementwise:
         return Case(name, forward, reference, **common)
     if not structured_grids():

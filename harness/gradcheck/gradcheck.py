@@ -293,7 +293,8 @@ def _reports(call: cases.Call, raw, judged: list, judging: cases.Judging, refere
             found = [(target.point_case(cotangent, judging, reference, notes), [])]
             if extremes:
                 found += target.extremes_cases(judging, reference, extremes, notes)
-            reports += [_noted(_certify(case, dtype, device, cache, grid_size), said) for case, said in found]
+            reports += [_noted(_certify(case, dtype, device, cache, grid_size), said + cases.budget_said(case.budget))
+                        for case, said in found]
     return reports
 
 
@@ -340,8 +341,10 @@ class _Target:
 
     def point_case(self, cotangent, judging, reference, notes: _Notes):
         _, forward, truth = self.parts(cotangent, reference, notes)
-        return cases.point_case(self.name, forward, truth, self.call.point(self.positions), self.names,
-                                cases.domains_of(judging, self.call, self.positions), judging)
+        point = self.call.point(self.positions)
+        return cases.point_case(self.name, forward, truth, point, self.names,
+                                cases.domains_of(judging, self.call, self.positions), judging,
+                                cases.pipeline_budget(forward, point, self.dtype))
 
     def extremes_cases(self, judging, reference, extremes, notes: _Notes) -> list:
         """The extreme grid of the inputs' shapes, with the harness's own
@@ -356,8 +359,9 @@ class _Target:
         rows = cases.Rows() if elementwise else cases.rows_taken(self.call, self.positions, pick, self.dtype)
         _, forward, truth = self.parts(None, reference, notes, rows.tied)
         shapes = tuple(tuple(self.call.inputs[i].shape) for i in self.positions)
+        budget = cases.pipeline_budget(forward, self.call.point(self.positions), self.dtype)
         case = cases.extremes_case(f"{self.name} extremes", forward, truth, shapes, elementwise, self.names,
-                                   cases.domains_of(judging, self.call, self.positions), judging, rows)
+                                   cases.domains_of(judging, self.call, self.positions), judging, rows, budget)
         if case is None:
             said = "extremes: this harness's Case has no structured grid (shape=); only the given point was judged"
             notes.append(said)

@@ -6,6 +6,7 @@ the ones that cannot see it (torch's gradcheck at its one point, in float64).
 """
 
 import dataclasses
+import math
 import re
 import warnings
 from pathlib import Path
@@ -453,6 +454,29 @@ def test_a_gradient_that_cancels_to_zero_is_judged_against_the_terms_that_cancel
     assert harness.gradcheck(normals, (img,))
     with pytest.raises(GradcheckError, match="lost-digits"):
         harness.gradcheck(OffNormalize.apply, (img.detach().clone().requires_grad_(),))
+
+
+def scaled_200_times(x):
+    """A pipeline of 200 rounded steps, each as well conditioned as the whole."""
+    for _ in range(200):
+        x = x * 1.0000001
+    return x
+
+
+def test_a_long_stable_pipeline_has_one_ulp_per_rounded_step():
+    """x * c**200 taken as 200 products loses 78 ULPs at this point: each
+    product rounds, none amplifies what came before, and the table's 8 ULPs
+    of one function would convict it. A cancelling step at the end of the
+    same pipeline is convicted all the same."""
+    x0 = 1.9761881239205912
+    with mpmath.workprec(200):
+        truth = mpmath.mpf(x0) * mpmath.mpf(1.0000001) ** 200
+        computed = float(scaled_200_times(torch.tensor(x0, dtype=torch.float64)))
+        assert abs(computed - truth) / math.ulp(computed) > 64
+    assert harness.gradcheck(scaled_200_times, (f64(x0),))
+    charbonnier = lambda d: torch.sqrt(scaled_200_times(d) ** 2 + 1) - 1   # Charbonnier loss, cancelling
+    with pytest.raises(GradcheckError, match="lost-digits"):
+        harness.gradcheck(charbonnier, (f64(-5.18e-3),))
 
 
 class OffNormalize(torch.autograd.Function):
