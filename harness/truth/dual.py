@@ -35,12 +35,18 @@ _MPF = type(mpmath.mp.mpf(0))
 
 
 class _State:
-    """Why the current evaluation is not differentiable there (None: it is)."""
+    """Why the current evaluation is not differentiable there (None: it is),
+    and the differences of two duals it has formed (``identities``)."""
 
-    __slots__ = ("marked",)
+    __slots__ = ("marked", "differences")
 
     def __init__(self):
         self.marked = None
+        self.differences = {}
+
+    def start(self) -> None:
+        self.marked = None
+        self.differences.clear()
 
     def mark(self, why: str) -> None:
         if self.marked is None:
@@ -184,6 +190,55 @@ def lift_row(jvp):
             return Dual(out, d)
         return g
     return wrap
+
+
+#: How many differences of duals an evaluation remembers (``identities``).
+DIFFERENCES_KEPT = 200_000
+
+
+def identities(sub, mul, div):
+    """``sub``, ``mul`` and ``div`` of duals that know when a result is
+    identically a constant, not only of zero slope: ``a - a`` is 0 and
+    ``a / a`` is 1 for the same dual ``a`` (finite, and nonzero to divide),
+    and an exact constant 0 times or over a finite dual is 0. The same
+    difference formed twice (``x[k] - min(x)`` where ``x[k]`` is the
+    minimum's own element, ``max(x) - min(x)``) is the same dual, so a min-max
+    normalisation gives its extremes exactly 0 and 1, constants: a kernel
+    that switches at 0 or 1 (``|bin - x|`` against 1, kornia's mutual
+    information) then meets no switching point there, where a dual of zero
+    slope could still cross it at second order and would mark the point."""
+    def finite(a) -> bool:
+        return mpmath.isfinite(a.v) if type(a) is Dual else False
+
+    def exact_zero(a) -> bool:
+        return type(a) is _MPF and not a
+
+    def sub_(a, b):
+        if type(a) is not Dual or type(b) is not Dual:
+            return sub(a, b)
+        if a is b and finite(a):
+            return _ZERO
+        seen = STATE.differences.get((id(a), id(b)))
+        if seen is not None:
+            return seen[2]
+        out = sub(a, b)
+        if len(STATE.differences) < DIFFERENCES_KEPT:
+            STATE.differences[(id(a), id(b))] = (a, b, out)   # a and b kept: their ids stay theirs
+        return out
+
+    def mul_(a, b):
+        if (exact_zero(a) and finite(b)) or (exact_zero(b) and finite(a)):
+            return _ZERO
+        return mul(a, b)
+
+    def div_(a, b):
+        if type(b) is Dual and finite(b) and b.v != 0 and (a is b or exact_zero(a)):
+            return _ONE if a is b else _ZERO
+        return div(a, b)
+    return sub_, mul_, div_
+
+
+_ZERO, _ONE = mpmath.mpf(0), mpmath.mpf(1)
 
 
 def mark_where(condition: bool, why: str) -> None:

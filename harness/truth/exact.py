@@ -115,10 +115,11 @@ def _evaluate_dual(fn, inputs, active=None):
             duals[i] = Dual(e, {k: _ONE_MPF}) if active is None or k in active else e
         start += flat.size
         args.append(ExactTensor(duals.reshape(a.shape), REAL))
-    dual_state.marked = None
+    dual_state.start()
     with _ForwardOnly():
         out = fn(*args)
-    marked, dual_state.marked = dual_state.marked, None
+    marked = dual_state.marked
+    dual_state.start()
     values = _result(out, lambda v: _rounded(_value(v)))
     # Tangents as computed, not rounded to the working precision: exact while
     # they fit, so a VJP entry within 2**-700 of a float64 midpoint (d/dx of

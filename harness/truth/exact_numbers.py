@@ -16,7 +16,7 @@ import mpmath
 from mpmath import libmp
 
 from .dual import ARITHMETIC as dual_arithmetic
-from .dual import Dual, lift, mark_where
+from .dual import Dual, identities, lift, mark_where
 from .dual import value as _value
 
 #: ``+``, ``-`` and ``*`` are exact while the result fits this many bits
@@ -145,6 +145,10 @@ def _div(a, b):
         # (1 + da) / (1 + db) = 1 + (da - db) / (1 + db): 1 / (1 + exp(-x)) keeps exp(-x)
         return _one_plus(_quot2(_sum2(da, libmp.mpf_neg(db)), y), _quot2(x, y))
     return _make(_quot2(x, y))
+
+
+# An identity (x - x, x / x, 0 * x) of duals is a constant, not a zero slope.
+_sub, _mul, _div = identities(_sub, _mul, _div)
 
 
 def _log1p_raw(d):

@@ -227,6 +227,31 @@ def test_a_switching_point_goes_to_the_differences():
     assert t.kink == [True]
 
 
+def kernel_of_normalised(x):
+    """A min-max normalisation into [0, 4] and a kernel of the distance to
+    each bin centre that switches at 0 (``abs``) and at 1 (kornia's mutual
+    information): the extremes land on both switches exactly."""
+    s = (x - x.min()) / (x.max() - x.min()) * 4
+    d = (torch.arange(5, dtype=x.dtype)[:, None] - s[None, :]).abs()
+    k = torch.where(d < 0.5, 1 - d * d, torch.where(d <= 1.0, (d - 1.5) * (d - 1.5) - 0.2, torch.zeros_like(d)))
+    return (k * torch.arange(1, 6, dtype=x.dtype)[:, None]).sum()
+
+
+def test_a_normalised_extreme_is_a_constant_and_meets_no_switching_point():
+    # x - min(x) at the minimum is identically 0 and (max - min) / (max - min)
+    # identically 1: the kernel's switches at 0 and 1 see constants, so the point
+    # is differentiated by rules (the kernel jumps by 0.05 at 1: a zero slope alone
+    # could not rule out a crossing at second order).
+    point = (np.array([0.3, 1.7, 0.9, 1.1]),)
+    t = truth(exact(kernel_of_normalised), point)
+    assert t.method == "forward mode"
+    x = torch.tensor(point[0], requires_grad=True)
+    expected = torch.autograd.grad(kernel_of_normalised(x), x)[0]
+    assert [float(g) for g in t.grad] == pytest.approx(expected.tolist(), rel=1e-12)
+    # A zero slope that is not an identity still marks: |x * x| at 0.
+    assert truth(exact(lambda x: (x * x).abs() + torch.where(x * x <= 0, 1.0, 0.0)), (0.0,)).method == "differences"
+
+
 @pytest.mark.parametrize("formula", [torch.logaddexp, torch.logaddexp2,
                                      lambda a, b: torch.logsumexp(torch.stack([a, b]), 0)],
                          ids=["logaddexp", "logaddexp2", "logsumexp"])
