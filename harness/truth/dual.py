@@ -27,6 +27,7 @@ with derivative 1/2, although each of its pieces has a kink).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import mpmath
@@ -38,22 +39,43 @@ class _State:
     """Why the current evaluation is not differentiable there (None: it is),
     and the differences of two duals it has formed (``identities``)."""
 
-    __slots__ = ("marked", "differences")
+    __slots__ = ("marked", "differences", "absolute")
 
     def __init__(self):
         self.marked = None
         self.differences = {}
+        self.absolute = False
 
     def start(self) -> None:
         self.marked = None
         self.differences.clear()
 
     def mark(self, why: str) -> None:
-        if self.marked is None:
+        if self.marked is None and not self.absolute:
             self.marked = why
 
 
 STATE = _State()
+
+
+@contextlib.contextmanager
+def absolute_paths():
+    """Evaluations inside carry, instead of each partial derivative, the sum
+    of the absolute values of its terms: every path from an input to an
+    output contributes ``|product of the partials along it|``, so nothing
+    cancels (``a - a`` has 2 where its derivative has 0). This is the size of
+    what a derivative is computed from, in any order of the chain rule
+    (autograd's reverse mode sums the same path products), and so the scale of
+    its rounding: a true 0 computed from terms of 0.01 may be 1e-18 off.
+    Identities are off (they would drop the paths), switching points are
+    not marked (a magnitude needs no derivative), and the values are as
+    usual."""
+    saved = STATE.absolute
+    STATE.absolute = True
+    try:
+        yield
+    finally:
+        STATE.absolute = saved
 
 
 def _rounded_mul(a, b):
@@ -135,12 +157,14 @@ def _combine(terms) -> dict:
             p = p()
         if p == 0:
             continue
+        if STATE.absolute:
+            p = abs(p)
         if isinstance(p, _MPF) and (mpmath.isnan(p) or (mpmath.isinf(p) and not _carries(a.d))):
             STATE.mark(f"an infinite or NaN partial derivative ({mpmath.nstr(p, 3)}) times 0")
             continue
         mul, add = ARITHMETIC["mul"], ARITHMETIC["add"]
         for k, t in a.d.items():
-            pt = mul(p, t)
+            pt = mul(p, abs(t) if STATE.absolute else t)
             out[k] = add(out[k], pt) if k in out else pt
     return out
 
@@ -214,7 +238,7 @@ def identities(sub, mul, div):
         return type(a) is _MPF and not a
 
     def sub_(a, b):
-        if type(a) is not Dual or type(b) is not Dual:
+        if type(a) is not Dual or type(b) is not Dual or STATE.absolute:
             return sub(a, b)
         if a is b and finite(a):
             return _ZERO
@@ -227,12 +251,12 @@ def identities(sub, mul, div):
         return out
 
     def mul_(a, b):
-        if (exact_zero(a) and finite(b)) or (exact_zero(b) and finite(a)):
+        if not STATE.absolute and (exact_zero(a) and finite(b)) or (exact_zero(b) and finite(a)):
             return _ZERO
         return mul(a, b)
 
     def div_(a, b):
-        if type(b) is Dual and finite(b) and b.v != 0 and (a is b or exact_zero(a)):
+        if not STATE.absolute and type(b) is Dual and finite(b) and b.v != 0 and (a is b or exact_zero(a)):
             return _ONE if a is b else _ZERO
         return div(a, b)
     return sub_, mul_, div_
@@ -257,6 +281,8 @@ def weighted_sum(weights, tangents) -> dict:
             STATE.mark(f"an infinite or NaN partial derivative ({mpmath.nstr(w, 3)}) times 0")
             continue
         mul, add = ARITHMETIC["mul"], ARITHMETIC["add"]
+        if STATE.absolute:
+            w, t = abs(w), {k: abs(v) for k, v in t.items()}
         for k, v in t.items():
             wv = mul(w, v)
             out[k] = add(out[k], wv) if k in out else wv

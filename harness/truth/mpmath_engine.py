@@ -26,11 +26,13 @@ A truth certainly beyond every format's range (below ``2**-1075`` or above
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
 import mpmath
 
+from .dual import absolute_paths
 from ..inputs.domains import Domain
 
 VERIFIED_BITS = 66        # float64 needs 53; the rest is margin for rounding
@@ -128,13 +130,15 @@ class _Evaluator:
         """Whether the reference gives its derivatives (an ``exact`` one)."""
         return getattr(self.ref, "differentiable", False)
 
-    def derive(self, x: list, bits: int, active) -> tuple | None:
+    def derive(self, x: list, bits: int, active, absolute: bool = False) -> tuple | None:
         """``(values, tangents, marked)`` by forward mode at ``bits``
-        (``harness.truth.dual``), or None where an operation has no rule."""
-        key = ("derive", tuple(x), bits)
+        (``harness.truth.dual``), or None where an operation has no rule;
+        ``absolute``: each tangent the sum of its terms' absolute values
+        (``dual.absolute_paths``)."""
+        key = ("derive", tuple(x), bits, absolute)
         if key not in self.known:
             self.calls += 1
-            with mpmath.workprec(bits):
+            with mpmath.workprec(bits), (absolute_paths() if absolute else contextlib.nullcontext()):
                 try:
                     values, tangents, marked = self.ref.derivatives(x, active)
                 except ReferenceFailure:

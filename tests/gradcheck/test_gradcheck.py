@@ -456,6 +456,43 @@ def test_a_gradient_that_cancels_to_zero_is_judged_against_the_terms_that_cancel
         harness.gradcheck(OffNormalize.apply, (img.detach().clone().requires_grad_(),))
 
 
+def normalised_peak(x):
+    """kornia's Hausdorff loss normalises its erosion by its extremes, read by
+    max pooling: at the maximum the normalised value is identically 1, so the
+    function is identically 3 and every gradient entry is a true 0 that
+    autograd forms as a difference of quotient-rule terms of size 1."""
+    e = torch.exp(x) * 0.7
+    hi = torch.nn.functional.adaptive_max_pool1d(e[None, None], 1)[0, 0]
+    lo = -torch.nn.functional.adaptive_max_pool1d(-e[None, None], 1)[0, 0]
+    n = (e - lo) / (hi - lo)
+    return (n * n).max() * 3 + n.min()
+
+
+class OffPeak(torch.autograd.Function):
+    """The same forward, with a backward 1e-9 off at its true zeros."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return normalised_peak(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        with torch.enable_grad():
+            x = x.detach().requires_grad_()
+            (grad,) = torch.autograd.grad(normalised_peak(x), x, g)
+        return grad + 1e-9
+
+
+def test_a_true_zero_inside_one_jacobian_entry_is_judged_against_the_paths_that_cancel():
+    x = f64(0.9700530018065531, 0.707819864399788, 0.45938294312745087, 0.9207476841219603, 0.6450241201227648)
+    assert torch.autograd.grad(normalised_peak(x), x)[0][2] == -2.4606267599883207e-16   # autograd's noise
+    assert harness.gradcheck(normalised_peak, (x,))
+    with pytest.raises(GradcheckError, match="lost-digits"):
+        harness.gradcheck(OffPeak.apply, (x,))
+
+
 def scaled_200_times(x):
     """A pipeline of 200 rounded steps, each as well conditioned as the whole."""
     for _ in range(200):

@@ -252,6 +252,15 @@ def test_a_normalised_extreme_is_a_constant_and_meets_no_switching_point():
     assert truth(exact(lambda x: (x * x).abs() + torch.where(x * x <= 0, 1.0, 0.0)), (0.0,)).method == "differences"
 
 
+def test_a_zero_that_paths_cancel_to_is_scaled_by_the_paths():
+    # d/dx (3x - 3x) is 0 from terms of 3 and 3: autograd may round to a few
+    # eps of 6, and the entry is judged against 6; x * 0 has no such terms.
+    t = truth(exact(lambda x: x * 3 - x * 3), (0.7,))
+    assert float(t.grad[0]) == 0.0 and t.grad_scale[0] == pytest.approx(6.0)
+    t = truth(exact(lambda x: x * 0.0 + 1), (0.7,))
+    assert float(t.grad[0]) == 0.0 and t.grad_scale[0] == 0.0
+
+
 @pytest.mark.parametrize("formula", [torch.logaddexp, torch.logaddexp2,
                                      lambda a, b: torch.logsumexp(torch.stack([a, b]), 0)],
                          ids=["logaddexp", "logaddexp2", "logsumexp"])
