@@ -33,6 +33,7 @@ import flint
 import numpy as np
 
 from . import exact_ball_rules  # noqa: F401  (registers the ball stand-in's rules)
+from .ball_jet import absolute_paths
 from .exact_ball import BallUnsupported, evaluate
 from .exact_numbers import UNDERFLOW_BITS
 from ..inputs.floats import FORMATS, round_split
@@ -277,9 +278,38 @@ def _pass(grid: _Grid, todo: np.ndarray, bits: int) -> tuple[dict, np.ndarray, n
             moved = [([None if g is None else g[b * p:b * (p + 1)][done] for g in grads],
                       ~(marks.switching | marks.undecided)[b * p:b * (p + 1)][done])
                      for p in range(1, len(patterns) + 1)]
-            found = dict(zip(todo[done].tolist(), _records(grid, todo[done], jet, grads, c, done, bits, moved)))
+            paths = _paths_at_zeros(grid, todo[done], [None if g is None else g[:b][done] for g in grads],
+                                    c[:b][done])
+            found = dict(zip(todo[done].tolist(),
+                             _records(grid, todo[done], jet, grads, c, done, bits, moved, paths)))
     switching = marks.switching[:b]
     return found, todo[switching], todo[~ok & ~switching]
+
+
+_IS_ZERO = np.frompyfunc(lambda g: g.is_zero(), 1, 1)
+
+
+def _paths_at_zeros(grid: _Grid, rows: np.ndarray, grads: list, c: np.ndarray) -> list:
+    """Per direction, over ``rows``, the size of the paths a VJP entry that is
+    exactly 0 is formed from (``sum_j |g_j| * paths_j``: the jets evaluated
+    with absolute partials, ``ball_jet.absolute_paths``), 0 elsewhere; one
+    more evaluation, of the rows with such a zero only (the mpmath engine's
+    ``derivative_truth._zeros_scaled_by_their_paths``)."""
+    zero = np.zeros(len(rows), dtype=bool)
+    for g in grads:
+        if g is not None:
+            zero |= _IS_ZERO(g).astype(bool)
+    out = [np.zeros(len(rows)) for _ in grads]
+    if not zero.any():
+        return out
+    with absolute_paths():
+        jet, _ = evaluate(grid.formula, [_balls(a) for a in grid.inputs(rows[zero])], grid.active_by_input())
+    weights = abs(c[zero])
+    for k, t in enumerate(jet.d):
+        if t is not None and grads[k] is not None:
+            size = _FLOAT((weights * t).sum(axis=1)).astype(np.float64)
+            out[k][zero] = np.where(np.isfinite(size), size, 0.0)
+    return out
 
 
 def _balls(a: np.ndarray) -> np.ndarray:
@@ -329,10 +359,11 @@ def _same_rounding(a: bytes, b: bytes) -> bool:
 
 
 def _records(grid: _Grid, rows: np.ndarray, jet, grads: list, c: np.ndarray, done: np.ndarray,
-             bits: int, moved: list) -> list[bytes]:
+             bits: int, moved: list, paths: list) -> list[bytes]:
     """The records of the decided points ``done`` (positions in the jet's
     arrays; ``rows`` of the grid). ``moved``: per sign pattern, the VJP entries
-    at the moved points and whether each was read."""
+    at the moved points and whether each was read; ``paths``: per direction,
+    what a zero VJP entry is formed from (``_paths_at_zeros``)."""
     m = len(done)
     n_in = len(grid.active)
     directions = np.flatnonzero(grid.active)
@@ -380,6 +411,7 @@ def _records(grid: _Grid, rows: np.ndarray, jet, grads: list, c: np.ndarray, don
             size = _FLOAT(terms).astype(np.float64)
             kappa = np.where(np.isfinite(widened), np.maximum(kappa, widened), kappa)
             change = np.where(np.isfinite(size), np.maximum(change, size), change)
+            change = np.maximum(change, paths[k])
         grad_kappa[:, i], grad_scale[:, i] = kappa, change
     return encode_columns(value, value_side, value_kappa, value_scale, grad, grad_side, grad_kappa, grad_scale, bits)
 

@@ -14,6 +14,7 @@ digits; the stand-in that applies them to a formula is ``harness.truth.exact_bal
 
 from __future__ import annotations
 
+import contextlib
 
 import flint
 import numpy as np
@@ -49,10 +50,31 @@ def _plus(a, b):
     return a + b
 
 
+#: Whether jets carry the absolute values of their derivatives' terms
+#: (``absolute_paths``), not the derivatives.
+ABSOLUTE = [False]
+
+
+@contextlib.contextmanager
+def absolute_paths():
+    """Jets evaluated inside carry, per direction, the sum over paths of
+    ``|product of the partials along it|`` (``harness.truth.dual.absolute_paths``
+    in balls): every product of a partial and a derivative part takes both by
+    absolute value, and a negation leaves a derivative part as it is."""
+    saved = ABSOLUTE[0]
+    ABSOLUTE[0] = True
+    try:
+        yield
+    finally:
+        ABSOLUTE[0] = saved
+
+
 def _times(a, b):
-    """``a * b`` where None is an exact 0."""
+    """``a * b`` where None is an exact 0 (of absolute values, ``absolute_paths``)."""
     if a is None or b is None:
         return None
+    if ABSOLUTE[0]:
+        return abs(a) * abs(b)
     return a * b
 
 
@@ -124,7 +146,7 @@ def _add(a: Jet, b: Jet) -> Jet:
 
 
 def _neg(a: Jet) -> Jet:
-    return Jet(-a.v, tuple(None if t is None else -t for t in a.d))
+    return Jet(-a.v, tuple(t if t is None or ABSOLUTE[0] else -t for t in a.d))
 
 
 def _sub(a: Jet, b: Jet) -> Jet:

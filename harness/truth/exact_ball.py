@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .ball_jet import (
-    BallUnsupported, Jet, _add, _div, _erfc, _expm1,
+    ABSOLUTE, BallUnsupported, Jet, _add, _div, _erfc, _expm1,
     _is_array, _logaddexp, _mul, _neg, _pow_jets, _sigmoid, _softplus_rule, _sub, _tanh,
     _unary_rule, _vectorized)
 from .exact import _ForwardOnly
@@ -673,7 +673,9 @@ def _matmul(input, other, *, out=None):
     n = x.n
 
     def mm(p, q):
-        return None if p is None or q is None else np.matmul(p, q)
+        if p is None or q is None:
+            return None
+        return np.matmul(abs(p), abs(q)) if ABSOLUTE[0] else np.matmul(p, q)
 
     def plus(*terms):
         terms = [t for t in terms if t is not None]

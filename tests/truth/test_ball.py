@@ -64,6 +64,14 @@ def test_a_cancellation_to_zero_is_zero_where_the_ball_says_so_and_handed_over_w
     assert left == [1] and causes == {"undecided at 4096 bits": 1}
 
 
+def test_a_zero_that_paths_cancel_to_is_scaled_by_the_paths_as_the_mpmath_engine_does():
+    # d/dx (3x - 3x) is 0 from terms of 3 and 3 (test_derivative_truth's twin); x * 0 has none.
+    tables, left, _ = solved(lambda x: x * 3 - x * 3, [[0.7]])
+    assert left == [] and tables[0].grad[0] == 0 and tables[0].grad_scale[0] == pytest.approx(6.0)
+    tables, left, _ = solved(lambda x: x * 0.0 + 1, [[0.7]])
+    assert left == [] and tables[0].grad[0] == 0 and tables[0].grad_scale[0] == 0.0
+
+
 def test_the_handed_over_cancellation_is_zero_by_the_mpmath_engine():
     case = harness.Case("planted.e-e", lambda x: x * 0,
                         harness.exact(lambda x: torch.exp(x) - torch.exp(x)),
