@@ -1,5 +1,6 @@
-"""The README's own promises: the "Adding a case" example certifies as its
-cases claim, and the quick start runs what CI runs.
+"""The README's own promises: the "Adding a case" examples (the README's, and the
+structured one it links to in docs/patterns.md) certify as their cases claim, and
+the quick start runs what CI runs.
 
 The example is certified in float16 and bfloat16 on the coarsest grid (about
 2 s in all): the 16-bit formats are where a cancelling formula shows first;
@@ -20,10 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 
-def section(title: str) -> str:
+PATTERNS = (ROOT / "docs" / "patterns.md").read_text()
+
+
+def section(title: str, text: str = README, where: str = "README.md") -> str:
     """The text under ``## title``, up to the next ``## `` heading."""
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, flags=re.M | re.S)
-    assert match, f"README.md has no section {title!r}"
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+    assert match, f"{where} has no section {title!r}"
     return match.group(1)
 
 
@@ -35,9 +39,12 @@ def code_blocks(text: str, language: str) -> list[str]:
 def example_cases():
     """The CASES of every example file in the section, in order."""
     cases = []
-    for k, code in enumerate(code_blocks(section("Adding a case"), "python")):
+    examples = [(code, "README.md (Adding a case)") for code in code_blocks(section("Adding a case"), "python")]
+    examples += [(code, "docs/patterns.md (A structured case, written out)") for code in
+                 code_blocks(section("A structured case, written out", PATTERNS, "docs/patterns.md"), "python")]
+    for k, (code, where) in enumerate(examples):
         namespace = {"__name__": f"readme_example_{k}"}
-        exec(compile(code, f"README.md (Adding a case, example {k + 1})", "exec"), namespace)
+        exec(compile(code, f"{where}, example {k + 1}", "exec"), namespace)
         cases += namespace["CASES"]
     return cases
 
