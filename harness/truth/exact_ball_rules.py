@@ -238,8 +238,8 @@ def _build_table():
     _register(_elementwise(_binary_rule(_atan2_partials)), "atan2", "arctan2")
     _register(_xlogy_with(_log), "xlogy")
     _register(_xlogy_with(_log1p), "xlog1py")
-    _register(_maximum, "maximum", "fmax")
-    _register(_minimum, "minimum", "fmin")
+    _register(_maximum, "maximum")   # fmax and fmin let a NaN lose: the mpmath stand-in has them
+    _register(_minimum, "minimum")
     _register(_clamp, "clamp", "clip")
     _register(lambda input, min: _clamp(input, min=min), "clamp_min")
     _register(lambda input, max: _clamp(input, max=max), "clamp_max")

@@ -242,6 +242,15 @@ def _minimum(a, b):
     return min(a, b)
 
 
+def _fmax(a, b):
+    """torch.fmax: a NaN loses to a number (``maximum`` propagates it)."""
+    return a if _isnan(b) else b if _isnan(a) else _maximum(a, b)
+
+
+def _fmin(a, b):
+    return a if _isnan(b) else b if _isnan(a) else _minimum(a, b)
+
+
 def _pole(f, at_pole):
     """``f`` where mpmath raises at a pole (lgamma at 0, -1, ...): ``at_pole``."""
     def g(x):

@@ -12,7 +12,7 @@ import torch
 
 from .dual import Dual, lift, lift_row, value as _value, weighted_sum
 from .exact_numbers import (
-    _add, _ANY_UNARY, _div, _erfc, _expm1, _gelu_tanh, _isnan, _log, _log1p, _log1p_raw, _make, _maximum, _minimum,
+    _add, _ANY_UNARY, _div, _erfc, _expm1, _fmax, _fmin, _gelu_tanh, _isnan, _log, _log1p, _log1p_raw, _make, _maximum, _minimum,
     _MP, _MPF, _mul, _ONE_MPF, _pow, _real_elem, _REAL_UNARY, _sigmoid, _softplus_raw, _sqrt, _sub, _sum2, _ZERO,
     _ZERO_MPF)
 from .exact_tensor import (
@@ -195,6 +195,17 @@ def _minimum_op(input, other, *, out=None):
     a, b = _operand(input), _operand(other)
     dtype = _promote(a, b)
     return _new(_map(_minimum, _as(a, dtype), _as(b, dtype)), dtype)
+
+
+def _binary_elements(f):
+    def impl(input, other, *, out=None):
+        a, b = _operand(input), _operand(other)
+        dtype = _promote(a, b)
+        return _new(_map(f, _as(a, dtype), _as(b, dtype)), dtype)
+    return impl
+
+
+_fmax_op, _fmin_op = _binary_elements(_fmax), _binary_elements(_fmin)
 
 
 @lift(lambda out, y, x: (lambda: _div(x, _add(_mul(x, x), _mul(y, y))),

@@ -12,7 +12,7 @@ from .exact_ops import (
     _add_op, _all, _amax, _amin, _and, _any, _argmax, _argmin, _atan2, _clamp, _COMPARE, _cumsum, _div_op,
     _div_rounding, _dot, _einsum, _elu, _floordiv, _functional, _gelu, _hypot, _invert, _isfinite, _isinf,
     _isnan_op, _leaky_relu, _linear, _log_softmax, _logaddexp, _logaddexp2, _logical_not, _logsumexp, _masked_fill,
-    _matmul, _max_min, _maximum_op, _mean, _minimum_op, _mul_op, _norm, _or, _outer, _pow_op, _predicate, _prod,
+    _fmax_op, _fmin_op, _matmul, _max_min, _maximum_op, _mean, _minimum_op, _mul_op, _norm, _or, _outer, _pow_op, _predicate, _prod,
     _rsub, _softmax, _softplus, _std, _sub_op, _sum, _tensor_where, _unary_op, _var, _vector_norm, _where, _xlog1py,
     _xlogy, _xor)
 from .exact_shapes import (
@@ -83,8 +83,10 @@ def _build_table():
     _register(_xlog1py, "xlog1py")
     _register(_logaddexp, "logaddexp")
     _register(_logaddexp2, "logaddexp2")
-    _register(_maximum_op, "maximum", "fmax")
-    _register(_minimum_op, "minimum", "fmin")
+    _register(_maximum_op, "maximum")
+    _register(_minimum_op, "minimum")
+    _register(_fmax_op, "fmax")
+    _register(_fmin_op, "fmin")
     for name, impl in _COMPARE.items():
         aliases = {"lt": ("less",), "le": ("less_equal",), "gt": ("greater",), "ge": ("greater_equal",),
                    "eq": (), "ne": ("not_equal",)}[name]

@@ -538,3 +538,11 @@ def test_the_dominant_entry_of_a_softmax_keeps_its_derivative_past_every_precisi
         else:                 # g_7 - p_7 sum_j g_j
             expected = g[7] - p[7] * mpmath.fsum(g)
         assert abs(truth.grad[7] - expected) <= abs(expected) * mpmath.mpf(2) ** -60
+
+
+def test_fmax_and_fmin_let_a_nan_lose_as_torch_does_where_maximum_propagates_it():
+    nan, one = mpmath.nan, mpmath.mpf(1)
+    assert harness.exact(torch.fmax)(nan, one) == 1 and harness.exact(torch.fmin)(one, nan) == 1
+    assert mpmath.isnan(harness.exact(torch.maximum)(nan, one))
+    # 0/0 inside the formula: torch's fmax keeps the number, and so does the truth.
+    assert harness.exact(lambda x: torch.fmax(x / x - x / x, torch.zeros_like(x) + 2))(mpmath.mpf(0)) == 2
