@@ -37,18 +37,31 @@ _MPF = type(mpmath.mp.mpf(0))
 
 class _State:
     """Why the current evaluation is not differentiable there (None: it is),
-    and the differences of two duals it has formed (``identities``)."""
+    and the results it has formed from duals (``lift``), each by its
+    function and its arguments: the same operation on the same duals is
+    the same dual, so ``identities`` sees ``a - a`` where a formula forms
+    ``a`` twice (a reflected padding's ``log2`` of one element at two
+    places, ``x[k] - min(x)`` beside ``max(x) - min(x)``)."""
 
-    __slots__ = ("marked", "differences", "absolute")
+    __slots__ = ("marked", "formed", "kept", "absolute")
 
     def __init__(self):
         self.marked = None
-        self.differences = {}
+        self.formed = {}
+        self.kept = 0
         self.absolute = False
 
     def start(self) -> None:
         self.marked = None
-        self.differences.clear()
+        self.formed.clear()
+        self.kept = 0
+
+    def remember(self, key: tuple, args: tuple, out) -> None:
+        """Keep ``out`` as the result of ``key`` (``args`` kept with it, so
+        that their ids stay theirs), up to ``FORMED_KEPT`` tangent entries."""
+        if self.kept < FORMED_KEPT:
+            self.formed[key] = (args, out)
+            self.kept += 1 + len(out.d)
 
     def mark(self, why: str) -> None:
         if self.marked is None and not self.absolute:
@@ -186,9 +199,15 @@ def lift(rule):
         def g(*args):
             for a in args:
                 if type(a) is Dual:
+                    key = (g, *map(id, args))
+                    seen = STATE.formed.get(key)
+                    if seen is not None:
+                        return seen[1]
                     values = [value(v) for v in args]
                     out = f(*values)
-                    return Dual(out, _combine(zip(rule(out, *values), args)))
+                    out = Dual(out, _combine(zip(rule(out, *values), args)))
+                    STATE.remember(key, args, out)
+                    return out
             return f(*args)
         g.rule = rule
         return g
@@ -216,19 +235,20 @@ def lift_row(jvp):
     return wrap
 
 
-#: How many differences of duals an evaluation remembers (``identities``).
-DIFFERENCES_KEPT = 200_000
+#: How many tangent entries the results an evaluation remembers may hold
+#: (``_State.formed``: about 150 bytes each); past it, results are formed anew.
+FORMED_KEPT = 2_000_000
 
 
 def identities(sub, mul, div):
     """``sub``, ``mul`` and ``div`` of duals that know when a result is
     identically a constant, not only of zero slope: ``a - a`` is 0 and
     ``a / a`` is 1 for the same dual ``a`` (finite, and nonzero to divide),
-    and an exact constant 0 times or over a finite dual is 0. The same
-    difference formed twice (``x[k] - min(x)`` where ``x[k]`` is the
-    minimum's own element, ``max(x) - min(x)``) is the same dual, so a min-max
-    normalisation gives its extremes exactly 0 and 1, constants: a kernel
-    that switches at 0 or 1 (``|bin - x|`` against 1, kornia's mutual
+    and an exact constant 0 times or over a finite dual is 0. So a min-max
+    normalisation (``x[k] - min(x)`` where ``x[k]`` is the minimum's own
+    element, over ``max(x) - min(x)``, the same difference formed twice and
+    so one dual: ``_State.formed``) gives its extremes exactly 0 and 1 as
+    constants, and a kernel that switches at 0 or 1 (``|bin - x|`` against 1, kornia's mutual
     information) then meets no switching point there, where a dual of zero
     slope could still cross it at second order and would mark the point."""
     def finite(a) -> bool:
@@ -242,16 +262,10 @@ def identities(sub, mul, div):
             return sub(a, b)
         if a is b and finite(a):
             return _ZERO
-        seen = STATE.differences.get((id(a), id(b)))
-        if seen is not None:
-            return seen[2]
-        out = sub(a, b)
-        if len(STATE.differences) < DIFFERENCES_KEPT:
-            STATE.differences[(id(a), id(b))] = (a, b, out)   # a and b kept: their ids stay theirs
-        return out
+        return sub(a, b)   # formed once per pair of duals (lift)
 
     def mul_(a, b):
-        if not STATE.absolute and (exact_zero(a) and finite(b)) or (exact_zero(b) and finite(a)):
+        if not STATE.absolute and ((exact_zero(a) and finite(b)) or (exact_zero(b) and finite(a))):
             return _ZERO
         return mul(a, b)
 

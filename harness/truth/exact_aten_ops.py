@@ -354,12 +354,15 @@ def _correlate(x: np.ndarray, w: np.ndarray, stride, dilation, groups) -> np.nda
     cols = np.stack(columns, axis=2)   # (N, C, K, *out)
     cols = cols.reshape((n, groups, per_group * len(columns)) + tuple(out_size))
     weights = w.reshape((groups, out_channels // groups, per_group * len(columns)) + (1,) * len(out_size))
-    # Only products of an input that is not an exact 0 (the padding, mostly: a 33 x 33
+    # Only products where neither factor is an exact 0 against a finite other: 0 times
+    # a finite number is an exact 0 with no derivative. The padding, mostly (a 33 x 33
     # kernel over a padded 5 x 5 image, as MS-SSIM's, meets the image in 25 of 1,089
-    # places): 0 times a finite weight is an exact 0 with no derivative.
+    # places), and one-hot kernels (kornia's median_blur unfolds its windows by a
+    # convolution with 15 of them, each 1 in one place of 15).
     shape = np.broadcast_shapes(weights[None].shape, cols[:, :, None].shape)   # (N, groups, O/groups, C/groups * K, *out)
-    keep = np.broadcast_to(~_EXACT_ZERO(cols).astype(bool)[:, :, None], shape) | \
-        np.broadcast_to(~_FINITE(weights).astype(bool)[None], shape)
+    x_zero, x_finite = (np.broadcast_to(f(cols).astype(bool)[:, :, None], shape) for f in (_EXACT_ZERO, _FINITE))
+    w_zero, w_finite = (np.broadcast_to(f(weights).astype(bool)[None], shape) for f in (_EXACT_ZERO, _FINITE))
+    keep = ~((x_zero & w_finite) | (w_zero & x_finite))
     products = _map(_mul, np.broadcast_to(weights[None], shape)[keep], np.broadcast_to(cols[:, :, None], shape)[keep])
     # Each output the exact sum of its kept products (the term axis last, one row per output).
     rows = np.moveaxis(keep, 3, -1).reshape(-1, shape[3])

@@ -252,6 +252,23 @@ def test_a_normalised_extreme_is_a_constant_and_meets_no_switching_point():
     assert truth(exact(lambda x: (x * x).abs() + torch.where(x * x <= 0, 1.0, 0.0)), (0.0,)).method == "differences"
 
 
+def test_an_element_formed_twice_is_one_element_so_its_difference_is_a_constant():
+    # kornia's edge_aware_blur_pool2d: a reflected padding puts one element at two
+    # places, log2 is taken at each, and |difference| against a threshold meets a
+    # switching point at 0, unless the two logs are the same element: they are, and
+    # the point is differentiated by rules.
+    def edges(x):
+        padded = torch.nn.functional.pad(x[None], (2, 2), mode="reflect")[0]
+        logs = (padded + 1e-6).log2()
+        d = (logs[4:] - logs[:-4]).abs()
+        return torch.where(d > 0.5, d, 0.25 * d).sum()
+    point = (np.array([0.3, 1.7, 0.9, 1.1]),)
+    t = truth(exact(edges), point)
+    assert t.method == "forward mode"
+    x = torch.tensor(point[0], requires_grad=True)
+    assert [float(g) for g in t.grad] == pytest.approx(torch.autograd.grad(edges(x), x)[0].tolist(), rel=1e-12)
+
+
 def test_a_zero_that_paths_cancel_to_is_scaled_by_the_paths():
     # d/dx (3x - 3x) is 0 from terms of 3 and 3: autograd may round to a few
     # eps of 6, and the entry is judged against 6; x * 0 has no such terms.
