@@ -17,7 +17,7 @@ from mpmath import libmp
 from .dual import Dual, lift, mark_where, value as _value
 from .exact_numbers import _add, _div, _expm1, _MP, _MPF, _mul, _real_elem, _softplus_raw, _sub, _ZERO_MPF
 from .exact_ops import (
-    _add_op, _amax, _amin, _binary, _clamp, _exact_sum, _matmul, _mean, _mul_op, _reduce, _std, _sub_op, _sum, _var,
+    _add_op, _amax, _amin, _binary, _clamp, _exact_sum, _matmul, _mean, _mul_op, _std, _sub_op, _sum, _var,
     _ValuesIndices)
 from .exact_shapes import _bce, _full, _pad, _shape_args
 from .exact_tensor import _as, BOOL, _category, ExactTensor, ExactUnsupported, INT, _map, _new, _operand, REAL
