@@ -34,6 +34,7 @@ See docs/exact.md for the table of operations and the limits.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from pathlib import Path
 
@@ -116,8 +117,16 @@ def _evaluate_dual(fn, inputs, active=None):
         start += flat.size
         args.append(ExactTensor(duals.reshape(a.shape), REAL))
     dual_state.start()
-    with _ForwardOnly():
-        out = fn(*args)
+    # The results it remembers (dual.STATE.formed) are many and live until it ends, and
+    # they form no cycles: a cyclic collection would walk them again and again.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with _ForwardOnly():
+            out = fn(*args)
+    finally:
+        if collecting:
+            gc.enable()
     marked = dual_state.marked
     dual_state.start()
     values = _result(out, lambda v: _rounded(_value(v)))
