@@ -453,7 +453,7 @@ def test_a_gradient_that_cancels_to_zero_is_judged_against_the_terms_that_cancel
     normals = lambda i: torch.nn.functional.normalize(i / 255 * 2 - 1, dim=1)
     assert harness.gradcheck(normals, (img,))
     with pytest.raises(GradcheckError, match="lost-digits"):
-        harness.gradcheck(OffNormalize.apply, (img.detach().clone().requires_grad_(),))
+        harness.gradcheck(off_normalize, (img.detach().clone().requires_grad_(),))
 
 
 def normalised_peak(x):
@@ -468,21 +468,28 @@ def normalised_peak(x):
     return (n * n).max() * 3 + n.min()
 
 
-class OffPeak(torch.autograd.Function):
-    """The same forward, with a backward 1e-9 off at its true zeros."""
+def backward_off(forward, offset, name):
+    """``forward`` as a custom Function whose backward is autograd's own plus
+    ``offset(g)``: a planted error of a known size."""
+    class Off(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return forward(x)
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return normalised_peak(x)
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            with torch.enable_grad():
+                x = x.detach().requires_grad_()
+                (grad,) = torch.autograd.grad(forward(x), x, g)
+            return grad + offset(g)
+    Off.__name__ = Off.__qualname__ = name
+    return Off.apply
 
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        with torch.enable_grad():
-            x = x.detach().requires_grad_()
-            (grad,) = torch.autograd.grad(normalised_peak(x), x, g)
-        return grad + 1e-9
+
+# The same forward, with a backward 1e-9 off at its true zeros.
+off_peak = backward_off(normalised_peak, lambda g: 1e-9, "OffPeak")
 
 
 def test_a_true_zero_inside_one_jacobian_entry_is_judged_against_the_paths_that_cancel():
@@ -490,7 +497,7 @@ def test_a_true_zero_inside_one_jacobian_entry_is_judged_against_the_paths_that_
     assert torch.autograd.grad(normalised_peak(x), x)[0][2] == -2.4606267599883207e-16   # autograd's noise
     assert harness.gradcheck(normalised_peak, (x,))
     with pytest.raises(GradcheckError, match="lost-digits"):
-        harness.gradcheck(OffPeak.apply, (x,))
+        harness.gradcheck(off_peak, (x,))
 
 
 def scaled_200_times(x):
@@ -516,23 +523,9 @@ def test_a_long_stable_pipeline_has_one_ulp_per_rounded_step():
         harness.gradcheck(charbonnier, (f64(-5.18e-3),))
 
 
-class OffNormalize(torch.autograd.Function):
-    """The same forward, with a backward off by 1e-9 of the terms' size."""
-
-    @staticmethod
-    def forward(ctx, img):
-        x = img / 255 * 2 - 1
-        ctx.save_for_backward(img)
-        return torch.nn.functional.normalize(x, dim=1)
-
-    @staticmethod
-    def backward(ctx, g):
-        (img,) = ctx.saved_tensors
-        with torch.enable_grad():
-            i = img.detach().requires_grad_()
-            y = torch.nn.functional.normalize(i / 255 * 2 - 1, dim=1)
-            (grad,) = torch.autograd.grad(y, i, g)
-        return grad + 1e-9 * g.abs().sum(dim=1, keepdim=True) / 255
+# The same forward, with a backward off by 1e-9 of the terms' size.
+off_normalize = backward_off(lambda img: torch.nn.functional.normalize(img / 255 * 2 - 1, dim=1),
+                             lambda g: 1e-9 * g.abs().sum(dim=1, keepdim=True) / 255, "OffNormalize")
 
 
 # -- finite differences alone: noise is not a verdict, a wrong backward is ----------------------------------------
