@@ -363,17 +363,14 @@ def _correlate(x: np.ndarray, w: np.ndarray, stride, dilation, groups) -> np.nda
     x_zero, x_finite = (np.broadcast_to(f(cols).astype(bool)[:, :, None], shape) for f in (_EXACT_ZERO, _FINITE))
     w_zero, w_finite = (np.broadcast_to(f(weights).astype(bool)[None], shape) for f in (_EXACT_ZERO, _FINITE))
     keep = ~((x_zero & w_finite) | (w_zero & x_finite))
-    products = _map(_mul, np.broadcast_to(weights[None], shape)[keep], np.broadcast_to(cols[:, :, None], shape)[keep])
+    terms = np.full(shape, _ZERO_MPF, dtype=object)
+    terms[keep] = _map(_mul, np.broadcast_to(weights[None], shape)[keep], np.broadcast_to(cols[:, :, None], shape)[keep])
     # Each output the exact sum of its kept products (the term axis last, one row per output).
-    rows = np.moveaxis(keep, 3, -1).reshape(-1, shape[3])
-    at = np.moveaxis(np.arange(keep.size).reshape(shape), 3, -1).reshape(-1, shape[3])
-    where = np.full(keep.shape, -1).reshape(-1)
-    where[np.flatnonzero(keep.reshape(-1))] = np.arange(int(keep.sum()))
+    rows, kept = (np.moveaxis(a, 3, -1).reshape(-1, shape[3]) for a in (terms, keep))
     sums = np.empty(len(rows), dtype=object)
-    for r, (kept, index) in enumerate(zip(rows, at)):
-        sums[r] = _exact_sum(list(products[where[index[kept]]])) if kept.any() else _ZERO_MPF
-    out_shape = shape[:3] + shape[4:]
-    return sums.reshape(out_shape).reshape((n, out_channels) + tuple(out_size))
+    for r, (row, k) in enumerate(zip(rows, kept)):
+        sums[r] = _exact_sum(list(row[k])) if k.any() else _ZERO_MPF
+    return sums.reshape((n, out_channels) + tuple(out_size))
 
 
 def _convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
