@@ -14,6 +14,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 
 from .case import Case, check_modes, check_order
@@ -21,8 +22,10 @@ from .claims.batched_claims import claim_all, identity_of
 from .claims.claimed import _call, _claimed, _claimed_further, _vmapped, one_thread
 from .claims.estimates import _Estimates, _finite_differences, _gradient_differences
 from .errors import CaseError
+from .inputs import grids
+from .inputs.edges import edges
 from .inputs.floats import fmt
-from .inputs.samples import _grid
+from .inputs.samples import _grid, _Sample
 from .judging.expectations import expectation_for
 from .judging.judge import _feature_name, _judge
 from .judging.report import Report
@@ -48,6 +51,7 @@ class _Options:
     order: int | None = None         # over every case's own
     modes: tuple[str, ...] | None = None
     indeterminate: str | None = None   # "report" or "finite" in every case of the run
+    dense: bool = False              # exhaustive 16-bit, whole-range binades, bisected edges (``samples``)
 
     def __post_init__(self):
         if self.order is not None:
@@ -68,7 +72,7 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
             workers: int | None = None, *, exhaustive: bool = False, executor: Executor | None = None,
             progress: Callable[[str], None] | None = None, underflow: str | None = None,
             order: int | None = None, modes: tuple[str, ...] | None = None,
-            indeterminate: str | None = None) -> Report:
+            indeterminate: str | None = None, dense: bool = False) -> Report:
     """Judge ``case`` in ``dtype`` on ``device`` over its extreme grid.
 
     Raises ``CaseError`` (naming the case, the point and the cause) when the
@@ -88,6 +92,11 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
         indeterminate: ``"report"`` or ``"finite"``: whether a NaN or inf fails
             where the limit at ±inf depends on the path, over the case's policy.
         order, modes: over the case's own (``Case.order``, ``Case.modes``).
+        dense: a sweep that a denser one cannot break: every value of a 16-bit
+            format for a one-input elementwise case (as ``exhaustive``), else
+            ``grid_size`` (default 16) points in every binade of the whole range,
+            and each edge where a claimed quantity changes class (finite and inf,
+            zero and nonzero, NaN) bisected down to adjacent floats (one input).
 
     Example:
         >>> import mpmath
@@ -98,7 +107,7 @@ def certify(case: Case, dtype: torch.dtype = torch.float32, device: str = "cpu",
     """
     with one_thread():
         return _certify(case, dtype, device, _Options(grid_size, cache, workers, executor, progress, exhaustive,
-                                                          underflow, order, modes, indeterminate))
+                                                          underflow, order, modes, indeterminate, dense))
 
 
 def certify_many(jobs: list[tuple[Case, torch.dtype, str]], **options) -> list[Report | CaseError]:
@@ -172,6 +181,8 @@ def prepare(case: Case, dtype: torch.dtype, device: str, options: _Options) -> P
     if case.elementwise or getattr(case.forward, "harness_compiled", False):
         for sample in samples:
             one(sample)
+        if options.dense and case.elementwise and case.arity == 1 and not _exhaustive(notes):
+            samples[0] = _with_edges(case, samples[0], options, dtype, device, notes)
     else:
         batches = {"broadcast": lambda arrays, rows: _call(case, arrays, dtype, device, rows),
                    "vmap": lambda arrays, rows: _call(_vmapped(case), arrays, dtype, device, rows)}
@@ -189,12 +200,38 @@ def prepare(case: Case, dtype: torch.dtype, device: str, options: _Options) -> P
                     claims, batch_mode)
 
 
+def _exhaustive(notes: list[str]) -> bool:
+    return any(n.startswith("exhaustive") and "not applicable" not in n for n in notes)
+
+
+def _with_edges(case: Case, sample: _Sample, options: _Options, dtype, device, notes: list[str]) -> _Sample:
+    """A dense one-input sample with each edge of its claims bisected to adjacent
+    floats (``inputs.edges``), claimed again as one grid; ``notes`` says how many."""
+    def value_and_gradient(xs):
+        output, grads, _, _ = _call(case, (xs,), dtype, device)
+        return output, grads[0]
+
+    x = sample.arrays[0]
+    order = np.argsort(x, kind="stable")
+    found, bisected, left = edges(x[order], (sample.output[order], sample.grads[0][order]), value_and_gradient, fmt(dtype))
+    new = found[~np.isin(found.view(np.int64), x.view(np.int64))]
+    unbisected = f"; {left:,} more left unbisected" if left else ""
+    notes.insert(0, f"dense: {x.size + new.size:,} inputs ({options.grid_size or grids.DENSE_SIZE} or more per "
+                    f"binade over the whole range of {fmt(dtype).name}, and {found.size // 2:,} edges where a "
+                    f"claim changes class bisected to adjacent floats{unbisected})")
+    if not new.size:
+        return sample
+    extended = _Sample((np.sort(np.concatenate([x, new])),))
+    _claimed(case, extended, dtype, device)
+    return extended
+
+
 def finish(p: Prepared, truth_stats: dict) -> Report:
     """Judge a prepared certification once its truths are in the cache."""
     case, f = p.case, fmt(p.dtype)
     report = Report(case.name, f.name, str(p.device), feature_name=_feature_name(case, p.names))
     # What an exhaustive sweep covers leads the summary: it makes the verdict a proof.
-    report.coverage = next((n for n in p.notes if n.startswith("exhaustive") and "not applicable" not in n), None)
+    report.coverage = next((n for n in p.notes if n.startswith("dense") or _exhaustive([n])), None)
     report.notes += [n for n in p.notes if n != report.coverage]
     cache = p.options.cache or _MEMORY_CACHE
     table = _table(p.keys, p.units, cache)

@@ -1,6 +1,7 @@
 """The harness convicts planted backward bugs and certifies correct code."""
 
 import importlib
+import math
 
 import mpmath
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 import harness
+from harness.inputs.grids import every
 from harness.truth.cache import TruthCache
 
 
@@ -162,12 +164,37 @@ def test_exhaustive_sweep_convicts_a_bug_at_one_value_the_grid_misses():
 
 
 def test_exhaustive_says_where_it_does_not_apply():
-    case = harness.Case("exp", torch.exp, mpmath.exp, domain=harness.domains.interval(-1, 1))
+    case = harness.Case("exp", torch.exp, mpmath.exp, domain=harness.domains.interval(1, 4))
     report = harness.certify(case, torch.float32, grid_size=1, exhaustive=True)
     assert report.coverage is None and "only 16-bit formats are swept" in str(report)
     two = harness.Case("hypot", torch.hypot, mpmath.hypot, domain=(harness.domains.interval(1, 2),) * 2)
     report = harness.certify(two, torch.float16, grid_size=1, exhaustive=True)
     assert report.coverage is None and "2 inputs: 4,294,967,296 tuples" in str(report)
+
+
+def test_a_dense_sweep_finds_a_window_narrower_than_a_binade_and_names_its_edges():
+    # torch's rsqrt backward, -0.5 g result**3: result**3 overflows in float32 below
+    # x = 2.05e-26 while the truth -x**-1.5 / 2 stays finite down to 1.28e-26.
+    case = harness.Case("rsqrt", torch.rsqrt, lambda x: 1 / mpmath.sqrt(x), domain=harness.domains.positive())
+    assert harness.certify(case, torch.float32).ok
+    report = harness.certify(case, torch.float32, dense=True)
+    assert report.kinds == {"non-finite"}
+    window = [f.point[0] for f in report.failures if f.quantity == "gradient"]
+    assert window and 1.28e-26 < min(window) and max(window) < 2.06e-26
+    # The window's upper end was bisected: the float after the last failing one has a finite gradient.
+    edge = np.float32(max(window))
+    x = torch.tensor([edge, np.nextafter(edge, np.float32(1))] * 32, requires_grad=True)
+    torch.rsqrt(x).sum().backward()
+    assert x.grad[0].item() == -math.inf and math.isfinite(x.grad[1].item())
+    assert report.coverage.startswith("dense: ") and "16 or more per binade over the whole range of float32" in report.coverage
+    assert "edges where a claim changes class bisected to adjacent floats" in report.coverage
+
+
+def test_a_dense_sweep_of_a_16_bit_format_is_exhaustive():
+    case = harness.Case("exp", torch.exp, mpmath.exp, domain=harness.domains.interval(1, 4))
+    report = harness.certify(case, torch.bfloat16, dense=True)
+    assert report.ok and report.coverage.startswith("exhaustive over the domain (1, 4)")
+    assert report.stats["points"] == every(torch.bfloat16, harness.domains.interval(1, 4)).size
 
 
 def flushing_sigmoid(x):

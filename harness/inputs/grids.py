@@ -22,8 +22,12 @@ _ALL = list(FORMATS.values())
 
 #: Points per binade, and the scale of every other family of points.
 DEFAULT_SIZE = 2
-#: Cap on the points of a multi-input elementwise grid (a seeded subsample of the product).
+#: Points per binade of a dense sweep (``certify(dense=True)``), over the whole range.
+DENSE_SIZE = 16
+#: Cap on the points of a multi-input elementwise grid (a seeded subsample of the product);
+#: a dense sweep's is ``DENSE_PRODUCT_CAP``.
 PRODUCT_CAP = 3000
+DENSE_PRODUCT_CAP = 12000
 
 
 def _round(values: np.ndarray, dtype: torch.dtype) -> np.ndarray:
@@ -43,14 +47,18 @@ def _specials(f: Format) -> list[float]:
     ]
 
 
-def _binades(f: Format, size: int, rng: np.random.Generator) -> list[float]:
+def _binades(f: Format, size: int, rng: np.random.Generator, whole: bool = False) -> list[float]:
     """``size`` points in every binade (1.0 and seeded mantissas of 8 bits,
-    exact in every format, so the formats' grids share points and truths);
-    float64's binades beyond float32's range get one point each."""
+    exact in every format, so the formats' grids share points and truths;
+    past 9, evenly spaced ones of ``log2(size)`` bits); float64's binades beyond
+    float32's range get one point each unless ``whole``."""
     mantissas = np.concatenate([[1.0], np.round(rng.uniform(1.0, 2.0, 8) * 128) / 128])
+    if size > mantissas.size:
+        spaced = 1.0 + np.arange(1, size) / 2.0 ** math.ceil(math.log2(size))
+        mantissas = np.concatenate([mantissas, spaced[~np.isin(spaced, mantissas)][:size - mantissas.size]])
     points = []
     for e in range(f.emin - f.precision + 1, f.emax + 1):
-        count = size if -160 <= e <= 130 else 1
+        count = size if whole or -160 <= e <= 130 else 1
         points += [math.ldexp(float(m), e) for m in mantissas[:count]]
     return points + [-p for p in points]
 
@@ -104,9 +112,11 @@ def _unique_sorted(values: np.ndarray) -> np.ndarray:
     return np.concatenate([out[~nan][order], out[nan][:1]])
 
 
-def extreme(dtype: torch.dtype, domain: Domain | None = None, size: int = DEFAULT_SIZE, seed: int = 0) -> np.ndarray:
+def extreme(dtype: torch.dtype, domain: Domain | None = None, size: int = DEFAULT_SIZE, seed: int = 0,
+            whole: bool = False) -> np.ndarray:
     """The 1-D extreme grid of ``dtype`` restricted to ``domain``, as float64
-    values that are exactly values of ``dtype``, sorted (NaN last).
+    values that are exactly values of ``dtype``, sorted (NaN last); ``whole``:
+    ``size`` points in every binade of float64 too, not one past float32's range.
 
     Example:
         >>> g = extreme(torch.float32)
@@ -118,7 +128,7 @@ def extreme(dtype: torch.dtype, domain: Domain | None = None, size: int = DEFAUL
     if domain.discrete:
         return _unique_sorted(_round(np.array(domain.values), dtype))
     rng = np.random.default_rng(seed)
-    raw = (_specials(f) + _binades(f, max(size, 1), rng) + _character(f, max(size, 1))
+    raw = (_specials(f) + _binades(f, max(size, 1), rng, whole) + _character(f, max(size, 1))
            + _endpoints(domain, f) + _random(f, max(size, 1), rng))
     values = _round(np.array(raw, dtype=np.float64), dtype)
     keep = domain.contains_many(values) | (np.isnan(values) & (domain == real()))
@@ -135,14 +145,17 @@ def coarse(grid: np.ndarray, count: int) -> np.ndarray:
     return _unique_sorted(np.concatenate([picked, grid[~np.isfinite(grid)]]))
 
 
-def product(dtype: torch.dtype, domains: tuple[Domain, ...], size: int = DEFAULT_SIZE, seed: int = 0) -> np.ndarray:
+def product(dtype: torch.dtype, domains: tuple[Domain, ...], size: int = DEFAULT_SIZE, seed: int = 0,
+            whole: bool = False) -> np.ndarray:
     """Grid of a several-input elementwise case: the product of coarse per-input
     grids, plus each input's full grid against typical values of the others,
     capped by a seeded subsample, plus every combination of the inputs' special
-    values (``corner_points``), kept whatever the cap. Shape ``(points, inputs)``."""
+    values and each of them beside typical values of the others (``corner_points``),
+    kept whatever the cap. Shape ``(points, inputs)``."""
     rng = np.random.default_rng(seed)
-    grids = [extreme(dtype, d, size, seed) for d in domains]
-    per_input = max(4, int(round((PRODUCT_CAP / 2) ** (1 / len(domains)))))
+    cap = DENSE_PRODUCT_CAP if whole else PRODUCT_CAP
+    grids = [extreme(dtype, d, size, seed, whole) for d in domains]
+    per_input = max(4, int(round((cap / 2) ** (1 / len(domains)))))
     mesh = np.meshgrid(*[coarse(g, per_input) for g in grids], indexing="ij")
     points = np.stack([m.ravel() for m in mesh], axis=1)
     sweeps = []
@@ -156,8 +169,8 @@ def product(dtype: torch.dtype, domains: tuple[Domain, ...], size: int = DEFAULT
     points = np.concatenate([points] + sweeps)
     points = np.unique(points.view(np.int64), axis=0).view(np.float64)
     corners = corner_points(dtype, domains)
-    if len(points) > PRODUCT_CAP:
-        points = points[np.sort(rng.choice(len(points), PRODUCT_CAP, replace=False))]
+    if len(points) > cap:
+        points = points[np.sort(rng.choice(len(points), cap, replace=False))]
     # The corners go in after the subsample: (-inf, -inf) is where logaddexp's
     # gradient is 0/0, and a seeded sample of 3,000 out of 40,000 points misses it.
     points = np.concatenate([points, corners])
@@ -165,36 +178,58 @@ def product(dtype: torch.dtype, domains: tuple[Domain, ...], size: int = DEFAULT
 
 
 def special_values(dtype: torch.dtype, domain: Domain | None = None) -> np.ndarray:
-    """The values of ``dtype`` where defects hide whatever the function: ±0,
+    """The values of ``dtype`` where defects hide whatever the function: ±0, ±1,
     ±inf, ±the largest finite, ±the smallest normal and subnormal, NaN; those in
     ``domain`` (a discrete domain: its values).
 
     Example:
         >>> special_values(torch.float16).size
-        11
+        13
     """
     domain = domain or real()
     if domain.discrete:
         return extreme(dtype, domain)
     f = fmt(dtype)
     values = np.array([0.0, -0.0, math.inf, -math.inf, math.nan]
-                      + [s * v for s in (1, -1) for v in (f.max, f.tiny, f.subnormal)])
+                      + [s * v for s in (1, -1) for v in (1.0, f.max, f.tiny, f.subnormal)])
     keep = domain.contains_many(values) | (np.isnan(values) & (domain == real()))
     return _unique_sorted(values[keep])
 
 
+#: Ordinary values each special value meets at the other inputs (``corner_points``).
+TYPICAL = (0.5, -0.5, 2.0, -2.0, 3.0, -3.0, 100.0, -100.0)
+
+
 def corner_points(dtype: torch.dtype, domains: tuple[Domain, ...]) -> np.ndarray:
-    """Every combination of the inputs' special values: shape ``(points, inputs)``.
+    """Every combination of the inputs' special values, and each special value
+    of one input beside typical values of the others (``TYPICAL`` in their
+    domains, else the domain's own grid's middle points): shape ``(points, inputs)``.
 
     Example:
         >>> from harness.inputs.domains import real
         >>> c = corner_points(torch.float32, (real(), real()))
-        >>> len(c), bool(((c[:, 0] == -np.inf) & (c[:, 1] == -np.inf)).any())
-        (121, True)
+        >>> len(c), bool(((c[:, 0] == np.inf) & (c[:, 1] == 2.0)).any())
+        (377, True)
     """
     specials = [special_values(dtype, d) for d in domains]
     mesh = np.meshgrid(*specials, indexing="ij")
-    return np.stack([m.ravel() for m in mesh], axis=1)
+    corners = [np.stack([m.ravel() for m in mesh], axis=1)]
+    typical = [_typical(dtype, d) for d in domains]
+    for k in range(len(domains)):
+        axes = [typical[j] if j != k else specials[k] for j in range(len(domains))]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        corners.append(np.stack([m.ravel() for m in mesh], axis=1))
+    return np.unique(np.concatenate(corners).view(np.int64), axis=0).view(np.float64)
+
+
+def _typical(dtype: torch.dtype, domain: Domain) -> np.ndarray:
+    values = _round(np.array(TYPICAL), dtype)
+    inside = values[domain.contains_many(values)]
+    if inside.size or domain.discrete:
+        return inside
+    finite = extreme(dtype, domain, 1)
+    finite = finite[np.isfinite(finite)]
+    return finite[[len(finite) // 3, len(finite) // 2, 2 * len(finite) // 3]]
 
 
 def _all_values(dtype: torch.dtype) -> np.ndarray:

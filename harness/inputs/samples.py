@@ -33,18 +33,19 @@ class _Sample:
 
 
 def _grid(case, dtype: torch.dtype, options):
-    size = options.grid_size or grids.DEFAULT_SIZE
+    dense = getattr(options, "dense", False)
+    size = options.grid_size or (grids.DENSE_SIZE if dense else grids.DEFAULT_SIZE)
     why = _not_exhaustive(case, dtype) if options.exhaustive else None
     notes = [f"exhaustive: not applicable ({why}); judged on the grid"] if why else []
     if case.elementwise:
         domains = case.domains_for(case.arity)
-        if options.exhaustive and not why:
+        if (options.exhaustive or dense) and not _not_exhaustive(case, dtype):
             arrays = (grids.every(dtype, domains[0]),)
             notes.insert(0, grids.every_in_words(dtype, domains[0]))
         elif case.arity == 1:
-            arrays = (grids.extreme(dtype, domains[0], size),)
+            arrays = (grids.extreme(dtype, domains[0], size, whole=dense),)
         else:
-            pts = grids.product(dtype, domains, size)
+            pts = grids.product(dtype, domains, size, whole=dense)
             if case.relation is not None:
                 with np.errstate(invalid="ignore", over="ignore"):
                     pts = pts[np.broadcast_to(np.asarray(case.relation(*pts.T), dtype=bool), len(pts))]

@@ -67,6 +67,10 @@ def pytest_addoption(parser):
     group.addoption("--exhaustive", action="store_true", default=False,
                     help="float16 and bfloat16 items of one-input elementwise cases judge every value of "
                          "the format (65,536 inputs), not the grid; other items say why they stay on it")
+    group.addoption("--dense", action="store_true", default=False,
+                    help="a sweep that a denser one cannot break: every value of float16 and bfloat16 for "
+                         "one-input elementwise cases, 16 points (--grid-size) in every binade of the whole range "
+                         "otherwise, and each edge where a claim changes class bisected to adjacent floats")
     group.addoption("--underflow", default=None, choices=("fail", "report"),
                     help="whether a result flushed to zero below the smallest normal fails, in every case "
                          "and dtype (default: the dtype's policy, failing only in float16; a case's underflow=)")
@@ -488,7 +492,8 @@ def _run_options(config):
 
     return _Options(grid_size=config.getoption("--grid-size"), cache=truth_cache(config),
                     executor=truth_executor(config), progress=_progress(config),
-                    exhaustive=config.getoption("--exhaustive"), underflow=config.getoption("--underflow"),
+                    exhaustive=config.getoption("--exhaustive"), dense=config.getoption("--dense"),
+                    underflow=config.getoption("--underflow"),
                     order=config.getoption("--order"), indeterminate=config.getoption("--indeterminate"),
                     modes=tuple(_split(config.getoption("--modes"))) if config.getoption("--modes") else None)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.inputs.floats import bits_of_error, fmt, round_to, ulps_between
+from harness.inputs.floats import bits_of_error, fmt, from_ordinal, ordinal, round_to, ulps_between
 
 F32, F64, F16, BF16 = (fmt(d) for d in (torch.float32, torch.float64, torch.float16, torch.bfloat16))
 
@@ -61,3 +61,15 @@ def test_ulp_of_is_format_ulp_elementwise():
     xs = np.array([0.0, 1.0, -3.5, 1e-45, 6e-8, 1e300, math.inf, math.nan])
     for f in (F64, F32, F16, BF16):
         assert ulp_of(xs, f).tolist() == [f.ulp(float(x)) for x in xs]
+
+
+def test_from_ordinal_inverts_ordinal_in_every_format():
+    for dtype in (torch.float64, torch.float32, torch.float16, torch.bfloat16):
+        f = fmt(dtype)
+        x = torch.tensor([-f.max, -1.5, -f.subnormal, 0.0, f.subnormal, f.tiny, 3.0, f.max, np.inf],
+                         dtype=torch.float64).to(dtype).double().numpy()
+        o = ordinal(x, f)
+        assert np.array_equal(from_ordinal(o, f), x)
+        nxt = from_ordinal(o[:-1] + 1, f)
+        assert (nxt > x[:-1]).all()
+        assert np.array_equal(torch.from_numpy(nxt).to(dtype).double().numpy(), nxt)   # values of the format

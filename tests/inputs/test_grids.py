@@ -61,8 +61,34 @@ def test_product_grid_holds_every_corner_in_every_dtype():
         p = product(dtype, (domains.real(), domains.real()))
         held = {tuple(np.asarray(r).view(np.int64)) for r in p}
         corners = grids.corner_points(dtype, (domains.real(), domains.real()))
-        assert len(corners) == 121
+        assert len(corners) == 13 * 13 + 2 * 13 * len(grids.TYPICAL)
         assert all(tuple(np.asarray(c).view(np.int64)) in held for c in corners)
+
+
+def test_every_special_value_meets_every_other_and_typical_values_in_every_dtype():
+    # xlogy's NaN at (inf, 1) hid from three dtypes' grids: 1 was no special value,
+    # and no special value met an ordinary one.
+    for dtype in (torch.float64, torch.float32, torch.float16, torch.bfloat16):
+        p = product(dtype, (domains.real(), domains.real()))
+        held = {tuple(r) for r in np.asarray(p).view(np.int64)}
+        for pair in ((np.inf, 1.0), (-1.0, np.nan), (0.0, -0.0), (2.0, np.inf), (-np.inf, -100.0), (0.5, -0.0)):
+            assert tuple(np.array(pair).view(np.int64)) in held, (dtype, pair)
+
+
+def test_typical_values_keep_to_a_domain():
+    c = grids.corner_points(torch.float32, (domains.real(), domains.interval(0, 1)))
+    assert ((c[:, 1] > 0) & (c[:, 1] < 1)).all()
+    assert ((c[:, 0] == np.inf) & (c[:, 1] > 0)).sum() >= 3   # the special beside the domain's middle points
+
+
+def test_a_dense_grid_has_its_points_in_every_binade_of_the_whole_range():
+    sparse = extreme(torch.float64, size=16)
+    dense = extreme(torch.float64, size=16, whole=True)
+    for lo in (2.0 ** 600, 2.0 ** -900, 1.0):
+        inside = lambda g: ((g >= lo) & (g < 2 * lo)).sum()   # noqa: E731
+        assert inside(dense) >= 16
+    assert ((sparse >= 2.0 ** 600) & (sparse < 2.0 ** 601)).sum() == 1
+    assert np.array_equal(extreme(torch.float32, size=2), extreme(torch.float32, size=2, whole=True), equal_nan=True)
 
 
 def test_every_holds_each_16_bit_value_once_and_one_nan():
