@@ -52,6 +52,10 @@ def _grid(case, dtype: torch.dtype, options):
                 if not len(pts):
                     raise CaseError(case.name, f"no point of the grid satisfies the relation {_name_of(case.relation)}")
             arrays = tuple(pts[:, k].copy() for k in range(case.arity))
+            if dense:
+                notes.insert(0, f"dense: {len(pts):,} input tuples (each input's {size} or more points in every "
+                                f"binade, a seeded sample of {grids.DENSE_PRODUCT_CAP:,} of their product, and "
+                                f"every tuple of special values and of one beside typical values)")
         return [_Sample(arrays)], domains, case.names_for(case.arity), notes
     if case.grid is None:   # the patterns of the case's shapes
         domains = case.domains_for(case.arity)

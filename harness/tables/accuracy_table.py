@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mpmath
+import numpy as np
 import torch
 
 from . import hand_structured
+from .page_changes import changes
 from .hand import COPIES, HAND, _array_words, _evaluate, _round, _same, _shown, _torch_at
 from ..judging.kinds import SEVERITY
 
@@ -38,6 +40,8 @@ DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 REGIONS_SHOWN = 3
 #: Ops re-evaluated by hand (the worst by failing entries, among those with a hand formula).
 HAND_CHECKED = 12
+#: Hypothesis examples of each certified row's search in a dense sweep (``--dense``).
+DENSE_SEARCH = 100
 
 
 @dataclass
@@ -51,14 +55,28 @@ class Entry:
     error: str | None = None     # a CaseError, or "not run: ..." for a dtype the op lacks
     compiled: bool = False       # torch.compile'd (harness.claims.execution)
     compile_seconds: float = 0.0
+    witness: object | None = None   # the worst input a search found (harness.search.Witness)
+    searched: str | None = None     # why a certified row was not searched, where it was not
 
     @property
     def dtype_name(self) -> str:
         return str(self.dtype).removeprefix("torch.")
 
     @property
+    def convicted_by_search(self) -> bool:
+        """Certified on its sweep, and the search found a failing input."""
+        return self.report is not None and self.report.ok and self.witness is not None and self.witness.fails
+
+    @property
+    def ok(self) -> bool:
+        return self.report is not None and self.report.ok and not self.convicted_by_search
+
+    @property
     def real_kinds(self) -> set[str]:
-        return set() if self.report is None else self.report.kinds - {"underflow"}
+        if self.report is None:
+            return set()
+        found = {self.witness.kind} if self.convicted_by_search else set()
+        return (self.report.kinds | found) - {"underflow"}
 
     def per_quantity(self) -> dict[str, tuple[float, str | None]]:
         """quantity -> (worst bits, its most severe failing kind or None)."""
@@ -75,7 +93,7 @@ class Entry:
             return None
         from ..certify import check
 
-        return check(self.case, self.report, self.dtype, self.compiled) is None
+        return check(self.case, self.report, self.dtype, self.compiled) is None and not self.convicted_by_search
 
 
 # -- measuring --------------------------------------------------------------------------------
@@ -89,6 +107,26 @@ def load(module: str = "cases.torch_ops"):
 
 def default_devices() -> list[str]:
     return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+def search(entries: list[Entry], examples: int, cache=None) -> None:
+    """Each certified eager row searched for its worst input (``harness.search``,
+    Hypothesis seeded with the sweep's worst points) before it says certified: a
+    failing witness convicts it. Compiled rows, and cases a search cannot take,
+    say why they were not searched (``Entry.searched``)."""
+    from ..errors import CaseError
+    from ..search import worst_input
+
+    for e in entries:
+        if e.report is None or not e.report.ok:
+            continue
+        if e.compiled:
+            e.searched = "compiled rows are judged on the sweep only"
+            continue
+        try:
+            e.witness = worst_input(e.case, e.dtype, e.device, max_examples=examples, cache=cache, report=e.report)
+        except (ValueError, CaseError) as err:
+            e.searched = str(err)
 
 
 def sweep(cases, dtypes=DTYPES, devices=("cpu",), compiled: bool = False, **options) -> list[Entry]:
@@ -149,17 +187,50 @@ def _row(entry: Entry) -> str:
     device = f"{entry.device}, compiled in {entry.compile_seconds:.1f} s" if entry.compiled else entry.device
     head = f"| `{entry.case.name}` | {entry.dtype_name} | {device} |"
     if entry.report is None:
-        return head + f" {entry.error} | | | |"
-    verdict = "certified" if entry.report.ok else "**convicted**"
+        return head + f" {entry.error} | | | | |"
+    verdict = "certified" if entry.ok else "**convicted**" + (" by search" if entry.convicted_by_search else "")
     if entry.expected() is False and not entry.compiled:   # a case file's expectations are eager's
         verdict += " (not as its case file expects)"
     value, grad = _quantity_cells(entry)
-    return head + f" {verdict} | {value} | {grad} | {_regions_cell(entry)} |"
+    regions = _regions_cell(entry)
+    if entry.convicted_by_search:
+        regions = "<br>".join(w for w in (_witness_words(entry.witness), regions) if w)
+    return head + f" {verdict} | {_judged_cell(entry)} | {value} | {grad} | {regions} |"
+
+
+def _judged_cell(entry: Entry) -> str:
+    """Points judged, how (every value, dense with bisected edges, the grid), the
+    domain where it is not the whole line, and the search."""
+    report = entry.report
+    points = f"{int(report.stats.get('points', 0)):,}"
+    coverage = report.coverage or ""
+    how = ("every value" if coverage.startswith("exhaustive") else
+           "dense" + (f", {_edges_of(coverage)} bisected" if "edges" in coverage else "")
+           if coverage.startswith("dense") else "grid")
+    case = entry.case
+    names = case.names_for(case.arity)
+    domains = [f"{n} in {d}" for n, d in zip(names, case.domains_for(case.arity)) if str(d) != "(-inf, inf)"]
+    cell = f"{points} ({how})" + (f"<br>domain: {', '.join(domains)}" if domains else "")
+    if entry.witness is not None:
+        cell += f"<br>searched: {entry.witness.evaluations:,} points"
+    return cell
+
+
+def _edges_of(coverage: str) -> str:
+    """'3 edges' from a dense coverage note."""
+    count = coverage.split(", and ", 1)[-1].split(" edges")[0]
+    return f"{count} edge{'s' * (count != '1')}"
+
+
+def _witness_words(w) -> str:
+    where = ", ".join(f"{n} = {v!r}" for n, v in zip(w.names, w.point)) if np.ndim(w.point[0]) == 0 else "a searched point"
+    return (f"search: {where}: {w.quantity} {w.claimed:.4g}, truth {w.truth:.4g}, {w.bits:.1f} bits "
+            f"(budget {w.budget_bits:.1f}) [{w.kind}]")
 
 
 def table(entries: list[Entry]) -> str:
-    lines = ["| op | dtype | device | verdict | value: worst bits, kind | gradient: worst bits, kind | "
-             "failing regions |", "|---|---|---|---|---|---|---|"]
+    lines = ["| op | dtype | device | verdict | judged | value: worst bits, kind | gradient: worst bits, kind | "
+             "failing regions |", "|---|---|---|---|---|---|---|---|"]
     return "\n".join(lines + [_row(e) for e in entries])
 
 
@@ -175,16 +246,17 @@ def _largest(entries: list[Entry]) -> str:
     regions = [(r.count, e.dtype_name, r.words(e.report.feature_name)) for e in entries
                for r in e.report.regions if r.kind != "underflow"]
     if not regions:
-        return ""
+        searched = [e for e in entries if e.convicted_by_search]
+        return f"{searched[0].dtype_name}: {_witness_words(searched[0].witness)}" if searched else ""
     count, dtype, words = max(regions, key=lambda r: r[0])
     return f"{dtype}: {words}"
 
 
 def _verdicts(entries: list[Entry]) -> str:
     """'certified in float64, float32; convicted in float16 (underflow)'."""
-    ok = [e.dtype_name for e in entries if e.report is not None and e.report.ok]
-    bad = [f"{e.dtype_name} ({', '.join(sorted(e.report.kinds))})" for e in entries
-           if e.report is not None and not e.report.ok]
+    ok = [e.dtype_name for e in entries if e.ok]
+    bad = [f"{e.dtype_name} ({', '.join(sorted(e.real_kinds or e.report.kinds))})" for e in entries
+           if e.report is not None and not e.ok]
     parts = ([f"certified in {', '.join(ok)}"] if ok else []) + ([f"convicted in {', '.join(bad)}"] if bad else [])
     return "; ".join(parts) or "not run"
 
@@ -274,8 +346,9 @@ def machine() -> str:
 
 
 def render(entries: list[Entry], notes: dict, checks: list[str], meta: dict, harness_notes=(),
-           coverage: str | None = None, compiled_notes: dict | None = None) -> str:
-    """The whole page; ``coverage`` is its coverage section (``coverage_of``), if any;
+           coverage: str | None = None, compiled_notes: dict | None = None, changed: list[str] = ()) -> str:
+    """The whole page; ``changed`` is its "What changed" section (``page_changes``);
+    ``coverage`` is its coverage section (``coverage_of``), if any;
     ``compiled_notes`` explain the compiled findings (``COMPILED_FINDINGS``);
     ``meta["module"]`` the case module (``cases.torch_ops`` by default), whose
     ``TITLE`` names the page."""
@@ -283,7 +356,8 @@ def render(entries: list[Entry], notes: dict, checks: list[str], meta: dict, har
     path = module.replace(".", "/") + ".py"
     title = getattr(sys.modules.get(module), "TITLE", "The accuracy table of PyTorch's autograd")
     command = ("python -m harness.tables.accuracy_table" + ("" if module == "cases.torch_ops" else f" --module {module}")
-               + (" --compile" if any(e.compiled for e in entries) else ""))
+               + (" --compile" if any(e.compiled for e in entries) else "") + (" --dense" if meta.get("dense") else "")
+               + (f" --search {meta['search']}" if meta.get("search") and not meta.get("dense") else ""))
     structured = module != "cases.torch_ops"
     return "\n".join([
         f"# {title}",
@@ -296,8 +370,9 @@ def render(entries: list[Entry], notes: dict, checks: list[str], meta: dict, har
         "",
         f"- torch {meta['torch']}, Python {meta['python']}, mpmath {meta['mpmath']}",
         f"- machine: {meta['machine']}",
-        f"- grid: `--grid-size {meta['grid_size']}`; {meta['summary']}",
+        f"- {_sweep_words(meta)}; {meta['summary']}",
         "",
+        *changed,
         findings(entries, notes, harness_notes, compiled_notes),
         "",
         *([coverage, ""] if coverage else []),
@@ -324,6 +399,21 @@ def render(entries: list[Entry], notes: dict, checks: list[str], meta: dict, har
         "",
         *(_compiled_checks(entries) if any(e.compiled for e in entries) else []),
     ])
+
+
+def _sweep_words(meta: dict) -> str:
+    """How the rows were judged, for the page's head."""
+    if not meta.get("dense"):
+        words = f"grid: `--grid-size {meta['grid_size']}`"
+    else:
+        words = (f"sweep: `--dense`: every value of float16 and bfloat16 for one-input ops, {meta['grid_size']} "
+                 f"points or more in every binade of the whole range otherwise, each edge where a claim changes "
+                 f"class bisected to adjacent floats (one-input ops), every pair of special values (several-input "
+                 f"ops); the judged column gives each row's points")
+    if meta.get("search"):
+        words += (f"; each certified eager row then searched for its worst input ({meta['search']} Hypothesis "
+                  f"examples, seeded with the row's worst points), and convicted if the search finds a failure")
+    return words
 
 
 def _compiled_checks(entries: list[Entry]) -> list[str]:
@@ -469,6 +559,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true",
                         help="also certify each op compiled by torch.compile: a compiled row beside each eager one "
                              "and the ops where they differ (harness.claims.execution)")
+    parser.add_argument("--dense", action="store_true",
+                        help="judge every 16-bit value of one-input ops, 16 points (--grid-size) in every binade of "
+                             "the whole range otherwise, and bisect each edge where a claim changes class; implies "
+                             f"--search {DENSE_SEARCH} unless given")
+    parser.add_argument("--search", type=int, default=None, metavar="N",
+                        help="search each certified eager row for its worst input with N Hypothesis examples; a "
+                             f"failing witness convicts the row (default: 0, or {DENSE_SEARCH} with --dense)")
     parser.add_argument("--truth-cache", default=".pytest_cache/harness-truth.sqlite",
                         help="sqlite file of cached truths ('none': memory only); pytest's by default")
     parser.add_argument("--coverage-modules", default=None,
@@ -478,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out or f"docs/{args.module.rsplit('.', 1)[-1]}.md"
     sys.path.insert(0, str(Path.cwd()))
     from ..truth.cache import TruthCache
-    from ..inputs.grids import DEFAULT_SIZE
+    from ..inputs.grids import DEFAULT_SIZE, DENSE_SIZE
 
     cases, notes, harness_notes = load(args.module)
     compiled_notes = getattr(sys.modules[args.module], "COMPILED_FINDINGS", {})
@@ -490,15 +587,21 @@ def main(argv: list[str] | None = None) -> int:
     cache = None if args.truth_cache.lower() == "none" else TruthCache(Path(args.truth_cache))
     started = time.perf_counter()
     entries = sweep(cases, dtypes, devices, compiled=args.compile, grid_size=args.grid_size, cache=cache,
-                    progress=lambda line: print(line, file=sys.stderr, flush=True))
-    certified = sum(1 for e in entries if e.report is not None and e.report.ok)
-    convicted = sum(1 for e in entries if e.report is not None and not e.report.ok)
+                    dense=args.dense, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    examples = args.search if args.search is not None else (DENSE_SEARCH if args.dense else 0)
+    if examples:
+        search(entries, examples, cache)
+    certified = sum(1 for e in entries if e.ok)
+    convicted = sum(1 for e in entries if e.report is not None and not e.ok)
     meta = {"module": args.module, "torch": torch.__version__, "python": platform.python_version(), "mpmath": mpmath.__version__,
-            "machine": machine(), "grid_size": args.grid_size or DEFAULT_SIZE,
+            "machine": machine(), "grid_size": args.grid_size or (DENSE_SIZE if args.dense else DEFAULT_SIZE),
+            "dense": args.dense, "search": examples,
             "summary": f"{len(cases)} cases, {certified} certified and {convicted} convicted (op, dtype, device) "
                        f"entries, {len(entries) - certified - convicted} not run"}
     coverage = coverage_of(coverage_modules(args.module, args.coverage_modules))
-    page = render(entries, notes, hand_checks(entries), meta, harness_notes, coverage, compiled_notes)
+    previous = Path(args.out).read_text() if Path(args.out).exists() else None
+    changed = changes(entries, previous, hand_check)
+    page = render(entries, notes, hand_checks(entries), meta, harness_notes, coverage, compiled_notes, changed)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(page)
     print(f"{args.out}: {len(entries)} entries in {time.perf_counter() - started:.0f} s", file=sys.stderr)
