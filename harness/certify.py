@@ -259,7 +259,8 @@ def check(case: Case, report: Report, dtype: torch.dtype, compiled: bool = False
     """None when the report meets the case's expectation for ``dtype`` (compiled or
     not, ``expectations.expectation_for``), else why not."""
     expectation = expectation_for(case.expect, dtype, compiled)
-    return meets(expectation, report.ok, report.kinds, [fl.feature for fl in report.failures])
+    return meets(expectation, report.ok, report.kinds, [fl.feature for fl in report.failures],
+                 dense=report.coverage is not None)
 
 
 def solve_prepared(prepared: list[Prepared], options: _Options) -> dict[int, CaseError]:

@@ -18,11 +18,14 @@ class Expectation:
     Otherwise it must be convicted, every defect found must be of one of
     ``kinds`` (a failure for another reason fails the test), and with
     ``within=(lo, hi)`` every failing point's feature (the input, for a
-    one-input elementwise case) must lie in ``[lo, hi]``.
+    one-input elementwise case) must lie in ``[lo, hi]``. ``dense_only``: the
+    defect lives in a window only a dense sweep holds (``certify(dense=True)``,
+    or an exhaustive one); a sparser grid may certify.
     """
 
     kinds: frozenset[str] = frozenset()
     within: tuple[float, float] | None = None
+    dense_only: bool = False
 
     @property
     def convicted(self) -> bool:
@@ -32,7 +35,8 @@ class Expectation:
         if not self.kinds:
             return "certified"
         where = f" within [{self.within[0]:g}, {self.within[1]:g}]" if self.within else ""
-        return f"convicted of {', '.join(sorted(self.kinds))}{where}"
+        dense = " by a dense sweep" if self.dense_only else ""
+        return f"convicted of {', '.join(sorted(self.kinds))}{where}{dense}"
 
 
 def certified() -> Expectation:
@@ -45,19 +49,22 @@ def certified() -> Expectation:
     return Expectation()
 
 
-def convicted(*kinds: str, within: tuple[float, float] | None = None) -> Expectation:
-    """The implementation must fail, and only with defects of these kinds.
+def convicted(*kinds: str, within: tuple[float, float] | None = None, dense_only: bool = False) -> Expectation:
+    """The implementation must fail, and only with defects of these kinds;
+    ``dense_only``: a dense sweep must convict it, a sparser grid may certify it.
 
     Example:
         >>> str(convicted("non-finite", "lost-digits"))
         'convicted of lost-digits, non-finite'
+        >>> str(convicted("non-finite", dense_only=True))
+        'convicted of non-finite by a dense sweep'
     """
     if not kinds:
         raise ValueError("convicted() needs at least one defect kind")
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown defect kind(s) {sorted(unknown)}; known: {sorted(KINDS)}")
-    return Expectation(frozenset(kinds), within)
+    return Expectation(frozenset(kinds), within, dense_only)
 
 
 ExpectSpec = Union[Expectation, Mapping[Union[str, torch.dtype], Expectation]]

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from . import hand_structured
+from .measured_words import PLACEHOLDER, UnmeasuredThreshold, fill
 from .page_changes import changes
 from .hand import COPIES, HAND, _array_words, _evaluate, _round, _same, _shown, _torch_at
 from ..judging.kinds import SEVERITY
@@ -272,13 +273,26 @@ def _finding(name: str, bad: list[Entry], note, grouped) -> str:
             f"Largest region, {_largest(bad)}.")
     if note is None:
         return text + " Cause: not analysed."
-    text += f" Cause: {note.cause}"
+    reports = {e.dtype_name: e.report for e in grouped.get(name, bad) if e.report is not None and not e.compiled}
+    text += f" Cause: {_measured(note.cause, reports)}"
     if note.alternative:
         alt = grouped.get(note.alternative)
         text += f" Alternative: `{note.alternative}` ({_verdicts(alt) if alt else 'not in this sweep'})."
     elif getattr(note, "fix", None):
-        text += f" Fix (not certified here): {note.fix}"
+        text += f" Fix (not certified here): {_measured(note.fix, reports)}"
     return text
+
+
+def _measured(text: str, reports: dict) -> str:
+    """A finding's words with its thresholds read from the reports (``measured_words``);
+    one this sweep does not back says so in place of a number."""
+    def one(match):
+        try:
+            return fill(match[0], reports)
+        except UnmeasuredThreshold:
+            return f"(not measured in this sweep: {match[0].strip('{}')})"
+
+    return PLACEHOLDER.sub(one, text)
 
 
 def findings(entries: list[Entry], notes: dict, harness_notes=(), compiled_notes: dict | None = None) -> str:

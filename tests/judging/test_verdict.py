@@ -29,3 +29,15 @@ def test_a_nan_claim_keeps_the_finite_difference_estimate():
                                                   np.array([1e-6, 1e-6]), np.array([16.0, 16.0]),
                                                   fmt(torch.float32))
     assert informative.tolist() == [True, True] and bad.tolist() == [True, False]
+
+
+def test_a_defect_only_a_dense_sweep_holds_is_required_there_and_allowed_to_pass_on_a_grid():
+    from harness.judging.expectations import convicted
+    from harness.judging.verdict import meets
+
+    window = convicted("non-finite", dense_only=True)
+    assert meets(window, True, set(), [], dense=False) is None
+    assert "must be convicted" in meets(window, True, set(), [], dense=True)
+    assert meets(window, False, {"non-finite"}, [1e-26], dense=True) is None
+    assert "also fails with lost-digits" in meets(window, False, {"non-finite", "lost-digits"}, [1.0], dense=False)
+    assert "must be convicted" in meets(convicted("non-finite"), True, set(), [], dense=False)

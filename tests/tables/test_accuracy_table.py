@@ -214,3 +214,62 @@ def test_compiled_rows_stand_beside_eager_ones_and_their_differences_are_finding
     assert "eager certified, compiled convicted (silent-zero)" in section and "compiled silent-zero" in section
     assert "### In ordinary ranges\n\nNone." in text      # the compiled defect is not an eager finding
     assert "| cpu, compiled in 3.2 s | **convicted**" in table._row(entries[1])
+
+
+# -- dense pages (issue: "Certified" means no denser sweep can break it) --------------------------
+
+def test_a_dense_page_convicts_what_the_grid_certified_and_says_so_at_the_top(tmp_path):
+    # torch.rsqrt's float32 gradient is -inf in [1.3e-26, 2.05e-26], inside one binade.
+    out = tmp_path / "ops.md"
+    common = ["--ops", "torch.rsqrt", "--dtypes", "float32", "--truth-cache", "none", "--out", str(out),
+              "--coverage-modules", "none"]
+    assert table.main(common) == 0
+    assert "| `torch.rsqrt` | float32 | cpu | certified | " in out.read_text()
+    assert table.main(common + ["--dense", "--search", "0"]) == 0
+    page = out.read_text()
+    changed = page.split("## What changed")[1].split("## Findings")[0]
+    assert "1 rows went from certified to convicted" in changed
+    assert "`torch.rsqrt` float32: certified → convicted (non-finite)" in changed
+    (check,) = [line for line in changed.splitlines() if line.startswith("| `torch.rsqrt` | float32 |")]
+    assert check.endswith("| yes |") and "| -inf |" in check
+    row = next(line for line in page.splitlines() if line.startswith("| `torch.rsqrt` | float32 | cpu |"))
+    assert "**convicted**" in row and "(dense, 2 edges bisected)<br>domain: x in (0, inf)" in row
+    assert "`--dense`: every value of float16 and bfloat16" in page
+
+
+def test_a_search_that_fails_convicts_a_certified_row_and_compiled_rows_say_why_not_searched(swept, monkeypatch):
+    import harness.search
+    from harness.search import Witness
+
+    entries, notes, _ = swept
+    exp = entries["torch.exp"]
+    witness = Witness("torch.exp", "float16", ("x",), (11.0859375,), "gradient", 65504.0, math.inf, 16.0, 5.0,
+                      "non-finite", 42)
+    searched = []
+    monkeypatch.setattr(harness.search, "worst_input",
+                        lambda case, dtype, device, **kw: searched.append((case.name, kw["report"])) or witness)
+    compiled = table.Entry(exp.case, exp.dtype, exp.device, report=exp.report, compiled=True)
+    entry = table.Entry(exp.case, exp.dtype, exp.device, report=exp.report)
+    table.search([entry, compiled, entries["torch.expm1"]], 50)
+    assert searched == [("torch.exp", exp.report)]   # certified eager rows only, seeded with their report
+    assert compiled.witness is None and "sweep only" in compiled.searched
+    assert entry.convicted_by_search and not entry.ok and entry.real_kinds == {"non-finite"}
+    row = table._row(entry)
+    assert "**convicted** by search" in row and "searched: 42 points" in row
+    assert "search: x = 11.0859375: gradient 6.55e+04, truth inf" in row
+    text = table.findings([entry], notes)
+    assert "`torch.exp`** (non-finite; float16). Largest region, float16: search: x = 11.0859375" in text
+
+
+def test_page_changes_read_the_previous_table_both_ways(swept):
+    from harness.tables.page_changes import changes
+
+    entries, _, _ = swept
+    previous = ("| `torch.exp` | float16 | cpu | **convicted** | 1 |\n"
+                "| `torch.expm1` | float16 | cpu | certified | 1 |\n"
+                "| `torch.expm1` | float16 | cpu, compiled in 1.0 s | certified | 1 |\n")
+    lines = "\n".join(changes(list(entries.values()), previous, lambda e: "| checked |"))
+    assert "1 rows went from certified to convicted, 1 from convicted to certified" in lines
+    assert "`torch.expm1` float16: certified → convicted (lost-digits, silent-zero). Largest region:" in lines
+    assert "`torch.exp` float16: convicted → certified." in lines and "| checked |" in lines
+    assert "No previous page" in "\n".join(changes(list(entries.values()), None, lambda e: None))
