@@ -23,7 +23,7 @@ from .claims.claimed import _call, _claimed, _claimed_further, _vmapped, one_thr
 from .claims.estimates import _Estimates, _finite_differences, _gradient_differences
 from .errors import CaseError
 from .inputs import grids
-from .inputs.edges import edges
+from .inputs.edges import along_patterns, edges
 from .inputs.floats import fmt
 from .inputs.samples import _grid, _Sample
 from .judging.expectations import expectation_for
@@ -187,6 +187,8 @@ def prepare(case: Case, dtype: torch.dtype, device: str, options: _Options) -> P
         batches = {"broadcast": lambda arrays, rows: _call(case, arrays, dtype, device, rows),
                    "vmap": lambda arrays, rows: _call(_vmapped(case), arrays, dtype, device, rows)}
         claims, batch_mode = claim_all(samples, one, batches, identity_of(case, dtype, device), cache)
+        if options.dense and case.grid is None:
+            samples += _pattern_edges(case, samples, dtype, device, notes)
     if order == 2 or forward:
         for sample in samples:
             _claimed_further(case, sample, domains, dtype, device, order, forward)
@@ -224,6 +226,25 @@ def _with_edges(case: Case, sample: _Sample, options: _Options, dtype, device, n
     extended = _Sample((np.sort(np.concatenate([x, new])),))
     _claimed(case, extended, dtype, device)
     return extended
+
+
+def _pattern_edges(case: Case, samples: list[_Sample], dtype, device, notes: list[str]) -> list[_Sample]:
+    """Structured points on both sides of each edge where a claim changes class
+    between neighbouring values of a pattern's parameter, bisected to adjacent
+    floats (``inputs.edges.along_patterns``), claimed; ``notes`` says how many."""
+    def claims_at(arrays):
+        output, grads, _, _ = _call(case, arrays, dtype, device)
+        return (output, *grads)
+
+    claimed = [(s.output, *s.grads) for s in samples]
+    found, bisected, left = along_patterns([s.pattern for s in samples], claimed, claims_at, fmt(dtype))
+    more = [_Sample(p.arrays, pattern=p) for p in found]
+    for sample in more:
+        _claimed(case, sample, dtype, device)
+    unbisected = f"; {left:,} more left unbisected" if left else ""
+    notes.insert(0, f"dense: {len(samples) + len(more):,} points (the patterns, and {bisected:,} edges where a claim "
+                    f"changes class bisected along the pattern's parameter to adjacent floats{unbisected})")
+    return more
 
 
 def finish(p: Prepared, truth_stats: dict) -> Report:

@@ -10,6 +10,8 @@ import torch
 
 import harness
 from harness.inputs.grids import every
+from harness.inputs.patterns import structured_grid
+from harness.inputs.samples import _cotangent
 from harness.truth.cache import TruthCache
 
 
@@ -338,3 +340,25 @@ def test_a_nan_entry_reaches_only_the_outputs_that_depend_on_it():
                              grid=NAN_IN_FIRST_ROW)
     report = harness.certify(swallowed, torch.float64)
     assert {(f.quantity, f.kind) for f in report.failures} == {("value[0]", "nan-swallowed")}
+
+
+def test_a_dense_structured_sweep_bisects_along_a_patterns_parameter():
+    # softmax's dominant-entry gradient is exactly 0 in float32 from a gap of about 17.3;
+    # the pattern's sweep holds 16 and 32 and would place the edge anywhere between.
+    softmax = lambda x: torch.softmax(x, -1)   # noqa: E731
+    case = harness.Case("softmax", softmax, harness.exact(softmax), shape=(8,))
+    sparse = harness.certify(case, torch.float32)
+    report = harness.certify(case, torch.float32, dense=True)
+    assert report.coverage.startswith("dense: ") and "edges where a claim changes class bisected along" in report.coverage
+    assert report.stats["points"] > sparse.stats["points"]
+    zero = max((r for r in report.regions if r.kind == "silent-zero" and r.words("").startswith("dominant first")),
+               key=lambda r: r.count)
+    assert 17 < zero.lo < 18
+    # The float before the edge's gap gives a nonzero gradient at that pattern's point.
+    point = next(p for p in structured_grid(((8,),), torch.float32) if p.pattern == "dominant first entry"
+                 and p.remake is not None)
+    below = np.nextafter(np.float32(zero.lo), np.float32(0))
+    x = torch.tensor(point.remake(float(below))[0], dtype=torch.float32, requires_grad=True)
+    cot = torch.tensor(_cotangent((8,)), dtype=torch.float32)   # the cotangent the harness hands
+    (torch.softmax(x, -1) * cot).sum().backward()
+    assert x.grad[0].item() != 0

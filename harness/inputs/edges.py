@@ -13,6 +13,7 @@ floats like at every other point.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import numpy as np
@@ -85,3 +86,55 @@ def edges(xs: np.ndarray, claimed: tuple[np.ndarray, ...], evaluate: Claims, f: 
 def _claims_at(points: np.ndarray, evaluate: Claims) -> tuple[np.ndarray, ...]:
     padded = np.resize(points, max(points.size, BATCH))
     return tuple(np.asarray(c, dtype=np.float64)[:points.size] for c in evaluate(padded))
+
+
+#: Pattern edges bisected at most per structured grid (each step is one call of the forward
+#: and backward on one point).
+MAX_PATTERN_EDGES = 64
+
+
+def signature(claims: tuple[np.ndarray, ...]) -> bytes:
+    """Every entry's class of one structured point's claims, as one key."""
+    return b"".join(classes(np.ravel(c)).astype(np.int8).tobytes() for c in claims)
+
+
+def along_patterns(points: list, claimed: list[tuple[np.ndarray, ...]], evaluate: Callable, f: Format) -> tuple[list, int, int]:
+    """New structured points on both sides of each class change between
+    neighbouring values of one pattern's parameter (``patterns.Point``: the
+    same pattern and input, ``remake`` to build it at another value), bisected
+    to adjacent floats of ``f``; how many changes were bisected and how many
+    were left past ``MAX_PATTERN_EDGES``. ``claimed[k]``: point k's claims;
+    ``evaluate(arrays)``: the claims at other arrays."""
+    groups: dict[tuple, list[int]] = {}
+    for k, p in enumerate(points):
+        if p.remake is not None and np.isfinite(p.parameter):
+            groups.setdefault((p.pattern, p.input), []).append(k)
+    pairs = []
+    for members in groups.values():
+        members.sort(key=lambda k: points[k].parameter)
+        for a, b in zip(members, members[1:]):
+            gap = ordinal(np.array([points[b].parameter]), f)[0] - ordinal(np.array([points[a].parameter]), f)[0]
+            if gap > 1 and signature(claimed[a]) != signature(claimed[b]):
+                pairs.append((a, b))
+    left = max(0, len(pairs) - MAX_PATTERN_EDGES)
+    found = []
+    for a, b in pairs[:MAX_PATTERN_EDGES]:
+        found += _bisect_pattern(points[a], points[b].parameter, signature(claimed[a]), evaluate, f)
+    return found, min(len(pairs), MAX_PATTERN_EDGES), left
+
+
+def _bisect_pattern(start, stop: float, start_class: bytes, evaluate: Callable, f: Format) -> list:
+    """The two points, a float of the parameter apart, where ``start``'s pattern
+    (its own seeded other entries) leaves ``start_class`` on the way to ``stop``;
+    none if it never does with those entries."""
+    lo, hi = ordinal(np.array([start.parameter, stop]), f)
+    if signature(evaluate(start.remake(float(from_ordinal(hi, f))))) == start_class:
+        return []
+    while hi - lo > 1:
+        mid = lo + (hi - lo) // 2
+        if signature(evaluate(start.remake(float(from_ordinal(mid, f))))) == start_class:
+            lo = mid
+        else:
+            hi = mid
+    return [dataclasses.replace(start, arrays=start.remake(v), parameter=v)
+            for v in map(float, from_ordinal(np.array([lo, hi]), f))]

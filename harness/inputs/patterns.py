@@ -50,6 +50,9 @@ class Point:
     parameter_name: str | None = None
     parameter: float = math.nan
     input: int | None = None
+    #: The same point at another value of its parameter (the same seeded other entries),
+    #: for bisecting an edge along the parameter; None where the pattern cannot be remade.
+    remake: Callable[[float], tuple[np.ndarray, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -305,7 +308,7 @@ def input_patterns(shape: tuple[int, ...], dtype: torch.dtype, domain: Domain | 
     """
     domain = domain or real()
     shape = tuple(shape)
-    made: list[tuple[str, str | None, float, np.ndarray]] = []
+    made: list[tuple] = []
     typical = [("typical", None, math.nan, a) for a in typical_values(shape, dtype, domain, seed)]
     if domain.discrete:
         made = list(_discrete(domain, shape, seed))
@@ -324,20 +327,26 @@ def input_patterns(shape: tuple[int, ...], dtype: torch.dtype, domain: Domain | 
                 for j, v in enumerate(p.sweep(SWEEP // 2 if short else SWEEP)):
                     a = _into(domain, _round(_tensor(p, shape, v, seed + 7919 * i + j), dtype))
                     if a is not None:
-                        made.append((p.name, p.parameter_name, _moved(domain, p.parameter_name, float(v)), a))
+                        remake = _remaker(p, shape, seed + 7919 * i + j, dtype) if domain == real() else None
+                        made.append((p.name, p.parameter_name, _moved(domain, p.parameter_name, float(v)), a, remake))
             # The finite reals keep every real pattern but the special ones: nothing to add.
             if domain != real() and not (domain.lo == -math.inf and domain.hi == math.inf):
                 made += list(_generic(domain, dtype, shape, seed))
     points, seen = [], set()
-    for name, pname, v, a in typical + made:
+    for name, pname, v, a, *remake in typical + made:
         a = _round(a, dtype)
         if not domain.simplex and not (domain.contains_many(a) | (np.isnan(a) & (domain == real()))).all():
             continue
         key = a.tobytes()
         if key not in seen:
             seen.add(key)
-            points.append(Point((a,), name, pname, v, 0))
+            points.append(Point((a,), name, pname, v, 0, remake[0] if remake and pname is not None else None))
     return points
+
+
+def _remaker(p: _Rows, shape: tuple[int, ...], seed: int, dtype: torch.dtype) -> Callable[[float], tuple]:
+    """A real pattern's point at another parameter value, its other entries drawn from the same seed."""
+    return lambda v: (_round(_tensor(p, shape, v, seed), dtype),)
 
 
 def typical_values(shape: tuple[int, ...], dtype: torch.dtype, domain: Domain | None = None,
@@ -401,7 +410,7 @@ def _grid(shapes, dtype, domains, seed) -> tuple[Point, ...]:
         points = own[0]
         # Rows of one and two entries: a softmax of one entry, a variance of two.
         for short in lengths(shapes[0])[1:]:
-            points += [Point(p.arrays, f"{p.pattern}, rows of {short[-1]}", p.parameter_name, p.parameter, 0)
+            points += [Point(p.arrays, f"{p.pattern}, rows of {short[-1]}", p.parameter_name, p.parameter, 0, p.remake)
                        for p in input_patterns(short, dtype, domains[0], seed, short=True)]
     else:
         typical = [typical_values(s, dtype, d, seed + 101 * k) for k, (s, d) in enumerate(zip(shapes, domains))]
@@ -410,7 +419,8 @@ def _grid(shapes, dtype, domains, seed) -> tuple[Point, ...]:
             for i, p in enumerate(mine):
                 others = [typical[j][i % TYPICAL] for j in range(len(shapes))]
                 others[k] = p.arrays[0]
-                points.append(Point(tuple(others), p.pattern, p.parameter_name, p.parameter, k))
+                points.append(Point(tuple(others), p.pattern, p.parameter_name, p.parameter, k,
+                                    _beside(p.remake, others, k)))
         corners = list(cartesian(*[special_patterns(mine) for mine in own]))
         points += [Point(tuple(c.arrays[0] for c in combo), " / ".join(c.pattern for c in combo)) for combo in corners]
     special = {id(p) for p in points if p.pattern in _SPECIAL_NAMES}
@@ -421,6 +431,13 @@ def _grid(shapes, dtype, domains, seed) -> tuple[Point, ...]:
         drop = set(rng.choice(rest, max(0, len(points) - POINT_CAP), replace=False).tolist()) if rest else set()
         points = [p for i, p in enumerate(points) if i not in drop]
     return tuple(points)
+
+
+def _beside(remake, others: list[np.ndarray], k: int):
+    """A remaker of input ``k`` among the other inputs' fixed arrays."""
+    if remake is None:
+        return None
+    return lambda v: tuple(remake(v)[0] if j == k else a for j, a in enumerate(others))
 
 
 def holds(relation: Callable[..., bool], arrays: tuple[np.ndarray, ...]) -> bool:
