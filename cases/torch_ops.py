@@ -413,7 +413,7 @@ FINDINGS = {
                            "the ratio x / hypot(x, y) is of order 1.",
                            fix="scale by max(|x|, |y|) first: `(x / m) / hypot(x / m, y / m)`.", edge=True),
     "torch.sigmoid": Finding("`sigmoid_backward(grad, result)` is `grad * result * (1 - result)`: `1 - result` "
-                             "cancels for x > 0 and is 0 above 37 (float64), 16.6 (float32).", "sigmoid.stable"),
+                             "cancels for x > 0 and is 0 from {float64 gradient silent-zero lo} (float64), {float32 gradient silent-zero lo} (float32).", "sigmoid.stable"),
     "torch.nn.functional.softplus": Finding("the default `threshold=20` returns x above 20, right in float32 only: "
                                             "float64 still resolves `log1p(exp(-x))` there.",
                                             "torch.nn.functional.softplus(threshold=40)"),
@@ -424,18 +424,18 @@ FINDINGS = {
                                         "(`1 / (1 + inf)`), flushing `x * sigmoid(x)` while it is still normal.",
                                         fix="sigmoid as `exp(x) / (1 + exp(x))` below 0 keeps those values; "
                                         "`where(isinf(x), ...)` for the limits.", edge=True),
-    "torch.nn.functional.gelu": Finding("`x / 2 * (1 + erf(x / sqrt 2))` cancels below 0 (value 0 below -8.5 in "
+    "torch.nn.functional.gelu": Finding("`x / 2 * (1 + erf(x / sqrt 2))` cancels below 0 (value 0 from {float64 value silent-zero hi} down in "
                                         "float64), and the gradient `Phi(x) + x phi(x)` is built on the same "
                                         "`1 + erf`; `-inf * 0` at -inf.", "nn.functional.gelu.stable"),
     "torch.nn.functional.gelu(approximate=tanh)": Finding(
-        "`1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))` cancels below 0, and `x**3` overflows in the backward for "
-        "|x| > 1.3e154 (float64).", fix="`x * sigmoid(2 u)` instead of `x / 2 (1 + tanh(u))`."),
+        "`1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))` cancels below 0, and the backward, which squares x, is NaN "
+        "from x = {float64 gradient non-finite lo} (float64).", fix="`x * sigmoid(2 u)` instead of `x / 2 (1 + tanh(u))`."),
     "torch.nn.functional.mish": Finding("`mish_backward` uses `sigmoid(x)`, 0 on CPU below -709.78 (float64) while "
                                         "`tanh(softplus(x))` is not: the two terms of e^x (1 + x) lose the negative "
                                         "one, the gradient's sign flips; NaN at ±inf (`inf * 0`).",
                                         fix="sigmoid as `exp(x) / (1 + exp(x))` below 0.", edge=True),
     "torch.nn.functional.softsign": Finding("`x / (1 + |x|)` in Python: autograd's quotient rule "
-                                            "`1/(1+|x|) - |x|/(1+|x|)**2` cancels to 0 beyond 2**53 (float64), and "
+                                            "`1/(1+|x|) - |x|/(1+|x|)**2` cancels to 0 from {float64 gradient silent-zero lo} (float64), about 2**53, and "
                                             "`inf / inf` is NaN at ±inf.", "nn.functional.softsign.stable"),
     "torch.nn.functional.tanhshrink": Finding("`x - tanh(x)` in Python cancels near 0 (truth x**3/3), and its "
                                               "gradient `1 - (1 - tanh**2)` the same (truth x**2).",
@@ -450,7 +450,7 @@ FINDINGS = {
                           fix="`exp(|x| - ln 2)` with the sign near the overflow edge.", edge=True),
     "torch.cosh": Finding("as sinh: exp(|x|) overflows first in the vectorized CPU kernel.",
                           fix="`exp(|x| - ln 2)` near the overflow edge.", edge=True),
-    "torch.asinh": Finding("`grad * (self.pow(2) + 1).rsqrt()`: x**2 overflows for |x| > 1.3e154 (float64).",
+    "torch.asinh": Finding("`grad * (self.pow(2) + 1).rsqrt()`: x**2 overflows: the gradient is 0 from {float64 gradient silent-zero lo} (float64).",
                            "asinh.stable"),
     "torch.acosh": Finding("`grad * (self * self - 1).rsqrt()` for real inputs (derivatives.yaml saves one rsqrt "
                            "this way): x**2 overflows.", "acosh.stable"),
@@ -462,7 +462,7 @@ FINDINGS = {
                           "sin of the rounded `pi * x`, whose error is radians: the gradient's sign is noise (truth "
                           "(-1)**x / x at the integers every large float is); `pi * x` overflows at the top.",
                           fix="a series near 0 (-pi**2 x / 3 + ...); sinpi and cospi (reduce x, not pi x)."),
-    "torch.erf": Finding("bfloat16's kernel returns 0 for |x| < 1.2e-7 and loses 7 bits below 3e-6 (erf(x) ~ "
+    "torch.erf": Finding("bfloat16's kernel returns 0 for x up to {bfloat16 value silent-zero hi} and loses up to 7 bits below {bfloat16 value lost-digits hi} (erf(x) ~ "
                          "1.128 x); float32's is right.", fix="compute bfloat16 through float32's kernel."),
     "torch.special.erfcx": Finding("`(2.0 * self * result - 2.0 / sqrt(M_PI)) * grad` cancels for large x: both "
                                    "terms tend to 2/sqrt(pi).",
@@ -477,7 +477,7 @@ FINDINGS = {
                              fix="a trigamma with more recurrence steps or asymptotic terms."),
     "torch.polygamma(1, x)": Finding("trigamma takes 6 recurrence steps and the asymptotic series to x**-7 (ATen "
                                      "Math.h): the first omitted term is 1e-8 relative near x = 6.5. Its gradient "
-                                     "polygamma(2, x) is NaN at inf and 0 for x > 1.2e108.",
+                                     "polygamma(2, x) is NaN at inf and 0 from x = {float64 gradient silent-zero lo}.",
                                      fix="recur to x >= 20 (or add terms) in float64."),
     "torch.i0": Finding("the kernel multiplies exp(|x|) by a series in 1/x: exp overflows before I0 does, and "
                         "`inf * 0`-like NaN at ±inf.", fix="exp(|x| / 2) twice, as a product of two halves.",

@@ -132,8 +132,8 @@ def search(entries: list[Entry], examples: int, cache=None) -> None:
 
 def sweep(cases, dtypes=DTYPES, devices=("cpu",), compiled: bool = False, **options) -> list[Entry]:
     """Certify every case in every dtype and device, and ``compiled`` by
-    ``torch.compile`` too (``harness.claims.execution``): truths in one pool
-    (``harness.certify.certify_many``); ``options`` are ``certify``'s keywords."""
+    ``torch.compile`` too (``harness.claims.execution``): each case's truths in one
+    pool (``harness.certify.certify_many``); ``options`` are ``certify``'s keywords."""
     from ..claims.execution import compiled as compile_case
 
     certify = importlib.import_module("harness.certify")
@@ -149,12 +149,16 @@ def sweep(cases, dtypes=DTYPES, devices=("cpu",), compiled: bool = False, **opti
         if e.compiled:
             subject, e.compile_seconds = compile_case(e.case, e.dtype, e.device)
         subjects.append(subject)
-    results = certify.certify_many([(s, e.dtype, e.device) for s, e in zip(subjects, jobs)], **options)
-    for e, r in zip(jobs, results):
-        if isinstance(r, Exception):
-            e.error = f"broken case: {r}"
-        else:
-            e.report = r
+    # One case at a time: a dense sweep's prepared certifications hold every point's claims
+    # and units (about 60 MB an entry), which all of them at once would not fit in memory.
+    for name in dict.fromkeys(e.case.name for e in jobs):
+        mine = [(s, e) for s, e in zip(subjects, jobs) if e.case.name == name]
+        results = certify.certify_many([(s, e.dtype, e.device) for s, e in mine], **options)
+        for (_, e), r in zip(mine, results):
+            if isinstance(r, Exception):
+                e.error = f"broken case: {r}"
+            else:
+                e.report = r
     return entries
 
 

@@ -6,6 +6,7 @@ made by hand for the rendering, and collection only for the gate.
 """
 
 import math
+import re
 import textwrap
 
 import numpy as np
@@ -273,3 +274,36 @@ def test_page_changes_read_the_previous_table_both_ways(swept):
     assert "`torch.expm1` float16: certified → convicted (lost-digits, silent-zero). Largest region:" in lines
     assert "`torch.exp` float16: convicted → certified." in lines and "| checked |" in lines
     assert "No previous page" in "\n".join(changes(list(entries.values()), None, lambda e: None))
+
+
+def test_every_threshold_a_finding_states_is_a_placeholder_the_sweep_fills():
+    import cases.torch_ops
+    import cases.torch_structured
+    from harness.judging.kinds import KINDS
+    from harness.tables.measured_words import placeholders
+
+    for module in (cases.torch_ops, cases.torch_structured):
+        names = {c.name for c in module.CASES}
+        for name, note in module.FINDINGS.items():
+            for text in (note.cause, getattr(note, "fix", None) or ""):
+                found = placeholders(text)
+                meant = len(re.findall(r"\{(float|bfloat)", text))
+                assert meant == len(found), (name, text)   # each one meant as a threshold parses as one
+                for m in found:
+                    assert m["kind"] in KINDS and name in names, (name, m[0])
+
+
+def test_a_stated_threshold_is_the_edge_of_the_defect_it_describes():
+    # sigmoid's gradient `result * (1 - result)` is 0 from where `result` rounds to 1.
+    cases, notes, _ = table.load()
+    sigmoid = [c for c in cases if c.name == "torch.sigmoid"]
+    entries = table.sweep(sigmoid, dtypes=(torch.float64, torch.float32), dense=True)
+    line = table.findings(entries, notes).split("**`torch.sigmoid`**")[1].splitlines()[0]
+    for e in entries:
+        zero = max((r for r in e.report.regions if r.quantity == "gradient" and r.kind == "silent-zero"),
+                   key=lambda r: r.count)
+        assert f"{zero.lo:.4g} ({e.dtype_name})" in line
+        below = np.nextafter(np.array(zero.lo, dtype=e.dtype_name), np.array(0, dtype=e.dtype_name))
+        x = torch.tensor([float(below), zero.lo] * 32, dtype=e.dtype, requires_grad=True)
+        torch.sigmoid(x).sum().backward()
+        assert x.grad[0].item() != 0 and x.grad[1].item() == 0
