@@ -73,35 +73,49 @@ CASES = [
     op("exp2", torch.exp2, exact(torch.exp2), expect=convicted("non-finite")),
     op("log", torch.log, exact(torch.log), POSITIVE),
     op("log1p", torch.log1p, exact(torch.log1p), domains.interval(-1, None)),
-    op("log2", torch.log2, exact(torch.log2), POSITIVE),
+    # The gradient grad / (x * ln 2) is inf at subnormal x where 1 / (x ln 2) is the
+    # largest float: x ln 2 rounds to a subnormal first. Only a dense sweep holds it.
+    op("log2", torch.log2, exact(torch.log2), POSITIVE,
+       expect={"bfloat16": certified(), "*": convicted("non-finite", dense_only=True)}),
     # Underflow: float16's gradient is 0 for x >= 32752 (truth 1.3e-5, a
     # subnormal): grad / (x * ln 10), where x * ln 10 overflows float16.
+    # As log2's, inf at one subnormal x (float64, bfloat16; a dense sweep's).
     op("log10", torch.log10, exact(torch.log10), POSITIVE,
-       expect={"float16": convicted("underflow"), "*": certified()}),
+       expect={"float16": convicted("underflow"), "float32": certified(),
+               "*": convicted("non-finite", dense_only=True)}),
     op("sqrt", torch.sqrt, exact(torch.sqrt), POSITIVE),
     # Gradient -inf at x = 2.5e-206 (float64) and x in [4e-4, 4.9e-4] (float16):
-    # -0.5 * result**3, where result**3 overflows before the halving.
+    # -0.5 * result**3, where result**3 overflows before the halving; in float32
+    # and bfloat16 on [1.3e-26, 2.05e-26], a window inside one binade that only a
+    # dense sweep holds.
     op("rsqrt", torch.rsqrt, exact(torch.rsqrt), POSITIVE,
-       expect={"float64": convicted("non-finite"), "float16": convicted("non-finite"), "*": certified()}),
+       expect={"float64": convicted("non-finite"), "float16": convicted("non-finite"),
+               "*": convicted("non-finite", dense_only=True)}),
     op("reciprocal", torch.reciprocal, exact(torch.reciprocal), POSITIVE),
     op("square", torch.square, exact(torch.square)),
     op("pow(x, 2)", lambda x: torch.pow(x, 2), exact(lambda x: torch.pow(x, 2))),
     op("pow(x, 2.5)", lambda x: torch.pow(x, 2.5), exact(lambda x: torch.pow(x, 2.5)), POSITIVE),
-    op("pow(x, -1.5)", lambda x: torch.pow(x, -1.5), exact(lambda x: torch.pow(x, -1.5)), POSITIVE),
+    # float64's vectorized kernel gives inf at x = 3.14e-206, just below where x**-1.5
+    # overflows (a dense sweep's edge; the scalar path of <= 8 elements is right).
+    op("pow(x, -1.5)", lambda x: torch.pow(x, -1.5), exact(lambda x: torch.pow(x, -1.5)), POSITIVE,
+       expect={"float64": convicted("non-finite", dense_only=True), "*": certified()}),
     # d/dx is +-inf at a subnormal base with a tiny exponent (y * x**(y - 1):
     # x**(y - 1) ~ 1/x overflows, the truth y/x does not) and NaN at x near 1
-    # with y = +-inf (inf * 0). float16's grid also holds pow(1, NaN) = 1, C99's
-    # rule, which the harness counts as a swallowed NaN.
+    # with y = +-inf (inf * 0). Every grid holds pow(1, NaN) = 1 (1 is a special
+    # value, paired with NaN), C99's rule, which the harness counts as a swallowed NaN.
+    # float32's d/dx = y x**(y - 1) loses 5 bits where y is tiny and y - 1 rounds to -1:
+    # the exponent's rounding is multiplied by ln x (a dense product's points).
     op2("pow", torch.pow, exact(torch.pow), (POSITIVE, REAL),
-        expect={"float16": convicted("non-finite", "nan-swallowed"), "*": convicted("non-finite")}),
+        expect={"float32": convicted("non-finite", "nan-swallowed", "lost-digits"),
+                "*": convicted("non-finite", "nan-swallowed")}),
     # d/dy = -x / y**2 loses up to 22 bits (float64) where x is subnormal and
     # x / y**2 is not: torch divides twice, -(x / y) / y, and x / y underflows.
     op2("div", torch.div, exact(torch.div), (REAL, POSITIVE_FINITE),
         expect={"float64": convicted("lost-digits"), "float32": convicted("lost-digits"), "*": certified()}),
-    # The value at (+-inf, 1) is NaN (inf * log 1), where every finite x gives 0;
-    # only float16's grid holds that pair.
-    op2("xlogy", torch.xlogy, exact(torch.xlogy), (REAL, POSITIVE_FINITE),
-        expect={"float16": convicted("non-finite"), "*": certified()}),
+    # The value at (+-inf, 1) is NaN (inf * log 1), where every finite x gives 0.
+    # Only float16's grid held that pair until 1 became a special value, paired with
+    # every other one (grids.corner_points); now every dtype's does.
+    op2("xlogy", torch.xlogy, exact(torch.xlogy), (REAL, POSITIVE_FINITE), expect=convicted("non-finite")),
     # The value at (+-inf, +-0) is NaN (inf * log1p 0), where every finite x gives 0,
     # as xlogy's at (+-inf, 1); every dtype's grid holds the pair (its corners).
     op2("special.xlog1py", torch.special.xlog1py, exact(torch.special.xlog1py), (REAL, domains.interval(-1, math.inf)),
@@ -135,13 +149,17 @@ CASES = [
     # Gradient 0 for |x| > 19 (float64), 9 (float32), 4.5 (float16), 3.5
     # (bfloat16), digits lost from |x| ~ 3.5: tanh_backward is 1 - result**2.
     op("tanh", torch.tanh, exact(torch.tanh),
-       expect={"float16": convicted("lost-digits", "silent-zero", "underflow"), "bfloat16": convicted("silent-zero"),
+       expect={"float16": convicted("lost-digits", "silent-zero", "underflow"),
+               "bfloat16": convicted("silent-zero", "lost-digits"),
                "*": convicted("lost-digits", "silent-zero")}),
     # NaN at +-inf (x * sigmoid(x) is -inf * 0 at -inf; the gradient's x (1 - s)
     # is inf * 0) and 0 on [-711.8, -709.8] (float64), [-91.7, -88.7] (float32),
     # where sigmoid(x) is 0 on CPU (1 / (1 + inf)) but x sigmoid(x) is normal.
+    # float64 loses 4.2 bits of the gradient (budget 4.1) at x ~ 36.7, where 1 - s
+    # is an ULP of 1 (a dense sweep's points).
     op("nn.functional.silu", F.silu, exact(F.silu),
        expect={"float16": convicted("non-finite"), "bfloat16": convicted("non-finite"),
+               "float64": convicted("non-finite", "silent-zero", "lost-digits"),
                "*": convicted("non-finite", "silent-zero")}),
     # Value and gradient 0 below -8.5 (float64), -5.5 (float32), -6 (bfloat16),
     # digits lost from -3: x/2 (1 + erf(x / sqrt 2)) cancels; NaN at +-inf.
@@ -158,8 +176,10 @@ CASES = [
     # NaN at +-inf, and a positive gradient on [-744, -709.8] (float64), [-103,
     # -88.7] (float32), [-92.5, -89] (bfloat16) where the truth e^x (1 + x) is
     # negative: mish_backward's sigmoid(x) is 0 there, tanh(softplus(x)) is not.
+    # float64 also loses 4.2 bits of the gradient at x ~ 18.7 (a dense sweep's points).
     op("nn.functional.mish", F.mish, exact(F.mish),
-       expect={"float16": convicted("non-finite"), "*": convicted("non-finite", "wrong-sign")}),
+       expect={"float16": convicted("non-finite"), "float64": convicted("non-finite", "wrong-sign", "lost-digits"),
+               "*": convicted("non-finite", "wrong-sign")}),
     op("nn.functional.elu", F.elu, ref.elu),
     op("nn.functional.celu", F.celu, ref.elu),
     op("nn.functional.selu", F.selu, ref.selu),
@@ -250,7 +270,11 @@ CASES = [
     op("special.ndtri", torch.special.ndtri, ref.ndtri, UNIT, dtypes=NO_HALF, expect=convicted("lost-digits")),
     # lgamma, digamma and polygamma have poles at 0 and every negative integer,
     # and every float beyond 2**52 (2**23 in float32) is an integer: x > 0.
-    op("lgamma", torch.lgamma, exact(torch.lgamma), POSITIVE),
+    # inf from x = 2.556348e305 (float64; Cephes's cutoff MAXLGM) and 4.0371e36
+    # (float32, bfloat16), while lgamma stays finite to 2.55998e305 and 4.085e36:
+    # windows only a dense sweep's bisected edges hold.
+    op("lgamma", torch.lgamma, exact(torch.lgamma), POSITIVE,
+       expect={"float16": certified(), "*": convicted("non-finite", dense_only=True)}),
     # float64's gradient, polygamma(1, x), is off by up to 22 bits on (0.003, 40):
     # see polygamma(1, x).
     op("digamma", torch.digamma, exact(torch.digamma), POSITIVE,
@@ -399,8 +423,24 @@ FINDINGS = {
                           edge=True),
     "torch.rsqrt": Finding("`-0.5 * grad * result.pow(3)`: `result**3` overflows before the halving.",
                            fix="`-0.5 * grad * result / x`.", edge=True),
+    "torch.log2": Finding("`grad / (self * 0.6931471805599453)` (derivatives.yaml): at a subnormal x the product "
+                          "`x ln 2` is rounded to a subnormal, with fewer digits, and its reciprocal overflows at x = "
+                          "{float64 gradient non-finite lo} (float64), {float32 gradient non-finite lo} (float32), where "
+                          "`1 / (x ln 2)` is the largest float.", fix="`(grad / ln 2) / x`.", edge=True),
+    "torch.log10": Finding("as log2's: `grad / (self * ln 10)`, the subnormal product rounded before its reciprocal "
+                           "overflows, at x = {float64 gradient non-finite lo} (float64).",
+                           fix="`(grad / ln 10) / x`.", edge=True),
+    "torch.pow(x, -1.5)": Finding("float64's vectorized CPU kernel (the grid's 64-element tensors; 8 elements take the "
+                                  "scalar path, which is right) gives inf at x = {float64 value non-finite lo}, where "
+                                  "x**-1.5 is finite, just below the largest float.",
+                                  fix="the scalar path's `std::pow` near the overflow edge.", edge=True),
+    "torch.lgamma": Finding("the CPU kernel returns inf from x = {float64 value non-finite lo} (float64: Cephes's "
+                            "cutoff MAXLGM = 2.556348e305) and {float32 value non-finite lo} (float32), while lgamma "
+                            "stays finite up to 2.55998e305 and 4.085e36 (mpmath).",
+                            fix="the cutoff where lgamma exceeds the largest float.", edge=True),
     "torch.pow": Finding("`pow_backward_self` computes `y * x.pow(y - 1)`: `x**(y - 1)` ~ 1/x overflows at a "
-                         "subnormal x although `y / x` does not, and is `inf * 0` at x near 1, y = ±inf.",
+                         "subnormal x although `y / x` does not, and is `inf * 0` at x near 1, y = ±inf; in float32 "
+                         "`y - 1` rounds to -1 for tiny y, and ln x times that rounding costs 5 bits of d/dx.",
                          fix="`y * (result / x)` where `result` is finite.", edge=True),
     "torch.div": Finding("`div_tensor_other_backward` computes `-grad * (x / y) / y`: `x / y` underflows into "
                          "the subnormals where `x / y**2` is normal.", fix="`-grad * x / (y * y)` unless `y * y` "

@@ -130,6 +130,15 @@ def search(entries: list[Entry], examples: int, cache=None) -> None:
             e.searched = str(err)
 
 
+def dense_sweepable(case) -> bool:
+    """Whether a dense sweep of ``case`` fits a page's run: its reference is an exact
+    formula (``harness.exact``), whose truths the interval engine proves at tens of
+    thousands a second. A hand-written mpmath reference gives 10 to 200 a second, and a
+    dense sweep's 150,000 points per op would take hours: those rows keep the grid, and
+    their judged column says so."""
+    return getattr(case.reference, "formula", None) is not None
+
+
 def sweep(cases, dtypes=DTYPES, devices=("cpu",), compiled: bool = False, **options) -> list[Entry]:
     """Certify every case in every dtype and device, and ``compiled`` by
     ``torch.compile`` too (``harness.claims.execution``): each case's truths in one
@@ -153,7 +162,11 @@ def sweep(cases, dtypes=DTYPES, devices=("cpu",), compiled: bool = False, **opti
     # and units (about 60 MB an entry), which all of them at once would not fit in memory.
     for name in dict.fromkeys(e.case.name for e in jobs):
         mine = [(s, e) for s, e in zip(subjects, jobs) if e.case.name == name]
-        results = certify.certify_many([(s, e.dtype, e.device) for s, e in mine], **options)
+        progress = options.get("progress")
+        if progress:
+            progress(f"{name}: {len(mine)} entries")
+        results = certify.certify_many([(s, e.dtype, e.device) for s, e in mine],
+                                       **{**options, "dense": options.get("dense", False) and dense_sweepable(mine[0][1].case)})
         for (_, e), r in zip(mine, results):
             if isinstance(r, Exception):
                 e.error = f"broken case: {r}"
@@ -426,8 +439,10 @@ def _sweep_words(meta: dict) -> str:
     else:
         words = (f"sweep: `--dense`: every value of float16 and bfloat16 for one-input ops, {meta['grid_size']} "
                  f"points or more in every binade of the whole range otherwise, each edge where a claim changes "
-                 f"class bisected to adjacent floats (one-input ops), every pair of special values (several-input "
-                 f"ops); the judged column gives each row's points")
+                 f"class bisected to adjacent floats (one-input ops) or along each pattern's parameter (structured "
+                 f"ops), every pair of special values (several-input ops); ops whose reference is a hand-written "
+                 f"mpmath formula rather than an exact one keep the grid (`dense_sweepable`: 10 to 200 truths a "
+                 f"second would take hours); the judged column gives each row's points and how they were chosen")
     if meta.get("search"):
         words += (f"; each certified eager row then searched for its worst input ({meta['search']} Hypothesis "
                   f"examples, seeded with the row's worst points), and convicted if the search finds a failure")

@@ -66,7 +66,8 @@ def changes(entries: list, previous: str | None, hand_check: Callable[[object], 
                   "|---|---|---|---|---|---|---|---|---|"] + checked
     unchecked = [f"`{e.case.name}` {e.dtype_name}" for e in convicted if not e.compiled and not hand_check(e)]
     if unchecked:
-        lines += ["", f"Not checked by hand (no hand formula): {', '.join(unchecked)}."]
+        lines += ["", f"Not checked by hand (no hand formula, or failing at infinite inputs only, where a limit "
+                      f"is no formula's value): {', '.join(unchecked)}."]
     return lines + [""]
 
 

@@ -68,3 +68,25 @@ def test_each_bisection_step_is_one_call_of_at_least_a_batch():
     edges(xs, cube32(xs), recorded, fmt(torch.float32))
     assert calls and all(n >= edges_module.BATCH for n in calls)
     assert len(calls) <= 32   # one call per halving of at most 2**31 floats
+
+
+def test_a_pattern_edge_is_bisected_along_its_parameter_with_the_points_own_other_entries():
+    from harness.inputs.edges import along_patterns
+    from harness.inputs.patterns import Point
+
+    f = fmt(torch.float32)
+
+    def remake(gap):
+        return (np.array([np.float32(gap), 0.5, -0.25]),)
+
+    def claims(arrays):   # a "gradient" that flushes to 0 once the first entry passes 10.3
+        x = arrays[0]
+        return (np.where(x[0] > 10.3, 0.0, 1.0) * np.ones(3),)
+
+    points = [Point(remake(g), "dominant first entry", "gap", g, 0, remake) for g in (4.0, 16.0, 64.0)]
+    points.append(Point(remake(16.0), "+inf entry", None, float("nan"), 0, None))   # no parameter: left alone
+    found, bisected, left = along_patterns(points, [claims(p.arrays) for p in points], claims, f)
+    assert (bisected, left) == (1, 0)
+    lo, hi = sorted(p.parameter for p in found)
+    assert lo <= 10.3 < hi and np.diff(ordinal(np.array([lo, hi]), f)).tolist() == [1]
+    assert all(p.pattern == "dominant first entry" and p.arrays[0][0] == p.parameter for p in found)
