@@ -113,8 +113,7 @@ def along_patterns(points: list, claimed: list[tuple[np.ndarray, ...]], evaluate
     for members in groups.values():
         members.sort(key=lambda k: points[k].parameter)
         for a, b in zip(members, members[1:]):
-            gap = ordinal(np.array([points[b].parameter]), f)[0] - ordinal(np.array([points[a].parameter]), f)[0]
-            if gap > 1 and signature(claimed[a]) != signature(claimed[b]):
+            if _count(points[b].parameter, f) - _count(points[a].parameter, f) > 1 and signature(claimed[a]) != signature(claimed[b]):
                 pairs.append((a, b))
     left = max(0, len(pairs) - MAX_PATTERN_EDGES)
     found = []
@@ -123,18 +122,23 @@ def along_patterns(points: list, claimed: list[tuple[np.ndarray, ...]], evaluate
     return found, min(len(pairs), MAX_PATTERN_EDGES), left
 
 
+def _count(value: float, f: Format) -> int:
+    return int(ordinal(np.array([value]), f)[0])
+
+
 def _bisect_pattern(start, stop: float, start_class: bytes, evaluate: Callable, f: Format) -> list:
     """The two points, a float of the parameter apart, where ``start``'s pattern
     (its own seeded other entries) leaves ``start_class`` on the way to ``stop``;
     none if it never does with those entries."""
-    lo, hi = ordinal(np.array([start.parameter, stop]), f)
-    if signature(evaluate(start.remake(float(from_ordinal(hi, f))))) == start_class:
+    # Python integers: float64's ordinals from -max to max span more than int64 holds.
+    lo, hi = _count(start.parameter, f), _count(stop, f)
+    if signature(evaluate(start.remake(float(from_ordinal(np.int64(hi), f))))) == start_class:
         return []
     while hi - lo > 1:
         mid = lo + (hi - lo) // 2
-        if signature(evaluate(start.remake(float(from_ordinal(mid, f))))) == start_class:
+        if signature(evaluate(start.remake(float(from_ordinal(np.int64(mid), f))))) == start_class:
             lo = mid
         else:
             hi = mid
     return [dataclasses.replace(start, arrays=start.remake(v), parameter=v)
-            for v in map(float, from_ordinal(np.array([lo, hi]), f))]
+            for v in map(float, from_ordinal(np.array([lo, hi], dtype=np.int64), f))]
