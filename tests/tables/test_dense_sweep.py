@@ -10,7 +10,6 @@ be certified. Rows with a hand-written mpmath reference are on the grid only on
 the page (``accuracy_table.dense_sweepable``) and are not claimed here either.
 """
 
-import pytest
 import torch
 
 from harness.certify import certify_many, check
