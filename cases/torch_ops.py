@@ -61,6 +61,12 @@ def flushed_in_float16(*kinds: str) -> dict:
     return {"float16": convicted(*kinds, "underflow"), "*": convicted(*kinds)}
 
 
+#: softsign's mathematics as an exact formula: the interval engine proves its truths, so
+#: its rows are swept densely (the mpmath reference it replaced judged the grid alike,
+#: point for point; tanhshrink's, logit's and entr's below likewise).
+SOFTSIGN = exact(lambda x: x / (1 + torch.abs(x)))
+
+
 CASES = [
     # -- exp and log ---------------------------------------------------------------------------
     op("exp", torch.exp, exact(torch.exp)),
@@ -186,7 +192,7 @@ CASES = [
     # softsign is x / (1 + |x|) in Python: NaN at +-inf (inf / inf), and autograd's
     # quotient rule 1/(1+|x|) - |x|/(1+|x|)**2 cancels to 0 for |x| > 9e15
     # (float64), 1.7e7 (float32), 210 (bfloat16), where the truth is 1/(1+|x|)**2.
-    op("nn.functional.softsign", F.softsign, ref.softsign,
+    op("nn.functional.softsign", F.softsign, SOFTSIGN,
        expect={"float16": convicted("lost-digits", "non-finite", "underflow"),
                "*": convicted("lost-digits", "non-finite", "silent-zero")}),
     # x - tanh(x) cancels near 0: value and gradient (1 - (1 - tanh**2)) are 0
@@ -194,7 +200,7 @@ CASES = [
     # x > 0 only: tanhshrink is odd (torch's tanh(-x) = -tanh(x)), so the
     # negative axis says nothing more (its triple zero at 0, where the truth
     # engine once never converged, is resolved since: docs/truth_engine.md).
-    op("nn.functional.tanhshrink", F.tanhshrink, ref.tanhshrink, POSITIVE,
+    op("nn.functional.tanhshrink", F.tanhshrink, exact(lambda x: x - torch.tanh(x)), POSITIVE,
        expect=flushed_in_float16("lost-digits", "silent-zero")),
     # float64's gradient is off by 27 bits on (-3, 3): hardsigmoid_backward
     # multiplies by 1/6 as a float32 constant (0.1666666716337204).
@@ -202,8 +208,11 @@ CASES = [
        expect={"float64": convicted("lost-digits"), "*": certified()}),
     # NaN at -inf (-inf * 0) and inf above max/6: x * min(x + 3, 6) overflows before / 6.
     op("nn.functional.hardswish", F.hardswish, ref.hardswish, expect=convicted("non-finite")),
-    op("logit", torch.logit, ref.logit, UNIT),
-    op("special.entr", torch.special.entr, ref.entr, POSITIVE),
+    op("logit", torch.logit, exact(lambda p: torch.log(p) - torch.log1p(-p)), UNIT),
+    # bfloat16 (every value, a dense sweep's): the gradient -(log x + 1) is 0 at x = 0.367,
+    # where log x rounds to -1 (truth 0.0019), and -x log x is -inf one ULP past -max.
+    op("special.entr", torch.special.entr, exact(lambda x: -x * torch.log(x)), POSITIVE,
+       expect={"bfloat16": convicted("non-finite", "silent-zero", dense_only=True), "*": certified()}),
     # -- trigonometric and hyperbolic ------------------------------------------------------------
     # inf on [709.78, 710.4] (float64), [88.72, 89.34] (float32), 89 (bfloat16),
     # where sinh, cosh are below max: the vectorized CPU kernel goes through
@@ -377,7 +386,7 @@ STABLE = [
            backward=lambda x, g: g * torch.rsqrt(x - 1) * torch.rsqrt(x + 1)),
     # softsign' = (1 / (1 + |x|))**2, which autograd's quotient rule computes as
     # the difference 1/(1+|x|) - |x|/(1+|x|)**2 of two nearly equal terms.
-    stable("nn.functional.softsign", softsign_stable, ref.softsign,
+    stable("nn.functional.softsign", softsign_stable, SOFTSIGN,
            backward=lambda x, g: g * (1 / (1 + x.abs())) ** 2),
     stable("nn.functional.gelu", gelu_stable, ref.gelu, backward=lambda x, g: g * gelu_stable_derivative(x)),
     # Phi(x) = erfc(-x / sqrt 2) / 2: no 1 + erf to cancel below 0; autograd is fine.
@@ -437,6 +446,10 @@ FINDINGS = {
                                   "scalar path, which is right) gives inf at x = {float64 value non-finite lo}, where "
                                   "x**-1.5 is finite, just below the largest float.",
                                   fix="the scalar path's `std::pow` near the overflow edge.", edge=True),
+    "torch.special.entr": Finding("bfloat16's gradient `-(log x + 1)` cancels near x = 1/e, where `log x` rounds to "
+                                  "-1 (0 against a true 0.0019 at x = 0.367), and `-x log x` overflows at x = "
+                                  "{bfloat16 value non-finite lo}, where its true value rounds to -max.",
+                                  fix="compute bfloat16 through float32's kernel, as for erf."),
     "torch.lgamma": Finding("the CPU kernel returns inf from x = {float64 value non-finite lo} (float64: Cephes's "
                             "cutoff MAXLGM = 2.556348e305) and {float32 value non-finite lo} (float32), while lgamma "
                             "stays finite up to 2.55998e305 and 4.085e36 (mpmath).",
