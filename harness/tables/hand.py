@@ -108,6 +108,7 @@ HAND = {
     "torch.log2": (lambda x: mpmath.log(x, 2), (lambda x: 1 / (x * mpmath.ln2),)),
     "torch.pow(x, -1.5)": (lambda x: x ** mpmath.mpf(-1.5), (lambda x: -mpmath.mpf(1.5) * x ** mpmath.mpf(-2.5),)),
     "torch.lgamma": (mpmath.loggamma, (mpmath.digamma,)),
+    "torch.special.entr": (lambda x: -x * mpmath.log(x), (lambda x: -(mpmath.log(x) + 1),)),
     "torch.xlogy": (lambda x, y: x * mpmath.log(y), (lambda x, y: mpmath.log(y), lambda x, y: x / y)),
     "torch.erfinv": (mpmath.erfinv, (lambda x: mpmath.sqrt(mpmath.pi) / 2 * mpmath.exp(mpmath.erfinv(x) ** 2),)),
     "torch.nn.functional.elu": (lambda x: x if x > 0 else mpmath.expm1(x), (lambda x: 1 if x > 0 else mpmath.exp(x),)),
