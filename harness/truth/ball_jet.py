@@ -373,9 +373,140 @@ def _erfinv(x, u):
     return w, d, None
 
 
-def _trigamma(x):
-    # psi'(x) = zeta(2, x), Hurwitz's zeta, for x > 0 (the cases' domain; NaN elsewhere).
-    return arb(2).zeta(x) if x > 0 else arb("nan")
+def _exp_far(y):
+    """``exp(y)`` for ``y >= 0`` of any size. Arb reduces exp's argument by log 2
+    at the working precision and gives up (an infinite ball) from ``y = 2**(2 prec)``
+    on; erfcx(-1e300) needs exp(1e600), past every format but proven so only by
+    its ball: the argument is reduced with the bits of its exponent."""
+    man, exp = y.mid().man_exp()
+    bits = (int(man).bit_length() + int(exp)) // 2 + 16
+    if bits <= flint.ctx.prec:
+        return y.exp()
+    with flint.ctx.workprec(bits):
+        return y.exp()
+
+
+def _erfcx_pair(x):
+    """``(erfcx(x), erfcx'(x))``, ``erfcx(x) = exp(x**2) erfc(x)``.
+
+    Above 0 both are Tricomi's U (DLMF 7.11.4 with 13.6.7: ``erfcx(x) =
+    U(1/2, 1/2, x**2) / sqrt(pi)``, and ``dU/dz = -a U(a + 1, b + 1, z)``): no
+    exp(x**2) to multiply by an erfc just as small, and no ``2 x erfcx(x) -
+    2/sqrt(pi)``, which cancels to ``-1/(sqrt(pi) x**2)``. At or below 0 erfc(x)
+    is in [1, 2] and both terms of the derivative are negative: nothing cancels."""
+    c = arb.pi().rsqrt()
+    if x > 0:
+        z = x * x
+        return z.hypgeom_u(0.5, 0.5) * c, -x * z.hypgeom_u(1.5, 1.5) * c
+    e = _exp_far(x * x) * x.erfc()
+    return e, 2 * x * e - 2 * c
+
+
+def _erfcx(x, u):
+    e, d = _erfcx_pair(x)
+    return e, d, None
+
+
+def _normal_density(x):
+    return (-(x * x) / 2).exp() / (2 * arb.pi()).sqrt()
+
+
+def _ndtr(x, u):
+    # Phi(x) = erfc(-x/sqrt 2)/2: no 1 + erf(x/sqrt 2) to cancel below 0; and
+    # Phi(x) - 1 = -Phi(-x), its own erfc, where Phi(x) rounds to 1.
+    r = arb(2).rsqrt()
+    return (-x * r).erfc() / 2, _normal_density(x), -(x * r).erfc() / 2
+
+
+def _log_ndtr(x, u):
+    """``log Phi(x)``. Above 0 it is ``log1p(-Phi(-x))``: Phi(x) is within
+    Phi(-x) of 1. At or below 0 it is ``log(erfcx(z) / 2) - z**2`` with
+    ``z = -x/sqrt 2 >= 0``: erfc(z) itself is exp(-z**2) times erfcx(z), a ball
+    about 0 beyond Arb's exp, and both terms are negative (erfcx(z) <= 1). The
+    derivative phi/Phi is ``sqrt(2/pi) / erfcx(z)`` there, phi(x) / Phi(x) above
+    0 (Phi >= 1/2)."""
+    r = arb(2).rsqrt()
+    if x > 0:
+        return (-(x * r).erfc() / 2).log1p(), _normal_density(x) / ((-x * r).erfc() / 2), None
+    e, _ = _erfcx_pair(-x * r)
+    return (e / 2).log() - x * x / 2, (2 / arb.pi()).sqrt() / e, None
+
+
+def _ndtri(p, u):
+    # -sqrt(2) erfcinv(2p): 2p is exact, where 2p - 1 for erfinv would need
+    # log2(1/p) more bits to keep p (1075 for a subnormal). (ndtri)' = 1/phi(ndtri).
+    w = -arb(2).sqrt() * (2 * p).erfcinv()
+    return w, (2 * arb.pi()).sqrt() * (w * w / 2).exp(), None
+
+
+def _bessel_scaled(n, x):
+    """``exp(-|x|) I_n(x)``: Arb's ``scaled`` is ``exp(-x) I_n(x)``, so below 0 by parity."""
+    v = abs(x).bessel_i(n, scaled=True)
+    return -v if n % 2 and x < 0 else v
+
+
+def _i0(x, u):
+    # I0 = i0e(x) exp(|x|), I0' = I1 likewise: Arb's unscaled I0 is NaN from |x| = 2**256
+    # on (its exp gives up), and I0(1e300), +inf in every format, is proven so only by a ball.
+    e = _exp_far(abs(x))
+    return _bessel_scaled(0, x) * e, _bessel_scaled(1, x) * e, None
+
+
+def _i1(x, u):
+    # I1' = (I0 + I2)/2 (DLMF 10.29.1): two positive terms, where I0 - I1/x divides by 0 at 0.
+    e = _exp_far(abs(x))
+    return _bessel_scaled(1, x) * e, (_bessel_scaled(0, x) + _bessel_scaled(2, x)) / 2 * e, None
+
+
+def _i0e(x, u):
+    """``exp(-|x|) I0(x)`` and, off 0 (its kink), its derivative ``-sgn(x)
+    M(3/2, 2, -2|x|)``: Kummer's transformation gives ``i0e(x) = M(1/2, 1, -2|x|)``
+    (DLMF 10.39.5), and ``dM/dz = (a/b) M(a + 1, b + 1, z)``. torch's ``i1e(x) -
+    sgn(x) i0e(x)`` is a difference of two numbers that agree to 1/(2|x|)."""
+    t = abs(x)
+    d = -(-2 * t).hypgeom_1f1(1.5, 2)
+    return _bessel_scaled(0, x), (-d if x < 0 else d), None
+
+
+def _i1e(x, u):
+    """``exp(-|x|) I1(x) = (x/2) M(3/2, 3, -2|x|)`` (DLMF 10.39.5 and Kummer's
+    transformation), with the derivative ``M(3/2, 3, -2t)/2 - (t/2) M(5/2, 4, -2t)``,
+    ``t = |x|`` (even): its terms are in the ratio 2:3 for large t, where torch's
+    ``i0e - i1e (sgn(x) + 1/x)`` loses log2(2|x|) bits to ``i0e - i1e``."""
+    t = abs(x)
+    z = -2 * t
+    return _bessel_scaled(1, x), z.hypgeom_1f1(1.5, 3) / 2 - t / 2 * z.hypgeom_1f1(2.5, 4), None
+
+
+def _sinc(x, u):
+    """torch's normalized sinc, Arb's ``sinc_pi`` (1 at 0, exactly). Below 1 in
+    magnitude its derivative is ``-pi j1(pi x)`` with the spherical Bessel ``j1(z) =
+    (z/3) 0F1(; 5/2; -z**2/4)`` (DLMF 10.53.1, 10.16.9), exactly 0 at 0, where
+    ``(cos(pi x) - sinc(x)) / x`` cancels to ``-pi**2 x/3``. Above, that quotient,
+    from ``sin_pi`` and ``cos_pi`` of the exact x (no rounded ``pi x``, whose error
+    is radians at 1e300)."""
+    v = x.sinc_pi()
+    if abs(x) < 1:
+        z = arb.pi() * x
+        return v, -arb.pi() * z / 3 * (-(z * z) / 4).hypgeom_0f1(2.5), None
+    _, c = x.sin_cos_pi()
+    return v, (c - v) / x, None
+
+
+def _psi(n: int, x):
+    """``polygamma(n, x)`` for x > 0 (the cases' domain; NaN elsewhere): digamma,
+    and from n = 1 on ``(-1)**(n + 1) n! zeta(n + 1, x)``, Hurwitz's zeta."""
+    if not x > 0:
+        return arb("nan")
+    if n == 0:
+        return x.digamma()
+    return (-1) ** (n + 1) * arb.fac_ui(n) * arb(n + 1).zeta(x)
+
+
+def _polygamma_rule(n: int):
+    def rule(x, u):
+        return _psi(n, x), _psi(n + 1, x), None
+    return rule
 
 
 def _lgamma(x, u):
@@ -384,10 +515,7 @@ def _lgamma(x, u):
     return x.lgamma(), x.digamma(), None
 
 
-def _digamma(x, u):
-    if not x > 0:
-        return arb("nan"), arb("nan"), None
-    return x.digamma(), _trigamma(x), None
+_digamma = _polygamma_rule(0)
 
 
 def _softplus_rule(beta):
@@ -405,7 +533,8 @@ _UNARY = {
     "sinh": _sinh, "cosh": _cosh, "asinh": _asinh, "acosh": _acosh, "atanh": _atanh,
     "sin": _sin, "cos": _cos, "tan": _tan, "asin": _asin, "acos": _acos, "atan": _atan,
     "erf": _erf, "erfc": _erfc, "erfinv": _erfinv, "lgamma": _lgamma, "gammaln": _lgamma,
-    "digamma": _digamma, "psi": _digamma,
+    "digamma": _digamma, "psi": _digamma, "erfcx": _erfcx, "ndtr": _ndtr, "log_ndtr": _log_ndtr, "ndtri": _ndtri,
+    "i0": _i0, "i1": _i1, "i1e": _i1e, "sinc": _sinc,
 }
 
 

@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from .ball_jet import (
-    ABSOLUTE, BallUnsupported, Jet, _add, _div, _erfc, _expm1,
-    _is_array, _logaddexp, _mul, _neg, _pow_jets, _sigmoid, _softplus_rule, _sub, _tanh,
+    ABSOLUTE, BallUnsupported, Jet, _add, _div, _erfc, _expm1, _i0e as _i0e_rule,
+    _is_array, _lgamma, _logaddexp, _mul, _neg, _polygamma_rule, _pow_jets, _sigmoid, _softplus_rule, _sub, _tanh,
     _unary_rule, _vectorized)
 from .exact import _ForwardOnly
 from .exact_tensor import StandIn
@@ -420,6 +420,62 @@ def _leaky_relu(input, negative_slope=0.01, inplace=False):
 def _elu(input, alpha=1.0, inplace=False):
     return _unary(lambda a: _select(_order(a.v, arb(0)) > 0, a,
                                     _mul(_constant(alpha, a.n), _unary_rule(_expm1)(a))))(input)
+
+
+def _celu(input, alpha=1.0, inplace=False):
+    # alpha expm1(x / alpha) below 0, the quotient in balls (torch's elu multiplies by a rounded 1/alpha).
+    def f(a):
+        c = _constant(alpha, a.n)
+        return _select(_order(a.v, arb(0)) > 0, a, _mul(c, _unary_rule(_expm1)(_div(a, c))))
+    return _unary(f)(input)
+
+
+#: The doubles of ATen's ``SELU_ALPHA`` and ``SELU_SCALE`` (Activation.h), which
+#: F.selu passes to elu; the mpmath stand-in takes F.selu at the ATen level, with the same doubles.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _selu(input, inplace=False):
+    def f(a):
+        scale = _constant(SELU_SCALE, a.n)
+        return _select(_order(a.v, arb(0)) > 0, _mul(scale, a),
+                       _mul(_constant(arb(SELU_SCALE) * SELU_ALPHA, a.n), _unary_rule(_expm1)(a)))
+    return _unary(f)(input)
+
+
+def _hardsigmoid(input, inplace=False):
+    # relu6(x + 3) / 6: x + 3 is exact near the kinks -3 and 3, so a point there is a switching point met exactly.
+    return _div_op(_clamp(_elementwise(_add)(input, 3), 0, 6), 6)
+
+
+def _hardswish(input, inplace=False):
+    return _div_op(_elementwise(_mul)(input, _clamp(_elementwise(_add)(input, 3), 0, 6)), 6)
+
+
+def _i0e(input, *, out=None):
+    # exp(-|x|) has its kink at 0: a switching point, for the one-sided analysis.
+    def f(a):
+        _order(a.v, arb(0))
+        return _unary_rule(_i0e_rule)(a)
+    return _unary(f)(input)
+
+
+def _polygamma(n, input, *, out=None):
+    if not isinstance(n, int) or n < 0:
+        raise BallUnsupported(f"polygamma of order {n!r}")
+    return _unary(_unary_rule(_polygamma_rule(n)))(input)
+
+
+def _mvlgamma(input, p):
+    """``log(pi) p(p - 1)/4 + sum_j lgamma(x - j/2)``, ``j < p`` (each ``j/2`` and
+    the sum exact in balls; torch's decomposition rounds ``log(pi)`` to a double)."""
+    def f(a):
+        out = _constant(arb.pi().log() * p * (p - 1) / 4, a.n)
+        for j in range(p):
+            out = _add(out, _unary_rule(_lgamma)(_sub(a, _constant(arb(j) / 2, a.n))))
+        return out
+    return _unary(f)(input)
 
 
 # -- shapes: the same indexing of every part, the batch axis untouched ------------------------------------------

@@ -15,11 +15,12 @@ from .ball_jet import (
     _add, _atan2_partials, BallUnsupported, _binary_rule, _hypot_partials, Jet, _log, _log1p, _logaddexp, _mul,
     _neg, _softplus_rule, _sub, _UNARY, _unary_rule)
 from .exact_ball import (
-    _abs, _alpha, _amax, _amin, arb, BallTensor, _cat, _clamp, _COMPARE, _constant, _div_op, _elementwise, _elu,
-    _expand, _flatten, _gelu, _getitem, _layer_norm, _leaky_relu, _log_softmax, _logaddexp2, _logsumexp, _map_parts,
-    _masked_fill, _matmul, _max_min, _maximum, _mean, _minimum, _mish, _norm, _NOW, _operand, _order, _permute,
-    _pow_op, _register, _relu, _reshape, _select, _silu, _softmax, _softplus, _square, _squeeze, _stack, _std, _sum,
-    _TABLE, _transpose, _unary, _unary_op, _unsqueeze, _var, _vector_norm, _where, _xlogy_with)
+    _abs, _alpha, _amax, _amin, arb, BallTensor, _cat, _celu, _clamp, _COMPARE, _constant, _div_op, _elementwise,
+    _elu, _expand, _flatten, _gelu, _getitem, _hardsigmoid, _hardswish, _i0e, _layer_norm, _leaky_relu, _log_softmax,
+    _logaddexp2, _logsumexp, _map_parts, _masked_fill, _matmul, _max_min, _maximum, _mean, _minimum, _mish,
+    _mvlgamma, _norm, _NOW, _operand, _order, _permute, _polygamma, _pow_op, _register, _relu, _reshape, _select,
+    _selu, _silu, _softmax, _softplus, _square, _squeeze, _stack, _std, _sum, _TABLE, _transpose, _unary, _unary_op,
+    _unsqueeze, _var, _vector_norm, _where, _xlogy_with)
 
 
 def _reduced(loss: BallTensor, reduction: str) -> BallTensor:
@@ -232,6 +233,14 @@ def _build_table():
     _register(_gelu, "gelu")
     _register(_leaky_relu, "leaky_relu")
     _register(_elu, "elu")
+    _register(_celu, "celu")
+    _register(_selu, "selu")
+    _register(_hardsigmoid, "hardsigmoid")
+    _register(_hardswish, "hardswish")
+    _register(_i0e, "i0e")
+    _TABLE[torch.Tensor.polygamma] = lambda input, n: _polygamma(n, input)
+    _register(_polygamma, "polygamma", namespaces=(torch, torch.special))
+    _register(_mvlgamma, "mvlgamma", "multigammaln")
     _register(_elementwise(_logaddexp), "logaddexp")
     _register(_elementwise(_logaddexp2), "logaddexp2")
     _register(_elementwise(_binary_rule(_hypot_partials)), "hypot")
@@ -306,3 +315,4 @@ BallTensor.__neg__ = lambda self: BallTensor(_neg(self.jet), self.pshape)
 BallTensor.__pos__ = lambda self: self
 BallTensor.__abs__ = lambda self: _abs(self)
 BallTensor.__getitem__ = _getitem
+

@@ -12,6 +12,7 @@ once at the working precision, and a number near 1 carries its distance from
 
 from __future__ import annotations
 
+import flint
 import mpmath
 from mpmath import libmp
 
@@ -310,6 +311,101 @@ _sqrt = _d(lambda out, x: _div(_ONE_MPF, 2 * out))(mpmath.sqrt)
 _tanh = _d(lambda out, x: _sech2(x))(mpmath.tanh)
 _erfc = _d(lambda out, x: -2 / mpmath.sqrt(_MP.pi) * mpmath.exp(-_mul(x, x)))(mpmath.erfc)
 
+
+def _in_arb(fn, x):
+    """``fn`` of the exact ball of ``x`` in Arb at the working precision and 32
+    bits more, its midpoint rounded to the working precision: for what mpmath
+    lacks (``erfcinv``). A ball not that accurate is an error, never a number."""
+    sign, man, exp, _ = x._mpf_
+    with flint.ctx.workprec(_MP.prec + 32):
+        out = fn(flint.arb(flint.fmpz(-int(man) if sign else int(man))) * flint.arb(2) ** int(exp))
+        if out.rel_accuracy_bits() < _MP.prec:
+            raise ArithmeticError(f"Arb's ball {out} is not accurate to {_MP.prec} bits")
+        m, e = out.mid().man_exp()
+    return +mpmath.ldexp(int(m), int(e))
+
+
+def _erfcx_value(x):
+    # Above 0 Tricomi's U (DLMF 7.11.4 with 13.6.7), erfcx(x) = U(1/2, 1/2, x**2) / sqrt(pi):
+    # no exp(x**2) (of 2**2400 at a limit's reading) times an erfc as small. At or
+    # below 0 erfc(x) is in [1, 2].
+    if x > 0:
+        return mpmath.hyperu(0.5, 0.5, _mul(x, x)) / mpmath.sqrt(_MP.pi)
+    return mpmath.exp(_mul(x, x)) * mpmath.erfc(x)
+
+
+def _erfcx_slope(out, x):
+    # dU/dz = -a U(a + 1, b + 1, z): no 2 x erfcx(x) - 2/sqrt(pi) to cancel above 0;
+    # at or below 0 both of its terms are negative.
+    if x > 0:
+        return -x * mpmath.hyperu(1.5, 1.5, _mul(x, x)) / mpmath.sqrt(_MP.pi)
+    return 2 * x * out - 2 / mpmath.sqrt(_MP.pi)
+
+
+def _phi(x):
+    return mpmath.exp(-_mul(x, x) / 2) / mpmath.sqrt(2 * _MP.pi)
+
+
+@lift(lambda out, x: (lambda: _phi(x),))
+def _ndtr(x):
+    """``Phi(x) = erfc(-x/sqrt 2) / 2``: no ``1 + erf`` to cancel below 0; above 0
+    it carries ``1 - Phi(x) = Phi(-x)``, as sigmoid carries ``1 - sigmoid``."""
+    if x > 0:
+        return _sub(_ONE_MPF, mpmath.erfc(x / mpmath.sqrt(2)) / 2)
+    return mpmath.erfc(-x / mpmath.sqrt(2)) / 2
+
+
+def _log_ndtr_value(x):
+    # Above 0 log1p(-Phi(-x)): Phi(x) is within Phi(-x) of 1. At or below 0
+    # log(erfcx(z) / 2) - z**2, z = -x/sqrt 2: both terms negative (erfcx(z) <= 1),
+    # and no erfc(z) whose digits a rounded z spends in exp(-z**2).
+    if x > 0:
+        return _log1p_raw((-mpmath.erfc(x / mpmath.sqrt(2)) / 2)._mpf_)
+    return mpmath.log(_erfcx_value(-x / mpmath.sqrt(2)) / 2) - _mul(x, x) / 2
+
+
+def _log_ndtr_slope(out, x):
+    # phi/Phi: phi(x) / Phi(x) above 0 (Phi >= 1/2), sqrt(2/pi) / erfcx(-x/sqrt 2)
+    # at or below 0 (no exp(-x**2/2) over an erfc just as small).
+    if x > 0:
+        return _phi(x) / (mpmath.erfc(-x / mpmath.sqrt(2)) / 2)
+    return mpmath.sqrt(2 / _MP.pi) / _erfcx_value(-x / mpmath.sqrt(2))
+
+
+@lift(lambda out, p: (lambda: mpmath.sqrt(2 * _MP.pi) * mpmath.exp(_mul(out, out) / 2),))
+def _ndtri(p):
+    """``-sqrt(2) erfcinv(2p)``, ``2p`` exact; mpmath has no erfcinv, and its
+    ``erfinv(2p - 1)`` rounds ``1 - |2p - 1|`` to 0 at a subnormal p: Arb's."""
+    if not 0 < p < 1:
+        return -_MP.inf if p == 0 else _MP.inf if p == 1 else _MP.nan
+    return _in_arb(lambda a: -flint.arb(2).sqrt() * (2 * a).erfcinv(), p)
+
+
+def _i0e_slope(out, x):
+    # -sgn(x) M(3/2, 2, -2|x|), as Kummer's transformation gives i0e(x) = M(1/2, 1, -2|x|)
+    # (DLMF 10.39.5): torch's i1e - sgn(x) i0e is a difference of two numbers that agree
+    # to 1/(2|x|). exp(-|x|) has its kink at 0.
+    mark_where(x == 0, "i0e at 0, the kink of exp(-|x|)")
+    return (lambda: -mpmath.sign(x) * mpmath.hyp1f1(1.5, 2, -2 * abs(x)),)
+
+
+def _i1e_slope(out, x):
+    # i1e(x) = (x/2) M(3/2, 3, -2|x|): its derivative's terms are in the ratio 2:3 for large
+    # |x|, where torch's i0e - i1e (sgn(x) + 1/x) loses log2(2|x|) bits to i0e - i1e.
+    t = abs(x)
+    return mpmath.hyp1f1(1.5, 3, -2 * t) / 2 - t / 2 * mpmath.hyp1f1(2.5, 4, -2 * t)
+
+
+def _sinc_slope(out, x):
+    # Below 1 in magnitude -pi j1(pi x), j1(z) = (z/3) 0F1(; 5/2; -z**2/4) (DLMF 10.53.1,
+    # 10.16.9), where (cos(pi x) - sinc(x)) / x cancels to -pi**2 x/3; above, that
+    # quotient, with cospi of the exact x (no rounded pi x, whose error is radians at 1e300).
+    if abs(x) < 1:
+        z = _MP.pi * x
+        return -_MP.pi * z / 3 * mpmath.hyp0f1(2.5, -z * z / 4)
+    return (mpmath.cospi(x) - out) / x
+
+
 _REAL_UNARY = {
     "exp": _exp, "expm1": _expm1,
     "exp2": _d(lambda out, x: _mul(out, _MP.ln2))(lambda x: mpmath.power(2, x)),
@@ -333,6 +429,14 @@ _REAL_UNARY = {
     "acos": _d(lambda out, x: -_div(_ONE_MPF, mpmath.sqrt(_one_minus_square(x))))(mpmath.acos),
     "erf": _d(lambda out, x: 2 / mpmath.sqrt(_MP.pi) * mpmath.exp(-_mul(x, x)))(mpmath.erf),
     "erfc": _erfc, "erfinv": _erfinv, "lgamma": _lgamma, "gammaln": _lgamma,
+    "erfcx": _d(_erfcx_slope)(_erfcx_value), "ndtr": _ndtr,
+    "log_ndtr": _d(_log_ndtr_slope)(_log_ndtr_value), "ndtri": _ndtri,
+    "i0": _d(lambda out, x: mpmath.besseli(1, x))(lambda x: mpmath.besseli(0, x)),
+    # I1' = (I0 + I2)/2 (DLMF 10.29.1): two positive terms, where I0 - I1/x divides by 0 at 0.
+    "i1": _d(lambda out, x: (mpmath.besseli(0, x) + mpmath.besseli(2, x)) / 2)(lambda x: mpmath.besseli(1, x)),
+    "i0e": lift(_i0e_slope)(lambda x: mpmath.exp(-abs(x)) * mpmath.besseli(0, x)),
+    "i1e": _d(_i1e_slope)(lambda x: mpmath.exp(-abs(x)) * mpmath.besseli(1, x)),
+    "sinc": _d(_sinc_slope)(mpmath.sincpi),
     "digamma": _d(lambda out, x: mpmath.psi(1, x))(_pole(mpmath.digamma, _MP.nan)),
     "reciprocal": _d(lambda out, x: -_mul(out, out))(lambda x: _div(_ONE_MPF, x)),
     # x sigmoid(x): sigmoid(x) (1 + x sigmoid(-x)), no 1 - sigmoid to cancel.

@@ -12,9 +12,9 @@ import torch
 
 from .dual import Dual, lift, lift_row, value as _value, weighted_sum
 from .exact_numbers import (
-    _add, _ANY_UNARY, _div, _erfc, _expm1, _fmax, _fmin, _gelu_tanh, _isnan, _log, _log1p, _log1p_raw, _make, _maximum, _minimum,
-    _MP, _MPF, _mul, _ONE_MPF, _pow, _real_elem, _REAL_UNARY, _sigmoid, _softplus_raw, _sqrt, _sub, _sum2, _ZERO,
-    _ZERO_MPF)
+    _add, _ANY_UNARY, _div, _erfc, _expm1, _fmax, _fmin, _gelu_tanh, _isnan, _lgamma, _log, _log1p, _log1p_raw, _make,
+    _maximum, _minimum, _MP, _MPF, _mul, _ONE_MPF, _pole, _pow, _real_elem, _REAL_UNARY, _sigmoid, _softplus_raw,
+    _sqrt, _sub, _sum2, _ZERO, _ZERO_MPF)
 from .exact_tensor import (
     _as, _assign, AtenLevel, BOOL, _cast, _category, ExactTensor, ExactUnsupported, INT, _map, _new, _operand,
     _promote, REAL)
@@ -266,6 +266,33 @@ def _elu(input, alpha=1.0, inplace=False):
     alpha = _real_elem(alpha)
     out = _new(_map(lambda x: x if x > 0 else _mul(alpha, _expm1(x)), _as(_operand(input), REAL)), REAL)
     return _assign(input, out) if inplace else out
+
+
+def _celu(input, alpha=1.0, inplace=False):
+    # alpha expm1(x / alpha) below 0 (torch's elu at the ATen level multiplies by a rounded 1/alpha).
+    alpha = _real_elem(alpha)
+    out = _new(_map(lambda x: x if x > 0 else _mul(alpha, _expm1(_div(x, alpha))), _as(_operand(input), REAL)),
+               REAL)
+    return _assign(input, out) if inplace else out
+
+
+def _polygamma(n, input, *, out=None):
+    # psi(n, x), its derivative psi(n + 1, x); NaN at the poles 0, -1, ..., as digamma.
+    f = lift(lambda out, x: (lambda: mpmath.psi(n + 1, x),))(_pole(lambda x: mpmath.psi(n, x), _MP.nan))
+    return _new(_map(f, _as(_operand(input), REAL)), REAL)
+
+
+def _mvlgamma(input, p):
+    """``log(pi) p(p - 1)/4 + sum_j lgamma(x - j/2)`` over ``j < p``, each ``x - j/2``
+    exact (torch's decomposition rounds ``log(pi)`` to a double)."""
+    c = mpmath.log(_MP.pi) * p * (p - 1) / 4
+
+    def f(x):
+        out = c
+        for j in range(p):
+            out = _add(out, _lgamma(_sub(x, _MP.mpf(j) / 2)))
+        return out
+    return _new(_map(f, _as(_operand(input), REAL)), REAL)
 
 
 def _leaky_relu(input, negative_slope=0.01, inplace=False):

@@ -9,12 +9,12 @@ import torch.nn.functional as F
 
 from .exact_numbers import _ANY_UNARY, _mul, _REAL_UNARY, _sub
 from .exact_ops import (
-    _add_op, _all, _amax, _amin, _and, _any, _argmax, _argmin, _atan2, _clamp, _COMPARE, _cumsum, _div_op,
+    _add_op, _all, _amax, _amin, _and, _any, _argmax, _argmin, _atan2, _celu, _clamp, _COMPARE, _cumsum, _div_op,
     _div_rounding, _dot, _einsum, _elu, _floordiv, _functional, _gelu, _hypot, _invert, _isfinite, _isinf,
     _isnan_op, _leaky_relu, _linear, _log_softmax, _logaddexp, _logaddexp2, _logical_not, _logsumexp, _masked_fill,
-    _fmax_op, _fmin_op, _matmul, _max_min, _maximum_op, _mean, _minimum_op, _mul_op, _norm, _or, _outer, _pow_op, _predicate, _prod,
-    _rsub, _softmax, _softplus, _std, _sub_op, _sum, _tensor_where, _unary_op, _var, _vector_norm, _where, _xlog1py,
-    _xlogy, _xor)
+    _fmax_op, _fmin_op, _matmul, _max_min, _maximum_op, _mean, _minimum_op, _mul_op, _mvlgamma, _norm, _or, _outer,
+    _polygamma, _pow_op, _predicate, _prod, _rsub, _softmax, _softplus, _std, _sub_op, _sum, _tensor_where, _unary_op,
+    _var, _vector_norm, _where, _xlog1py, _xlogy, _xor)
 from .exact_shapes import (
     _bce, _bce_with_logits, _broadcast_to, _cat, _chunk, _clone, _converter, _copy, _cross_entropy, _detach,
     _expand, _expand_as, _fill, _flatten, _flip, _full_like, _gather, _index_select, _item, _layer_norm, _like,
@@ -59,7 +59,13 @@ def _build_table():
     _register(_functional("mish"), "mish")
     _register(_softplus, "softplus")
     _register(_elu, "elu")
+    # F.selu, F.hardsigmoid and F.hardswish go to the ATen level, whose elu (with torch's
+    # SELU doubles) and decompositions (clamp(x + 3, 0, 6) / 6) are their mathematics.
+    _register(_celu, "celu")
     _register(_leaky_relu, "leaky_relu")
+    _register(lambda input, n: _polygamma(n, input), "polygamma", namespaces=(torch.Tensor,))
+    _register(_polygamma, "polygamma", namespaces=(torch, torch.special), inplace=False)
+    _register(_mvlgamma, "mvlgamma", "multigammaln")
     _register(_gelu, "gelu")
     _register(_isnan_op, "isnan", inplace=False)
     _register(_predicate(_isinf), "isinf", inplace=False)
@@ -190,3 +196,5 @@ def _build_table():
     _register(_normalize, "normalize", namespaces=(F,), inplace=False)
     _register(_local_response_norm, "local_response_norm", namespaces=(F,), inplace=False)
     _build_aten()   # the ATen level, which reuses the entries above
+
+

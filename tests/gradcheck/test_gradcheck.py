@@ -185,37 +185,40 @@ def test_16_bit_inputs_are_judged_in_their_dtype(dtype):
         harness.gradcheck(SoftplusWrongBackward.apply, (x,))
 
 
+def lcse_of(x):
+    """An op ``harness.exact`` lacks (``aten.logcumsumexp``), with autograd's backward."""
+    return torch.logcumsumexp(x, 0)
+
+
 def test_an_op_exact_lacks_falls_back_to_finite_differences_and_says_so():
-    class WrongErfcx(torch.autograd.Function):
-        """erfcx' = 2 x erfcx(x) - 2 / sqrt(pi); planted: the constant dropped."""
+    class WrongLcse(torch.autograd.Function):
+        """d/dx_j = exp(x_j) * sum over k >= j of g_k exp(-y_k), a reversed cumulative
+        sum; planted: the cumulative sum taken forward."""
 
         @staticmethod
         def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return torch.special.erfcx(x)
+            y = torch.logcumsumexp(x, 0)
+            ctx.save_for_backward(x, y)
+            return y
 
         @staticmethod
         def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return g * 2 * x * torch.special.erfcx(x)
+            x, y = ctx.saved_tensors
+            return torch.exp(x) * torch.cumsum(g * torch.exp(-y), 0)
 
     x = f64(*POINT)
-    with pytest.warns(GradcheckWarning, match=r"no truth for erfcx_of: harness.exact has no exact torch.special.erfcx"):
-        assert harness.gradcheck(erfcx_of, (x,))
-    with pytest.raises(GradcheckError) as raised, pytest.warns(GradcheckWarning, match="WrongErfcx.apply"):
-        harness.gradcheck(WrongErfcx.apply, (x,))
+    with pytest.warns(GradcheckWarning, match=r"no truth for lcse_of: harness.exact has no exact torch.logcumsumexp"):
+        assert harness.gradcheck(lcse_of, (x,))
+    with pytest.raises(GradcheckError) as raised, pytest.warns(GradcheckWarning, match="WrongLcse.apply"):
+        harness.gradcheck(WrongLcse.apply, (x,))
     text = str(raised.value)
     assert "disagrees with finite differences" in text and "[inconsistent]" in text
-    assert "note: no truth for WrongErfcx.apply: harness.exact has no exact torch.special.erfcx" in text
+    assert "note: no truth for WrongLcse.apply: harness.exact has no exact torch.logcumsumexp" in text
     # With a reference the truth is back, and the same planted bug is named against it.
-    reference = lambda x: [mpmath.exp(v * v) * mpmath.erfc(v) for v in x]
+    reference = lambda x: [mpmath.log(mpmath.fsum(mpmath.exp(v) for v in x[:k + 1])) for k in range(len(x))]
     with pytest.raises(GradcheckError, match="lost-digits|wrong-sign") as raised:
-        harness.gradcheck(WrongErfcx.apply, (x,), reference=reference)
+        harness.gradcheck(WrongLcse.apply, (x,), reference=reference)
     assert "no truth" not in str(raised.value)
-
-
-def erfcx_of(x):
-    return torch.special.erfcx(x)
 
 
 # -- second order --------------------------------------------------------------------------------------------
@@ -379,9 +382,9 @@ def test_a_suite_that_patches_torch_still_reaches_torch_for_what_the_harness_han
 
 def test_strict_truth_raises_where_a_call_would_pass_on_differences_alone():
     x = f64(*POINT)
-    with pytest.raises(GradcheckError, match=r"no truth for erfcx_of: harness.exact has no exact torch.special"
-                                             r".erfcx .*strict_truth=True"):
-        harness.gradcheck(erfcx_of, (x,), strict_truth=True)
+    with pytest.raises(GradcheckError, match=r"no truth for lcse_of: harness.exact has no exact "
+                                             r"torch.logcumsumexp .*strict_truth=True"):
+        harness.gradcheck(lcse_of, (x,), strict_truth=True)
     z = torch.tensor([0.5 + 1j], dtype=torch.complex128, requires_grad=True)
     with pytest.raises(GradcheckError, match="a complex input has no truth here .* strict_truth=True"):
         harness.gradcheck(torch.exp, (z,), strict_truth=True)
@@ -391,9 +394,9 @@ def test_strict_truth_raises_where_a_call_would_pass_on_differences_alone():
 def test_each_call_site_without_a_truth_is_said_at_its_own_line():
     x = f64(*POINT)
     with pytest.warns(GradcheckWarning) as said:
-        harness.gradcheck(erfcx_of, (x,))
-        harness.gradcheck(erfcx_of, (x,))   # another line: said again
-    lines = [w.lineno for w in said if "no truth for erfcx_of" in str(w.message)]
+        harness.gradcheck(lcse_of, (x,))
+        harness.gradcheck(lcse_of, (x,))   # another line: said again
+    lines = [w.lineno for w in said if "no truth for lcse_of" in str(w.message)]
     assert len(lines) == 2 and lines[0] != lines[1] and all(w.filename == __file__ for w in said)
 
 
@@ -421,12 +424,12 @@ def test_the_calls_are_counted_by_how_they_were_judged():
     x = f64(*POINT)
     harness.gradcheck(torch.tanh, (x,))
     with pytest.warns(GradcheckWarning):
-        harness.gradcheck(erfcx_of, (x,))
+        harness.gradcheck(lcse_of, (x,))
         harness.gradcheck(torch.exp, (torch.tensor([0.5 + 1j], dtype=torch.complex128, requires_grad=True),))
     calls = tally.take()
     assert tally.summary(calls) == (
         "3 gradcheck calls: 1 against the truth, 1 by differences only (1 harness.exact has no exact "
-        "torch.special.erfcx), 1 by torch.autograd.gradcheck (1 a complex input)")
+        "torch.logcumsumexp), 1 by torch.autograd.gradcheck (1 a complex input)")
 
 
 def checked_softplus(x):
