@@ -12,4 +12,11 @@ the units of a certification and their cache keys (``units``), what is missing
 and how it is solved (``solve``, over the pool ``pool``), the records
 (``table``) and the sqlite cache (``cache``). Entry points: ``solve``, ``exact``,
 ``cache``. Nothing here runs torch's autograd.
+
+mpmath's ``exp`` of a huge integer is routed through its own argument
+reduction at import (``mpmath_exp``): the readings of limits at ±inf.
 """
+
+from .mpmath_exp import install as _install_exp
+
+_install_exp()
