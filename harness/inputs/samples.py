@@ -71,7 +71,14 @@ def _grid(case, dtype: torch.dtype, options):
         raise CaseError(case.name, "grid is empty")
     samples = []
     arity = None
+    # Named points (``patterns.Point``, as matrix_patterns.matrix_grid makes them) keep their
+    # pattern, so regions read by it; in a grid that mixes them with plain tuples, those are hand-made.
+    named = any(isinstance(p, patterns.Point) for p in raw)
     for point in raw:
+        pattern = point if isinstance(point, patterns.Point) else None
+        point = pattern.arrays if pattern is not None else point
+        if named and pattern is None:
+            pattern = patterns.Point(tuple(point) if isinstance(point, (tuple, list)) else (point,), "hand-made point")
         arrays = tuple(point) if isinstance(point, (tuple, list)) else (point,)
         arrays = tuple(torch.from_numpy(np.array(a, dtype=np.float64)).to(dtype).double().numpy() for a in arrays)
         if arity is None:
@@ -81,7 +88,7 @@ def _grid(case, dtype: torch.dtype, options):
         if case.relation is not None and not patterns.holds(case.relation, arrays):
             raise CaseError(case.name, f"grid holds a point where the relation {_name_of(case.relation)} "
                                        f"does not hold", arrays)
-        samples.append(_Sample(arrays))
+        samples.append(_Sample(arrays, pattern=pattern))
     domains = case.domains_for(arity)
     for sample in samples:
         for a, d in zip(sample.arrays, domains):

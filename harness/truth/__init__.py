@@ -7,7 +7,8 @@ point in mpmath, by differences (``mpmath_engine``) or by forward-mode rules
 (``derivative_truth`` over the dual numbers of ``dual``), with the limits at ±inf
 and the points holding NaN. ``exact`` makes a
 reference written in torch exact (``exact_tensor``, its operations, the numbers
-``exact_numbers``). Around them: the flat form of a reference (``flat_reference``),
+``exact_numbers``; linear algebra in ``exact_linalg`` for balls and
+``exact_linalg_ops`` for mpmath). Around them: the flat form of a reference (``flat_reference``),
 the units of a certification and their cache keys (``units``), what is missing
 and how it is solved (``solve``, over the pool ``pool``), the records
 (``table``) and the sqlite cache (``cache``). Entry points: ``solve``, ``exact``,

@@ -316,3 +316,4 @@ BallTensor.__pos__ = lambda self: self
 BallTensor.__abs__ = lambda self: _abs(self)
 BallTensor.__getitem__ = _getitem
 
+from . import exact_linalg  # noqa: E402,F401  (registers the linear algebra)

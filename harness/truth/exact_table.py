@@ -198,3 +198,4 @@ def _build_table():
     _build_aten()   # the ATen level, which reuses the entries above
 
 
+from . import exact_linalg_ops  # noqa: E402,F401  (registers the linear algebra)
