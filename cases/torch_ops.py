@@ -517,6 +517,12 @@ FINDINGS = {
                                               "derivative."),
     "torch.nn.functional.hardsigmoid": Finding("float64's `hardsigmoid_backward` multiplies by 1/6 as a float32 "
                                                "constant (0.1666666716337204).", "nn.functional.hardsigmoid.stable"),
+    "torch.nn.functional.selu": Finding("float32's kernel multiplies by the scale rounded to float32 (1.0507010, "
+                                        "above the double 1.0507009873554805): the value is inf from "
+                                        "{float32 value non-finite lo} on, where the true value still rounds to "
+                                        "the largest float32 (a window of one binade's top, found by the dense "
+                                        "sweep).", fix="scale in float64, or clamp to the format's maximum.",
+                                        edge=True),
     "torch.nn.functional.hardswish": Finding("`x * min(max(x + 3, 0), 6)` overflows before `/ 6` above max/6, and is "
                                              "`-inf * 0` at -inf.", fix="`x / 6 * relu6(x + 3)`.", edge=True),
     "torch.sinh": Finding("the vectorized CPU kernel (tensors of more than a few elements) goes through exp(|x|), "
@@ -640,6 +646,10 @@ COMPILED_FINDINGS = {
     ("torch.special.ndtr", "bfloat16"): CompiledFinding(
         _HALF_IN_FLOAT + " The cancelling `1 + erf` of the decomposition, in float32, still keeps more digits "
         "than bfloat16 holds.", "at::vec::convert<float", "inductor"),
+    ("nn.functional.gelu.stable", "bfloat16"): CompiledFinding(
+        _HALF_IN_FLOAT + " Here the gradient `Phi(x) + x phi(x)`, which cancels near gelu's minimum (x = -0.7518), "
+        "keeps its sign in float32: eager's bfloat16 gives 0.00098 at x = -0.75390625, where the truth is -0.00091.",
+        "at::vec::convert<float", "inductor"),
     "torch.special.ndtri": CompiledFinding(
         "The backward `sqrt(2 pi) exp(y*y / 2)`, eager's formula, multiplies the forward's last-bit difference "
         "(ndtri(8.7e-23) = -9.7561007 compiled, -9.7560997 eager) by y*y ~ 95; entries near the budget fall on "

@@ -467,8 +467,8 @@ def _compiled_checks(entries: list[Entry]) -> list[str]:
 
 # -- coverage ---------------------------------------------------------------------------------
 
-#: The case modules of the published accuracy tables, elementwise and structured.
-TABLE_MODULES = ("cases.torch_ops", "cases.torch_structured")
+#: The case modules of the published accuracy tables: elementwise, structured and linear algebra.
+TABLE_MODULES = ("cases.torch_ops", "cases.torch_structured", "cases.torch_linalg")
 
 
 def coverage_modules(module: str, named: str | None = None) -> list[str]:
@@ -510,7 +510,8 @@ def coverage_of(modules: list[str]) -> str | None:
 HAND["torch.nn.functional.celu"] = HAND["torch.nn.functional.elu"]     # alpha = 1
 #: The certified alternatives of the case file compute the same functions.
 HAND.update({"expm1.stable": HAND["torch.expm1"], "acosh.stable": HAND["torch.acosh"],
-             "special.log_ndtr.stable": HAND["torch.special.log_ndtr"]})
+             "special.log_ndtr.stable": HAND["torch.special.log_ndtr"],
+             "special.ndtri.stable": HAND["torch.special.ndtri"], "nn.functional.gelu.stable": HAND["torch.nn.functional.gelu"]})
 
 
 def _checked_failure(report):
