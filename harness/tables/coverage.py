@@ -64,7 +64,7 @@ _LEFT = (
 )
 
 #: Case names the matcher cannot place by spelling: ``case name -> OpInfo name``.
-#: Empty: every case of cases/torch_ops.py and cases/torch_structured.py is found
+#: Empty: every case of cases/torch_ops.py, cases/torch_structured.py and cases/torch_linalg.py is found
 #: by its name, an alias, its ``nn.functional``/``special``/``Tensor`` twin or the
 #: function it names.
 EXCEPTIONS: dict[str, str] = {}

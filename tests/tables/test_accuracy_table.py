@@ -277,12 +277,13 @@ def test_page_changes_read_the_previous_table_both_ways(swept):
 
 
 def test_every_threshold_a_finding_states_is_a_placeholder_the_sweep_fills():
+    import cases.torch_linalg
     import cases.torch_ops
     import cases.torch_structured
     from harness.judging.kinds import KINDS
     from harness.tables.measured_words import placeholders
 
-    for module in (cases.torch_ops, cases.torch_structured):
+    for module in (cases.torch_ops, cases.torch_structured, cases.torch_linalg):
         names = {c.name for c in module.CASES}
         for name, note in module.FINDINGS.items():
             for text in (note.cause, getattr(note, "fix", None) or ""):
