@@ -280,7 +280,6 @@ def _rsqrt(x, u):
 
 def _sigmoid(x, u):
     s, t = _sigmoid_pair(x)
-    d = s * t
     # 1 - 2s is -tanh(x/2): no cancellation near 0.
     return s, s * t, -t
 
