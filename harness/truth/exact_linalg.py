@@ -44,7 +44,7 @@ from .ball_jet import ABSOLUTE, BallUnsupported, Jet, _div, _log, _mul, _neg, _s
 from .exact_ball import (
     _abs, _amax, _amin, arb, BallTensor, _map_parts, _NOW, _operand, _order, _points, _register, _reshape, _sum,
     _transpose as _swap, _vector_norm)
-from .exact_linalg_ops import check_order, cofactor_sign, matrix_norm_from, minors, norm_from, with_info, without
+from .exact_linalg_ops import NAMES, check_order, cofactor_sign, matrix_norm_from, minors, norm_from, with_info, without
 
 __all__: list[str] = []   # registers its rules when imported; nothing to call
 
@@ -443,16 +443,10 @@ def _register_all():
     only(with_info(_cholesky, torch.return_types.linalg_cholesky_ex, info), "cholesky_ex", torch.linalg)
     only(with_info(_solve, torch.return_types.linalg_solve_ex, lambda out: BallTensor(Jet.constant(0, _n()), ())),
          "solve_ex", torch.linalg)
-    only(_det, "det", torch, torch.Tensor, torch.linalg)
-    only(_slogdet, "slogdet", torch, torch.Tensor, torch.linalg)
-    only(_logdet, "logdet", torch, torch.Tensor)
-    only(_inv, "inv", torch.linalg)
-    only(_inv, "inverse", torch, torch.Tensor)
-    only(_solve, "solve", torch.linalg)
-    only(_cholesky, "cholesky", torch, torch.Tensor, torch.linalg)
-    only(_eigvalsh, "eigvalsh", torch.linalg)
-    only(_trace, "trace", torch, torch.Tensor)
-    only(_matrix_norm, "matrix_norm", torch.linalg)
+    impls = {"det": _det, "slogdet": _slogdet, "logdet": _logdet, "inv": _inv, "inverse": _inv, "solve": _solve,
+             "cholesky": _cholesky, "eigvalsh": _eigvalsh, "trace": _trace, "matrix_norm": _matrix_norm}
+    for name, spaces in NAMES.items():
+        only(impls[name], name, *spaces)
     only(norm_from(_vector_norm, _matrix_norm, lambda A: len(_operand(A).pshape)), "norm", torch.linalg)
 
 

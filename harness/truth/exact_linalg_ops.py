@@ -371,6 +371,13 @@ def with_info(impl, result_type, info):
     return ex
 
 
+#: The linear algebra both stand-ins register, by name, with the namespaces that hold it.
+NAMES = {"det": (torch, torch.Tensor, torch.linalg), "slogdet": (torch, torch.Tensor, torch.linalg),
+         "logdet": (torch, torch.Tensor), "inv": (torch.linalg,), "inverse": (torch, torch.Tensor),
+         "solve": (torch.linalg,), "cholesky": (torch, torch.Tensor, torch.linalg), "eigvalsh": (torch.linalg,),
+         "trace": (torch, torch.Tensor), "matrix_norm": (torch.linalg,)}
+
+
 def _register_all():
     def only(impl, name, *spaces):
         _register(impl, name, namespaces=spaces, inplace=False)
@@ -379,16 +386,10 @@ def _register_all():
     only(with_info(_cholesky, torch.return_types.linalg_cholesky_ex, zeros), "cholesky_ex", torch.linalg)
     only(with_info(_solve, torch.return_types.linalg_solve_ex, lambda out: ExactTensor(np.array(0, dtype=object), INT)),
          "solve_ex", torch.linalg)
-    only(_det, "det", torch, torch.Tensor, torch.linalg)
-    only(_slogdet, "slogdet", torch, torch.Tensor, torch.linalg)
-    only(_logdet, "logdet", torch, torch.Tensor)
-    only(_inv, "inv", torch.linalg)
-    only(_inv, "inverse", torch, torch.Tensor)
-    only(_solve, "solve", torch.linalg)
-    only(_cholesky, "cholesky", torch, torch.Tensor, torch.linalg)
-    only(_eigvalsh, "eigvalsh", torch.linalg)
-    only(_trace, "trace", torch, torch.Tensor)
-    only(_matrix_norm, "matrix_norm", torch.linalg)
+    impls = {"det": _det, "slogdet": _slogdet, "logdet": _logdet, "inv": _inv, "inverse": _inv, "solve": _solve,
+             "cholesky": _cholesky, "eigvalsh": _eigvalsh, "trace": _trace, "matrix_norm": _matrix_norm}
+    for name, spaces in NAMES.items():
+        only(impls[name], name, *spaces)
     only(norm_from(_vector_norm, _matrix_norm, lambda A: _operand(A).a.ndim), "norm", torch.linalg)
 
 
