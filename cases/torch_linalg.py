@@ -90,6 +90,30 @@ EXPECT = {
     "torch.linalg.eigh(eigenvalues)": {"float64": convicted("lost-digits", "wrong-sign"),
                                        "float32": convicted("wrong-sign")},
     "torch.linalg.eigh(V diag(w**2) V^T)": convicted("lost-digits", "non-finite"),
+    "torch.linalg.svdvals": convicted("lost-digits", "silent-zero", "wrong-sign"),
+    "torch.linalg.svd(U diag(S**3) Vh)": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
+    "torch.svd(U diag(S**3) V^T)": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
+    "torch.svd_lowrank(U diag(S**3) V^T)": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
+    "torch.pca_lowrank(U diag(S**3) V^T)": {"float64": convicted("lost-digits", "non-finite", "wrong-sign"), "float32": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign")},
+    "torch.linalg.matrix_norm(ord=2)": {"float64": convicted("lost-digits", "silent-zero"), "float32": convicted("silent-zero", "wrong-sign")},
+    "torch.linalg.matrix_norm(ord=-2)": convicted("lost-digits", "silent-zero", "wrong-sign"),
+    "torch.linalg.matrix_norm(ord='nuc')": {"float64": convicted("lost-digits", "silent-zero"), "float32": convicted("lost-digits", "silent-zero", "wrong-sign")},
+    "torch.linalg.cond": {"float64": convicted("finite-vs-inf", "lost-digits", "non-finite", "wrong-sign"), "float32": convicted("lost-digits", "non-finite", "wrong-sign")},
+    "torch.linalg.eig(V diag(w**2) V^-1)": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
+    "torch.linalg.eigvals(power sums)": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
+    "torch.matrix_exp": {"float64": convicted("lost-digits"), "float32": convicted("non-finite"),
+                         "float16": convicted("lost-digits", "non-finite", "silent-zero", "underflow", "wrong-sign"), "bfloat16": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign")},
+    "torch.linalg.qr(R, diagonal > 0)": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
+    "torch.qr(Q, diagonal of R > 0)": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
+    "torch.linalg.householder_product": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
+    "torch.ormqr": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
+    "torch.linalg.lu_factor(det from LU)": convicted("non-finite", "silent-zero"),
+    "torch.linalg.lu_factor_ex(det from LU)": convicted("non-finite", "silent-zero"),
+    "torch.lu(det from LU)": convicted("non-finite", "silent-zero"),
+    "torch.linalg.lu(P L U)": convicted("lost-digits", "non-finite", "silent-zero"),
+    "torch.linalg.lu_solve": convicted("non-finite"),
+    "torch.lu_solve": convicted("non-finite"),
+    "torch.lu_unpack(L U)": convicted("non-finite"),
     "torch.linalg.matrix_norm": {"float16": convicted("lost-digits", "non-finite", "silent-zero", "underflow"),
                                 "*": convicted("non-finite", "silent-zero")},
     "torch.linalg.matrix_norm(ord=1)": convicted("lost-digits"),
@@ -211,8 +235,152 @@ def _cholesky_logdet(A):
     return CholeskyLogdet.apply(_sym(A))
 
 
+def _finite(A) -> bool:
+    return bool(np.all(np.isfinite(A)))
+
+
+def _moderate(A) -> bool:
+    """Finite entries within 2**10: exp(A) overflows float64 from about 710, and Arb's
+    enclosure of exp(A) costs a squaring per binade of the norm."""
+    return bool(np.all(np.isfinite(A)) and np.abs(A).max() <= 2.0 ** 10)
+
+
+#: LAPACK's gesdd raises at a NaN entry, and the truth at ±inf entries is not a limit anyone reads.
+FINITE = matrix_grid((3, 3), where=_finite)
+#: The randomized low-rank SVD multiplies by ``A^T A`` twice (``niter=2``): its svd raises on the
+#: overflowed sketch for entries from about 2**25 in float32 (measured), so both dtypes stay below 2**20.
+LOWRANK = matrix_grid((3, 3), where=_finite_below(2.0 ** 20))
+
+
+def _below(grid, bounds: dict):
+    """``grid`` without the matrices whose largest entry reaches ``bounds[dtype]``."""
+    def inside(dtype):
+        return [p for p in grid(dtype) if np.abs(p.arrays[0]).max() < bounds[dtype]]
+    inside.__name__ = inside.__qualname__ = f"{grid.__name__} below {bounds}"
+    return inside
+
+
+#: eig's backward checks that the loss ignores the eigenvectors' phases (``imag(diag(V^H gV))`` ~ 0, with
+#: an absolute tolerance) and raises where rounding breaks it: measured, from a well-conditioned matrix of
+#: entries 1.05e14 (float64) and 1.97e5 (float32) up; the grid stops below (FINDINGS).
+EIG = _below(FINITE, {torch.float64: 2.0 ** 46, torch.float32: 2.0 ** 16})
 MM = matrix_grid((3, 3), (3, 3))
 MV = matrix_grid((3, 3), (3,))
+
+
+# -- gauge-invariant functions of the decompositions ---------------------------------------------------------
+
+def _cubed(U, S, Vh):
+    """``U diag(S**3) V^H`` (= ``A A^T A``): any sign of a singular pair, or rotation
+    within a repeated singular value's subspace, gives the same matrix, and it is a
+    polynomial of A, smooth everywhere."""
+    return (U * S[..., None, :] ** 3) @ Vh
+
+
+def _svd_cubed(A):
+    return _cubed(*torch.linalg.svd(A))
+
+
+def _svd_old_cubed(A):
+    U, S, V = torch.svd(A)
+    return _cubed(U, S, V.mT)
+
+
+def _seeded(fn, A, **options):
+    """A randomized low-rank SVD run with the same seed at every call (its sketch is random)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return fn(A, **options)
+
+
+def _svd_lowrank_cubed(A):
+    U, S, V = _seeded(torch.svd_lowrank, A, q=3)
+    return _cubed(U, S, V.mT)
+
+
+def _pca_lowrank_cubed(A):
+    U, S, V = _seeded(torch.pca_lowrank, A, q=3)
+    return _cubed(U, S, V.mT)
+
+
+def _gram_cubed(A):
+    return A @ A.mT @ A
+
+
+def _centred_cubed(A):
+    C = A - A.mean(-2, keepdim=True)
+    return C @ C.mT @ C
+
+
+def _eig_square(A):
+    """``V diag(w**2) V^-1`` (= ``A @ A``): invariant under any scaling of the eigenvectors,
+    smooth at repeated and defective eigenvalues."""
+    w, V = torch.linalg.eig(A)
+    return ((V * w[..., None, :] ** 2) @ torch.linalg.inv(V)).real
+
+
+def _power_sums(w):
+    return torch.stack([w.sum(-1), (w ** 2).sum(-1), (w ** 3).sum(-1)], -1).real
+
+
+def _traces(A):
+    """``tr A, tr A^2, tr A^3``: the eigenvalues' first three power sums, symmetric in them."""
+    A2 = A @ A
+    return torch.stack([torch.trace(A), torch.trace(A2), torch.trace(A2 @ A)], -1)
+
+
+def _positive_r(R):
+    """R with its rows signed so that the diagonal is positive: the unique R of a full-rank A."""
+    return R * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1))[..., :, None]
+
+
+def _gram_r(A):
+    """The positive-diagonal R of A: the transposed Cholesky factor of ``A^T A``."""
+    return torch.linalg.cholesky(A.mT @ A).mT
+
+
+def _qr_positive_q(A):
+    Q, R = torch.qr(A)
+    return Q * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1))[..., None, :]
+
+
+def _gram_q(A):
+    return A @ torch.linalg.inv(_gram_r(A))
+
+
+def _householder(V, tau):
+    """``H_0 H_1 ... H_{k-1}``, ``H_i = I - tau_i v_i v_i^T``, ``v_i`` column i of V below
+    the diagonal with a 1 on it (LAPACK's orgqr, the textbook product)."""
+    n = V.shape[-2]
+    v = torch.tril(V, -1) + torch.eye(n, dtype=V.dtype)
+    out = torch.eye(n, dtype=V.dtype)
+    for i in range(tau.shape[-1]):
+        out = out - tau[i] * (out @ torch.outer(v[:, i], v[:, i]))
+    return out
+
+
+def _pivot_sign(pivots):
+    """The permutation's sign from LAPACK's 1-based pivots: -1 per row swap."""
+    swaps = (pivots != torch.arange(1, pivots.shape[-1] + 1, dtype=pivots.dtype)).sum(-1)
+    return 1 - 2 * (swaps % 2)
+
+
+def _lu_det(LU, pivots):
+    return _pivot_sign(pivots) * torch.diagonal(LU, dim1=-2, dim2=-1).prod(-1)
+
+
+def _unpacked_product(X):
+    """``L U`` of an LU matrix at fixed pivots: L the unit lower triangle, U the upper."""
+    P, L, U = torch.lu_unpack(X, torch.tensor([2, 2, 3], dtype=torch.int32))
+    return L @ U
+
+
+def _unit_lower_times_upper(X):
+    return (torch.tril(X, -1) + torch.eye(X.shape[-1], dtype=X.dtype)) @ torch.triu(X)
+
+
+def _same(A):
+    return A * 1
 
 CASES = [
     # -- determinants ----------------------------------------------------------------------------
@@ -256,6 +424,39 @@ CASES = [
        exact(lambda A: torch.linalg.eigvalsh(_sym(A))), grid=SYMMETRIC),
     # eigenvectors through a gauge-invariant function, smooth at repeated eigenvalues
     op("linalg.eigh(V diag(w**2) V^T)", _eigh_square, exact(_square_sym), grid=SYMMETRIC),
+    # -- singular values (gauge-invariant functions: module docstring) ---------------------------
+    op("linalg.svdvals", torch.linalg.svdvals, grid=FINITE),
+    op("linalg.svd(U diag(S**3) Vh)", _svd_cubed, exact(_gram_cubed), grid=FINITE),
+    op("svd(U diag(S**3) V^T)", _svd_old_cubed, exact(_gram_cubed), grid=FINITE),
+    op("svd_lowrank(U diag(S**3) V^T)", _svd_lowrank_cubed, exact(_gram_cubed), grid=LOWRANK),
+    op("pca_lowrank(U diag(S**3) V^T)", _pca_lowrank_cubed, exact(_centred_cubed), grid=LOWRANK),
+    op("linalg.matrix_norm(ord=2)", lambda A: torch.linalg.matrix_norm(A, 2), grid=FINITE),
+    op("linalg.matrix_norm(ord=-2)", lambda A: torch.linalg.matrix_norm(A, -2), grid=FINITE),
+    op("linalg.matrix_norm(ord='nuc')", lambda A: torch.linalg.matrix_norm(A, "nuc"), grid=FINITE),
+    op("linalg.cond", torch.linalg.cond, grid=INVERTIBLE),   # singular: cond is inf, no gradient
+    # -- general eigenvalues: symmetric functions --------------------------------------------------
+    op("linalg.eig(V diag(w**2) V^-1)", _eig_square, exact(lambda A: A @ A), grid=EIG),
+    op("linalg.eigvals(power sums)", lambda A: _power_sums(torch.linalg.eigvals(A)), exact(_traces), grid=FINITE),
+    op("matrix_exp", torch.matrix_exp, grid=matrix_grid((3, 3), where=_moderate), dtypes=ALL),
+    # -- QR: R and Q with R's diagonal made positive (unique for a full-rank A) --------------------
+    op("linalg.qr(R, diagonal > 0)", lambda A: _positive_r(torch.linalg.qr(A).R), exact(_gram_r), grid=INVERTIBLE),
+    op("qr(Q, diagonal of R > 0)", _qr_positive_q, exact(_gram_q), grid=INVERTIBLE),
+    op("linalg.householder_product", torch.linalg.householder_product, exact(_householder),
+       grid=matrix_grid((3, 3), (3,), where=_finite)),
+    op("ormqr", lambda V, tau, C: torch.ormqr(V, tau, C), exact(lambda V, tau, C: _householder(V, tau) @ C),
+       grid=matrix_grid((3, 3), (3,), (3, 3), where=_finite)),
+    # -- LU: the determinant from the factors, the solve, and the factors' product ------------------
+    op("linalg.lu_factor(det from LU)", lambda A: _lu_det(*torch.linalg.lu_factor(A)), exact(torch.linalg.det),
+       grid=INV),
+    op("linalg.lu_factor_ex(det from LU)", lambda A: _lu_det(*torch.linalg.lu_factor_ex(A)[:2]),
+       exact(torch.linalg.det), grid=FINITE),
+    op("lu(det from LU)", lambda A: _lu_det(*torch.lu(A)), exact(torch.linalg.det), grid=INV),
+    op("linalg.lu(P L U)", lambda A: (lambda P, L, U: P @ L @ U)(*torch.linalg.lu(A)), exact(_same), grid=FINITE),
+    op("linalg.lu_solve", lambda A, B: torch.linalg.lu_solve(*torch.linalg.lu_factor(A), B),
+       exact(torch.linalg.solve), grid=matrix_grid((3, 3), (3, 2), kind="invertible", where=_well_inside("lu"))),
+    op("lu_solve", lambda A, B: torch.lu_solve(B, *torch.linalg.lu_factor(A)),
+       exact(torch.linalg.solve), grid=matrix_grid((3, 3), (3, 2), kind="invertible", where=_well_inside("lu"))),
+    op("lu_unpack(L U)", _unpacked_product, exact(_unit_lower_times_upper), grid=GENERAL, dtypes=ALL),
     # -- traces and norms ------------------------------------------------------------------------
     op("trace", torch.trace, grid=GENERAL, dtypes=ALL),
     op("linalg.matrix_norm", torch.linalg.matrix_norm, grid=GENERAL, dtypes=ALL),

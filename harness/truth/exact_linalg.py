@@ -42,9 +42,10 @@ import torch
 
 from .ball_jet import ABSOLUTE, BallUnsupported, Jet, _div, _log, _mul, _neg, _sqrt, _add, _unary_rule
 from .exact_ball import (
-    _abs, _amax, _amin, arb, BallTensor, _map_parts, _NOW, _operand, _order, _points, _register, _reshape, _sum,
-    _transpose as _swap, _vector_norm)
-from .exact_linalg_ops import NAMES, check_order, cofactor_sign, matrix_norm_from, minors, norm_from, with_info, without
+    _abs, _amax, _amin, arb, BallTensor, _map_parts, _matmul, _NOW, _operand, _order, _points, _register, _reshape,
+    _sum, _transpose as _swap, _vector_norm)
+from .exact_linalg_ops import (
+    NAMES, check_order, cofactor_sign, cond_from, matrix_norm_from, minors, norm_from, with_info, without, zero_roots)
 
 __all__: list[str] = []   # registers its rules when imported; nothing to call
 
@@ -406,6 +407,62 @@ def _eigen_derivative(left, right, d: np.ndarray, n: int) -> list:
     return out
 
 
+# -- singular values ------------------------------------------------------------------------------------------------
+
+def _svdvals(A, *, driver=None, out=None):
+    """The square roots of the eigenvalues of the Gram matrix of the smaller side,
+    descending. The Gram's entries are sums of products of the entries, exact once
+    the precision holds them, so its eigenvalues are Arb's enclosures of exact
+    numbers (``sigma_min**2`` is resolved at any condition by raising the
+    precision); a zero singular value (the Gram's characteristic polynomial has the
+    root 0, decided over Q) is a kink, ``sigma = |.|`` across it: marked, as a
+    repeated one is by ``_eigvalsh``."""
+    t = _operand(A)
+    if len(t.pshape) < 2:
+        raise RuntimeError(f"linalg.svdvals: The input tensor A must have at least 2 dimensions, got {t.pshape}")
+    rows, cols = t.pshape[-2:]
+    check_order("linalg.svdvals", min(rows, cols), BallUnsupported)
+    gram = _matmul(_transpose(t), t) if rows >= cols else _matmul(t, _transpose(t))
+    m = _Matrices(gram)
+    zero = np.array([(lambda p: p is not None and zero_roots(p) > 0)(_charpoly(m.v[k])) for k in range(m.q)],
+                    dtype=bool)
+    _mark(m, zero)
+    w = _eigvalsh(gram)
+    root = _unary_rule(_sqrt)(w.jet)
+    return BallTensor(_map_parts(root, lambda a: a[..., ::-1], w.pshape), w.pshape)
+
+
+# -- the matrix exponential -----------------------------------------------------------------------------------------
+
+def _arb_mat(a: np.ndarray) -> flint.arb_mat:
+    return flint.arb_mat(a.tolist())
+
+
+def _matrix_exp(input):
+    """Arb's rigorous ``exp`` of each matrix; the derivative along ``E`` the upper
+    right block of ``exp([[A, E], [0, A]])`` (Najfeld and Havel, *Derivatives of the
+    matrix exponential*, 1995): one enclosed exponential a direction, no difference
+    quotient. Absolute paths: the same block of ``|A|`` and ``|E|``, whose series
+    sums the magnitudes of the Frechet derivative's terms."""
+    t = _operand(input)
+    n = _square("matrix_exp", t)
+    m = _Matrices(t)
+    zero = np.zeros((n, n), dtype=object)
+    zero[:] = arb(0)
+    values = np.empty((m.q, n, n), dtype=object)
+    parts = [None if d is None else np.empty((m.q, n, n), dtype=object) for d in m.d]
+    for k in range(m.q):
+        a = m.v[k]
+        values[k] = np.array(_arb_mat(a).exp().tolist(), dtype=object)
+        base = abs(a) if ABSOLUTE[0] else a
+        for part, d in zip(parts, m.d):
+            if part is not None:
+                e = abs(d[k]) if ABSOLUTE[0] else d[k]
+                block = _arb_mat(np.block([[base, e], [zero, base]])).exp()
+                part[k] = np.array(block.tolist(), dtype=object)[:n, n:]
+    return m.out(Jet(values, tuple(parts)), (n, n))
+
+
 # -- trace and norms ------------------------------------------------------------------------------------------------
 
 def _trace(input):
@@ -430,7 +487,8 @@ def _matrix_norm(*args, **kwargs):
         raise BallUnsupported(str(exc)) from None
 
 
-_MATRIX_NORM = matrix_norm_from(_vector_norm, _abs, _sum, _amax, _amin, _squeezed)
+_MATRIX_NORM = matrix_norm_from(_vector_norm, _abs, _sum, _amax, _amin, _squeezed, _svdvals,
+                                lambda A: len(_operand(A).pshape))
 
 
 def _register_all():
@@ -444,10 +502,12 @@ def _register_all():
     only(with_info(_solve, torch.return_types.linalg_solve_ex, lambda out: BallTensor(Jet.constant(0, _n()), ())),
          "solve_ex", torch.linalg)
     impls = {"det": _det, "slogdet": _slogdet, "logdet": _logdet, "inv": _inv, "inverse": _inv, "solve": _solve,
-             "cholesky": _cholesky, "eigvalsh": _eigvalsh, "trace": _trace, "matrix_norm": _matrix_norm}
+             "cholesky": _cholesky, "eigvalsh": _eigvalsh, "trace": _trace, "matrix_norm": _matrix_norm,
+             "svdvals": _svdvals, "matrix_exp": _matrix_exp}
     for name, spaces in NAMES.items():
         only(impls[name], name, *spaces)
     only(norm_from(_vector_norm, _matrix_norm, lambda A: len(_operand(A).pshape)), "norm", torch.linalg)
+    only(cond_from(_svdvals, _matrix_norm, _inv), "cond", torch.linalg)
 
 
 _register_all()

@@ -107,10 +107,17 @@ def _square(name: str, t: ExactTensor) -> int:
     return n
 
 
-def _per_matrix(name: str, input, f, out_shape) -> ExactTensor:
-    """``f(matrix as nested lists, n) -> element or nested lists of out_shape(n)`` over the batch of ``input``."""
+def _per_matrix(name: str, input, f, out_shape, square: bool = True) -> ExactTensor:
+    """``f(matrix as nested lists, n) -> element or nested lists of out_shape(n)`` over the batch of ``input``
+    (``n``: the order, or the smaller side where ``square`` is False)."""
     t = _operand(input)
-    n = _square(name, t)
+    if square:
+        n = _square(name, t)
+    else:
+        if t.a.ndim < 2:
+            raise RuntimeError(f"{name}: The input tensor A must have at least 2 dimensions.")
+        n = min(t.a.shape[-2:])
+        check_order(f"harness.exact: torch.linalg.{name}", n, ExactUnsupported)
     a = _as(t, REAL)
     batch = a.shape[:-2]
     out = np.empty(batch + out_shape(n), dtype=object)
@@ -301,6 +308,72 @@ def _eigvalsh(input, UPLO="L", *, out=None):
     return _per_matrix("eigvalsh", input, lambda m, n: _eigvalsh_of(m, n, UPLO == "U"), lambda n: (n,))
 
 
+def zero_roots(poly) -> int:
+    """How many roots of the exact polynomial ``poly`` (FLINT, over Q) are 0."""
+    coeffs = poly.coeffs()
+    return next((i for i, c in enumerate(coeffs) if c != 0), len(coeffs))
+
+
+def _svdvals_of(m, n):
+    """The singular values, descending: the square roots of the eigenvalues of the
+    Gram matrix of the smaller side (``A^T A`` or ``A A^T``), whose entries the
+    stand-in forms exactly, with ``dsigma_i = v_i^T dG v_i / (2 sigma_i)``
+    (eigvalsh's derivative through the root). A zero singular value, decided over
+    Q (its Gram's characteristic polynomial has the root 0), is exactly 0 and a
+    kink (``sigma = |.|`` across it): marked, as a repeated one is (eigvalsh)."""
+    a = m if len(m) >= len(m[0]) else [list(r) for r in zip(*m)]
+    gram = [[functools.reduce(_add, [_mul(row[i], row[j]) for row in a]) for j in range(n)] for i in range(n)]
+    plain = [[_value(v) for v in row] for row in gram]
+    zeros = 0
+    if all(mpmath.isfinite(v) for row in plain for v in row):
+        q = flint.fmpq_mat([[flint.fmpq(int(mn)) * flint.fmpq(2) ** int(e) for mn, e in map(_dyadic, row)]
+                            for row in plain])
+        zeros = zero_roots(q.charpoly())
+    mark_where(zeros > 0, "a zero singular value (svdvals has a kink there)")
+    w = _eigvalsh_of(gram, n)
+    return [_ZERO_MPF if i < zeros else _nan_if_complex(_sqrt(v)) for i, v in enumerate(w)][::-1]
+
+
+def _svdvals(A, *, driver=None, out=None):
+    return _per_matrix("svdvals", A, _svdvals_of, lambda n: (n,), square=False)
+
+
+def _matrix_exp_of(m, n):
+    """``exp(A)`` by mpmath's ``expm``, its derivative along ``E`` the upper right block
+    of ``exp([[A, E], [0, A]])`` (the Frechet derivative as one exponential: Najfeld
+    and Havel, *Derivatives of the matrix exponential*, 1995), never a difference."""
+    plain = mpmath.matrix([[_value(v) for v in row] for row in m])
+    value = mpmath.expm(plain)
+    tangents = [[v.d if type(v) is Dual else {} for v in row] for row in m]
+    keys = sorted({k for row in tangents for t in row for k in t})
+    derivatives = {}
+    for k in keys:
+        block = mpmath.zeros(2 * n, 2 * n)
+        for i in range(n):
+            for j in range(n):
+                block[i, j] = block[n + i, n + j] = plain[i, j]
+                block[i, n + j] = tangents[i][j].get(k, 0)
+        derivatives[k] = mpmath.expm(block)
+    return [[Dual(value[i, j], {k: e[i, n + j] for k, e in derivatives.items()}) if keys else value[i, j]
+             for j in range(n)] for i in range(n)]
+
+
+def _matrix_exp(input):
+    return _per_matrix("matrix_exp", input, _matrix_exp_of, lambda n: (n, n))
+
+
+def cond_from(svdvals, matrix_norm, inv):
+    """``torch.linalg.cond``: ``sigma_max / sigma_min`` for ``p`` None or 2 (its
+    reciprocal for -2), else ``||A||_p ||A^-1||_p``, from a stand-in's ops."""
+    def cond(A, p=None, *, out=None):
+        if p in (None, 2, -2):
+            s = svdvals(A)
+            big, small = s[..., 0], s[..., -1]
+            return small / big if p == -2 else big / small
+        return matrix_norm(A, p) * matrix_norm(inv(A), p)
+    return cond
+
+
 def _trace(input):
     t = _operand(input)
     if t.a.ndim != 2:
@@ -311,11 +384,11 @@ def _trace(input):
 
 # -- norms: compositions of reductions --------------------------------------------------------------------------
 
-def matrix_norm_from(vector_norm, absolute, total, largest, smallest, squeeze):
+def matrix_norm_from(vector_norm, absolute, total, largest, smallest, squeeze, svdvals, ndim):
     """``torch.linalg.matrix_norm`` from a stand-in's reductions: Frobenius as a
     vector norm, the 1 and inf norms as the largest (the -1 and -inf as the
-    smallest) column or row sum of magnitudes. The 2 and nuclear norms need the
-    singular values: ``unsupported``."""
+    smallest) column or row sum of magnitudes, the 2 (-2) norm as the largest
+    (smallest) singular value and the nuclear norm as their sum."""
     def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
         rows, cols = dim
         if ord == "fro":
@@ -325,7 +398,13 @@ def matrix_norm_from(vector_norm, absolute, total, largest, smallest, squeeze):
             pick = largest if ord > 0 else smallest
             r = pick(total(absolute(A), inner, True), outer, True)
             return r if keepdim else squeeze(r, (rows, cols))
-        raise NotImplementedError(f"matrix_norm(ord={ord!r}): the singular values")
+        if ord in (2, -2, "nuc"):
+            k = ndim(A)
+            if (rows % k, cols % k) != (k - 2, k - 1) or keepdim:
+                raise NotImplementedError(f"matrix_norm(ord={ord!r}) over dims {dim} (keepdim={keepdim})")
+            s = svdvals(A)
+            return total(s, -1, False) if ord == "nuc" else (largest if ord == 2 else smallest)(s, -1, False)
+        raise ValueError(f"linalg.matrix_norm: Order {ord} not supported.")
     return matrix_norm
 
 
@@ -358,7 +437,8 @@ def _matrix_norm(*args, **kwargs):
         raise ExactUnsupported(f"harness.exact: torch.linalg.{exc}") from None
 
 
-_MATRIX_NORM = matrix_norm_from(_vector_norm, _unary_op("abs"), _sum, _amax, _amin, _squeezed)
+_MATRIX_NORM = matrix_norm_from(_vector_norm, _unary_op("abs"), _sum, _amax, _amin, _squeezed, _svdvals,
+                                lambda A: _operand(A).a.ndim)
 
 
 def with_info(impl, result_type, info):
@@ -375,7 +455,8 @@ def with_info(impl, result_type, info):
 NAMES = {"det": (torch, torch.Tensor, torch.linalg), "slogdet": (torch, torch.Tensor, torch.linalg),
          "logdet": (torch, torch.Tensor), "inv": (torch.linalg,), "inverse": (torch, torch.Tensor),
          "solve": (torch.linalg,), "cholesky": (torch, torch.Tensor, torch.linalg), "eigvalsh": (torch.linalg,),
-         "trace": (torch, torch.Tensor), "matrix_norm": (torch.linalg,)}
+         "trace": (torch, torch.Tensor), "matrix_norm": (torch.linalg,), "svdvals": (torch.linalg,),
+         "matrix_exp": (torch, torch.Tensor, torch.linalg)}
 
 
 def _register_all():
@@ -387,10 +468,12 @@ def _register_all():
     only(with_info(_solve, torch.return_types.linalg_solve_ex, lambda out: ExactTensor(np.array(0, dtype=object), INT)),
          "solve_ex", torch.linalg)
     impls = {"det": _det, "slogdet": _slogdet, "logdet": _logdet, "inv": _inv, "inverse": _inv, "solve": _solve,
-             "cholesky": _cholesky, "eigvalsh": _eigvalsh, "trace": _trace, "matrix_norm": _matrix_norm}
+             "cholesky": _cholesky, "eigvalsh": _eigvalsh, "trace": _trace, "matrix_norm": _matrix_norm,
+             "svdvals": _svdvals, "matrix_exp": _matrix_exp}
     for name, spaces in NAMES.items():
         only(impls[name], name, *spaces)
     only(norm_from(_vector_norm, _matrix_norm, lambda A: _operand(A).a.ndim), "norm", torch.linalg)
+    only(cond_from(_svdvals, _matrix_norm, _inv), "cond", torch.linalg)
 
 
 _register_all()

@@ -562,6 +562,10 @@ class PointSolver:
                 with mpmath.workprec(64):
                     vanishing = abs(d.estimate) + d.rounding + d.truncation < UNDER_EVERY_FORMAT
                 if noise_decided or (fine_step and vanishing):
+                    # Decided rounding is no smoothness: at sigma_min = |t| of a
+                    # rank-deficient matrix the central quotient is exactly 0
+                    # and its noise tiny, and the one-sided ones keep their gap.
+                    kinks[i] = self._is_kink(i, q, bits, d)[0]
                     continue
                 limit = _mag(size) - target
                 if _mag(d.rounding) > limit:

@@ -61,6 +61,15 @@ def test_kinks_are_detected_and_smooth_points_are_not():
     assert truth(lambda x: mpmath.log1p(mpmath.exp(x)), 5.7e-46).kink == [False]
 
 
+def test_a_kink_whose_quotient_is_an_exact_zero_beside_another_output_is_a_kink():
+    """The central quotient of |x| at 0 is exactly 0, its noise decided: the
+    one-sided quotients' gap still makes it a kink, beside an output the
+    cotangent ignores (as sigma_min = |t| of a rank-deficient matrix sits beside
+    the other singular values)."""
+    t = solve_point(lambda v: [mpmath.mpf(2) + 0 * v[0], abs(v[0])], [0.0], [0.0, 1.0], [real()])
+    assert t.kink == [True]
+
+
 def test_condition_numbers():
     t = truth(mpmath.log, 1 - 2 ** -53, interval(0, None))
     assert t.value_kappa[0] == pytest.approx(2 ** 53, rel=1e-3)   # log near 1
