@@ -141,6 +141,34 @@ def ref_eigvalsh(a):
         return [e[i] for i in order], grads
 
 
+def ref_svdvals(a):
+    """Descending singular values (mpmath's svd_r) and ``u_i^T dA v_i``."""
+    with mpmath.workprec(REF_BITS):
+        u, sigma, v = mpmath.svd_r(_mp(a))
+        order = sorted(range(3), key=lambda i: -sigma[i])
+        grads = {(k, l): [u[k, i] * v[i, l] for i in order] for k in range(3) for l in range(3)}
+        return [sigma[i] for i in order], grads
+
+
+def ref_matrix_exp(a):
+    """mpmath's expm, and the Frechet derivative as its series: ``D_k``, the
+    derivative of ``A^k / k!`` along E, is ``(A D_(k-1) + E A^(k-1) / (k-1)!) / k``
+    (not the block exponential the rules use)."""
+    with mpmath.workprec(REF_BITS):
+        m = _mp(a)
+        grads = {}
+        for k in range(3):
+            for l in range(3):
+                e, term, d, total = _unit(k, l), mpmath.eye(3), mpmath.zeros(3, 3), mpmath.zeros(3, 3)
+                for order in range(1, 500):
+                    d = (m * d + e * term) / order
+                    term = m * term / order
+                    total += d
+                grads[k, l] = [total[i, j] for i in range(3) for j in range(3)]
+        value = mpmath.expm(m)
+        return [value[i, j] for i in range(3) for j in range(3)], grads
+
+
 # -- comparing -------------------------------------------------------------------------------------------------
 
 def _arb(v) -> arb:
@@ -179,8 +207,8 @@ def _direction(key, shapes=((3, 3),)):
     return 3 * key[0] + key[1]
 
 
-def check_balls(formula, points, reference, shapes=((3, 3),)):
-    jet, marks = ball_jets(formula, points, shapes)
+def check_balls(formula, points, reference, shapes=((3, 3),), bits=128):
+    jet, marks = ball_jets(formula, points, shapes, bits)
     assert not marks.switching.any() and not marks.undecided.any()
     for p, point in enumerate(points):
         values, grads = reference(*point)
@@ -199,10 +227,13 @@ OPS = {
     "inv": (torch.linalg.inv, ref_inv),
     "cholesky": (torch.linalg.cholesky, ref_cholesky),
     "eigvalsh": (torch.linalg.eigvalsh, ref_eigvalsh),
+    "svdvals": (torch.linalg.svdvals, ref_svdvals),
+    "matrix_exp": (torch.matrix_exp, ref_matrix_exp),
 }
 GENERAL = [WELL, ILL]
 AT = {"det": GENERAL + [SINGULAR, RANK_ONE], "slogdet": GENERAL, "inv": GENERAL,
-      "cholesky": [SPD, ILL_SPD], "eigvalsh": [SPD, ILL_SPD, CLOSE]}
+      "cholesky": [SPD, ILL_SPD], "eigvalsh": [SPD, ILL_SPD, CLOSE], "svdvals": GENERAL + [CLOSE],
+      "matrix_exp": [WELL, [[0.0, 2.0, 0.0], [-2.0, 0.0, 0.5], [0.0, 0.0, -1.0]]]}
 #: The stand-in also where a determinant of 2**-1010 is what is left of terms of 15.
 AT_STAND_IN = {"det": [ONE_OFF], "slogdet": [ONE_OFF], "inv": [ONE_OFF]}
 
@@ -210,7 +241,8 @@ AT_STAND_IN = {"det": [ONE_OFF], "slogdet": [ONE_OFF], "inv": [ONE_OFF]}
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_balls_hold_the_independent_value_and_derivatives(name):
     formula, reference = OPS[name]
-    check_balls(formula, [(a,) for a in AT[name]], reference)
+    # singular values through the Gram matrix: sigma_min**2 = 81 * 2**-100 of ILL needs 100 bits more
+    check_balls(formula, [(a,) for a in AT[name]], reference, bits=256 if name == "svdvals" else 128)
 
 
 def test_solve_balls_hold_the_independent_solution_and_its_derivatives_along_a_and_b():
@@ -235,6 +267,8 @@ def test_a_singular_matrix_has_determinant_exactly_zero_and_its_adjugate_exactly
     (torch.linalg.cholesky, _mixed([1.0, 0.5, 0.0], symmetric=True), "semidefinite"),
     (torch.linalg.cholesky, _mixed([1.0, 0.5, -2.0 ** -10], symmetric=True), "indefinite"),
     (torch.linalg.eigvalsh, REPEATED, "a repeated eigenvalue"),
+    (torch.linalg.svdvals, SINGULAR, "a zero singular value"),
+    (torch.linalg.svdvals, REPEATED, "a repeated singular value"),
 ])
 def test_where_no_precision_decides_the_point_is_a_switching_point(formula, point, why):
     _, marks = ball_jets(formula, [(point,)])
@@ -278,7 +312,8 @@ def test_the_mpmath_stand_in_agrees_with_the_independent_computation(name):
     for a in AT[name] + AT_STAND_IN.get(name, []):
         point = [[mpmath.mpf(v) for v in row] for row in a]
         values, grads = reference(a)
-        with mpmath.workprec(200):
+        # svdvals squares the condition in its Gram matrix: ILL's sigma_min**2 is 2**-100 of the entries
+        with mpmath.workprec(300 if name == "svdvals" else 200):
             got, tangents, marked = exact.jacobian(point)
             plain = exact(point)
         got, plain = np.ravel(got).tolist(), np.ravel(plain).tolist()
@@ -314,8 +349,33 @@ def test_the_stand_in_solves_along_a_and_b_and_signs_its_determinants():
     assert [float(v) for v in jet.v[:, 0]] == [1, -1] and all(d is None for d in jet.d)
 
 
+def test_a_zero_singular_value_is_exactly_zero_in_the_stand_in_and_a_kink_for_the_engine():
+    """Rank 2: sigma_3 = |t| along a direction off the matrix's range, exactly 0
+    at any precision, and the engine finds the kink (one-sided quotients +-|u3^T E v3|)."""
+    with mpmath.workprec(200):
+        got = harness.exact(torch.linalg.svdvals)([[mpmath.mpf(v) for v in row] for row in SINGULAR])
+    assert np.ravel(got)[2] == 0
+    g = [1.125, 0.5, 1.625]
+    truth = solve_point(_FlatReference(harness.exact(torch.linalg.svdvals), ((3, 3),), 3),
+                        list(np.ravel(SINGULAR)), g, [harness.domains.real()] * 9)
+    assert all(truth.kink)
+
+
+def test_cond_and_the_singular_value_norms_are_ratios_and_sums_of_the_singular_values():
+    values, _ = ref_svdvals(WELL)
+    big, small = float(values[0]), float(values[2])
+    for formula, expected in [(torch.linalg.cond, big / small), (lambda a: torch.linalg.cond(a, -2), small / big),
+                              (lambda a: torch.linalg.matrix_norm(a, 2), big),
+                              (lambda a: torch.linalg.matrix_norm(a, -2), small),
+                              (lambda a: torch.linalg.matrix_norm(a, "nuc"), float(sum(values)))]:
+        jet, marks = ball_jets(formula, [(WELL,)])
+        assert not marks.switching.any()
+        assert abs(float(jet.v.reshape(-1)[0].mid()) - expected) <= 1e-14 * expected
+
+
 def test_the_stand_in_marks_what_the_balls_mark():
     for formula, point in [(torch.linalg.inv, SINGULAR), (torch.linalg.eigvalsh, REPEATED),
+                           (torch.linalg.svdvals, SINGULAR),
                            (torch.linalg.cholesky, _mixed([1.0, 0.5, 0.0], symmetric=True))]:
         _, _, marked = harness.exact(formula).jacobian([[mpmath.mpf(v) for v in row] for row in point])
         assert marked is not None
