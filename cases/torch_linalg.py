@@ -18,11 +18,24 @@ Deselected from a plain ``pytest cases/``: ``pytest cases/torch_linalg.py
 harness.tables.accuracy_table --module cases.torch_linalg --out
 docs/torch_linalg.md``), with ``FINDINGS`` and ``HARNESS_NOTES`` below.
 
-Judged functions where the mathematics has no single answer: ``eigh``'s
-eigenvectors are defined up to sign (and, at a repeated eigenvalue, up to a
-rotation), so the eigenvector case judges ``V diag(lambda**2) V^T`` (that is,
-``S @ S``), which is smooth everywhere, repeated eigenvalues included;
-``slogdet`` is judged on ``logabsdet`` (its sign is piecewise constant).
+Judged functions where the mathematics has no single answer (each smooth where
+the op's own outputs are not, and each a polynomial or an exact op of A):
+
+* ``eigh``'s eigenvectors are defined up to sign (and, at a repeated eigenvalue,
+  up to a rotation): judged through ``V diag(lambda**2) V^T`` (``S @ S``);
+* ``svd``'s singular vectors likewise, and ``svd_lowrank``'s and
+  ``pca_lowrank``'s: through ``U diag(S**3) V^T`` (``A A^T A``; the centred
+  ``C C^T C`` for ``pca_lowrank``), their random sketch seeded alike at every call;
+* ``eig``'s eigenvectors, defined up to any complex scaling: through
+  ``V diag(w**2) V^-1`` (``A @ A``); ``eigvals`` through the power sums
+  ``sum w, sum w**2, sum w**3`` (``tr A, tr A**2, tr A**3``), symmetric in the
+  eigenvalues and smooth at repeated and defective ones;
+* ``qr``'s factors are unique once R's diagonal is positive (a full-rank A): R
+  so signed is ``cholesky(A^T A)^T``, Q so signed ``A R^-1``;
+* ``lu``'s factors depend on the pivots, which change with A: judged through
+  the determinant ``sign(P) prod(diag U)``, the factors' product ``P L U`` (= A),
+  and ``lu_solve`` (= ``solve``); ``lu_unpack`` through ``L U`` at fixed pivots;
+* ``slogdet`` on its ``logabsdet`` (its sign is piecewise constant).
 """
 
 from __future__ import annotations
@@ -39,7 +52,7 @@ import harness
 from harness import certified, convicted
 from harness.inputs.matrix_patterns import matrix_grid
 from harness.judging.expectations import with_compiled
-from harness.tables.compiled_findings import HALF_IN_FLOAT, CompiledFinding
+from harness.tables.compiled_findings import HALF_IN_DECOMPOSITION, HALF_IN_FLOAT, CompiledFinding
 
 exact = harness.exact
 
@@ -114,6 +127,7 @@ EXPECT = {
     "torch.linalg.lu_solve": convicted("non-finite"),
     "torch.lu_solve": convicted("non-finite"),
     "torch.lu_unpack(L U)": convicted("non-finite"),
+    "torch.sparse.mm": convicted("silent-zero"),
     "torch.linalg.matrix_norm": {"float16": convicted("lost-digits", "non-finite", "silent-zero", "underflow"),
                                 "*": convicted("non-finite", "silent-zero")},
     "torch.linalg.matrix_norm(ord=1)": convicted("lost-digits"),
@@ -237,6 +251,10 @@ def _cholesky_logdet(A):
 
 def _finite(A) -> bool:
     return bool(np.all(np.isfinite(A)))
+
+
+def _no_zero(A) -> bool:
+    return bool(np.all(np.isfinite(A)) and np.all(A != 0))
 
 
 def _moderate(A) -> bool:
@@ -490,6 +508,11 @@ CASES = [
     op("nn.functional.bilinear", lambda W, x1, x2: F.bilinear(x1, x2, W[None]),
        exact(lambda W, x1, x2: torch.sum((x1 @ W) * x2, -1, keepdim=True)),
        grid=matrix_grid((3, 3), (2, 3), (2, 3)), dtypes=ALL),
+    # -- sparse operands (the dense matrix converted in the forward) ------------------------------
+    op("sparse.mm", lambda A, B: torch.sparse.mm(A.to_sparse(), B), exact(torch.matmul), grid=MM, dtypes=ALL),
+    # C without zero entries: its CSR pattern is then every entry, and the function is C + A B
+    op("sparse.sampled_addmm", lambda C, A, B: torch.sparse.sampled_addmm(C.to_sparse_csr(), A, B).to_dense(),
+       exact(lambda C, A, B: C + A @ B), grid=matrix_grid((3, 3), (3, 3), (3, 3), where=_no_zero)),
     # -- vectors ---------------------------------------------------------------------------------
     op("dot", torch.dot, shape=((4,), (4,)), dtypes=ALL),
     op("vdot", torch.vdot, shape=((4,), (4,)), dtypes=ALL),
@@ -518,9 +541,14 @@ class Finding(NamedTuple):
 #: the truth's limit is 0 or infinite, and `inf - inf` where two infinite terms meet.
 _INF = "At ±inf entries `inf * 0` is NaN where the limit (the zero is exact) is finite or infinite."
 #: LAPACK's getrf on subnormal or nearly underflowing matrices.
-_LU_TINY = ("At subnormal entries and at a matrix scaled below ~1e-155 (float64), the LU or its inverse "
-            "overflows (pivots ~1/s^2) and NaN follows, where the truth is finite or infinite; the "
-            "kernel's part (LAPACK getrf/getri) is not analysed further.")
+_LU_TINY = ("At a matrix scaled below ~1e-155 (float64) the inverse's entries (~1/s) meet the backward's "
+            "products of them (~1/s**2): they overflow, and `inf - inf` or `inf * 0` is NaN where the truth is "
+            "finite or infinite; at subnormal entries getrf scales a column by its pivot's reciprocal, which "
+            "overflows (by hand, the subnormal pattern's LU multipliers are inf, then NaN).")
+#: The same edges through an SVD (pinv, lstsq's backward).
+_SVD_TINY = ("At a matrix scaled below ~1e-155 (float64) the pseudo-inverse's entries (~1/s) meet the backward's "
+             "products of them (~1/s**2), which overflow (NaN); at subnormal entries the SVD's reciprocals "
+             "overflow (by hand, pinv of the subnormal pattern is inf and NaN).")
 
 FINDINGS = {
     "torch.linalg.det": Finding(
@@ -530,8 +558,8 @@ FINDINGS = {
         "adjugate (rank 2 of 3 at scale 2.4e139: d/dA[0,0] 0, mpmath's cofactor -1.02e280); the SVD formula "
         "for singular inputs (`det.abs() < 100 eps`) runs only under `create_graph=True`. The forward is the "
         "product of the LU pivots: at a rank-2 matrix of scale 1.66e181 `u11 u22` overflows before it meets "
-        "`u33 = 0` (value NaN, mpmath 0), and at subnormal entries the value is NaN (mpmath 2.2e-969; the LU's "
-        "part not analysed). One entry off a singular matrix (smallest singular value below 5.9e-22) the LU's "
+        "`u33 = 0` (value NaN, mpmath 0), and at subnormal entries the value is NaN (mpmath 2.2e-969: getrf's "
+        "multipliers, the pivot's reciprocal times the column, overflow). One entry off a singular matrix (smallest singular value below 5.9e-22) the LU's "
         "rounding error (4.4e-15 beside entries of 5) swamps a determinant of 1.7e-20 and below: the value's "
         "sign is wrong, a forward error of the condition number (by hand at the entry 2**-60 off: torch 4.44e-15, "
         "mpmath -5 * 2**-60 = -4.34e-18). " + _INF,
@@ -560,7 +588,9 @@ FINDINGS = {
         "the condition number's digits (up to 50.7 bits at SPD smallest eigenvalues 7e-16 to 4e-15; by hand at "
         "the ill-conditioned pattern's condition 2.25e15 ~ 2**51, d/dA[1,1] of sum(inv(A)) is -9.37e-4 in torch, "
         "-9.14e-4 in mpmath: 47.7 bits above an ULP). Underflow: entries spread over the binades give 0 where "
-        "the inverse's entry is 3.7e-301 (not analysed)."),
+        "the inverse's entry is 3.7e-301 to 2e-118: by hand at one of them, the LU's multipliers are 6.0e-241 "
+        "and -7.1e-161, and getri's products of them with U's entries fall below the subnormal range (-0 where "
+        "mpmath's quotient of cofactors is 1.98e-118)."),
     "torch.inverse": Finding("`torch.inverse` is `linalg.inv`."),
     "torch.linalg.tensorinv": Finding("`tensorinv` with `ind=1` is `linalg.inv` of the reshaped matrix."),
     "torch.linalg.pinv": Finding(
@@ -568,8 +598,10 @@ FINDINGS = {
         "`rtol sigma_max` (condition above 2.8e6 in float32), so there value and gradient are those of a "
         "lower-rank matrix (wrong sign, 0), by design; `pinv_backward` (FunctionsManual.cpp) adds the "
         "projections `(I - A A+)` and `(I - A+ A)`, rounding noise for an invertible A, multiplied by "
-        "`A+`; the digits lost at well-conditioned matrices (7.6 bits in the value at condition 4, float64) "
-        "are not analysed. " + _LU_TINY.replace("LU", "SVD").replace("getrf/getri", "gesdd")),
+        "`A+`. At well-conditioned matrices pinv is `V diag(1/S) U^H` from gesdd's vectors, accurate in norm, "
+        "not entry by entry (svdvals' finding): by hand at the condition-4 matrix [[8, 14, 8], [10, 22, -8], "
+        "[22, 7, -14]], pinv's entries are up to 188 ULPs from mpmath's inverse (7.6 bits), inv's 3. "
+        + _SVD_TINY),
     "torch.pinverse": Finding("`pinverse` is `linalg.pinv` (its `rcond=1e-15` the cutoff)."),
     "torch.linalg.solve": Finding(
         "`linalg_solve_backward`: `gB = A^-H gX` by `lu_solve` and `gA = -gB X^H`, from the LU of the forward. "
@@ -581,9 +613,11 @@ FINDINGS = {
     "torch.linalg.lstsq": Finding(
         "CPU's default driver `gelsy` (QR with column pivoting) truncates at `rcond = eps max(m, n)`: beyond "
         "condition ~2.8e6 (float32) it solves a lower-rank problem (wrong sign, 0), by design; "
-        "`linalg_lstsq_backward` goes through `pinv`'s formula, and the digits lost at well-conditioned "
-        "matrices in float64 (up to 15 bits at condition 512) are not analysed. " + _LU_TINY.replace(
-            "(LAPACK getrf/getri)", "(gelsy)")),
+        "`linalg_lstsq_backward` forms `pinv(A)` (an SVD) and goes through `pinv_backward`, so its gradient "
+        "carries pinv's per-entry errors even where the solve is exact to an ULP: by hand at the condition-4 "
+        "matrix with b = (0.375, -1.125, 1.375) and cotangent (1.125, 0.5, 1.625), d/dA is up to 183 ULPs from "
+        "mpmath's `-A^-T g x^T` (7.6 bits), where `linalg.solve`'s backward is within 4; up to 15 bits at "
+        "condition 512. " + _SVD_TINY),
     "torch.linalg.solve_triangular": Finding(
         "`linalg_solve_triangular_backward`: `G_B = solve_triangular(A^H, G_X)`, `G_A = -(G_B X^H).triu()`: "
         "with a tiny diagonal entry d (below 1.6e-173 in float64) `X` ~ 1/d and `G_B` ~ 1/d overflow and "
@@ -601,7 +635,7 @@ FINDINGS = {
         "`cholesky_inverse_backward` forms products of `(L L^H)^-1`, whose entries are ~1/d^2 for a diagonal "
         "entry d: they overflow (inf, then `inf * 0` or `inf - inf`: NaN) for d below ~2e-87 (float64), "
         "4.5e-13 (float32), where the gradient (~1/d^3) is finite until d ~ 1e-103; NaN values at entries "
-        "spread over the binades. Not analysed further."),
+        "spread over the binades."),
     "torch.cholesky_solve": Finding(
         "`cholesky_solve_backward`: `gB = cholesky_solve(gX, L)`, `gL = -(gB X^H + X gB^H) L`: X and gB ~ "
         "1/d^2 for a diagonal entry d overflow in their product (NaN below d ~ 2e-87, float64); the forward "
@@ -623,6 +657,135 @@ FINDINGS = {
         "noise by noise: 50 bits lost. The issue's symmetric-function defect.",
         fix="for spectral functions, the divided differences `(f(l_i) - f(l_j)) / (l_i - l_j)` with their "
             "limit `f'(l_i)` at ties (Daleckii-Krein), not eigenvector derivatives."),
+    "torch.linalg.svdvals": Finding(
+        "`svd_backward` with only S used is `U diag(gS) V^H` (FunctionsManual.cpp): no division, but LAPACK's "
+        "(gesdd's) singular vectors are accurate in norm (backward stable), not entry by entry, so an entry of "
+        "`sum g_i u_i v_i^T` that cancels loses tens of ULPs at ordinary matrices (by hand at the condition-4 "
+        "matrix [[8, 14, 8], [10, 22, -8], [22, 7, -14]] with cotangent (1.125, 0.5, 1.625): d/dA[0, 1] "
+        "0.11111111111110888 in torch, 1/9 in mpmath's svd_r: 160 ULPs, 7.3 bits), and where two singular "
+        "values are closer than eps ||A|| or one is below it (SPD at eigenvalue 1.1e-32) the vectors are "
+        "rotated or signed arbitrarily: wrong sign. The value of a singular value that is exactly 0 is "
+        "eps ||A|| (rank 2: 62 bits off a 0, judged relatively); at entries spread over the binades the "
+        "vectors' components below eps are 0 (by hand: U[0, 1] and U[1, 0] are 0 in torch, 7.1e-161 in mpmath's "
+        "svd_r), and the gradient's entries of 1e-160 with them."),
+    "torch.linalg.svd(U diag(S**3) Vh)": Finding(
+        "`svd_backward` divides the skew parts of `U^H gU` and `V^H gV` by `S_j**2 - S_i**2` (torch's own "
+        "documentation: gradients through U or Vh are finite only without repeated singular values): the "
+        "smooth `A A^T A` gets NaN at the identity (by hand, d/dA[0, :] NaN, NaN, NaN where 2G + G^T is 3.375, "
+        "1.75, 4.75), at signed permutations, scaled orthogonal and rank-deficient matrices (a repeated 0), and "
+        "50 bits lost at nearly repeated ones. The issue's repeated-singular-value defect. At large scales "
+        "`A A^T A` overflows inside the backward's products before the truth does.",
+        fix="for a spectral function of A, the divided differences of `f` (Daleckii-Krein), never the "
+            "singular vectors' derivatives."),
+    "torch.svd(U diag(S**3) V^T)": Finding("`torch.svd` is `linalg.svd` (V transposed): the same `svd_backward`."),
+    "torch.svd_lowrank(U diag(S**3) V^T)": Finding(
+        "`svd_lowrank` (torch/_lowrank.py) projects A on a random sketch (QR of `A^T A`-power iterations) and "
+        "takes `linalg.svd` of the small matrix: its backward is `svd_backward` through the QR and the sketch, "
+        "so every repeated singular value of svd's finding is NaN here too, and also every zero one (q = 3 "
+        "asks for all three: rank-deficient and triangular matrices with a tiny diagonal give NaN); the "
+        "value carries the sketch's rounding (the identity's off-diagonal zeros are 1e-16)."),
+    "torch.pca_lowrank(U diag(S**3) V^T)": Finding(
+        "`pca_lowrank` centres A (`A - A.mean(-2)`), and a centred 3 x 3 matrix has rank <= 2 (its rows sum to "
+        "0): with the default q = min(6, m, n) = 3 one singular value is rounding noise (1.2e-16 beside 3.4) "
+        "and `svd_backward`'s divisions by singular-value gaps blow up: by hand at the SPD matrix [[2, 1, 0.5], "
+        "[1, 3, 0.25], [0.5, 0.25, 4]], d/dA[0, 0] of `U diag(S**3) V^T` is -777986 in torch and -2.9913 in "
+        "mpmath (`C C^T C` through the centring). NaN or garbage on nearly the whole grid.",
+        fix="q no larger than the centred matrix's rank (min(m, n) - 1 for centred square data)."),
+    "torch.linalg.matrix_norm(ord=2)": Finding(
+        "`amax` of svdvals: the largest singular value's gradient `u_1 v_1^T` from gesdd's vectors (svdvals' "
+        "finding): 4 to 6 bits lost near a repeated largest value, wrong sign in float32 beside a singular "
+        "value below eps; gradients of 1e-160 lost to 0 at entries spread over the binades."),
+    "torch.linalg.matrix_norm(ord=-2)": Finding(
+        "the smallest singular value: its gradient `u_n v_n^T` is the worst determined of svdvals' (a zero or "
+        "nearly repeated smallest value: wrong sign, 62 bits), and its value at a rank-deficient matrix is "
+        "eps ||A||, not 0 (svdvals' finding)."),
+    "torch.linalg.matrix_norm(ord='nuc')": Finding(
+        "the sum of svdvals: `U V^T` from gesdd's vectors, which near a zero or repeated singular value are "
+        "determined only up to eps ||A|| / gap (svdvals' finding); the polar factor `U V^T` itself is smooth "
+        "there, so the lost digits are the vectors', not the function's."),
+    "torch.linalg.cond": Finding(
+        "`sigma_1 / sigma_n` from svdvals: where the smallest singular value is below eps ||A|| gesdd returns "
+        "it as noise or 0 (SPD at eigenvalue 3.2e-15 in float32: value inf, truth 2.85e15), and its gradient "
+        "inherits `u_n v_n^T`'s arbitrary sign (svdvals' finding) times the ratio's 1/sigma_n**2 (NaN, inf "
+        "or 52 bits lost); a triangular or diagonal matrix with an entry below ~1e-173 squares it away."),
+    "torch.linalg.eig(V diag(w**2) V^-1)": Finding(
+        "`linalg_eig_backward` divides `V^H gV` by `E_ij = conj(lambda_j - lambda_i)` (torch's documentation: "
+        "finite only for distinct eigenvalues): the smooth `A @ A` gets NaN at the identity (by hand: "
+        "d/dA[0, :] NaN where 2G is 2.25, 1, 3.25), the zero matrix, scaled orthogonal matrices and pairs "
+        "that rounding splits; and its check that the loss ignores the eigenvectors' phases (`imag(diag(V^H "
+        "gV))` ~ 0, an absolute tolerance) raises at ordinary matrices of entries from 1.05e14 (float64), "
+        "1.97e5 (float32): the grid stops there (harness notes). Values: eigenvectors of a nearly defective "
+        "matrix make `V^-1` ill-conditioned (10 bits lost at two equal rows, float32).",
+        fix="the divided differences of f (as eigh's)."),
+    "torch.linalg.eigvals(power sums)": Finding(
+        "`linalg_eig_backward` with only the eigenvalues is `V^-H diag(gL) V^H`, a solve with V: at a "
+        "defective matrix V is singular and the gradient of the smooth `tr A + tr A**2 + tr A**3` is wrong "
+        "(by hand at [[1, 1, 0], [0, 1, 0], [0, 0, 2]]: d/dA[1, 0] 0 in torch, 8 exactly); near singular "
+        "matrices the eigenvalues carry `eps ||A||` of absolute error (the sums of powers -3.7e-15 where "
+        "mpmath has 3.4e-21: judged relatively), and at large scales `w**3` overflows before `tr A**3` does."),
+    "torch.matrix_exp": Finding(
+        "The CPU kernel (`mexp`, scaling and squaring over Bader-Blanes-Casas Taylor polynomials, "
+        "aten/src/ATen/native/LinearAlgebra.cpp) is wrong for every float16 and bfloat16 input: by hand "
+        "exp(diag(0.5, 0))[0, 0] is -21040 in float16 and -1.3e30 in bfloat16, exp(diag(0.001, 0)) NaN in "
+        "both (float32: 1.6487 and 1.0010); the backward, the same kernel on the block `[[A^H, G], [0, A^H]]` "
+        "(`linalg_matrix_exp_differential`), inherits it. Float32: at entries of 132 to 642 the squarings "
+        "overflow to `inf - inf` (NaN where the truth is ±inf). Float64: at one typical matrix (entries "
+        "-1.75 to 1.5) the value loses 4.4 bits against a budget of 4.1 (by hand: exp(A)[2, 2] "
+        "0.9193090118717633 in torch, 0.91930901187176103707 in mpmath, 21 ULPs): the squarings amplify the "
+        "polynomial's rounding, by 2**s for s squarings.",
+        fix="compute 16-bit inputs in float32 (as the float32 kernel does) and round once."),
+    "torch.linalg.qr(R, diagonal > 0)": Finding(
+        "`linalg_qr_backward` solves with R (`R^-H`): where R is nearly singular (SPD at eigenvalue 1.1e-32, "
+        "whose stored matrix is singular in float64) the gradient is NaN, and at subnormal and tiny-diagonal "
+        "matrices R's diagonal is subnormal (by hand: 2.0e-322 for the subnormal pattern) and the solve's "
+        "reciprocals overflow (wrong sign, 0, 51 bits); R's entries themselves "
+        "are backward stable in norm, not entry by entry (3.7 bits lost at a typical matrix), and at entries "
+        "spread over the binades small entries of R are 0."),
+    "torch.qr(Q, diagonal of R > 0)": Finding(
+        "as linalg.qr's R (the same `linalg_qr_backward`): Q's gradient carries R's inverse, so near a "
+        "singular matrix (smallest singular value below 4e-15) it is wrong in sign, NaN at the SPD matrix of "
+        "eigenvalue 1.1e-32, and -inf against +inf at subnormal entries."),
+    "torch.linalg.householder_product": Finding(
+        "`householder_product_backward` (FunctionsManual.cpp) walks the reflectors back from the product, "
+        "undoing each `H_i = I - tau_i v_i v_i^H`; its inverse divides by `1 - tau_i |v_i|**2`, H_i's "
+        "eigenvalue along v_i. The grid convicts it only at reflectors of huge entries (from 3.5e13, where "
+        "that division and the products around it overflow or cancel: NaN, or 0 where the truth is 1e169), "
+        "but the division is the defect: by hand at v = (1, 0.5, 0.5), tau = 2/3 (tau |v|**2 = 1, a "
+        "projector: the product is a polynomial of V and tau, smooth there) d/dV[1, 0] is inf and d/dtau "
+        "(inf, NaN, NaN), and at tau = 4/3 and 1/2 they are finite (-5.33 and -2).",
+        fix="differentiate the product as the polynomial it is (the forward's own order of products), never "
+            "through the reflectors' inverses."),
+    "torch.ormqr": Finding("as householder_product (ormqr applies the same reflectors to C; `ormqr_backward` "
+                           "reuses `householder_product_backward` for V and tau): by hand at the same projector with C = I, "
+                           "d/dV[1, 0] is inf and d/dtau (inf, NaN, NaN)."),
+    "torch.linalg.lu_factor(det from LU)": Finding(
+        "The determinant as `sign(P) prod(diag U)`: prod's backward `g * result / input` (no zero in U) needs "
+        "the product: where it underflows (scale 5.2e-113: product 1e-339 -> 0) the gradient is 0 where the "
+        "truth is 2.2e-224, and where it overflows (scale above 2.4e139) `inf / input` meets `lu_factor_ex_"
+        "backward`'s triangular solves as `inf * 0` (NaN). At a subnormal matrix getrf scales the column by "
+        "the pivot's reciprocal, which overflows (by hand: the multipliers of [[1.58e-322, ...]] are inf, "
+        "then NaN), where the determinant is 0 after rounding. " + _LU_TINY),
+    "torch.linalg.lu_factor_ex(det from LU)": Finding("as lu_factor (the same kernel and backward), on the whole "
+                                                      "grid."),
+    "torch.lu(det from LU)": Finding("`torch.lu` is `linalg.lu_factor`."),
+    "torch.linalg.lu(P L U)": Finding(
+        "`linalg_lu_backward` forms `L^-H (...) U^-H` by triangular solves with U: at any singular matrix "
+        "(zero row, rank 1 or 2, two equal rows, the zero matrix) U's last pivot is 0 and the gradient of "
+        "`P L U = A` is NaN where the truth is the cotangent itself (by hand at a zero row: d/dA[0, :] NaN, "
+        "where G[0, :] is 1.125, 0.5, 1.625). L and U are differentiable at a rank n-1 matrix whose leading "
+        "minors do not vanish; the formula's solve with U is not.",
+        fix="the backward from `triu` and `tril` parts by forward substitution that never inverts U's last "
+            "pivot (its row of `U^-H` only meets `g`'s last row)."),
+    "torch.linalg.lu_solve": Finding("`lu_solve`'s backward (`linalg_lu_solve_LU` and `linalg_lu_solve` in "
+                                     "derivatives.yaml) solves with the factors again, as solve's: " + _LU_TINY),
+    "torch.lu_solve": Finding("`torch.lu_solve` is `linalg.lu_solve`."),
+    "torch.lu_unpack(L U)": Finding(_INF + " (an entry of L that is exactly 0 times U's infinite one).",
+                                    edge=True),
+    "torch.sparse.mm": Finding(
+        "By design: the gradient of a sparse operand is masked to its pattern (torch.sparse's documentation), "
+        "and `to_sparse` dropped A's zero entries, so d/dA at a zero entry is 0 where the dense function's is "
+        "`(G B^T)_ij` (by hand at A = I: d/dA[0, :] 3.3125, 0, 0 against 3.3125, 0.4375, -0.125). Certified "
+        "where the pattern is every entry (the sampled_addmm case)."),
     "torch.linalg.matrix_norm": Finding(
         "the Frobenius norm is `vector_norm` unscaled: squares overflow (inf for entries above ~1.3e154, "
         "gradient 0 there) and `x / norm` is `inf / inf` = NaN at ±inf entries (as vector_norm in part 2). In "
@@ -635,12 +798,16 @@ FINDINGS = {
         "than an ULP tie, and amax's backward splits the gradient evenly among ties (0.5 where the truth is 1 "
         "or 0, 62 bits)."),
     "torch.linalg.matrix_norm(ord=inf)": Finding("as ord=1, over the row sums."),
-    "torch.bmm": Finding("at the largest finite entries (±1.8e308 beside 1) a sum of products overflows "
-                         "partway (value inf where the truth is 1.12e308) and the gradient's sums meet "
-                         "`inf - inf` (d/dB NaN); not checked by hand at the harness's point.", edge=True),
+    "torch.bmm": Finding("at the largest finite entries (±1.8e308 beside 1) one product overflows before the "
+                         "sum brings it back: by hand, (B A)[1, 0] = -0.625 * 1.8e308 + 1.625 + 1.25 * 1.8e308 = "
+                         "1.12e308, but 1.25 * 1.8e308 is inf alone (torch: inf); the gradient's sums meet "
+                         "`inf - inf` (d/dB NaN).", edge=True),
     "torch.linalg.multi_dot": Finding(_INF, edge=True),
     "torch.matrix_power(2)": Finding(_INF, edge=True),
-    "torch.linalg.matrix_power(3)": Finding(_INF + " The float16 wrong sign is not analysed.", edge=True),
+    "torch.linalg.matrix_power(3)": Finding(
+        _INF + " In float16 at a matrix of scale 6.1e-5 the gradient's terms (products of three entries and the "
+        "cotangent, ~1e-8) lie below float16's subnormal step 6e-8 and round to 0 or ±6e-8 one by one: the sum "
+        "-5.96e-08 where the truth rounds to +5.96e-08.", edge=True),
     "torch.kron": Finding("at the largest finite entries the gradient's sums overflow to `inf - inf`.", edge=True),
     "torch.tensordot": Finding("at the largest finite entries the sum of products overflows to `inf - inf` "
                                "(NaN, truth ±inf).", edge=True),
@@ -648,14 +815,22 @@ FINDINGS = {
     "torch.dot": Finding(_INF, edge=True),
     "torch.vdot": Finding(_INF, edge=True),
     "torch.inner": Finding(_INF, edge=True),
-    "torch.outer": Finding(_INF + " The silent zeros (float64, float32) are not analysed.", edge=True),
+    "torch.outer": Finding(
+        _INF + " The silent zero (float64; float32 alike): d/dx0[0] is the sum `sum_j g_0j y_j` over y = "
+        "(1.2194330274671847e142, 1.2194330274671845e142, -1.2194330274671845e142, ...), entries an ULP apart, "
+        "whose exact value 3.05e126 is 2**-52 of its terms (condition 4e15); torch's rounded sum is 0, within "
+        "a backward-stable error (`eps sum|g y|` = 1e127) but 62.5 bits from the truth in ULPs against a "
+        "budget of 57.8 (harness notes).", edge=True),
     "torch.linalg.vecdot": Finding(_INF, edge=True),
     "torch.cross": Finding(_INF, edge=True),
     "torch.linalg.cross": Finding(_INF, edge=True),
     "torch.linalg.vander": Finding(
         "the columns are a `cumprod` of x: where `x**3` overflows (x above ~5.6e102 in float64) cumprod's "
         "backward, which goes through the overflowed output, gives inf or NaN where the gradient `3 x**2` "
-        "is finite; NaN at ±inf entries. The lost digits and swallowed NaNs are not analysed.", edge=True),
+        "is finite; NaN at ±inf entries. At subnormal x, cumprod's backward divides `g * x` by x: `0.875 * "
+        "5e-324` rounds to the one-bit subnormal 5e-324 and the quotient is 1.0 where the truth is 0.875 "
+        "(50 bits). The swallowed NaN is the first column: `x**0` is 1 at x = NaN (C99's pow(NaN, 0)), which "
+        "the harness counts as a swallowed NaN, as pow(1, NaN) in part 1.", edge=True),
 }
 
 #: Why a compiled verdict differs from eager's (``pytest cases/torch_linalg.py --torch-ops --compile``).
@@ -676,6 +851,41 @@ COMPILED_FINDINGS = {
                     "torch.linalg.matrix_norm(ord=-1)", "torch.linalg.matrix_norm(ord=-inf)")
        for dtype in ("float16", "bfloat16")},
 }
+
+#: Inductor's float32 reduction in vector lanes, then a tree: another order of rounding than eager's loop.
+_LANES = ("Inductor's vectorized reduction sums in lanes and then a tree, eager's kernel in another order: the "
+          "rounding differs (the scalar compile, `cpp.simdlen = 1`, gives eager's number).")
+COMPILED_FINDINGS.update({
+    **{(name, dtype): CompiledFinding(HALF_IN_FLOAT, None, "inductor")
+       for name in ("torch.matrix_power(2)", "torch.linalg.matrix_power(3)") for dtype in ("float16", "bfloat16")},
+    ("torch.outer", "float16"): CompiledFinding(HALF_IN_FLOAT, None, "inductor"),
+    ("torch.outer", "bfloat16"): CompiledFinding(
+        HALF_IN_FLOAT + " Here it overflows instead: the float32 sum 2.55e38 of products of ±3.39e38 rounds to "
+        "bfloat16's inf where eager's bfloat16 accumulation keeps 2.55e38 (the truth).", None, "inductor"),
+    ("torch.outer", "float32"): CompiledFinding(
+        _LANES + " At y's entries of ±2.81e14 an ULP apart the sum cancels: eager's order gives 0 (silent zero), "
+        "the lanes' 33554432, nearer the truth.", None, "inductor"),
+    ("torch.linalg.vecdot", "float32"): CompiledFinding(
+        _LANES + " At entries of 1.7e38 eager's running sum overflows partway (-inf), the lanes' partial sums do "
+        "not (-2.13e37, the truth's rounding).", None, "inductor"),
+    ("torch.linalg.vecdot", "bfloat16"): CompiledFinding(
+        _LANES + " At entries of 1.7e38 eager's running sum overflows partway (-inf), the lanes' partial sums do "
+        "not.", None, "inductor"),
+    ("torch.linalg.vecdot", "float16"): CompiledFinding(HALF_IN_FLOAT, None, "inductor"),
+    ("torch.linalg.matrix_norm(ord=inf)", "float32"): CompiledFinding(
+        _LANES + " Two row sums of |A| whose exact values differ by less than an ULP tie in eager's rounding (amax's "
+        "backward splits the gradient, 0.5) and not in the lanes' (0 and 1, the truth): a gain.", None, "inductor"),
+    **{(name, dtype): CompiledFinding(
+        "By hand: eager's CPU cross kernel gives d/db[2] = g0 a1 - g1 a0 at a = (1.8e308, 1.8e308, 1.8e308), g = "
+        "(1.125, 0.5, 1.625) as 1.1235582092889472e308, which is fma(1.125, a1, -(0.5 * a0)) exactly (the C++ "
+        "compiler contracts the multiply-add; 1.125 * a1 alone is inf); the decomposition (`linalg_cross` in "
+        "torch/_refs: products of rolled operands, then a difference) rounds each product first: inf. A loss "
+        "under compile; in float16 the decomposition computes in float32 and gains instead.", None,
+        "decomposition")
+       for name in ("torch.cross", "torch.linalg.cross") for dtype in ("float64", "float32")},
+    **{(name, "float16"): CompiledFinding(HALF_IN_DECOMPOSITION, None, "decomposition")
+       for name in ("torch.cross", "torch.linalg.cross")},
+})
 
 #: The measured compiled verdicts where they differ from the eager expectation.
 COMPILED_EXPECT = {
@@ -702,9 +912,24 @@ HARNESS_NOTES = (
     "and cholesky_ex's gradients is itself ill-conditioned (computed eigenvectors rotate by about eps / gap); "
     "the budget there (27 to 34 bits) is smaller than that condition, so those convictions say that torch's "
     "numbers carry it, not that a formula is wrong.",
-    "**Left out.** `linalg.cond(A, 'fro')` raises in its backward at every input (torch 2.13: the inverse "
-    "from `linalg_inv_ex` is modified in place after autograd saved it), so it has no case; the "
-    "SVD-based ops (svd, svdvals, cond(2), matrix_rank, matrix_exp, lu, qr, eig) have no exact reference yet.",
+    "**Left out.** `linalg.cond(A, p)` for p in 'fro', 1, -1, inf, -inf raises in its backward at every "
+    "input (torch 2.13: the inverse from `linalg_inv_ex` is modified in place after autograd saved it); "
+    "`linalg.cond` is judged with its default p (the singular values' ratio); p = 'nuc' returns.",
+    "**Where a decomposition's backward raises, the grid stops short of it.** eig's backward raises where "
+    "rounding breaks its check that the loss ignores the eigenvectors' phases (from entries of 1.05e14 in "
+    "float64, 1.97e5 in float32, measured), LAPACK's SVD raises at a NaN entry and on the overflowed sketch "
+    "of the low-rank SVD (entries from about 2**25 in float32); those grids stop below (`EIG`, `LOWRANK`, "
+    "`FINITE`), and the finding names the raise.",
+    "**Exact singular values** come from the eigenvalues of the Gram matrix `A^T A`, whose entries the "
+    "engine forms exactly, so a condition number of 2**50 costs 100 more bits, not digits; a zero singular "
+    "value (decided over Q) is a kink of `sigma = |t|`, and a repeated one a kink of the ordered values: "
+    "both counted, not judged. The nuclear norm is smooth at a repeated singular value; the engine still "
+    "counts it there as a kink (it reads it through the ordered values).",
+    "**The matrix exponential** is Arb's enclosure, its derivative the upper right block of "
+    "`exp([[A, E], [0, A]])`; the grid keeps entries within 2**10 (Arb's cost grows with the norm).",
+    "**Sparse operands** are the dense matrix converted in the forward (`to_sparse`, `to_sparse_csr`): the "
+    "gradient of a sparse tensor is masked to its pattern by design, so `sparse.mm`'s zero entries get none "
+    "(the finding); `sampled_addmm` runs on matrices C without zero entries, where its pattern is every entry.",
     "**The Cholesky logdet Function** (`CholeskyLogdet`, the README's example) runs where torch's cholesky "
     "returns with room for finite differences (smallest/largest eigenvalue above 1e-8): certified there in "
     "float64 and float32; nearer the semidefinite edge its forward raises, as torch.cholesky's does.",
