@@ -690,8 +690,8 @@ FINDINGS = {
         "vectors' components below eps are 0 (by hand: U[0, 1] and U[1, 0] are 0 in torch, 7.1e-161 in mpmath's "
         "svd_r), and the gradient's entries of 1e-160 with them."),
     "torch.linalg.svd(U diag(S**3) Vh)": Finding(
-        "`svd_backward` divides the skew parts of `U^H gU` and `V^H gV` by `S_j**2 - S_i**2` (torch's own "
-        "documentation: gradients through U or Vh are finite only without repeated singular values): the "
+        "`svd_backward` (FunctionsManual.cpp) divides `(UhgU * S.unsqueeze(-2) + S.unsqueeze(-1) * VhgV) / E` "
+        "with `E_ij = S_j**2 - S_i**2` (its comment: \"we assume A has distinct singular values\"): the "
         "smooth `A A^T A` gets NaN at the identity (by hand, d/dA[0, :] NaN, NaN, NaN where 2G + G^T is 3.375, "
         "1.75, 4.75), at signed permutations, scaled orthogonal and rank-deficient matrices (a repeated 0), and "
         "50 bits lost at nearly repeated ones. The issue's repeated-singular-value defect. At large scales "
@@ -730,8 +730,8 @@ FINDINGS = {
         "inherits `u_n v_n^T`'s arbitrary sign (svdvals' finding) times the ratio's 1/sigma_n**2 (NaN, inf "
         "or 52 bits lost); a triangular or diagonal matrix with an entry below ~1e-173 squares it away."),
     "torch.linalg.eig(V diag(w**2) V^-1)": Finding(
-        "`linalg_eig_backward` divides `V^H gV` by `E_ij = conj(lambda_j - lambda_i)` (torch's documentation: "
-        "finite only for distinct eigenvalues): the smooth `A @ A` gets NaN at the identity (by hand: "
+        "`linalg_eig_backward` forms `V^-H (diag(gL) + (V^H gV - V^H V diag(real(V^H gV))) / E*) V^H` with "
+        "`E_ij = lambda_j - lambda_i` (`VhgV.div_(Econj)`; the diagonal set to 1, nothing else): the smooth `A @ A` gets NaN at the identity (by hand: "
         "d/dA[0, :] NaN where 2G is 2.25, 1, 3.25), the zero matrix, scaled orthogonal matrices and pairs "
         "that rounding splits; and its check that the loss ignores the eigenvectors' phases (`imag(diag(V^H "
         "gV))` ~ 0, an absolute tolerance) raises at ordinary matrices of entries from 1.05e14 (float64), "
@@ -739,14 +739,18 @@ FINDINGS = {
         "matrix make `V^-1` ill-conditioned (10 bits lost at two equal rows, float32).",
         fix="the divided differences of f (as eigh's)."),
     "torch.linalg.eigvals(power sums)": Finding(
-        "`linalg_eig_backward` with only the eigenvalues is `V^-H diag(gL) V^H`, a solve with V: at a "
+        "`linalg_eig_backward` with only the eigenvalues is `linalg_solve(V.mH(), gL.unsqueeze(-1) * V.mH())`, "
+        "a solve with V: at a "
         "defective matrix V is singular and the gradient of the smooth `tr A + tr A**2 + tr A**3` is wrong "
         "(by hand at [[1, 1, 0], [0, 1, 0], [0, 0, 2]]: d/dA[1, 0] 0 in torch, 8 exactly); near singular "
         "matrices the eigenvalues carry `eps ||A||` of absolute error (the sums of powers -3.7e-15 where "
         "mpmath has 3.4e-21: judged relatively), and at large scales `w**3` overflows before `tr A**3` does."),
     "torch.matrix_exp": Finding(
         "The CPU kernel (`mexp`, scaling and squaring over Bader-Blanes-Casas Taylor polynomials, "
-        "aten/src/ATen/native/LinearAlgebra.cpp) is wrong for every float16 and bfloat16 input: by hand "
+        "aten/src/ATen/native/LinearAlgebra.cpp) branches on float and, `else`, double: float16 and bfloat16 "
+        "take `mexp_impl<double>`, whose coefficient arrays are doubles that `at::from_blob(..., "
+        "c10::toRealValueType(A.scalar_type()))` then reads as 16-bit numbers, raw bytes reinterpreted (read in "
+        "the source; the garbage below agrees). Every float16 and bfloat16 result is wrong: by hand "
         "exp(diag(0.5, 0))[0, 0] is -21040 in float16 and -1.3e30 in bfloat16, exp(diag(0.001, 0)) NaN in "
         "both (float32: 1.6487 and 1.0010); the backward, the same kernel on the block `[[A^H, G], [0, A^H]]` "
         "(`linalg_matrix_exp_differential`), inherits it. Float32: at entries of 132 to 642 the squarings "
@@ -756,7 +760,8 @@ FINDINGS = {
         "polynomial's rounding, by 2**s for s squarings.",
         fix="compute 16-bit inputs in float32 (as the float32 kernel does) and round once."),
     "torch.linalg.qr(R, diagonal > 0)": Finding(
-        "`linalg_qr_backward` solves with R (`R^-H`): where R is nearly singular (SPD at eigenvalue 1.1e-32, "
+        "`linalg_qr_backward` ends with `linalg_solve_triangular(R.mH(), gA, /*upper*/ false, /*left*/ false)`, "
+        "dividing by R's diagonal: where R is nearly singular (SPD at eigenvalue 1.1e-32, "
         "whose stored matrix is singular in float64) the gradient is NaN, and at subnormal and tiny-diagonal "
         "matrices R's diagonal is subnormal (by hand: 2.0e-322 for the subnormal pattern) and the solve's "
         "reciprocals overflow (wrong sign, 0, 51 bits); R's entries themselves "
@@ -768,8 +773,9 @@ FINDINGS = {
         "eigenvalue 1.1e-32, and -inf against +inf at subnormal entries."),
     "torch.linalg.householder_product": Finding(
         "`householder_product_backward` (FunctionsManual.cpp) walks the reflectors back from the product, "
-        "undoing each `H_i = I - tau_i v_i v_i^H`; its inverse divides by `1 - tau_i |v_i|**2`, H_i's "
-        "eigenvalue along v_i. The grid convicts it only at reflectors of huge entries (from 3.5e13, where "
+        "undoing each `H_i = I - tau_i v_i v_i^H` by `H_i(sigma_i)`, `sigma = tau / (tau * "
+        "input_first_k_cols_norm_squared - 1.0)` (its comment: it \"assumes that H_i(tau_i) are all "
+        "invertible\"): a division by `tau_i |v_i|**2 - 1`, 0 where H_i is a projector. The grid convicts it only at reflectors of huge entries (from 3.5e13, where "
         "that division and the products around it overflow or cancel: NaN, or 0 where the truth is 1e169), "
         "but the division is the defect: by hand at v = (1, 0.5, 0.5), tau = 2/3 (tau |v|**2 = 1, a "
         "projector: the product is a polynomial of V and tau, smooth there) d/dV[1, 0] is inf and d/dtau "
@@ -790,7 +796,8 @@ FINDINGS = {
                                                       "grid."),
     "torch.lu(det from LU)": Finding("`torch.lu` is `linalg.lu_factor`."),
     "torch.linalg.lu(P L U)": Finding(
-        "`linalg_lu_backward` forms `L^-H (...) U^-H` by triangular solves with U: at any singular matrix "
+        "`linalg_lu_backward` forms `L^-H (tril(L^H gL, -1) + triu(gU U^H)) U^-H` by "
+        "`linalg_solve_triangular(U.mH(), ...)`, dividing by U's diagonal: at any singular matrix "
         "(zero row, rank 1 or 2, two equal rows, the zero matrix) U's last pivot is 0 and the gradient of "
         "`P L U = A` is NaN where the truth is the cotangent itself (by hand at a zero row: d/dA[0, :] NaN, "
         "where G[0, :] is 1.125, 0.5, 1.625). L and U are differentiable at a rank n-1 matrix whose leading "
@@ -958,7 +965,14 @@ HARNESS_NOTES = (
     "**Sparse operands** are the dense matrix converted in the forward (`to_sparse`, `to_sparse_csr`): the "
     "gradient of a sparse tensor is masked to its pattern by design, so `sparse.mm`'s zero entries get none "
     "(the finding); `sampled_addmm` runs on matrices C without zero entries, where its pattern is every entry.",
-    "**The Cholesky logdet Function** (`CholeskyLogdet`, the README's example) runs where torch's cholesky "
+    "**A zero against a cancelling truth.** Bits are Herbie's ULP distance, which counts every float "
+    "between two numbers: a rounded sum of 0 where the exact sum is 2**-52 of its terms (outer's d/dx0 at "
+    "entries of 1.2e142 an ULP apart) is 62.5 bits off, above the budget the sum's condition allows (57.8), "
+    "although within `eps sum|terms|`, the error a backward-stable sum may make. The conviction stands as "
+    "measured; the finding says so.",
+    "**The Cholesky logdet Function** (`CholeskyLogdet`, docs/cholesky_logdet.md) runs where torch's cholesky "
     "returns with room for finite differences (smallest/largest eigenvalue above 1e-8): certified there in "
-    "float64 and float32; nearer the semidefinite edge its forward raises, as torch.cholesky's does.",
+    "float64 and float32; nearer the semidefinite edge its forward raises, as torch.cholesky's does. Its "
+    "twin with the Gaussian-process jitter (`A + 1e-6 I`) never raises, and is convicted where its finite "
+    "differences can run (smallest/largest eigenvalue above 1e-4).",
 )
