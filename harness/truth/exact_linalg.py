@@ -1,6 +1,6 @@
 """Linear algebra of the ball stand-in (``exact_ball``): ``det``, ``slogdet``,
-``logdet``, ``inv``, ``solve``, ``cholesky``, ``eigvalsh``, ``trace`` and the
-matrix norms, over a whole grid of jets. Registered when imported
+``logdet``, ``inv``, ``solve``, ``cholesky``, ``eigvalsh``, ``svdvals``,
+``matrix_exp``, ``cond``, ``trace`` and the matrix norms, over a whole grid of jets. Registered when imported
 (``exact_ball_rules`` imports it); the mpmath stand-in's twins are in
 ``exact_linalg_ops``, whose Laplace expansion (``minors``) both use.
 
@@ -22,12 +22,16 @@ Why the digits survive:
   to cancel near a semidefinite matrix.
 * ``eigvalsh``'s eigenvalues are Arb's rigorous enclosures (Rump's method), its
   derivative ``l_i dS r_i`` with the enclosed eigenvectors (``L = R^-1``).
+* ``svdvals`` are the square roots of the eigenvalues of the exactly formed Gram
+  matrix; ``matrix_exp`` is Arb's enclosure, its derivative one more enclosed
+  exponential of a block matrix.
 
 Where no precision decides, the point is marked ``switching`` and handed over
 at once: a determinant exactly 0 where a rule divides by it (``inv``, ``solve``,
 the log of ``slogdet``), a leading minor <= 0 (no Cholesky factor: torch
 raises), a repeated eigenvalue (decided exactly, over Q: the ordered
-eigenvalues have a kink there). A ball that merely holds 0 is ``undecided``: a
+eigenvalues have a kink there), a zero singular value (its Gram's characteristic
+polynomial has the root 0). A ball that merely holds 0 is ``undecided``: a
 higher precision may separate it. Past ``MAX_ORDER`` a matrix raises
 ``BallUnsupported``.
 """

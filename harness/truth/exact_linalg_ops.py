@@ -1,6 +1,6 @@
 """Linear algebra of ``harness.exact``'s mpmath stand-in: ``det``, ``slogdet``,
-``logdet``, ``inv``, ``solve``, ``cholesky``, ``eigvalsh``, ``trace`` and the
-matrix norms, each on its elements (mpf, or the duals of ``harness.truth.dual``,
+``logdet``, ``inv``, ``solve``, ``cholesky``, ``eigvalsh``, ``svdvals``,
+``matrix_exp``, ``cond``, ``trace`` and the matrix norms, each on its elements (mpf, or the duals of ``harness.truth.dual``,
 which carry the derivatives through them). Registered when imported
 (``exact_table`` imports it). The ball stand-in's rules (``exact_linalg``) use
 the same expansion (``minors``) on jets.
