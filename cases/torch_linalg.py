@@ -51,6 +51,7 @@ import torch.nn.functional as F
 import harness
 from harness import certified, convicted
 from harness.inputs.matrix_patterns import matrix_grid
+from harness.inputs.patterns import Point
 from harness.judging.expectations import with_compiled
 from harness.tables.compiled_findings import HALF_IN_DECOMPOSITION, HALF_IN_FLOAT, CompiledFinding
 
@@ -118,6 +119,7 @@ EXPECT = {
                          "float16": convicted("lost-digits", "non-finite", "silent-zero", "underflow", "wrong-sign"), "bfloat16": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign")},
     "torch.linalg.qr(R, diagonal > 0)": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
     "torch.qr(Q, diagonal of R > 0)": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
+    "torch.linalg.householder_product(near a projector)": convicted("lost-digits", "non-finite"),
     "torch.linalg.householder_product": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
     "torch.ormqr": convicted("lost-digits", "non-finite", "silent-zero", "wrong-sign"),
     "torch.linalg.lu_factor(det from LU)": convicted("non-finite", "silent-zero"),
@@ -394,6 +396,20 @@ def _householder(V, tau):
     return out
 
 
+def _near_projectors(dtype: torch.dtype) -> list[Point]:
+    """Reflectors where ``householder_product_backward`` divides by ``tau |v|**2 - 1``: the first
+    v = (1, 1, 0) (|v|**2 = 2) with tau = (1 + d) / 2, d from exactly 0 (a projector, the
+    division by 0) out to 2**-4, every tau exact in the dtype; the others orthogonal
+    reflectors (tau = 2 / |v|**2)."""
+    small = [2.0 ** -40] if dtype == torch.float64 else []
+    points = []
+    for d in [0.0, 2.0 ** -4, -2.0 ** -4, 2.0 ** -12, -2.0 ** -12, 2.0 ** -20, -2.0 ** -20] + small:
+        V = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.5, 0.0]])
+        tau = np.array([(1 + d) / 2, 2 / 1.25, 0.5])
+        points.append(Point((V, tau), "reflector next to a projector", "tau |v|^2 - 1", d, input=1))
+    return points
+
+
 def _pivot_sign(pivots):
     """The permutation's sign from LAPACK's 1-based pivots: -1 per row swap."""
     swaps = (pivots != torch.arange(1, pivots.shape[-1] + 1, dtype=pivots.dtype)).sum(-1)
@@ -482,6 +498,8 @@ CASES = [
     op("qr(Q, diagonal of R > 0)", _qr_positive_q, exact(_gram_q), grid=INVERTIBLE),
     op("linalg.householder_product", torch.linalg.householder_product, exact(_householder),
        grid=matrix_grid((3, 3), (3,), where=_finite)),
+    op("linalg.householder_product(near a projector)", torch.linalg.householder_product, exact(_householder),
+       grid=_near_projectors),
     op("ormqr", lambda V, tau, C: torch.ormqr(V, tau, C), exact(lambda V, tau, C: _householder(V, tau) @ C),
        grid=matrix_grid((3, 3), (3,), (3, 3), where=_finite)),
     # -- LU: the determinant from the factors, the solve, and the factors' product ------------------
@@ -777,11 +795,18 @@ FINDINGS = {
         "input_first_k_cols_norm_squared - 1.0)` (its comment: it \"assumes that H_i(tau_i) are all "
         "invertible\"): a division by `tau_i |v_i|**2 - 1`, 0 where H_i is a projector. The grid convicts it only at reflectors of huge entries (from 3.5e13, where "
         "that division and the products around it overflow or cancel: NaN, or 0 where the truth is 1e169), "
-        "but the division is the defect: by hand at v = (1, 0.5, 0.5), tau = 2/3 (tau |v|**2 = 1, a "
-        "projector: the product is a polynomial of V and tau, smooth there) d/dV[1, 0] is inf and d/dtau "
-        "(inf, NaN, NaN), and at tau = 4/3 and 1/2 they are finite (-5.33 and -2).",
+        "but the division is the defect, and its own case (near a projector) convicts it in ordinary ranges: "
+        "by hand at v = (1, 0.5, 0.5), tau = 2/3 (tau |v|**2 = 1, a projector: the product is a polynomial "
+        "of V and tau, smooth there) d/dV[1, 0] is inf and d/dtau (inf, NaN, NaN), and at tau = 4/3 and 1/2 "
+        "they are finite (-5.33 and -2).",
         fix="differentiate the product as the polynomial it is (the forward's own order of products), never "
             "through the reflectors' inverses."),
+    "torch.linalg.householder_product(near a projector)": Finding(
+        "householder_product's `sigma = tau / (tau |v|**2 - 1)` on the grid: at v = (1, 1, 0), tau = 1/2 "
+        "(a projector) every gradient entry is NaN where the polynomial's is finite (d/dV[1, 0] 1.4375, exact "
+        "in mpmath), and with tau |v|**2 - 1 = ±2**-12 up to 43 bits are lost (d/dtau[0] 0.400391 where the "
+        "truth is 0.4): the division amplifies the rounding by 1/|tau |v|**2 - 1|. Not an edge: a reflector "
+        "with any tau is an input the op accepts, and the forward is exact there."),
     "torch.ormqr": Finding("as householder_product (ormqr applies the same reflectors to C; `ormqr_backward` "
                            "reuses `householder_product_backward` for V and tau): by hand at the same projector with C = I, "
                            "d/dV[1, 0] is inf and d/dtau (inf, NaN, NaN)."),
