@@ -50,7 +50,7 @@ import torch.nn.functional as F
 
 import harness
 from harness import certified, convicted
-from harness.inputs.matrix_patterns import matrix_grid
+from harness import matrix_grid
 from harness.inputs.patterns import Point
 from harness.judging.expectations import with_compiled
 from harness.tables.compiled_findings import HALF_IN_DECOMPOSITION, HALF_IN_FLOAT, CompiledFinding

@@ -15,9 +15,10 @@ from .judging.kinds import KINDS
 from .judging.report import Failure, Report
 from .search import Witness, worst_input
 from .inputs.structure import banded, dense, elementwise
+from .inputs.matrix_patterns import matrix_grid
 
 __all__ = [
     "Case", "certify", "domains", "grids", "certified", "convicted", "Report", "Failure",
     "CaseError", "KINDS", "banded", "dense", "elementwise", "worst_input", "Witness", "exact",
-    "gradcheck", "gradgradcheck",
+    "gradcheck", "gradgradcheck", "matrix_grid",
 ]
