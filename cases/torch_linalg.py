@@ -41,7 +41,6 @@ the op's own outputs are not, and each a polynomial or an exact op of A):
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -53,6 +52,7 @@ from harness import certified, convicted
 from harness import matrix_grid
 from harness.inputs.patterns import Point
 from harness.judging.expectations import with_compiled
+from harness.tables.findings import Finding
 from harness.tables.compiled_findings import HALF_IN_DECOMPOSITION, HALF_IN_FLOAT, CompiledFinding
 
 exact = harness.exact
@@ -565,17 +565,6 @@ CASES = [
 ]
 
 
-class Finding(NamedTuple):
-    """An op's defect: the cause in torch's formula, and a certified alternative
-    (a case of this file) or a fix not certified here; ``edge``: only at ±inf,
-    the overflow threshold or subnormal inputs."""
-
-    cause: str
-    alternative: str | None = None
-    fix: str | None = None
-    edge: bool = False
-
-
 #: At ±inf entries the products' `inf * 0` (an exact zero entry, or a cotangent of 0) is NaN where
 #: the truth's limit is 0 or infinite, and `inf - inf` where two infinite terms meet.
 _INF = "At ±inf entries `inf * 0` is NaN where the limit (the zero is exact) is finite or infinite."
@@ -917,21 +906,19 @@ _LANES = ("Inductor's vectorized reduction sums in lanes and then a tree, eager'
           "rounding differs (the scalar compile, `cpp.simdlen = 1`, gives eager's number).")
 COMPILED_FINDINGS.update({
     **{(name, dtype): CompiledFinding(HALF_IN_FLOAT, None, "inductor")
-       for name in ("torch.matrix_power(2)", "torch.linalg.matrix_power(3)") for dtype in ("float16", "bfloat16")},
-    ("torch.outer", "float16"): CompiledFinding(HALF_IN_FLOAT, None, "inductor"),
+       for name, dtypes in (("torch.matrix_power(2)", ("float16", "bfloat16")),
+                            ("torch.linalg.matrix_power(3)", ("float16", "bfloat16")),
+                            ("torch.outer", ("float16",)), ("torch.linalg.vecdot", ("float16",)))
+       for dtype in dtypes},
     ("torch.outer", "bfloat16"): CompiledFinding(
         HALF_IN_FLOAT + " Here it overflows instead: the float32 sum 2.55e38 of products of ±3.39e38 rounds to "
         "bfloat16's inf where eager's bfloat16 accumulation keeps 2.55e38 (the truth).", None, "inductor"),
     ("torch.outer", "float32"): CompiledFinding(
         _LANES + " At y's entries of ±2.81e14 an ULP apart the sum cancels: eager's order gives 0 (silent zero), "
         "the lanes' 33554432, nearer the truth.", None, "inductor"),
-    ("torch.linalg.vecdot", "float32"): CompiledFinding(
+    **{("torch.linalg.vecdot", dtype): CompiledFinding(
         _LANES + " At entries of 1.7e38 eager's running sum overflows partway (-inf), the lanes' partial sums do "
-        "not (-2.13e37, the truth's rounding).", None, "inductor"),
-    ("torch.linalg.vecdot", "bfloat16"): CompiledFinding(
-        _LANES + " At entries of 1.7e38 eager's running sum overflows partway (-inf), the lanes' partial sums do "
-        "not.", None, "inductor"),
-    ("torch.linalg.vecdot", "float16"): CompiledFinding(HALF_IN_FLOAT, None, "inductor"),
+        "not (-2.13e37 in float32, the truth's rounding).", None, "inductor") for dtype in ("float32", "bfloat16")},
     ("torch.linalg.matrix_norm(ord=inf)", "float32"): CompiledFinding(
         _LANES + " Two row sums of |A| whose exact values differ by less than an ULP tie in eager's rounding (amax's "
         "backward splits the gradient, 0.5) and not in the lanes' (0 and 1, the truth): a gain.", None, "inductor"),

@@ -13,7 +13,6 @@ and ``HARNESS_NOTES`` below, beside the comments above each convicted op.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import pytest
 import torch
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 
 import harness
 from harness import certified, convicted, domains
+from harness.tables.findings import Finding
 from harness.tables.compiled_findings import HALF_IN_DECOMPOSITION, HALF_IN_FLOAT as _HALF_IN_FLOAT, CompiledFinding
 from harness.judging.expectations import with_compiled
 
@@ -432,17 +432,6 @@ CASES += STABLE
 
 
 # -- findings: what docs/torch_ops.md says of each convicted op --------------------------------
-
-class Finding(NamedTuple):
-    """Why an op fails (torch's formula, from tools/autograd/derivatives.yaml where
-    it says) and what to use instead: ``alternative`` names a case of this file,
-    ``fix`` says it in words where none is certified here. ``edge``: the defect
-    lives only at ±inf, the overflow edge or subnormal inputs."""
-
-    cause: str
-    alternative: str | None = None
-    fix: str | None = None
-    edge: bool = False      # only at ±inf, the overflow edge or subnormal inputs
 
 
 FINDINGS = {

@@ -18,7 +18,6 @@ and ``HARNESS_NOTES`` below.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import pytest
 import torch
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 
 import harness
 from harness import certified, convicted, domains
+from harness.tables.findings import Finding
 from harness.tables.compiled_findings import HALF_IN_DECOMPOSITION, HALF_IN_FLOAT, CompiledFinding
 from harness.judging.expectations import with_compiled
 
@@ -349,17 +349,6 @@ CASES = [
        expect={"float16": convicted("lost-digits", "non-finite", "silent-zero", "underflow"),
                "*": convicted("lost-digits", "non-finite", "silent-zero")}),
 ]
-
-
-class Finding(NamedTuple):
-    """An op's defect: the cause in torch's formula, and a certified alternative
-    (a case of this file) or a fix not certified here; ``edge``: only at ±inf,
-    the overflow threshold or subnormal inputs."""
-
-    cause: str
-    alternative: str | None = None
-    fix: str | None = None
-    edge: bool = False
 
 
 #: The softmax family's defects at the two edges every reduction meets: ±inf entries
