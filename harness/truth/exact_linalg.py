@@ -318,14 +318,20 @@ def _assemble(entries: dict, q: int, n: int) -> Jet:
 # -- eigenvalues of a symmetric matrix ------------------------------------------------------------------------------
 
 def _eigvalsh(input, UPLO="L", *, out=None):
-    t = _operand(input)
+    return _symmetric_eigenvalues(_operand(input), UPLO == "U")[0]
+
+
+def _symmetric_eigenvalues(t: BallTensor, upper: bool):
+    """``eigvalsh``'s stand-in, with the matrices (``_Matrices``) and each one's
+    characteristic polynomial over Q (None where an entry is not exact) that
+    decided it, for ``svdvals`` to read its zero roots from."""
     n = _square("linalg.eigvalsh", t)
-    m = _Matrices(_hermitian(t, UPLO == "U"))
+    m = _Matrices(_hermitian(t, upper))
     values = np.full((m.q, n), arb("nan"), dtype=object)
     parts = [None if d is None else np.full((m.q, n), arb(0), dtype=object) for d in m.d]
     repeated, undecided = np.zeros(m.q, dtype=bool), np.zeros(m.q, dtype=bool)
-    for k in range(m.q):
-        poly = _charpoly(m.v[k])
+    polys = [_charpoly(m.v[k]) for k in range(m.q)]
+    for k, poly in enumerate(polys):
         found = _eigen(m.v[k], n)
         if found is None:
             repeated[k] = poly is not None and _repeated(poly)
@@ -337,7 +343,7 @@ def _eigvalsh(input, UPLO="L", *, out=None):
             if part is not None:
                 part[k] = _eigen_derivative(left, right, d[k], n)
     _mark(m, repeated, undecided)
-    return m.out(Jet(values, tuple(parts)), (n,))
+    return m.out(Jet(values, tuple(parts)), (n,)), m, polys
 
 
 def _eigen(v: np.ndarray, n: int):
@@ -427,11 +433,8 @@ def _svdvals(A, *, driver=None, out=None):
     rows, cols = t.pshape[-2:]
     check_order("linalg.svdvals", min(rows, cols), BallUnsupported)
     gram = _matmul(_transpose(t), t) if rows >= cols else _matmul(t, _transpose(t))
-    m = _Matrices(gram)
-    zero = np.array([(lambda p: p is not None and zero_roots(p) > 0)(_charpoly(m.v[k])) for k in range(m.q)],
-                    dtype=bool)
-    _mark(m, zero)
-    w = _eigvalsh(gram)
+    w, m, polys = _symmetric_eigenvalues(gram, upper=False)
+    _mark(m, np.array([p is not None and zero_roots(p) > 0 for p in polys], dtype=bool))
     root = _unary_rule(_sqrt)(w.jet)
     return BallTensor(_map_parts(root, lambda a: a[..., ::-1], w.pshape), w.pshape)
 
